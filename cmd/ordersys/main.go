@@ -1,0 +1,26 @@
+// Command ordersys is the event-driven order processing system. See `ordersys help`.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/ordersys/ordersys/internal/app"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := app.Run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case err == nil:
+	case app.IsUsage(err):
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "ordersys:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,166 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/ordersys/ordersys/internal/httpx"
+	"github.com/ordersys/ordersys/internal/messaging"
+	"github.com/ordersys/ordersys/internal/order"
+)
+
+// DevConfig configures `ordersys dev`.
+type DevConfig struct {
+	// Addr is the HTTP listener (default 127.0.0.1:3001); port 0 picks a free one.
+	Addr string
+	// DataDir holds one SQLite file per service and the broker's log (default ./data).
+	DataDir string
+	// KafkaAddr is the embedded broker's listener (default 127.0.0.1:9092); port 0 picks one.
+	KafkaAddr string
+	// Partitions per topic (default 8).
+	Partitions int
+	// Retry bounds handler retries before a message is dead-lettered.
+	Retry messaging.RetryConfig
+	Log   *slog.Logger
+}
+
+// Dev is a running `ordersys dev`: the broker, the five services and the HTTP API in one process.
+type Dev struct {
+	// Addr and KafkaAddr are where the API and the broker listen.
+	Addr, KafkaAddr string
+
+	cluster *kfake.Cluster
+	node    *node
+	srv     *http.Server
+	served  chan error
+	log     *slog.Logger
+}
+
+// StartDev starts everything and returns once the API accepts requests.
+func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:3001"
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = "data"
+	}
+	if cfg.KafkaAddr == "" {
+		cfg.KafkaAddr = "127.0.0.1:9092"
+	}
+	if cfg.Partitions <= 0 {
+		cfg.Partitions = 8
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	d := &Dev{log: cfg.Log}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+
+	if d.cluster, err = startBroker(cfg.KafkaAddr, filepath.Join(cfg.DataDir, "kafka")); err != nil {
+		return nil, err
+	}
+	d.KafkaAddr = d.cluster.ListenAddrs()[0]
+
+	d.node, err = startNode(ctx, nodeConfig{
+		services:   catalog,
+		dsn:        func(svc string) string { return "sqlite:" + filepath.Join(cfg.DataDir, svc+".db") },
+		brokers:    []string{d.KafkaAddr},
+		partitions: int32(cfg.Partitions),
+		replicas:   1,
+		retry:      cfg.Retry,
+		log:        cfg.Log,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	orders := order.NewAPI(d.node.services[order.Name].(*order.Service))
+	handler, err := routes(orders, &httpx.Health{Checks: d.node.checks()}, cfg.Log)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("HTTP listener: %w", err)
+	}
+	d.Addr = ln.Addr().String()
+	d.srv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	d.served = make(chan error, 1)
+	go func() { d.served <- d.srv.Serve(ln) }()
+	return d, nil
+}
+
+// startBroker starts the embedded Kafka-protocol broker on addr, persisted under dir with every
+// write synced, so that a restart (even after a crash) finds every acknowledged record.
+func startBroker(addr, dir string) (*kfake.Cluster, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("kafka address %q: %w", addr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("kafka address %q: bad port", addr)
+	}
+	c, err := kfake.NewCluster(
+		kfake.NumBrokers(1),
+		kfake.Ports(port),
+		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
+			return net.Listen(network, net.JoinHostPort(host, portStr))
+		}),
+		kfake.ClusterID("ordersys-dev"),
+		kfake.DataDir(dir),
+		kfake.SyncWrites(),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("embedded broker on %s: %w", addr, err)
+	}
+	return c, nil
+}
+
+// Wait blocks until the HTTP server fails (a nil error means it was shut down).
+func (d *Dev) Wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-d.served:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+}
+
+// Close shuts down in dependency order: stop taking requests, let in-flight ones finish, stop
+// the services (consumers commit what they applied), then the broker.
+func (d *Dev) Close() error {
+	var errs []error
+	if d.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		errs = append(errs, d.srv.Shutdown(ctx))
+		cancel()
+	}
+	if d.node != nil {
+		errs = append(errs, d.node.close())
+	}
+	if d.cluster != nil {
+		d.cluster.Close()
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,68 @@
+package app
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// flagSet is a flag.FlagSet whose every flag can also be set by an ORDERSYS_* environment
+// variable; a flag on the command line wins over the variable, which wins over the default.
+type flagSet struct {
+	*flag.FlagSet
+	getenv func(string) string
+	errs   []error
+}
+
+func newFlagSet(name string, getenv func(string) string, stderr io.Writer) *flagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return &flagSet{FlagSet: fs, getenv: getenv}
+}
+
+func envName(flagName string) string {
+	return "ORDERSYS_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func (f *flagSet) String(p *string, name, def, usage string) {
+	if v := f.getenv(envName(name)); v != "" {
+		def = v
+	}
+	f.StringVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, envName(name)))
+}
+
+func (f *flagSet) Int(p *int, name string, def int, usage string) {
+	if v := f.getenv(envName(name)); v != "" {
+		if _, err := fmt.Sscan(v, &def); err != nil {
+			f.errs = append(f.errs, fmt.Errorf("%s=%q: not a whole number", envName(name), v))
+		}
+	}
+	f.IntVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, envName(name)))
+}
+
+func (f *flagSet) Duration(p *time.Duration, name string, def time.Duration, usage string) {
+	if v := f.getenv(envName(name)); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			f.errs = append(f.errs, fmt.Errorf("%s=%q: %w", envName(name), v, err))
+		}
+		def = d
+	}
+	f.DurationVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, envName(name)))
+}
+
+// parse parses args and reports bad environment values too.
+func (f *flagSet) parse(args []string) error {
+	if len(f.errs) > 0 {
+		return f.errs[0]
+	}
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if f.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected arguments %q", f.Name(), f.Args())
+	}
+	return nil
+}

@@ -1,0 +1,121 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ordersys/ordersys/internal/events"
+	"github.com/ordersys/ordersys/internal/httpx"
+	"github.com/ordersys/ordersys/internal/messaging"
+	"github.com/ordersys/ordersys/internal/sqlstore"
+)
+
+// nodeConfig says which services one process runs and where their databases and broker are.
+type nodeConfig struct {
+	services   []serviceSpec
+	dsn        func(service string) string
+	brokers    []string
+	partitions int32
+	replicas   int16
+	retry      messaging.RetryConfig
+	log        *slog.Logger
+}
+
+// node is a running set of services: their databases, outbox relays and consumers.
+type node struct {
+	dbs      map[string]*sqlstore.DB
+	services map[string]service
+	producer *kgo.Client
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+// startNode opens and migrates each service's database, makes sure the topics exist and starts
+// every relay and consumer. It returns once all of that is running.
+func startNode(ctx context.Context, cfg nodeConfig) (_ *node, err error) {
+	n := &node{dbs: map[string]*sqlstore.DB{}, services: map[string]service{}}
+	defer func() {
+		if err != nil {
+			n.close()
+		}
+	}()
+	n.producer, err = kgo.NewClient(
+		kgo.SeedBrokers(cfg.brokers...),
+		kgo.ClientID("ordersys-relay"),
+		// The relay hands the client whole batches already; lingering would only add latency.
+		kgo.ProducerLinger(0),
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("kafka producer: %w", err)
+	}
+	topics := append([]string(nil), events.AllTopics...)
+	for _, t := range events.AllTopics {
+		topics = append(topics, events.DLQ(t))
+	}
+	if err := messaging.EnsureTopics(ctx, kadm.NewClient(n.producer), cfg.partitions, cfg.replicas, topics...); err != nil {
+		return nil, err
+	}
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	for _, spec := range cfg.services {
+		log := cfg.log.With("service", spec.name)
+		db, err := sqlstore.Open(ctx, cfg.dsn(spec.name))
+		if err != nil {
+			return nil, fmt.Errorf("%s database: %w", spec.name, err)
+		}
+		n.dbs[spec.name] = db
+		if err := sqlstore.Migrate(ctx, db, messaging.Migrations, spec.migrations); err != nil {
+			return nil, fmt.Errorf("%s database: %w", spec.name, err)
+		}
+		out := messaging.NewOutbox()
+		svc := spec.build(db, out, log)
+		n.services[spec.name] = svc
+		n.wg.Go(func() {
+			_ = out.RunRelay(runCtx, db, n.producer, messaging.RelayConfig{}, log.With("component", "relay"))
+		})
+		for _, sub := range svc.Subscriptions() {
+			c := messaging.NewConsumer(sub, db, n.producer, cfg.retry, log)
+			n.wg.Go(func() {
+				if err := c.Run(runCtx, cfg.brokers); err != nil {
+					log.Error("consumer stopped", "consumer", sub.Name, "err", err)
+				}
+			})
+		}
+	}
+	return n, nil
+}
+
+// checks lists what readiness depends on: every database and the broker.
+func (n *node) checks() []httpx.Check {
+	var out []httpx.Check
+	for name, db := range n.dbs {
+		out = append(out, httpx.Check{Name: "database:" + name, Ping: db.PingContext})
+	}
+	out = append(out, httpx.Check{Name: "broker", Ping: n.producer.Ping})
+	return out
+}
+
+// close stops relays and consumers (consumers commit what they applied), then closes the
+// producer and the databases.
+func (n *node) close() error {
+	if n.cancel != nil {
+		n.cancel()
+	}
+	n.wg.Wait()
+	if n.producer != nil {
+		n.producer.Close()
+	}
+	var errs []error
+	for _, db := range n.dbs {
+		errs = append(errs, db.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,59 @@
+package app
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/swaggest/swgui/v5emb"
+
+	"github.com/ordersys/ordersys/api"
+	"github.com/ordersys/ordersys/internal/httpx"
+	"github.com/ordersys/ordersys/internal/order"
+)
+
+// server is the whole REST API: the order service's operations and the health probes.
+type server struct {
+	*order.API
+	*httpx.Health
+}
+
+// routes is the HTTP surface of ordersys, all of it.
+func routes(orders *order.API, health *httpx.Health, log *slog.Logger) (http.Handler, error) {
+	spec, err := api.GetSwagger()
+	if err != nil {
+		return nil, fmt.Errorf("load OpenAPI spec: %w", err)
+	}
+	specJSON, err := json.Marshal(spec)
+	if err != nil {
+		return nil, fmt.Errorf("encode OpenAPI spec: %w", err)
+	}
+
+	strict := api.NewStrictHandlerWithOptions(server{orders, health}, nil, api.StrictHTTPServerOptions{
+		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
+			httpx.WriteProblem(w, httpx.NewProblem(http.StatusBadRequest, httpx.TypeMalformed, "The request could not be read", err.Error()))
+		},
+		ResponseErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
+			log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			httpx.WriteProblem(w, httpx.NewProblem(http.StatusInternalServerError, httpx.TypeInternal, "Internal error",
+				"the request could not be completed; it is safe to retry with the same Idempotency-Key"))
+		},
+	})
+	apiMux := http.NewServeMux()
+	api.HandlerWithOptions(strict, api.StdHTTPServerOptions{BaseRouter: apiMux})
+
+	mux := http.NewServeMux()
+	mux.Handle("/api/", httpx.LimitBody(httpx.Validator(spec)(apiMux)))
+	mux.HandleFunc("GET /docs.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(specJSON)
+	})
+	mux.Handle("GET /docs", http.RedirectHandler("/docs/", http.StatusMovedPermanently))
+	mux.Handle("GET /docs/", v5emb.New("ordersys API", "/docs.json", "/docs/"))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteProblem(w, httpx.NewProblem(http.StatusNotFound, httpx.TypeNotFound, "Not found",
+			"nothing at "+r.URL.Path+"; the API is under /api and documented at /docs"))
+	})
+	return httpx.Recover(log, mux), nil
+}

@@ -1,0 +1,149 @@
+package httpx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	middleware "github.com/oapi-codegen/nethttp-middleware"
+
+	"github.com/ordersys/ordersys/api"
+)
+
+// Validator checks every request against the OpenAPI document before a handler sees it, and
+// answers violations with a problem document that names each bad field.
+func Validator(spec *openapi3.T) func(http.Handler) http.Handler {
+	spec.Servers = nil // validate paths only, whatever host the API is reached on
+	return middleware.OapiRequestValidatorWithOptions(spec, &middleware.Options{
+		Options: openapi3filter.Options{
+			MultiError:         true,
+			AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
+		},
+		// Bind the body from its JSON text, not from the validator's decoded copy: amounts are
+		// exact decimals and must never pass through float64.
+		DiscardValidatedValue: true,
+		ErrorHandlerWithOpts: func(_ context.Context, err error, w http.ResponseWriter, r *http.Request, _ middleware.ErrorHandlerOpts) {
+			WriteProblem(w, problemFor(err, r))
+		},
+	})
+}
+
+func problemFor(err error, r *http.Request) api.Problem {
+	var routeErr *routers.RouteError
+	if errors.As(err, &routeErr) {
+		if errors.Is(routeErr, routers.ErrMethodNotAllowed) {
+			return NewProblem(http.StatusMethodNotAllowed, TypeMethod, "Method not allowed",
+				fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path))
+		}
+		return NewProblem(http.StatusNotFound, TypeNotFound, "Not found", fmt.Sprintf("no operation at %s", r.URL.Path))
+	}
+	var fields []api.FieldError
+	for _, e := range flatten(err) {
+		var reqErr *openapi3filter.RequestError
+		if !errors.As(e, &reqErr) {
+			fields = append(fields, api.FieldError{Field: "", Message: e.Error()})
+			continue
+		}
+		var parseErr *openapi3filter.ParseError
+		if reqErr.RequestBody != nil && errors.As(reqErr, &parseErr) {
+			return NewProblem(http.StatusBadRequest, TypeMalformed, "The body is not valid JSON", parseErr.Error())
+		}
+		fields = append(fields, fieldErrors(reqErr)...)
+	}
+	sort.SliceStable(fields, func(i, j int) bool { return fields[i].Field < fields[j].Field })
+	return ValidationProblem(fields)
+}
+
+// flatten unwraps the validator's nested MultiErrors into a flat list.
+func flatten(err error) []error {
+	var multi openapi3.MultiError
+	if errors.As(err, &multi) {
+		var out []error
+		for _, e := range multi {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+func fieldErrors(reqErr *openapi3filter.RequestError) []api.FieldError {
+	prefix := ""
+	if reqErr.Parameter != nil {
+		prefix = reqErr.Parameter.Name
+	}
+	var out []api.FieldError
+	for _, e := range flatten(reqErr.Err) {
+		var se *openapi3.SchemaError
+		if errors.As(e, &se) {
+			out = append(out, api.FieldError{Field: joinField(prefix, se), Message: se.Reason})
+			continue
+		}
+		msg := reqErr.Reason
+		if e != nil {
+			msg = strings.TrimSpace(strings.TrimPrefix(e.Error(), msg+":"))
+		}
+		if msg == "" {
+			msg = reqErr.Error()
+		}
+		out = append(out, api.FieldError{Field: prefix, Message: msg})
+	}
+	if len(out) == 0 {
+		out = append(out, api.FieldError{Field: prefix, Message: reqErr.Reason})
+	}
+	return out
+}
+
+// joinField renders a schema error's location as a path such as items[0].sku. A missing required
+// property is reported at its parent; name the property itself so the client sees which one.
+func joinField(prefix string, se *openapi3.SchemaError) string {
+	var b strings.Builder
+	b.WriteString(prefix)
+	parts := se.JSONPointer()
+	if se.SchemaField == "required" || se.SchemaField == "additionalProperties" {
+		if name := quoted(se.Reason); name != "" {
+			parts = append(parts, name)
+		}
+	}
+	for _, p := range parts {
+		if isIndex(p) {
+			fmt.Fprintf(&b, "[%s]", p)
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(p)
+	}
+	return b.String()
+}
+
+func quoted(s string) string {
+	i := strings.IndexByte(s, '"')
+	if i < 0 {
+		return ""
+	}
+	j := strings.IndexByte(s[i+1:], '"')
+	if j < 0 {
+		return ""
+	}
+	return s[i+1 : i+1+j]
+}
+
+func isIndex(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}

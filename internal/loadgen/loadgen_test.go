@@ -1,0 +1,441 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"net"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// within reports whether d is within the resolution of a 3-significant-digit
+// histogram around want.
+func within(d, want time.Duration) bool {
+	tol := want / 500
+	return d >= want-tol && d <= want+tol
+}
+
+func TestRunOrdersAllComplete(t *testing.T) {
+	const n = 60
+	fake := &fakeAPI{skus: 5, completeAfter: 50 * time.Millisecond}
+	srv := fake.start(t)
+
+	sum, err := Run(t.Context(), Config{
+		Target: srv.URL, Rate: 300, Orders: n, FollowTimeout: 5 * time.Second, SKUs: 5,
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	if len(fake.creates) != n {
+		t.Fatalf("server saw %d creates, want %d", len(fake.creates), n)
+	}
+	keys := map[string]bool{}
+	for _, c := range fake.creates {
+		keys[c.key] = true
+	}
+	if len(keys) != n {
+		t.Errorf("%d distinct Idempotency-Keys for %d creates", len(keys), n)
+	}
+	for _, p := range fake.problems {
+		t.Error(p)
+	}
+
+	if sum.Sent != n || sum.Accepted != n || sum.Completed != n || sum.Failed != 0 || len(sum.Failures) != 0 {
+		t.Errorf("sent/accepted/completed/failed = %d/%d/%d/%d %v, want %d/%d/%d/0",
+			sum.Sent, sum.Accepted, sum.Completed, sum.Failed, sum.Failures, n, n, n)
+	}
+	if sum.CreateLatency.Count != n || sum.CreateToCompleted.Count != n {
+		t.Errorf("histogram counts create=%d toCompleted=%d, want %d each",
+			sum.CreateLatency.Count, sum.CreateToCompleted.Count, n)
+	}
+	// The fake stamps COMPLETED exactly 50ms after createdAt, while the tool
+	// first polls ~100ms after the 201: only the server timestamps give 50ms.
+	c := sum.CreateToCompleted
+	for name, d := range map[string]time.Duration{"p50": c.P50, "p90": c.P90, "p99": c.P99, "max": c.Max} {
+		if !within(d, 50*time.Millisecond) {
+			t.Errorf("create→COMPLETED %s = %v, want ≈50ms", name, d)
+		}
+	}
+	if sum.CreateLatency.Max <= 0 || sum.CreateLatency.P50 > sum.CreateLatency.Max {
+		t.Errorf("implausible create latency %+v", sum.CreateLatency)
+	}
+
+	// Polling backs off instead of hammering: an order done at 50ms is
+	// read exactly once, and not before the ~100ms first poll.
+	var firstCreated, lastCompleted time.Time
+	for id, o := range fake.orders {
+		if len(o.gets) != 1 {
+			t.Errorf("order %s polled %d times, want 1", id, len(o.gets))
+		}
+		if len(o.gets) > 0 {
+			if gap := o.gets[0].Sub(o.createdAt); gap < 90*time.Millisecond {
+				t.Errorf("order %s first polled %v after creation, want ≥ ~100ms", id, gap)
+			}
+		}
+		if firstCreated.IsZero() || o.createdAt.Before(firstCreated) {
+			firstCreated = o.createdAt
+		}
+		if done := o.createdAt.Add(fake.completeAfter); done.After(lastCompleted) {
+			lastCompleted = done
+		}
+	}
+	if want := lastCompleted.Sub(firstCreated); sum.CompletedWindow != want {
+		t.Errorf("completed window %v, want server span %v", sum.CompletedWindow, want)
+	}
+	if want := float64(n) / sum.CompletedWindow.Seconds(); sum.CompletedPerSec != want {
+		t.Errorf("completed/s %v, want %v", sum.CompletedPerSec, want)
+	}
+	if sum.AcceptedPerSec <= 0 || sum.AcceptedWindow <= 0 {
+		t.Errorf("accepted/s %v over %v", sum.AcceptedPerSec, sum.AcceptedWindow)
+	}
+	if sum.Interrupted {
+		t.Error("run reported as interrupted")
+	}
+}
+
+func TestRunCountsFailureKinds(t *testing.T) {
+	const n = 40
+	// By arrival index mod 10: 2×503, 1×never terminal, 3×FAILED,
+	// 1×CANCELLED, 3×COMPLETED.
+	fake := &fakeAPI{skus: 20, completeAfter: 20 * time.Millisecond, behave: func(i int) behavior {
+		switch i % 10 {
+		case 0, 1:
+			return reject503
+		case 2:
+			return staysPending
+		case 3, 4, 5:
+			return failsOutOfStock
+		case 6:
+			return cancelled
+		default:
+			return completes
+		}
+	}}
+	srv := fake.start(t)
+
+	sum, err := Run(t.Context(), Config{
+		Target: srv.URL, Rate: 400, Orders: n, FollowTimeout: 400 * time.Millisecond, SKUs: 20,
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []KindCount{
+		{"order FAILED: OUT_OF_STOCK", 12},
+		{"create: HTTP 503", 8},
+		{"not terminal", 4},
+		{"order CANCELLED: PAYMENT_DECLINED", 4},
+	}
+	if !slices.Equal(sum.Failures, want) {
+		t.Errorf("failures\n got %v\nwant %v", sum.Failures, want)
+	}
+	if sum.Sent != n || sum.Accepted != 32 || sum.Completed != 12 || sum.Failed != 28 {
+		t.Errorf("sent/accepted/completed/failed = %d/%d/%d/%d, want 40/32/12/28",
+			sum.Sent, sum.Accepted, sum.Completed, sum.Failed)
+	}
+	// Rejected creates are answered too, so they are timed.
+	if sum.CreateLatency.Count != n || sum.CreateToCompleted.Count != 12 {
+		t.Errorf("histogram counts create=%d toCompleted=%d, want %d and 12",
+			sum.CreateLatency.Count, sum.CreateToCompleted.Count, n)
+	}
+	if !within(sum.CreateToCompleted.P50, 20*time.Millisecond) {
+		t.Errorf("create→COMPLETED p50 %v, want ≈20ms", sum.CreateToCompleted.P50)
+	}
+
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	for id, o := range fake.orders {
+		// 100ms, then +200ms, then the final poll at the 400ms deadline.
+		if o.behavior == staysPending && (len(o.gets) < 2 || len(o.gets) > 4) {
+			t.Errorf("pending order %s polled %d times in a 400ms window, want 2-4", id, len(o.gets))
+		}
+		if len(o.gets) > 0 && o.gets[len(o.gets)-1].Sub(o.createdAt) > time.Second {
+			t.Errorf("order %s still polled %v after creation, beyond its follow window",
+				id, o.gets[len(o.gets)-1].Sub(o.createdAt))
+		}
+	}
+}
+
+func TestRunTransportFailures(t *testing.T) {
+	t.Run("connection refused", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		target := "http://" + ln.Addr().String()
+		ln.Close()
+
+		sum, err := Run(t.Context(), Config{Target: target, Rate: 100, Orders: 3, FollowTimeout: time.Second, SKUs: 1}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []KindCount{{"create: connection refused", 3}}
+		if !slices.Equal(sum.Failures, want) || sum.Accepted != 0 || sum.CreateLatency.Count != 0 {
+			t.Errorf("failures %v accepted %d latencies %d, want %v, 0, 0",
+				sum.Failures, sum.Accepted, sum.CreateLatency.Count, want)
+		}
+	})
+	t.Run("timeout", func(t *testing.T) {
+		fake := &fakeAPI{skus: 1, createDelay: 2 * time.Second}
+		srv := fake.start(t)
+		cfg := Config{Target: srv.URL, Rate: 100, Orders: 3, FollowTimeout: time.Second, SKUs: 1}
+		cfg.requestTimeout = 100 * time.Millisecond
+		sum, err := Run(t.Context(), cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []KindCount{{"create: timeout", 3}}
+		if !slices.Equal(sum.Failures, want) {
+			t.Errorf("failures %v, want %v", sum.Failures, want)
+		}
+	})
+}
+
+func TestRunDropsBeyondInFlightCap(t *testing.T) {
+	fake := &fakeAPI{skus: 3, createDelay: 300 * time.Millisecond}
+	srv := fake.start(t)
+	cfg := Config{Target: srv.URL, Rate: 200, Orders: 20, FollowTimeout: time.Second, SKUs: 3}
+	cfg.maxInFlight = 2
+	sum, err := Run(t.Context(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// All 20 are offered within 100ms while the first two take 300ms.
+	want := []KindCount{{kindDropped, 18}}
+	if !slices.Equal(sum.Failures, want) || sum.Sent != 2 || sum.Completed != 2 || fake.createCount() != 2 {
+		t.Errorf("failures %v sent %d completed %d server creates %d, want %v, 2, 2, 2",
+			sum.Failures, sum.Sent, sum.Completed, fake.createCount(), want)
+	}
+}
+
+func TestRunDurationPacesAtRate(t *testing.T) {
+	fake := &fakeAPI{skus: 20, completeAfter: 10 * time.Millisecond}
+	srv := fake.start(t)
+	start := time.Now()
+	sum, err := Run(t.Context(), Config{
+		Target: srv.URL, Rate: 40, Duration: 500 * time.Millisecond, FollowTimeout: time.Second, SKUs: 20,
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 40/s for 0.5s is 20 creates, one every 25ms starting at 0.
+	if got := fake.createCount(); got < 19 || got > 21 || int64(got) != sum.Sent {
+		t.Errorf("server saw %d creates, summary sent %d, want ≈20 and equal", got, sum.Sent)
+	}
+	if sum.Completed != sum.Sent {
+		t.Errorf("completed %d of %d", sum.Completed, sum.Sent)
+	}
+	if el := time.Since(start); el > 1500*time.Millisecond {
+		t.Errorf("run took %v for a 500ms duration", el)
+	}
+}
+
+func TestRunStopsPromptlyOnCancel(t *testing.T) {
+	fake := &fakeAPI{skus: 20, behave: func(int) behavior { return staysPending }}
+	srv := fake.start(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	var cancelledAt time.Time
+	var mu sync.Mutex
+	time.AfterFunc(300*time.Millisecond, func() {
+		mu.Lock()
+		cancelledAt = time.Now()
+		mu.Unlock()
+		cancel()
+	})
+
+	sum, err := Run(ctx, Config{
+		Target: srv.URL, Rate: 50, Duration: time.Minute, FollowTimeout: 30 * time.Second, SKUs: 20,
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	lag := time.Since(cancelledAt)
+	mu.Unlock()
+	if lag > 500*time.Millisecond {
+		t.Errorf("Run returned %v after cancel", lag)
+	}
+	if !sum.Interrupted {
+		t.Error("summary not marked interrupted")
+	}
+	if sum.Sent < 5 || sum.Sent > 25 {
+		t.Errorf("sent %d in ~300ms at 50/s", sum.Sent)
+	}
+	if got := fake.createCount(); int64(got) > sum.Sent {
+		t.Errorf("server saw %d creates, more than the %d sent", got, sum.Sent)
+	}
+	// Orders being followed when the operator stopped are accounted for,
+	// not silently lost.
+	var interrupted int64
+	for _, k := range sum.Failures {
+		if k.Kind == kindInterrupted {
+			interrupted = k.Count
+		}
+	}
+	if interrupted != sum.Accepted || sum.Accepted == 0 {
+		t.Errorf("accepted %d, interrupted while following %d (failures %v)", sum.Accepted, interrupted, sum.Failures)
+	}
+}
+
+func TestRunProgressLines(t *testing.T) {
+	fake := &fakeAPI{skus: 20, completeAfter: 10 * time.Millisecond}
+	srv := fake.start(t)
+	cfg := Config{Target: srv.URL, Rate: 100, Orders: 20, FollowTimeout: time.Second, SKUs: 20}
+	cfg.progressEvery = 50 * time.Millisecond
+	var progress bytes.Buffer
+	if _, err := Run(t.Context(), cfg, &progress); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(progress.String()), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("want several progress lines, got %q", progress.String())
+	}
+	line := regexp.MustCompile(`^\[ *\d+s\] sent \d+  accepted \d+  completed \d+  in-flight \d+  failures \d+$`)
+	for _, l := range lines {
+		if !line.MatchString(l) {
+			t.Errorf("progress line %q", l)
+		}
+	}
+}
+
+func TestCommandPrintsSummary(t *testing.T) {
+	fake := &fakeAPI{skus: 3, completeAfter: 50 * time.Millisecond}
+	srv := fake.start(t)
+	var stdout, stderr bytes.Buffer
+	err := Command(t.Context(), []string{
+		"--target", srv.URL, "--orders", "10", "--rate", "100", "--skus", "3", "--follow-timeout", "2s",
+	}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("Command: %v\nstderr: %s", err, stderr.String())
+	}
+	out := stdout.String()
+	for _, want := range []string{
+		"target rate         100 orders/s, 10 orders",
+		"sent 10  accepted 10  completed 10  failed 0",
+		"completed/s ",
+		"first createdAt to last COMPLETED",
+		"create latency      p50 ",
+		"create→COMPLETED    p50 50.0",
+		"failures            0",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	for _, p := range fake.problems {
+		t.Error(p)
+	}
+}
+
+func TestSummaryListsFailuresByCount(t *testing.T) {
+	var b bytes.Buffer
+	err := writeSummary(&b, Summary{
+		Target: "http://x", Rate: 5, Duration: time.Second, Sent: 30, Accepted: 20, Failed: 13,
+		Failures: sortedKinds(map[string]int64{"create: HTTP 503": 10, "not terminal": 1, "order FAILED: OUT_OF_STOCK": 2}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	i503 := strings.Index(out, "10  create: HTTP 503")
+	iOOS := strings.Index(out, " 2  order FAILED: OUT_OF_STOCK")
+	iNT := strings.Index(out, " 1  not terminal")
+	if i503 < 0 || iOOS < i503 || iNT < iOOS {
+		t.Errorf("failures not listed by count:\n%s", out)
+	}
+}
+
+func TestCommandRejectsBadFlags(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--rate", "0"}, "rate must be > 0"},
+		{[]string{"--rate", "-3"}, "rate must be > 0"},
+		{[]string{"--rate", "2000000"}, "rate must be <="},
+		{[]string{"--rate", "fast"}, "invalid value"},
+		{[]string{"--duration", "0"}, "need duration > 0 or orders > 0"},
+		{[]string{"--duration", "-1s"}, "duration must not be negative"},
+		{[]string{"--orders", "-1"}, "orders must not be negative"},
+		{[]string{"--orders", "10", "--duration", "5s"}, "mutually exclusive"},
+		{[]string{"--skus", "0"}, "skus must be >= 1"},
+		{[]string{"--follow-timeout", "0s"}, "follow-timeout must be > 0"},
+		{[]string{"--target", "ftp://example.com"}, "http:// or https://"},
+		{[]string{"--target", "http://"}, "has no host"},
+		{[]string{"--target", "127.0.0.1:3001"}, "target"},
+		{[]string{"--bogus"}, "flag provided but not defined"},
+		{[]string{"extra"}, `unexpected argument "extra"`},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := Command(t.Context(), c.args, &stdout, &stderr)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("err = %v, want one mentioning %q", err, c.want)
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("stdout not empty: %q", stdout.String())
+			}
+		})
+	}
+	t.Run("-h", func(t *testing.T) {
+		var stdout, stderr bytes.Buffer
+		if err := Command(t.Context(), []string{"-h"}, &stdout, &stderr); !errors.Is(err, flag.ErrHelp) {
+			t.Errorf("err = %v, want flag.ErrHelp", err)
+		}
+		if !strings.Contains(stderr.String(), "-follow-timeout") {
+			t.Errorf("usage lacks flags: %q", stderr.String())
+		}
+	})
+	t.Run("Run validates too", func(t *testing.T) {
+		if _, err := Run(t.Context(), Config{Target: "http://127.0.0.1:1", Rate: 1, Orders: 1, SKUs: 1}, nil); err == nil {
+			t.Error("Run accepted a zero follow timeout")
+		}
+	})
+}
+
+func TestRandomOrdersMeetContract(t *testing.T) {
+	for _, skus := range []int{1, 2, 20} {
+		for range 500 {
+			body, err := json.Marshal(randomOrder(skus))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := validateCreateBody(body, skus); err != nil {
+				t.Fatalf("skus=%d: %v: %s", skus, err, body)
+			}
+		}
+	}
+}
+
+func TestTerminalLatencyUsesServerTimestamps(t *testing.T) {
+	created := time.Date(2026, 1, 2, 10, 0, 0, 900_000_000, time.UTC)
+	view := orderView{Status: statusCompleted, History: []historyEntry{
+		{statusPending, "2026-01-02T10:00:00.9Z"},
+		{"PAID", "2026-01-02T10:00:00.92Z"},
+		{statusCompleted, "2026-01-02T10:00:00.95Z"},
+	}}
+	if d, _, problem := terminalLatency(created, view); problem != "" || d != 50*time.Millisecond {
+		t.Errorf("latency %v %q, want 50ms", d, problem)
+	}
+	// createdAt rendered with whole seconds: the PENDING entry of the same
+	// second supplies the precision instead of inflating the latency.
+	if d, _, _ := terminalLatency(created.Truncate(time.Second), view); d != 50*time.Millisecond {
+		t.Errorf("latency with second-precision createdAt %v, want 50ms", d)
+	}
+	view.History = view.History[:2]
+	if _, _, problem := terminalLatency(created, view); problem == "" {
+		t.Error("COMPLETED without a history entry went unnoticed")
+	}
+}

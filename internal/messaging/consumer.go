@@ -1,0 +1,200 @@
+package messaging
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sethvargo/go-retry"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ordersys/ordersys/internal/events"
+	"github.com/ordersys/ordersys/internal/sqlstore"
+)
+
+// Handler applies one event inside tx. Returning an error rolls the transaction back; wrap it
+// with Permanent when retrying cannot help.
+type Handler func(ctx context.Context, tx *sqlstore.Tx, e events.Envelope, payload events.Payload) error
+
+// Subscription is what a service consumes and how it applies it.
+type Subscription struct {
+	// Name is both the Kafka consumer group and the inbox's consumer column.
+	Name   string
+	Topics []string
+	Handle Handler
+}
+
+// Consumer runs one subscription against a service database.
+type Consumer struct {
+	sub      Subscription
+	db       *sqlstore.DB
+	dlq      *kgo.Client
+	retry    RetryConfig
+	log      *slog.Logger
+}
+
+// NewConsumer binds a subscription to its database. Dead letters are produced through dlq.
+func NewConsumer(sub Subscription, db *sqlstore.DB, dlq *kgo.Client, retry RetryConfig, log *slog.Logger) *Consumer {
+	retry.defaults()
+	return &Consumer{sub: sub, db: db, dlq: dlq, retry: retry, log: log.With("consumer", sub.Name)}
+}
+
+// Run consumes until ctx ends. Offsets are committed only for records whose transaction has
+// committed (or that went to the dead-letter topic), so a crash re-delivers and the inbox skips.
+func (c *Consumer) Run(ctx context.Context, brokers []string, extra ...kgo.Opt) error {
+	opts := append([]kgo.Opt{
+		kgo.SeedBrokers(brokers...),
+		kgo.ConsumerGroup(c.sub.Name),
+		kgo.ConsumeTopics(c.sub.Topics...),
+		kgo.ClientID("ordersys-" + c.sub.Name),
+		kgo.AutoCommitMarks(),
+		kgo.AutoCommitInterval(time.Second),
+		// Hold rebalances while a polled batch is being applied, so a partition is never applied
+		// here and by its new owner at once; revoked partitions commit what was applied.
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, _ map[string][]int32) {
+			if err := cl.CommitMarkedOffsets(ctx); err != nil {
+				c.log.Warn("commit on revoke failed", "err", err)
+			}
+		}),
+	}, extra...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("consumer %s: %w", c.sub.Name, err)
+	}
+	defer func() {
+		// A fresh context: ctx is already done, and the marks must still be committed.
+		commitCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := cl.CommitMarkedOffsets(commitCtx); err != nil {
+			c.log.Warn("final commit failed", "err", err)
+		}
+		cl.Close()
+	}()
+
+	for {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil || fetches.IsClientClosed() {
+			return nil
+		}
+		fetches.EachError(func(topic string, partition int32, err error) {
+			c.log.Warn("fetch failed", "topic", topic, "partition", partition, "err", err)
+		})
+		var wg sync.WaitGroup
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			if len(p.Records) == 0 {
+				return
+			}
+			wg.Go(func() {
+				for _, r := range p.Records {
+					if !c.process(ctx, r) {
+						return // shutting down: leave the rest unmarked for redelivery
+					}
+					cl.MarkCommitRecords(r)
+				}
+			})
+		})
+		wg.Wait()
+		cl.AllowRebalance()
+	}
+}
+
+// process applies one record, retrying transient failures and dead-lettering permanent ones.
+// It returns false only when ctx ended before the record was settled.
+func (c *Consumer) process(ctx context.Context, r *kgo.Record) bool {
+	env, err := FromRecord(r)
+	if err != nil {
+		return c.deadLetter(ctx, r, Permanent(err), 1)
+	}
+	log := c.log.With("event_id", env.ID, "event_type", env.Type, "order_id", env.Subject)
+	payload, err := env.Decode()
+	if err != nil {
+		return c.deadLetter(ctx, r, Permanent(err), 1)
+	}
+
+	backoff := retry.WithMaxRetries(uint64(c.retry.MaxAttempts-1),
+		retry.WithCappedDuration(c.retry.Cap, retry.WithJitterPercent(20, retry.NewExponential(c.retry.Base))))
+	attempts := 0
+	err = retry.Do(ctx, backoff, func(ctx context.Context) error {
+		attempts++
+		err := c.Apply(ctx, env, payload)
+		if err == nil || IsPermanent(err) || ctx.Err() != nil {
+			return err
+		}
+		log.Warn("handler failed; retrying", "attempt", attempts, "err", err)
+		return retry.RetryableError(err)
+	})
+	switch {
+	case err == nil:
+		return true
+	case ctx.Err() != nil:
+		return false
+	default:
+		log.Error("handler gave up; dead-lettering", "attempts", attempts, "err", err)
+		return c.deadLetter(ctx, r, err, attempts)
+	}
+}
+
+// Apply runs the handler for one event in a transaction guarded by the inbox: however many times
+// and however concurrently the same event arrives, its effects are applied once.
+func (c *Consumer) Apply(ctx context.Context, env events.Envelope, payload events.Payload) error {
+	return c.db.InTx(ctx, func(tx *sqlstore.Tx) error {
+		fresh, err := Claim(ctx, tx, c.sub.Name, env.ID)
+		if err != nil || !fresh {
+			return err
+		}
+		return c.sub.Handle(ctx, tx, env, payload)
+	})
+}
+
+// deadLetter produces r to its topic's DLQ with the failure in headers, retrying the produce until
+// it succeeds or ctx ends: a message is never dropped.
+func (c *Consumer) deadLetter(ctx context.Context, r *kgo.Record, cause error, attempts int) bool {
+	dl := &kgo.Record{
+		Topic:   events.DLQ(r.Topic),
+		Key:     r.Key,
+		Value:   r.Value,
+		Headers: append(append([]kgo.RecordHeader(nil), r.Headers...), dlqHeaders(r, c.sub.Name, cause, attempts)...),
+	}
+	err := retry.Do(ctx, retry.WithCappedDuration(5*time.Second, retry.NewExponential(100*time.Millisecond)),
+		func(ctx context.Context) error {
+			if err := c.dlq.ProduceSync(ctx, dl).FirstErr(); err != nil {
+				c.log.Warn("dead-letter produce failed; retrying", "err", err)
+				return retry.RetryableError(err)
+			}
+			return nil
+		})
+	if err != nil {
+		return false
+	}
+	c.log.Error("message dead-lettered", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
+		"dlq", dl.Topic, "err", cause)
+	return true
+}
+
+// DLQ header names.
+const (
+	HdrDLQError     = "x-ordersys-error"
+	HdrDLQAttempts  = "x-ordersys-attempts"
+	HdrDLQConsumer  = "x-ordersys-consumer"
+	HdrDLQTopic     = "x-ordersys-original-topic"
+	HdrDLQPartition = "x-ordersys-original-partition"
+	HdrDLQOffset    = "x-ordersys-original-offset"
+	HdrDLQTime      = "x-ordersys-dead-lettered-at"
+)
+
+func dlqHeaders(r *kgo.Record, consumer string, cause error, attempts int) []kgo.RecordHeader {
+	h := func(k, v string) kgo.RecordHeader { return kgo.RecordHeader{Key: k, Value: []byte(v)} }
+	return []kgo.RecordHeader{
+		h(HdrDLQError, cause.Error()),
+		h(HdrDLQAttempts, strconv.Itoa(attempts)),
+		h(HdrDLQConsumer, consumer),
+		h(HdrDLQTopic, r.Topic),
+		h(HdrDLQPartition, strconv.Itoa(int(r.Partition))),
+		h(HdrDLQOffset, strconv.FormatInt(r.Offset, 10)),
+		h(HdrDLQTime, time.Now().UTC().Format(time.RFC3339Nano)),
+	}
+}

@@ -1,0 +1,144 @@
+package messaging
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ordersys/ordersys/internal/events"
+	"github.com/ordersys/ordersys/internal/sqlstore"
+)
+
+// RelayConfig tunes the outbox relay.
+type RelayConfig struct {
+	// BatchSize is how many rows one publish round takes (default 500).
+	BatchSize int
+	// Poll is the safety-net interval between looks when nothing woke the relay (default 2s).
+	// Writes in this process wake it at once; the poll only matters for rows written by others.
+	Poll time.Duration
+	// Backoff is the wait after a failed round, doubled up to MaxBackoff (defaults 100ms and 5s).
+	Backoff, MaxBackoff time.Duration
+}
+
+func (c *RelayConfig) defaults() {
+	if c.BatchSize <= 0 {
+		c.BatchSize = 500
+	}
+	if c.Poll <= 0 {
+		c.Poll = 2 * time.Second
+	}
+	if c.Backoff <= 0 {
+		c.Backoff = 100 * time.Millisecond
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = 5 * time.Second
+	}
+}
+
+// RunRelay publishes the outbox of db through producer until ctx ends: committed rows in id order,
+// a batch at a time, deleted only once the broker has acknowledged every record of the batch. A
+// crash between the ack and the delete publishes the batch again, which the consumers' inboxes
+// absorb: delivery is at least once, effects exactly once.
+func (o *Outbox) RunRelay(ctx context.Context, db *sqlstore.DB, producer *kgo.Client, cfg RelayConfig, log *slog.Logger) error {
+	cfg.defaults()
+	backoff := cfg.Backoff
+	poll := time.NewTimer(cfg.Poll)
+	defer poll.Stop()
+	for {
+		n, err := publishBatch(ctx, db, producer, cfg.BatchSize)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			log.Warn("outbox relay round failed; retrying", "err", err, "retry_in", backoff)
+			if !sleep(ctx, backoff) {
+				return nil
+			}
+			backoff = min(2*backoff, cfg.MaxBackoff)
+			continue
+		}
+		backoff = cfg.Backoff
+		if n == cfg.BatchSize {
+			continue // more rows are likely waiting
+		}
+		poll.Reset(cfg.Poll)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-o.wake:
+		case <-poll.C:
+		}
+	}
+}
+
+// publishBatch publishes up to limit rows and deletes them; it returns how many it published.
+func publishBatch(ctx context.Context, db *sqlstore.DB, producer *kgo.Client, limit int) (int, error) {
+	rows, err := db.QueryContext(ctx, `SELECT id, topic, msg_key, event_id, event_type, source,
+		event_time, traceparent, payload FROM outbox ORDER BY id LIMIT $1`, limit)
+	if err != nil {
+		return 0, fmt.Errorf("read outbox: %w", err)
+	}
+	var ids []any
+	var records []*kgo.Record
+	for rows.Next() {
+		var id int64
+		var m events.Message
+		var typ, payload string
+		if err := rows.Scan(&id, &m.Topic, &m.Key, &m.Envelope.ID, &typ, &m.Envelope.Source,
+			&m.Envelope.Time, &m.Envelope.TraceParent, &payload); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("read outbox: %w", err)
+		}
+		m.Envelope.Type = events.Type(typ)
+		m.Envelope.Subject = m.Key
+		m.Envelope.Data = []byte(payload)
+		ids = append(ids, id)
+		records = append(records, ToRecord(m))
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("read outbox: %w", err)
+	}
+	rows.Close()
+	if len(records) == 0 {
+		return 0, nil
+	}
+	if err := producer.ProduceSync(ctx, records...).FirstErr(); err != nil {
+		return 0, fmt.Errorf("publish %d outbox records: %w", len(records), err)
+	}
+	// Delete by id, never by range: on PostgreSQL a row with a lower id may commit after we read.
+	err = db.InTx(ctx, func(tx *sqlstore.Tx) error {
+		_, err := tx.ExecContext(ctx, "DELETE FROM outbox WHERE id IN ("+placeholders(len(ids))+")", ids...)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete published outbox rows: %w", err)
+	}
+	return len(records), nil
+}
+
+func placeholders(n int) string {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		if i > 1 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "$%d", i)
+	}
+	return b.String()
+}
+
+// sleep waits d or until ctx ends, reporting whether the full wait happened.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,175 @@
+package order
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/google/uuid"
+
+	"github.com/ordersys/ordersys/api"
+	"github.com/ordersys/ordersys/internal/events"
+	"github.com/ordersys/ordersys/internal/sqlstore"
+)
+
+// ErrKeyReused is returned when an Idempotency-Key comes back with a different request.
+var ErrKeyReused = errors.New("this Idempotency-Key was used with a different request")
+
+// maxQuantityDigits is how many fraction digits a quantity may have (grams of a kilogram).
+const maxQuantityDigits = 3
+
+// validate checks what the OpenAPI schema cannot: the currency is a real ISO 4217 code and amounts
+// fit it. It names every bad field, so a client can fix them all at once.
+func validate(req *api.CreateOrderRequest) []api.FieldError {
+	var errs []api.FieldError
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, api.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	scale, err := minorUnit(req.Currency)
+	if err != nil {
+		bad("currency", "%v", err)
+	}
+	for i, it := range req.Items {
+		if !it.Quantity.IsPositive() {
+			bad(fmt.Sprintf("items[%d].quantity", i), "must be greater than 0")
+		} else if !withinDigits(it.Quantity, maxQuantityDigits) {
+			bad(fmt.Sprintf("items[%d].quantity", i), "must have at most %d fraction digits", maxQuantityDigits)
+		}
+		if it.UnitPrice.IsNegative() {
+			bad(fmt.Sprintf("items[%d].unitPrice", i), "must not be negative")
+		} else if err == nil && !withinDigits(it.UnitPrice, scale) {
+			bad(fmt.Sprintf("items[%d].unitPrice", i), "%s has %d fraction digits; %s allows %d",
+				it.UnitPrice, -it.UnitPrice.Exponent(), req.Currency, scale)
+		}
+	}
+	return errs
+}
+
+// Placed is the answer to a create request, as stored for replays.
+type Placed struct {
+	Status   int
+	Body     api.OrderCreated
+	Replayed bool
+}
+
+// Create places an order under an Idempotency-Key. The order, its OrderCreated event and the
+// stored answer commit in one transaction, so a key never points at a missing order nor an order
+// lacks its answer. A request that races another with the same key waits for it (SQLite's single
+// writer, or PostgreSQL's unique index) and then replays its answer.
+func (s *Service) Create(ctx context.Context, key string, req *api.CreateOrderRequest) (Placed, error) {
+	hash, err := requestHash(req)
+	if err != nil {
+		return Placed{}, err
+	}
+	placed, err := s.create(ctx, key, hash, req)
+	if sqlstore.IsUniqueViolation(err) {
+		placed, err = s.create(ctx, key, hash, req) // the racing request committed first: replay it
+	}
+	return placed, err
+}
+
+const createScope = "POST /orders/create"
+
+func (s *Service) create(ctx context.Context, key, hash string, req *api.CreateOrderRequest) (Placed, error) {
+	var placed Placed
+	err := s.db.InTx(ctx, func(tx *sqlstore.Tx) error {
+		var storedHash, response string
+		var status int
+		err := tx.QueryRowContext(ctx, `SELECT request_hash, status_code, response FROM idempotency_keys
+			WHERE scope = $1 AND idem_key = $2 AND created_at > $3`,
+			createScope, key, now().Add(-s.IdempotencyTTL)).Scan(&storedHash, &status, &response)
+		switch {
+		case err == nil:
+			if storedHash != hash {
+				return ErrKeyReused
+			}
+			placed = Placed{Status: status, Replayed: true}
+			return json.Unmarshal([]byte(response), &placed.Body)
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("read idempotency key: %w", err)
+		}
+		// An expired key may still be stored until it is pruned; it no longer counts.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE scope = $1 AND idem_key = $2`,
+			createScope, key); err != nil {
+			return fmt.Errorf("expire idempotency key: %w", err)
+		}
+
+		o := newOrder(req)
+		if err := insertOrder(ctx, tx, o); err != nil {
+			return err
+		}
+		msg, err := events.New(Name, o.ID, events.OrderCreated{
+			OrderID: o.ID, CustomerID: o.CustomerID, Total: o.Total, Currency: o.Currency})
+		if err != nil {
+			return err
+		}
+		if err := s.outbox.Put(ctx, tx, msg); err != nil {
+			return err
+		}
+		placed = Placed{Status: http.StatusCreated, Body: api.OrderCreated{
+			OrderId: uuid.MustParse(o.ID), Status: api.OrderStatus(o.Status), TotalAmount: o.Total,
+			Currency: o.Currency, CreatedAt: o.CreatedAt,
+		}}
+		body, err := json.Marshal(placed.Body)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO idempotency_keys
+			(scope, idem_key, request_hash, status_code, response, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+			createScope, key, hash, placed.Status, string(body), o.CreatedAt); err != nil {
+			return fmt.Errorf("store idempotency key: %w", err)
+		}
+		return nil
+	})
+	return placed, err
+}
+
+func newOrder(req *api.CreateOrderRequest) *Order {
+	scale, _ := minorUnit(req.Currency) // validated before
+	at := now()
+	o := &Order{
+		ID:         uuid.Must(uuid.NewV7()).String(), // time-ordered: index-friendly
+		CustomerID: req.CustomerId.String(),
+		Status:     Pending,
+		Currency:   req.Currency,
+		Address: events.Address{
+			Country: req.ShippingAddress.Country, City: req.ShippingAddress.City,
+			AddressLine1: req.ShippingAddress.AddressLine1,
+			AddressLine2: deref(req.ShippingAddress.AddressLine2), PostalCode: deref(req.ShippingAddress.PostalCode),
+		},
+		CreatedAt: at,
+		UpdatedAt: at,
+	}
+	for _, it := range req.Items {
+		o.Items = append(o.Items, Item{SKU: it.Sku, Quantity: it.Quantity, UnitPrice: it.UnitPrice})
+	}
+	o.Total = orderTotal(o.Items, scale)
+	return o
+}
+
+// requestHash fingerprints the request's meaning: 14.50 and 14.5 are the same quantity.
+func requestHash(req *api.CreateOrderRequest) (string, error) {
+	canon := *req
+	canon.Items = make([]api.OrderItemInput, len(req.Items))
+	for i, it := range req.Items {
+		canon.Items[i] = api.OrderItemInput{Sku: it.Sku, Quantity: it.Quantity.Normalize(), UnitPrice: it.UnitPrice.Normalize()}
+	}
+	b, err := json.Marshal(canon)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -1,0 +1,92 @@
+// Package order is the order service: it accepts orders over the REST API and orchestrates the
+// saga that carries each one to a terminal status.
+package order
+
+import (
+	"embed"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/ordersys/ordersys/internal/events"
+	"github.com/ordersys/ordersys/internal/messaging"
+	"github.com/ordersys/ordersys/internal/sqlstore"
+)
+
+// Name is the service's name: its event source and database name.
+const Name = "order"
+
+//go:embed migrations/*.sql
+var migrationsFS embed.FS
+
+// Migrations creates the service's tables.
+var Migrations = sqlstore.EmbeddedMigrations("goose_order_version", migrationsFS, "migrations")
+
+// Status is where an order is in the saga.
+type Status string
+
+// The seed's statuses, plus the ones a saga with compensation needs.
+const (
+	Pending      Status = "PENDING"
+	Payment      Status = "PAYMENT"
+	Inventory    Status = "INVENTORY"
+	Fulfillment  Status = "FULFILLMENT"
+	Completed    Status = "COMPLETED"
+	Compensating Status = "COMPENSATING"
+	Failed       Status = "FAILED"
+	Cancelled    Status = "CANCELLED"
+)
+
+// Terminal reports whether an order in s will never move again.
+func (s Status) Terminal() bool { return s == Completed || s == Failed || s == Cancelled }
+
+// Item is one order line.
+type Item struct {
+	SKU       string
+	Quantity  decimal.Decimal
+	UnitPrice decimal.Decimal
+}
+
+// HistoryEntry is one status an order has been in.
+type HistoryEntry struct {
+	Status Status
+	Reason string
+	At     time.Time
+}
+
+// Order is an order with everything the API shows of it.
+type Order struct {
+	ID            string
+	CustomerID    string
+	Status        Status
+	FailureReason string
+	Currency      string
+	Total         decimal.Decimal
+	Address       events.Address
+	Items         []Item
+	History       []HistoryEntry
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// ErrNotFound is returned for an order id that does not exist.
+var ErrNotFound = errors.New("order not found")
+
+// Service is the order service.
+type Service struct {
+	db     *sqlstore.DB
+	outbox *messaging.Outbox
+	log    *slog.Logger
+	// IdempotencyTTL is how long an Idempotency-Key is remembered (default 24h).
+	IdempotencyTTL time.Duration
+}
+
+// New returns the order service on db.
+func New(db *sqlstore.DB, outbox *messaging.Outbox, log *slog.Logger) *Service {
+	return &Service{db: db, outbox: outbox, log: log.With("service", Name), IdempotencyTTL: 24 * time.Hour}
+}
+
+// now is the service's clock: UTC, to the microsecond that PostgreSQL keeps.
+func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }

@@ -1,0 +1,91 @@
+// Package sqlstore opens a service's database (SQLite or PostgreSQL, chosen by the DSN), runs its
+// embedded migrations and runs transactions with after-commit hooks. Every store in ordersys goes
+// through it, so the SQL itself is written once for both databases.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
+)
+
+// DB is one service's database.
+type DB struct {
+	*sql.DB
+	Dialect Dialect
+
+	// writeMu serialises write transactions on SQLite. SQLite allows one writer at a time and its
+	// busy handler waits by sleeping in growing steps, which turns contention into latency spikes
+	// of tens of milliseconds; a Go mutex hands the lock over immediately.
+	writeMu chan struct{}
+}
+
+// Open connects to dsn. It does not migrate; call Migrate.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	dialect, driverDSN, err := parseDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	driver := map[Dialect]string{SQLite: "sqlite", Postgres: "pgx"}[dialect]
+	sqlDB, err := sql.Open(driver, driverDSN)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", dialect, err)
+	}
+	db := &DB{DB: sqlDB, Dialect: dialect}
+	if dialect == SQLite {
+		db.writeMu = make(chan struct{}, 1)
+		sqlDB.SetMaxOpenConns(8)
+		sqlDB.SetMaxIdleConns(8)
+		sqlDB.SetConnMaxIdleTime(0)
+	} else {
+		sqlDB.SetMaxOpenConns(16)
+		sqlDB.SetMaxIdleConns(16)
+	}
+	if err := sqlDB.PingContext(ctx); err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("connect %s: %w", dialect, err)
+	}
+	return db, nil
+}
+
+// Tx is a transaction that can run hooks once it has committed.
+type Tx struct {
+	*sql.Tx
+	Dialect     Dialect
+	afterCommit []func()
+}
+
+// AfterCommit registers fn to run after a successful commit, never after a rollback: the outbox
+// uses it to wake its relay only for rows that really exist.
+func (tx *Tx) AfterCommit(fn func()) { tx.afterCommit = append(tx.afterCommit, fn) }
+
+// InTx runs fn in a transaction, committing if it returns nil and rolling back otherwise.
+func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
+	if db.writeMu != nil {
+		select {
+		case db.writeMu <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		defer func() { <-db.writeMu }()
+	}
+	sqlTx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	tx := &Tx{Tx: sqlTx, Dialect: db.Dialect}
+	if err := fn(tx); err != nil {
+		_ = sqlTx.Rollback()
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	for _, hook := range tx.afterCommit {
+		hook()
+	}
+	return nil
+}

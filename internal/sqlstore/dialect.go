@@ -1,0 +1,67 @@
+package sqlstore
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Dialect names the database behind a DB. Almost all SQL is shared: both engines accept $1
+// placeholders, ON CONFLICT DO NOTHING and RETURNING. What differs lives in this file and in the
+// per-dialect migration folders.
+type Dialect string
+
+const (
+	SQLite   Dialect = "sqlite3"
+	Postgres Dialect = "postgres"
+)
+
+// parseDSN maps a DSN to its dialect and the driver's own connection string. SQLite DSNs are
+// "sqlite:PATH" (or "sqlite::memory:"); PostgreSQL ones are ordinary postgres:// URLs.
+func parseDSN(dsn string) (Dialect, string, error) {
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"):
+		path := strings.TrimPrefix(dsn, "sqlite:")
+		path = strings.TrimPrefix(path, "//")
+		if path == "" {
+			return "", "", errors.New("sqlite DSN has no path")
+		}
+		return SQLite, sqliteDSN(path), nil
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return Postgres, dsn, nil
+	default:
+		return "", "", fmt.Errorf("unsupported database DSN %q: want sqlite:PATH or postgres://", dsn)
+	}
+}
+
+// sqliteDSN turns on WAL (readers never wait for the writer), a busy timeout as a backstop to the
+// writer lock in DB, and synchronous=NORMAL: a commit survives a process crash but may be lost on
+// power failure, the usual trade for an embedded development database.
+func sqliteDSN(path string) string {
+	params := []string{
+		"_pragma=journal_mode(WAL)",
+		"_pragma=synchronous(NORMAL)",
+		"_pragma=busy_timeout(10000)",
+		"_pragma=foreign_keys(1)",
+		"_txlock=immediate",
+		"_time_format=sqlite",
+	}
+	return "file:" + path + "?" + strings.Join(params, "&")
+}
+
+// IsUniqueViolation reports whether err is a unique-constraint violation in either dialect.
+func IsUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		code := se.Code()
+		return code == sqlite3.SQLITE_CONSTRAINT_UNIQUE || code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	var pe interface{ SQLState() string }
+	if errors.As(err, &pe) {
+		return pe.SQLState() == "23505"
+	}
+	return false
+}
