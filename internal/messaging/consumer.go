@@ -29,11 +29,11 @@ type Subscription struct {
 
 // Consumer runs one subscription against a service database.
 type Consumer struct {
-	sub      Subscription
-	db       *sqlstore.DB
-	dlq      *kgo.Client
-	retry    RetryConfig
-	log      *slog.Logger
+	sub   Subscription
+	db    *sqlstore.DB
+	dlq   *kgo.Client
+	retry RetryConfig
+	log   *slog.Logger
 }
 
 // NewConsumer binds a subscription to its database. Dead letters are produced through dlq.

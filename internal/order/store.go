@@ -159,7 +159,9 @@ type Filter struct {
 }
 
 // Get returns one order.
-func (s *Service) Get(ctx context.Context, id string) (*Order, error) { return loadOrder(ctx, s.db, id) }
+func (s *Service) Get(ctx context.Context, id string) (*Order, error) {
+	return loadOrder(ctx, s.db, id)
+}
 
 // List returns a page of orders, newest first, and how many match in all.
 func (s *Service) List(ctx context.Context, f Filter) ([]*Order, int64, error) {
