@@ -55,6 +55,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	fs.String(&cfg.KafkaAddr, "kafka-addr", "127.0.0.1:9092", "embedded Kafka broker listen address")
 	fs.Int(&cfg.Partitions, "partitions", 8, "partitions per topic")
 	fs.String(&level, "log-level", "info", "debug, info, warn or error")
+	fs.String(&cfg.PprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address (off when empty)")
 	if err := fs.parse(args); err != nil {
 		return err
 	}

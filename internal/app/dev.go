@@ -29,6 +29,8 @@ type DevConfig struct {
 	KafkaAddr string
 	// Partitions per topic (default 8).
 	Partitions int
+	// PprofAddr, when set, serves net/http/pprof there, apart from the API.
+	PprofAddr string
 	// Retry bounds handler retries before a message is dead-lettered.
 	Retry messaging.RetryConfig
 	Log   *slog.Logger
@@ -42,6 +44,7 @@ type Dev struct {
 	cluster *kfake.Cluster
 	node    *node
 	srv     *http.Server
+	pprof   *http.Server
 	served  chan error
 	log     *slog.Logger
 }
@@ -104,6 +107,11 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 	d.srv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	d.served = make(chan error, 1)
 	go func() { d.served <- d.srv.Serve(ln) }()
+	if cfg.PprofAddr != "" {
+		if d.pprof, err = servePprof(cfg.PprofAddr); err != nil {
+			return nil, err
+		}
+	}
 	return d, nil
 }
 
@@ -155,6 +163,9 @@ func (d *Dev) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		errs = append(errs, d.srv.Shutdown(ctx))
 		cancel()
+	}
+	if d.pprof != nil {
+		errs = append(errs, d.pprof.Close())
 	}
 	if d.node != nil {
 		errs = append(errs, d.node.close())

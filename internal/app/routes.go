@@ -2,6 +2,7 @@ package app
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -41,7 +42,13 @@ func routes(orders *order.API, health *httpx.Health, log *slog.Logger) (http.Han
 		},
 	})
 	apiMux := http.NewServeMux()
-	api.HandlerWithOptions(strict, api.StdHTTPServerOptions{BaseRouter: apiMux})
+	api.HandlerWithOptions(strict, api.StdHTTPServerOptions{
+		BaseRouter: apiMux,
+		// Parameters the validator let through but the generated code cannot parse.
+		ErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
+			httpx.WriteProblem(w, httpx.ValidationProblem([]api.FieldError{{Field: paramName(err), Message: err.Error()}}))
+		},
+	})
 
 	mux := http.NewServeMux()
 	mux.Handle("/api/", httpx.LimitBody(httpx.Validator(spec)(apiMux)))
@@ -56,4 +63,17 @@ func routes(orders *order.API, health *httpx.Health, log *slog.Logger) (http.Han
 			"nothing at "+r.URL.Path+"; the API is under /api and documented at /docs"))
 	})
 	return httpx.Recover(log, mux), nil
+}
+
+// paramName names the parameter a generated-code binding error is about.
+func paramName(err error) string {
+	var invalid *api.InvalidParamFormatError
+	if errors.As(err, &invalid) {
+		return invalid.ParamName
+	}
+	var required *api.RequiredParamError
+	if errors.As(err, &required) {
+		return required.ParamName
+	}
+	return ""
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -19,6 +21,7 @@ import (
 // Validator checks every request against the OpenAPI document before a handler sees it, and
 // answers violations with a problem document that names each bad field.
 func Validator(spec *openapi3.T) func(http.Handler) http.Handler {
+	defineFormats.Do(func() { openapi3.DefineStringFormat("uuid", uuidPattern) })
 	spec.Servers = nil // validate paths only, whatever host the API is reached on
 	return middleware.OapiRequestValidatorWithOptions(spec, &middleware.Options{
 		Options: openapi3filter.Options{
@@ -33,6 +36,13 @@ func Validator(spec *openapi3.T) func(http.Handler) http.Handler {
 		},
 	})
 }
+
+// uuidPattern accepts any UUID in its canonical text form, whatever its version, as the
+// generated handlers do when they parse one.
+const uuidPattern = `^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`
+
+// defineFormats registers formats in kin-openapi's process-wide table, once.
+var defineFormats sync.Once
 
 func problemFor(err error, r *http.Request) api.Problem {
 	var routeErr *routers.RouteError
@@ -57,13 +67,15 @@ func problemFor(err error, r *http.Request) api.Problem {
 		fields = append(fields, fieldErrors(reqErr)...)
 	}
 	sort.SliceStable(fields, func(i, j int) bool { return fields[i].Field < fields[j].Field })
+	// One message per field: "more than 0" and "at least 0" about the same quantity say one thing.
+	fields = slices.CompactFunc(fields, func(a, b api.FieldError) bool { return a.Field == b.Field })
 	return ValidationProblem(fields)
 }
 
-// flatten unwraps the validator's nested MultiErrors into a flat list.
+// flatten unwraps the validator's nested MultiErrors into a flat list. It looks at err itself,
+// not its chain, so that a RequestError wrapping a MultiError keeps its parameter or body.
 func flatten(err error) []error {
-	var multi openapi3.MultiError
-	if errors.As(err, &multi) {
+	if multi, ok := err.(openapi3.MultiError); ok {
 		var out []error
 		for _, e := range multi {
 			out = append(out, flatten(e)...)
@@ -82,7 +94,11 @@ func fieldErrors(reqErr *openapi3filter.RequestError) []api.FieldError {
 	for _, e := range flatten(reqErr.Err) {
 		var se *openapi3.SchemaError
 		if errors.As(e, &se) {
-			out = append(out, api.FieldError{Field: joinField(prefix, se), Message: se.Reason})
+			msg := se.Reason
+			if se.SchemaField == "format" && se.Schema != nil {
+				msg = "must be a " + se.Schema.Format
+			}
+			out = append(out, api.FieldError{Field: joinField(prefix, se), Message: msg})
 			continue
 		}
 		msg := reqErr.Reason
@@ -100,13 +116,13 @@ func fieldErrors(reqErr *openapi3filter.RequestError) []api.FieldError {
 	return out
 }
 
-// joinField renders a schema error's location as a path such as items[0].sku. A missing required
-// property is reported at its parent; name the property itself so the client sees which one.
+// joinField renders a schema error's location as a path such as items[0].sku. An unknown property
+// is reported at its parent; name the property itself so the client sees which one.
 func joinField(prefix string, se *openapi3.SchemaError) string {
 	var b strings.Builder
 	b.WriteString(prefix)
 	parts := se.JSONPointer()
-	if se.SchemaField == "required" || se.SchemaField == "additionalProperties" {
+	if strings.HasSuffix(se.Reason, "is unsupported") { // an unknown property
 		if name := quoted(se.Reason); name != "" {
 			parts = append(parts, name)
 		}

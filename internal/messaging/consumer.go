@@ -72,6 +72,7 @@ func (c *Consumer) Run(ctx context.Context, brokers []string, extra ...kgo.Opt) 
 		if err := cl.CommitMarkedOffsets(commitCtx); err != nil {
 			c.log.Warn("final commit failed", "err", err)
 		}
+		cl.AllowRebalance() // the last poll may have blocked rebalances; leaving the group needs one
 		cl.Close()
 	}()
 
