@@ -86,21 +86,57 @@ func (c *Consumer) Run(ctx context.Context, brokers []string, extra ...kgo.Opt) 
 		})
 		var wg sync.WaitGroup
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-			if len(p.Records) == 0 {
-				return
+			if len(p.Records) > 0 {
+				wg.Go(func() { c.settle(ctx, cl, p.Records) })
 			}
-			wg.Go(func() {
-				for _, r := range p.Records {
-					if !c.process(ctx, r) {
-						return // shutting down: leave the rest unmarked for redelivery
-					}
-					cl.MarkCommitRecords(r)
-				}
-			})
 		})
 		wg.Wait()
 		cl.AllowRebalance()
 	}
+}
+
+// batchSize bounds how many records share one transaction: enough to amortise the commit, few
+// enough that the SQLite writer lock is not held long enough to delay API requests.
+const batchSize = 32
+
+// settle applies one partition's records in order and marks each for commit once it is settled.
+// The common case, every record applying cleanly, runs a batch per transaction; a batch that fails
+// is rolled back and replayed one record at a time, with retries and dead-lettering.
+func (c *Consumer) settle(ctx context.Context, cl *kgo.Client, records []*kgo.Record) {
+	for len(records) > 0 {
+		batch := records[:min(len(records), batchSize)]
+		records = records[len(batch):]
+		if len(batch) > 1 && c.applyBatch(ctx, batch) == nil {
+			cl.MarkCommitRecords(batch...)
+			continue
+		}
+		for _, r := range batch {
+			if !c.process(ctx, r) {
+				return // shutting down: leave the rest unmarked for redelivery
+			}
+			cl.MarkCommitRecords(r)
+		}
+	}
+}
+
+// applyBatch applies every record of batch in one transaction, or none of them.
+func (c *Consumer) applyBatch(ctx context.Context, batch []*kgo.Record) error {
+	return c.db.InTx(ctx, func(tx *sqlstore.Tx) error {
+		for _, r := range batch {
+			env, err := FromRecord(r)
+			if err != nil {
+				return err
+			}
+			payload, err := env.Decode()
+			if err != nil {
+				return err
+			}
+			if err := c.applyIn(ctx, tx, env, payload); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // process applies one record, retrying transient failures and dead-lettering permanent ones.
@@ -142,13 +178,15 @@ func (c *Consumer) process(ctx context.Context, r *kgo.Record) bool {
 // Apply runs the handler for one event in a transaction guarded by the inbox: however many times
 // and however concurrently the same event arrives, its effects are applied once.
 func (c *Consumer) Apply(ctx context.Context, env events.Envelope, payload events.Payload) error {
-	return c.db.InTx(ctx, func(tx *sqlstore.Tx) error {
-		fresh, err := Claim(ctx, tx, c.sub.Name, env.ID)
-		if err != nil || !fresh {
-			return err
-		}
-		return c.sub.Handle(ctx, tx, env, payload)
-	})
+	return c.db.InTx(ctx, func(tx *sqlstore.Tx) error { return c.applyIn(ctx, tx, env, payload) })
+}
+
+func (c *Consumer) applyIn(ctx context.Context, tx *sqlstore.Tx, env events.Envelope, payload events.Payload) error {
+	fresh, err := Claim(ctx, tx, c.sub.Name, env.ID)
+	if err != nil || !fresh {
+		return err
+	}
+	return c.sub.Handle(ctx, tx, env, payload)
 }
 
 // deadLetter produces r to its topic's DLQ with the failure in headers, retrying the produce until

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -82,7 +81,7 @@ func publishBatch(ctx context.Context, db *sqlstore.DB, producer *kgo.Client, li
 	if err != nil {
 		return 0, fmt.Errorf("read outbox: %w", err)
 	}
-	var ids []any
+	var ids []int64
 	var records []*kgo.Record
 	for rows.Next() {
 		var id int64
@@ -110,25 +109,19 @@ func publishBatch(ctx context.Context, db *sqlstore.DB, producer *kgo.Client, li
 		return 0, fmt.Errorf("publish %d outbox records: %w", len(records), err)
 	}
 	// Delete by id, never by range: on PostgreSQL a row with a lower id may commit after we read.
+	// One fixed statement per row keeps the prepared-statement cache small.
 	err = db.InTx(ctx, func(tx *sqlstore.Tx) error {
-		_, err := tx.ExecContext(ctx, "DELETE FROM outbox WHERE id IN ("+placeholders(len(ids))+")", ids...)
-		return err
+		for _, id := range ids {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE id = $1`, id); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("delete published outbox rows: %w", err)
 	}
 	return len(records), nil
-}
-
-func placeholders(n int) string {
-	var b strings.Builder
-	for i := 1; i <= n; i++ {
-		if i > 1 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, "$%d", i)
-	}
-	return b.String()
 }
 
 // sleep waits d or until ctx ends, reporting whether the full wait happened.

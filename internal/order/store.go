@@ -94,7 +94,7 @@ func scanOrder(row interface{ Scan(...any) error }) (*Order, error) {
 	return &o, nil
 }
 
-// loadOrder reads an order with its items and history.
+// loadOrder reads an order with its items; the saga needs no more.
 func loadOrder(ctx context.Context, q querier, id string) (*Order, error) {
 	o, err := scanOrder(q.QueryRowContext(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -104,10 +104,6 @@ func loadOrder(ctx context.Context, q querier, id string) (*Order, error) {
 		return nil, fmt.Errorf("read order: %w", err)
 	}
 	if o.Items, err = loadItems(ctx, q, id); err != nil {
-		return nil, err
-	}
-	// History is read after the order row, so it holds at least every status up to o.Status.
-	if o.History, err = loadHistory(ctx, q, id); err != nil {
 		return nil, err
 	}
 	return o, nil
@@ -158,9 +154,15 @@ type Filter struct {
 	Page, Size int
 }
 
-// Get returns one order.
+// Get returns one order with its history.
 func (s *Service) Get(ctx context.Context, id string) (*Order, error) {
-	return loadOrder(ctx, s.db, id)
+	o, err := loadOrder(ctx, s.db, id)
+	if err != nil {
+		return nil, err
+	}
+	// History is read after the order row, so it holds at least every status up to o.Status.
+	o.History, err = loadHistory(ctx, s.db, id)
+	return o, err
 }
 
 // List returns a page of orders, newest first, and how many match in all.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
@@ -21,6 +22,8 @@ type DB struct {
 	// busy handler waits by sleeping in growing steps, which turns contention into latency spikes
 	// of tens of milliseconds; a Go mutex hands the lock over immediately.
 	writeMu chan struct{}
+
+	stmts sync.Map // query text -> *sql.Stmt; see stmt.go
 }
 
 // Open connects to dsn. It does not migrate; call Migrate.
@@ -55,6 +58,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 type Tx struct {
 	*sql.Tx
 	Dialect     Dialect
+	db          *DB
 	afterCommit []func()
 }
 
@@ -76,7 +80,7 @@ func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	tx := &Tx{Tx: sqlTx, Dialect: db.Dialect}
+	tx := &Tx{Tx: sqlTx, Dialect: db.Dialect, db: db}
 	if err := fn(tx); err != nil {
 		_ = sqlTx.Rollback()
 		return err

@@ -1,0 +1,82 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+)
+
+// Every query goes through a prepared statement cached by its text. Parsing SQL is a large part of
+// a small transaction's cost on SQLite, and database/sql re-uses a statement already prepared on
+// the connection a transaction runs on. Queries must therefore have fixed text (no IN lists built
+// per call), or the cache would grow without bound.
+
+func (db *DB) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if s, ok := db.stmts.Load(query); ok {
+		return s.(*sql.Stmt), nil
+	}
+	s, err := db.DB.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := db.stmts.LoadOrStore(query, s); loaded {
+		s.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return s, nil
+}
+
+// ExecContext runs a statement outside any transaction.
+func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	s, err := db.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return s.ExecContext(ctx, args...)
+}
+
+// QueryContext runs a query outside any transaction.
+func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	s, err := db.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return s.QueryContext(ctx, args...)
+}
+
+// QueryRowContext runs a single-row query outside any transaction.
+func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	s, err := db.stmt(ctx, query)
+	if err != nil {
+		// *sql.Row cannot be built with an error from outside database/sql; let the driver
+		// report the same error when the row is scanned.
+		return db.DB.QueryRowContext(ctx, query, args...)
+	}
+	return s.QueryRowContext(ctx, args...)
+}
+
+// ExecContext runs a statement in the transaction.
+func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	s, err := tx.db.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return tx.Tx.StmtContext(ctx, s).ExecContext(ctx, args...)
+}
+
+// QueryContext runs a query in the transaction.
+func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	s, err := tx.db.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return tx.Tx.StmtContext(ctx, s).QueryContext(ctx, args...)
+}
+
+// QueryRowContext runs a single-row query in the transaction.
+func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	s, err := tx.db.stmt(ctx, query)
+	if err != nil {
+		return tx.Tx.QueryRowContext(ctx, query, args...)
+	}
+	return tx.Tx.StmtContext(ctx, s).QueryRowContext(ctx, args...)
+}
