@@ -53,7 +53,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	fs.String(&cfg.Addr, "addr", "127.0.0.1:3001", "HTTP listen address")
 	fs.String(&cfg.DataDir, "data-dir", "./data", "directory for the SQLite databases and the broker's log")
 	fs.String(&cfg.KafkaAddr, "kafka-addr", "127.0.0.1:9092", "embedded Kafka broker listen address")
-	fs.Int(&cfg.Partitions, "partitions", 8, "partitions per topic")
+	fs.Int(&cfg.Partitions, "partitions", 1, "partitions per topic (the embedded broker syncs each partition's batch to disk, so more partitions cost throughput in one process)")
 	fs.String(&level, "log-level", "info", "debug, info, warn or error")
 	fs.String(&cfg.PprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address (off when empty)")
 	if err := fs.parse(args); err != nil {

@@ -27,7 +27,8 @@ type DevConfig struct {
 	DataDir string
 	// KafkaAddr is the embedded broker's listener (default 127.0.0.1:9092); port 0 picks one.
 	KafkaAddr string
-	// Partitions per topic (default 8).
+	// Partitions per topic (default 1: the embedded broker fsyncs every partition batch, and one
+	// process with one SQLite writer per service gains nothing from more).
 	Partitions int
 	// PprofAddr, when set, serves net/http/pprof there, apart from the API.
 	PprofAddr string
@@ -61,7 +62,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 		cfg.KafkaAddr = "127.0.0.1:9092"
 	}
 	if cfg.Partitions <= 0 {
-		cfg.Partitions = 8
+		cfg.Partitions = 1
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
