@@ -1,0 +1,175 @@
+package app
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+func TestIdempotencyKey(t *testing.T) {
+	d := startDev(t)
+	base := "http://" + d.Addr
+	customer := uuid.NewString()
+	body := orderBody(customer, "SKU-1")
+
+	t.Run("missing key", func(t *testing.T) {
+		r := createOrder(t, base, "", body)
+		if r.status != http.StatusBadRequest || r.header.Get("Content-Type") != "application/problem+json" {
+			t.Fatalf("got %d %s %s", r.status, r.header.Get("Content-Type"), r.body)
+		}
+	})
+
+	t.Run("replay, reuse and concurrency", func(t *testing.T) {
+		key := uuid.NewString()
+		first := createOrder(t, base, key, body)
+		if first.status != http.StatusCreated || first.header.Get("Idempotent-Replayed") != "" {
+			t.Fatalf("first: %d %v %s", first.status, first.header, first.body)
+		}
+		again := createOrder(t, base, key, body)
+		if again.status != http.StatusCreated || again.header.Get("Idempotent-Replayed") != "true" ||
+			string(again.body) != string(first.body) {
+			t.Errorf("replay: %d replayed=%q %s, want the first answer %s", again.status,
+				again.header.Get("Idempotent-Replayed"), again.body, first.body)
+		}
+		other := createOrder(t, base, key, orderBody(customer, "SKU-2"))
+		if other.status != http.StatusUnprocessableEntity {
+			t.Errorf("same key, different body: %d %s, want 422", other.status, other.body)
+		}
+
+		// Concurrent requests with one fresh key: one order, every answer names it.
+		key = uuid.NewString()
+		const n = 16
+		answers := make([]response, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { answers[i] = createOrder(t, base, key, body) })
+		}
+		wg.Wait()
+		fresh := 0
+		id := answers[0].json(t)["orderId"]
+		for _, a := range answers {
+			if a.status != http.StatusCreated || a.json(t)["orderId"] != id {
+				t.Fatalf("concurrent answer %d %s, want 201 for order %v", a.status, a.body, id)
+			}
+			if a.header.Get("Idempotent-Replayed") == "" {
+				fresh++
+			}
+		}
+		if fresh != 1 {
+			t.Errorf("%d answers were not replays, want 1", fresh)
+		}
+		list := do(t, http.MethodGet, base+"/api/v1/orders?customerId="+customer, "", "", nil).json(t)
+		if list["total"].(float64) != 2 { // one from the first key, one from the concurrent key
+			t.Errorf("customer has %v orders, want 2", list["total"])
+		}
+	})
+}
+
+// TestValidation sends bad requests: each is refused with the right status and names the bad
+// field, and none writes an order.
+func TestValidation(t *testing.T) {
+	d := startDev(t)
+	base := "http://" + d.Addr
+	valid := orderBody(uuid.NewString(), "SKU-1")
+	replace := func(old, new string) string { return strings.Replace(quickStart, old, new, 1) }
+	cases := []struct {
+		name        string
+		contentType string
+		body        string
+		status      int
+		fields      []string
+	}{
+		{"customer not a uuid", "", replace(`"67993c38-8059-4d8b-8567-1542560584ee"`, `"bob"`), 400, []string{"customerId"}},
+		{"no items", "", replace(`"items":[`, `"items":[],"x":[`), 400, []string{"items", "x"}},
+		{"sku with a space", "", replace(`"SKU-1"`, `"SKU 1"`), 400, []string{"items[0].sku"}},
+		{"sku too long", "", replace(`"SKU-1"`, `"`+strings.Repeat("S", 65)+`"`), 400, []string{"items[0].sku"}},
+		{"quantity zero", "", replace(`"quantity":33`, `"quantity":0`), 400, []string{"items[0].quantity"}},
+		{"quantity negative", "", replace(`"quantity":33`, `"quantity":-1`), 400, []string{"items[0].quantity"}},
+		{"quantity 4 fraction digits", "", replace(`"quantity":33`, `"quantity":1.0005`), 400, []string{"items[0].quantity"}},
+		{"quantity a string", "", replace(`"quantity":33`, `"quantity":"33"`), 400, []string{"items[0].quantity"}},
+		{"price negative", "", replace(`"unitPrice":25`, `"unitPrice":-25`), 400, []string{"items[1].unitPrice"}},
+		{"price with 3 digits in USD", "", replace(`"unitPrice":19.99`, `"unitPrice":19.999`), 400, []string{"items[0].unitPrice"}},
+		{"price with cents in JPY", "", replace(`"USD"`, `"JPY"`), 400, []string{"items[0].unitPrice"}},
+		{"currency lower case", "", replace(`"USD"`, `"usd"`), 400, []string{"currency"}},
+		{"currency unknown", "", replace(`"USD"`, `"XYZ"`), 400, []string{"currency"}},
+		{"address without city", "", replace(`"city":"Austin",`, ``), 400, []string{"shippingAddress.city"}},
+		{"unknown field", "", replace(`"currency"`, `"coupon":"FREE","currency"`), 400, []string{"coupon"}},
+		{"unknown item field", "", replace(`"sku":"SKU-1",`, `"sku":"SKU-1","discount":1,`), 400, []string{"items[0].discount"}},
+		{"malformed JSON", "", `{"customerId":`, 400, nil},
+		{"not an object", "", `[1,2]`, 400, nil},
+		{"empty body", "", ``, 400, nil},
+		{"wrong content type", "text/plain", valid, 415, nil},
+		{"too large", "", `{"customerId":"` + strings.Repeat("a", 1<<20) + `"}`, 413, nil},
+		{"101 items", "", strings.Replace(valid, `"items":[`, `"items":[`+strings.Repeat(`{"sku":"A","quantity":1,"unitPrice":1},`, 100), 1), 400, []string{"items"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ct := c.contentType
+			if ct == "" {
+				ct = "application/json"
+			}
+			r := do(t, http.MethodPost, base+"/api/v1/orders/create", ct, uuid.NewString(), []byte(c.body))
+			if r.status != c.status {
+				t.Fatalf("status %d, want %d: %s", r.status, c.status, r.body)
+			}
+			if got := r.header.Get("Content-Type"); got != "application/problem+json" {
+				t.Errorf("Content-Type %q", got)
+			}
+			p := r.json(t)
+			if p["status"].(float64) != float64(c.status) || p["type"] == "" || p["title"] == "" {
+				t.Errorf("problem document incomplete: %s", r.body)
+			}
+			var fields []string
+			if errs, ok := p["errors"].([]any); ok {
+				for _, e := range errs {
+					fields = append(fields, e.(map[string]any)["field"].(string))
+				}
+			}
+			slices.Sort(fields)
+			if c.fields != nil && !slices.Equal(fields, c.fields) {
+				t.Errorf("fields %v, want %v: %s", fields, c.fields, r.body)
+			}
+		})
+	}
+
+	list := do(t, http.MethodGet, base+"/api/v1/orders", "", "", nil).json(t)
+	if list["total"].(float64) != 0 {
+		t.Errorf("bad requests wrote %v orders", list["total"])
+	}
+
+	for _, c := range []struct{ path, field string }{
+		{"/api/v1/orders/not-a-uuid", "orderId"},
+		{"/api/v1/orders?size=0", "size"},
+		{"/api/v1/orders?status=DONE", "status"},
+		{"/api/v1/orders?customerId=x", "customerId"},
+	} {
+		r := do(t, http.MethodGet, base+c.path, "", "", nil)
+		if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), `"field":"`+c.field+`"`) {
+			t.Errorf("GET %s: %d %s, want 400 naming %s", c.path, r.status, r.body, c.field)
+		}
+	}
+	if r := do(t, http.MethodGet, base+"/api/v1/orders/"+uuid.NewString(), "", "", nil); r.status != http.StatusNotFound {
+		t.Errorf("unknown order: %d %s", r.status, r.body)
+	}
+}
+
+func TestDocs(t *testing.T) {
+	d := startDev(t)
+	base := "http://" + d.Addr
+	spec := do(t, http.MethodGet, base+"/docs.json", "", "", nil)
+	if spec.status != http.StatusOK || !strings.Contains(string(spec.body), `"/api/external/v1/orders/create"`) {
+		t.Errorf("/docs.json: %d %.200s", spec.status, spec.body)
+	}
+	ui := do(t, http.MethodGet, base+"/docs/", "", "", nil)
+	if ui.status != http.StatusOK || !strings.Contains(string(ui.body), "swagger") {
+		t.Errorf("/docs/: %d %.200s", ui.status, ui.body)
+	}
+	live := do(t, http.MethodGet, base+"/api/utility/liveness", "", "", nil)
+	if live.status != http.StatusOK {
+		t.Errorf("liveness: %d", live.status)
+	}
+}

@@ -1,0 +1,157 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// quickStart is the seed README's request body, verbatim.
+const quickStart = `{"customerId":"67993c38-8059-4d8b-8567-1542560584ee",
+           "items":[{"sku":"SKU-1","quantity":33,"unitPrice":19.99},
+                    {"sku":"SKU-2","quantity":14.50,"unitPrice":25}],
+           "currency":"USD",
+           "shippingAddress":{"country":"USA","city":"Austin","addressLine1":"Lincoln, 65"}}`
+
+func testLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// startDev runs `ordersys dev` in-process on free ports with a temporary data dir.
+func startDev(t *testing.T) *Dev {
+	t.Helper()
+	d, err := StartDev(t.Context(), DevConfig{
+		Addr: "127.0.0.1:0", KafkaAddr: "127.0.0.1:0", DataDir: t.TempDir(), Log: testLogger(),
+	})
+	if err != nil {
+		t.Fatalf("start dev: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := d.Close(); err != nil {
+			t.Errorf("close dev: %v", err)
+		}
+	})
+	return d
+}
+
+var client = &http.Client{Timeout: 30 * time.Second}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("decode %q: %v", r.body, err)
+	}
+	return m
+}
+
+func do(t *testing.T, method, url, contentType, key string, body []byte) response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{resp.StatusCode, resp.Header, b}
+}
+
+func createOrder(t *testing.T, base, key, body string) response {
+	t.Helper()
+	return do(t, http.MethodPost, base+"/api/v1/orders/create", "application/json", key, []byte(body))
+}
+
+// orderBody is a valid order for customer with one line per sku.
+func orderBody(customer string, skus ...string) string {
+	var items []string
+	for i, sku := range skus {
+		items = append(items, fmt.Sprintf(`{"sku":%q,"quantity":%d,"unitPrice":%d.25}`, sku, i+1, i+3))
+	}
+	return fmt.Sprintf(`{"customerId":%q,"items":[%s],"currency":"USD",
+		"shippingAddress":{"country":"USA","city":"Austin","addressLine1":"Lincoln, 65"}}`,
+		customer, strings.Join(items, ","))
+}
+
+// placeOrder creates an order and returns its id, failing the test on anything but 201.
+func placeOrder(t *testing.T, base, body string) string {
+	t.Helper()
+	r := createOrder(t, base, uuid.NewString(), body)
+	if r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	return r.json(t)["orderId"].(string)
+}
+
+// waitStatus polls an order until it reaches want, failing after timeout.
+func waitStatus(t *testing.T, base, id, want string, timeout time.Duration) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		r := do(t, http.MethodGet, base+"/api/v1/orders/"+id, "", "", nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("get %s: %d %s", id, r.status, r.body)
+		}
+		o := r.json(t)
+		if o["status"] == want {
+			return o
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("order %s still %v after %s, want %s", id, o["status"], timeout, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func historyStatuses(t *testing.T, o map[string]any) []string {
+	t.Helper()
+	var out []string
+	var last time.Time
+	for _, h := range o["history"].([]any) {
+		entry := h.(map[string]any)
+		at, err := time.Parse(time.RFC3339Nano, entry["at"].(string))
+		if err != nil {
+			t.Fatalf("history timestamp: %v", err)
+		}
+		if at.Before(last) {
+			t.Errorf("history goes back in time: %v", o["history"])
+		}
+		last = at
+		out = append(out, entry["status"].(string))
+	}
+	return out
+}
+
+func ctxTimeout(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
