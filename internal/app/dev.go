@@ -10,13 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/ordersys/ordersys/internal/httpx"
 	"github.com/ordersys/ordersys/internal/messaging"
-	"github.com/ordersys/ordersys/internal/order"
 )
 
 // DevConfig configures `ordersys dev`.
@@ -44,10 +41,8 @@ type Dev struct {
 
 	cluster *kfake.Cluster
 	node    *node
-	srv     *http.Server
+	http    *httpServer
 	pprof   *http.Server
-	served  chan error
-	log     *slog.Logger
 }
 
 // StartDev starts everything and returns once the API accepts requests.
@@ -70,7 +65,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	d := &Dev{log: cfg.Log}
+	d := &Dev{}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -85,6 +80,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 	d.node, err = startNode(ctx, nodeConfig{
 		services:   catalog,
 		dsn:        func(svc string) string { return "sqlite:" + filepath.Join(cfg.DataDir, svc+".db") },
+		migrate:    true,
 		brokers:    []string{d.KafkaAddr},
 		partitions: int32(cfg.Partitions),
 		replicas:   1,
@@ -94,20 +90,14 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 	if err != nil {
 		return nil, err
 	}
-
-	orders := order.NewAPI(d.node.services[order.Name].(*order.Service))
-	handler, err := routes(orders, &httpx.Health{Checks: d.node.checks()}, cfg.Log)
+	handler, err := routes(d.node.orderAPI(), d.node.health(), cfg.Log)
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("HTTP listener: %w", err)
+	if d.http, err = listenAndServe(cfg.Addr, handler); err != nil {
+		return nil, err
 	}
-	d.Addr = ln.Addr().String()
-	d.srv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	d.served = make(chan error, 1)
-	go func() { d.served <- d.srv.Serve(ln) }()
+	d.Addr = d.http.addr
 	if cfg.PprofAddr != "" {
 		if d.pprof, err = servePprof(cfg.PprofAddr); err != nil {
 			return nil, err
@@ -133,7 +123,7 @@ func startBroker(addr, dir string) (*kfake.Cluster, error) {
 		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
 			return net.Listen(network, net.JoinHostPort(host, portStr))
 		}),
-		kfake.ClusterID("ordersys-dev"),
+		kfake.ClusterID("ordersys"),
 		kfake.DataDir(dir),
 		kfake.SyncWrites(),
 	)
@@ -143,27 +133,15 @@ func startBroker(addr, dir string) (*kfake.Cluster, error) {
 	return c, nil
 }
 
-// Wait blocks until the HTTP server fails (a nil error means it was shut down).
-func (d *Dev) Wait(ctx context.Context) error {
-	select {
-	case <-ctx.Done():
-		return nil
-	case err := <-d.served:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return err
-	}
-}
+// Wait blocks until ctx ends or the HTTP server fails.
+func (d *Dev) Wait(ctx context.Context) error { return d.http.wait(ctx) }
 
 // Close shuts down in dependency order: stop taking requests, let in-flight ones finish, stop
 // the services (consumers commit what they applied), then the broker.
 func (d *Dev) Close() error {
 	var errs []error
-	if d.srv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		errs = append(errs, d.srv.Shutdown(ctx))
-		cancel()
+	if d.http != nil {
+		errs = append(errs, d.http.close())
 	}
 	if d.pprof != nil {
 		errs = append(errs, d.pprof.Close())

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -53,15 +54,27 @@ func (f *flagSet) Duration(p *time.Duration, name string, def time.Duration, usa
 	f.DurationVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, envName(name)))
 }
 
-// parse parses args and reports bad environment values too.
-func (f *flagSet) parse(args []string) error {
+func (f *flagSet) Bool(p *bool, name string, def bool, usage string) {
+	if v := f.getenv(envName(name)); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			f.errs = append(f.errs, fmt.Errorf("%s=%q: want true or false", envName(name), v))
+		}
+		def = b
+	}
+	f.BoolVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, envName(name)))
+}
+
+// parse parses args and reports bad environment values too. Positional arguments are an error
+// unless the command takes them.
+func (f *flagSet) parse(args []string, positional bool) error {
 	if len(f.errs) > 0 {
 		return f.errs[0]
 	}
 	if err := f.Parse(args); err != nil {
 		return err
 	}
-	if f.NArg() > 0 {
+	if f.NArg() > 0 && !positional {
 		return fmt.Errorf("%s: unexpected arguments %q", f.Name(), f.Args())
 	}
 	return nil

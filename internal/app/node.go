@@ -13,6 +13,7 @@ import (
 	"github.com/ordersys/ordersys/internal/events"
 	"github.com/ordersys/ordersys/internal/httpx"
 	"github.com/ordersys/ordersys/internal/messaging"
+	"github.com/ordersys/ordersys/internal/order"
 	"github.com/ordersys/ordersys/internal/sqlstore"
 )
 
@@ -20,6 +21,7 @@ import (
 type nodeConfig struct {
 	services   []serviceSpec
 	dsn        func(service string) string
+	migrate    bool
 	brokers    []string
 	partitions int32
 	replicas   int16
@@ -67,13 +69,15 @@ func startNode(ctx context.Context, cfg nodeConfig) (_ *node, err error) {
 	n.cancel = cancel
 	for _, spec := range cfg.services {
 		log := cfg.log.With("service", spec.name)
-		db, err := sqlstore.Open(ctx, cfg.dsn(spec.name))
+		db, err := sqlstore.OpenService(ctx, cfg.dsn(spec.name), spec.name)
 		if err != nil {
 			return nil, fmt.Errorf("%s database: %w", spec.name, err)
 		}
 		n.dbs[spec.name] = db
-		if err := sqlstore.Migrate(ctx, db, messaging.Migrations, spec.migrations); err != nil {
-			return nil, fmt.Errorf("%s database: %w", spec.name, err)
+		if cfg.migrate {
+			if err := sqlstore.Migrate(ctx, db, messaging.Migrations, spec.migrations); err != nil {
+				return nil, fmt.Errorf("%s database: %w", spec.name, err)
+			}
 		}
 		out := messaging.NewOutbox()
 		svc := spec.build(db, out, log)
@@ -93,14 +97,22 @@ func startNode(ctx context.Context, cfg nodeConfig) (_ *node, err error) {
 	return n, nil
 }
 
-// checks lists what readiness depends on: every database and the broker.
-func (n *node) checks() []httpx.Check {
-	var out []httpx.Check
+// health answers readiness from every database of this node and the broker.
+func (n *node) health() *httpx.Health {
+	h := &httpx.Health{}
 	for name, db := range n.dbs {
-		out = append(out, httpx.Check{Name: "database:" + name, Ping: db.PingContext})
+		h.Checks = append(h.Checks, httpx.Check{Name: "database:" + name, Ping: db.PingContext})
 	}
-	out = append(out, httpx.Check{Name: "broker", Ping: n.producer.Ping})
-	return out
+	h.Checks = append(h.Checks, httpx.Check{Name: "broker", Ping: n.producer.Ping})
+	return h
+}
+
+// orderAPI is the order service's API when this node runs it, else nil.
+func (n *node) orderAPI() *order.API {
+	if svc, ok := n.services[order.Name].(*order.Service); ok {
+		return order.NewAPI(svc)
+	}
+	return nil
 }
 
 // close stops relays and consumers (consumers commit what they applied), then closes the

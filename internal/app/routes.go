@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,13 +15,22 @@ import (
 	"github.com/ordersys/ordersys/internal/order"
 )
 
+// orderOperations are the operations of the API that the order service implements.
+type orderOperations interface {
+	CreateOrder(context.Context, api.CreateOrderRequestObject) (api.CreateOrderResponseObject, error)
+	CreateOrderExternal(context.Context, api.CreateOrderExternalRequestObject) (api.CreateOrderExternalResponseObject, error)
+	GetOrder(context.Context, api.GetOrderRequestObject) (api.GetOrderResponseObject, error)
+	ListOrders(context.Context, api.ListOrdersRequestObject) (api.ListOrdersResponseObject, error)
+}
+
 // server is the whole REST API: the order service's operations and the health probes.
 type server struct {
-	*order.API
+	orderOperations
 	*httpx.Health
 }
 
-// routes is the HTTP surface of ordersys, all of it.
+// routes is the HTTP surface of ordersys, all of it. orders is nil in a process that does not run
+// the order service; its operations then answer 404.
 func routes(orders *order.API, health *httpx.Health, log *slog.Logger) (http.Handler, error) {
 	spec, err := api.GetSwagger()
 	if err != nil {
@@ -31,7 +41,11 @@ func routes(orders *order.API, health *httpx.Health, log *slog.Logger) (http.Han
 		return nil, fmt.Errorf("encode OpenAPI spec: %w", err)
 	}
 
-	strict := api.NewStrictHandlerWithOptions(server{orders, health}, nil, api.StrictHTTPServerOptions{
+	var ops orderOperations = notServedHere{}
+	if orders != nil {
+		ops = orders
+	}
+	strict := api.NewStrictHandlerWithOptions(server{ops, health}, nil, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			httpx.WriteProblem(w, httpx.NewProblem(http.StatusBadRequest, httpx.TypeMalformed, "The request could not be read", err.Error()))
 		},
@@ -76,4 +90,28 @@ func paramName(err error) string {
 		return required.ParamName
 	}
 	return ""
+}
+
+// notServedHere stands in for the order API in processes that run other services.
+type notServedHere struct{}
+
+func elsewhere() api.Problem {
+	return httpx.NewProblem(http.StatusNotFound, httpx.TypeNotFound, "Not served here",
+		"this process does not run the order service; send order requests to the one that does")
+}
+
+func (notServedHere) CreateOrder(context.Context, api.CreateOrderRequestObject) (api.CreateOrderResponseObject, error) {
+	return api.CreateOrderdefaultApplicationProblemPlusJSONResponse{Body: elsewhere(), StatusCode: http.StatusNotFound}, nil
+}
+
+func (notServedHere) CreateOrderExternal(context.Context, api.CreateOrderExternalRequestObject) (api.CreateOrderExternalResponseObject, error) {
+	return api.CreateOrderExternaldefaultApplicationProblemPlusJSONResponse{Body: elsewhere(), StatusCode: http.StatusNotFound}, nil
+}
+
+func (notServedHere) GetOrder(context.Context, api.GetOrderRequestObject) (api.GetOrderResponseObject, error) {
+	return api.GetOrderdefaultApplicationProblemPlusJSONResponse{Body: elsewhere(), StatusCode: http.StatusNotFound}, nil
+}
+
+func (notServedHere) ListOrders(context.Context, api.ListOrdersRequestObject) (api.ListOrdersResponseObject, error) {
+	return api.ListOrdersdefaultApplicationProblemPlusJSONResponse{Body: elsewhere(), StatusCode: http.StatusNotFound}, nil
 }

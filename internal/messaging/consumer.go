@@ -152,26 +152,50 @@ func (c *Consumer) process(ctx context.Context, r *kgo.Record) bool {
 		return c.deadLetter(ctx, r, Permanent(err), 1)
 	}
 
-	backoff := retry.WithMaxRetries(uint64(c.retry.MaxAttempts-1),
-		retry.WithCappedDuration(c.retry.Cap, retry.WithJitterPercent(20, retry.NewExponential(c.retry.Base))))
-	attempts := 0
-	err = retry.Do(ctx, backoff, func(ctx context.Context) error {
-		attempts++
+	backoff := retry.WithCappedDuration(c.retry.Cap, retry.WithJitterPercent(20, retry.NewExponential(c.retry.Base)))
+	for attempts := 1; ; attempts++ {
 		err := c.Apply(ctx, env, payload)
-		if err == nil || IsPermanent(err) || ctx.Err() != nil {
-			return err
+		switch {
+		case err == nil:
+			return true
+		case ctx.Err() != nil:
+			return false
+		case IsPermanent(err):
+			log.Error("handler failed permanently; dead-lettering", "err", err)
+			return c.deadLetter(ctx, r, err, attempts)
+		case !c.waitForDatabase(ctx, log):
+			return false
+		case attempts >= c.retry.MaxAttempts:
+			log.Error("handler gave up; dead-lettering", "attempts", attempts, "err", err)
+			return c.deadLetter(ctx, r, err, attempts)
 		}
-		log.Warn("handler failed; retrying", "attempt", attempts, "err", err)
-		return retry.RetryableError(err)
-	})
-	switch {
-	case err == nil:
-		return true
-	case ctx.Err() != nil:
-		return false
-	default:
-		log.Error("handler gave up; dead-lettering", "attempts", attempts, "err", err)
-		return c.deadLetter(ctx, r, err, attempts)
+		delay, _ := backoff.Next()
+		log.Warn("handler failed; retrying", "attempt", attempts, "retry_in", delay, "err", err)
+		if !sleep(ctx, delay) {
+			return false
+		}
+	}
+}
+
+// waitForDatabase pauses while the service's database is unreachable, so that an outage does not
+// spend retry budgets and dead-letter healthy messages. It returns false if ctx ended meanwhile.
+func (c *Consumer) waitForDatabase(ctx context.Context, log *slog.Logger) bool {
+	for paused := false; ; paused = true {
+		pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := c.db.PingContext(pingCtx)
+		cancel()
+		if err == nil {
+			if paused {
+				log.Info("database reachable again; resuming")
+			}
+			return true
+		}
+		if !paused {
+			log.Warn("database unreachable; pausing consumption", "err", err)
+		}
+		if !sleep(ctx, time.Second) {
+			return false
+		}
 	}
 }
 

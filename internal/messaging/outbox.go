@@ -36,11 +36,15 @@ func (o *Outbox) Put(ctx context.Context, tx *sqlstore.Tx, msgs ...events.Messag
 			return fmt.Errorf("outbox %s: %w", e.Type, err)
 		}
 	}
-	if len(msgs) > 0 {
-		tx.AfterCommit(o.Wake)
+	if len(msgs) > 0 && tx.Once("outbox") {
+		tx.AfterCommit(o.Wake)               // the relay in this process
+		return tx.Notify(ctx, notifyChannel) // a relay in another replica, on PostgreSQL
 	}
 	return nil
 }
+
+// notifyChannel is where outbox writes are announced to the relay holding the lease.
+const notifyChannel = "outbox"
 
 // Wake nudges the relay; it never blocks, and many nudges before the relay looks collapse to one.
 func (o *Outbox) Wake() {

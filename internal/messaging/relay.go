@@ -42,20 +42,48 @@ func (c *RelayConfig) defaults() {
 // a batch at a time, deleted only once the broker has acknowledged every record of the batch. A
 // crash between the ack and the delete publishes the batch again, which the consumers' inboxes
 // absorb: delivery is at least once, effects exactly once.
+//
+// Only one relay per database is active at a time (a lease: a PostgreSQL advisory lock), so one
+// order's messages leave in the order they were written. Rows are never skipped by a watermark:
+// each round reads every unpublished row, so a transaction that commits after one with a higher
+// id is simply published in a later round. Per-key order still holds, because the writes for one
+// order are serialised by that order's own row (saga steps compare-and-set its status).
 func (o *Outbox) RunRelay(ctx context.Context, db *sqlstore.DB, producer *kgo.Client, cfg RelayConfig, log *slog.Logger) error {
 	cfg.defaults()
+	for ctx.Err() == nil {
+		lease, err := db.Acquire(ctx, "outbox-relay", notifyChannel, cfg.Poll)
+		if err != nil {
+			return nil // only ctx ends Acquire
+		}
+		log.Debug("outbox relay active")
+		o.relay(ctx, db, producer, cfg, lease, log)
+		if err := lease.Release(); err != nil {
+			log.Warn("releasing the relay lease failed", "err", err)
+		}
+	}
+	return nil
+}
+
+// relay publishes while the lease holds.
+func (o *Outbox) relay(ctx context.Context, db *sqlstore.DB, producer *kgo.Client, cfg RelayConfig, lease *sqlstore.Lease, log *slog.Logger) {
 	backoff := cfg.Backoff
 	poll := time.NewTimer(cfg.Poll)
 	defer poll.Stop()
 	for {
+		select {
+		case <-lease.Lost():
+			log.Warn("outbox relay lost its lease; re-acquiring")
+			return
+		default:
+		}
 		n, err := publishBatch(ctx, db, producer, cfg.BatchSize)
 		switch {
 		case ctx.Err() != nil:
-			return nil
+			return
 		case err != nil:
 			log.Warn("outbox relay round failed; retrying", "err", err, "retry_in", backoff)
 			if !sleep(ctx, backoff) {
-				return nil
+				return
 			}
 			backoff = min(2*backoff, cfg.MaxBackoff)
 			continue
@@ -67,8 +95,10 @@ func (o *Outbox) RunRelay(ctx context.Context, db *sqlstore.DB, producer *kgo.Cl
 		poll.Reset(cfg.Poll)
 		select {
 		case <-ctx.Done():
-			return nil
+			return
+		case <-lease.Lost():
 		case <-o.wake:
+		case <-lease.Notifications():
 		case <-poll.C:
 		}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ordersys/ordersys/api"
 	"github.com/ordersys/ordersys/internal/events"
+	"github.com/ordersys/ordersys/internal/sqlstore"
 )
 
 // sameBody compares the answers of two create calls field by field.
@@ -358,4 +359,43 @@ func TestList(t *testing.T) {
 			t.Errorf("alice's pages = %v, want %v", got, aliceIDs)
 		}
 	})
+}
+
+// Orders created in the same microsecond still page stably: ties break on id, highest first.
+func TestListTiesBreakByID(t *testing.T) {
+	svc, db := newTestService(t)
+	ctx := context.Background()
+	customer := uuid.NewString()
+	at := time.Date(2025, 3, 4, 5, 6, 7, 123456000, time.UTC)
+	ids := []string{ // inserted in this order, all at the same instant
+		"0195a1b2-0000-7000-8000-000000000002",
+		"0195a1b2-0000-7000-8000-000000000003",
+		"0195a1b2-0000-7000-8000-000000000001",
+	}
+	for _, id := range ids {
+		o := &Order{ID: id, CustomerID: customer, Status: Pending, Currency: "USD", Total: dec("1"),
+			Address: events.Address{Country: "US", City: "X", AddressLine1: "Y"},
+			Items:   []Item{{SKU: "S", Quantity: dec("1"), UnitPrice: dec("1")}}, CreatedAt: at, UpdatedAt: at}
+		if err := db.InTx(ctx, func(tx *sqlstore.Tx) error { return insertOrder(ctx, tx, o) }); err != nil {
+			t.Fatalf("insert %s: %v", id, err)
+		}
+	}
+	want := []string{ids[1], ids[0], ids[2]}
+	var got []string
+	for page := 1; page <= 3; page++ {
+		orders, total, err := svc.List(ctx, Filter{CustomerID: customer, Page: page, Size: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if total != 3 || len(orders) != 1 {
+			t.Fatalf("page %d: %d orders of %d, want 1 of 3", page, len(orders), total)
+		}
+		if !orders[0].CreatedAt.Equal(at) {
+			t.Errorf("created_at read back as %v, want %v", orders[0].CreatedAt, at)
+		}
+		got = append(got, orders[0].ID)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("pages = %v, want %v", got, want)
+	}
 }

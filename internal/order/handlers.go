@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -57,7 +58,7 @@ func (a *API) create(ctx context.Context, key *string, body *api.CreateOrderRequ
 		return newProblem(httpx.NewProblem(http.StatusBadRequest, httpx.TypeIdempotency, "Idempotency-Key is required",
 			"send a unique Idempotency-Key header (a UUID is a good choice) so the request can be retried safely")), nil
 	}
-	if len(*key) > 255 {
+	if utf8.RuneCountInString(*key) > 255 {
 		return newProblem(httpx.NewProblem(http.StatusBadRequest, httpx.TypeIdempotency, "Idempotency-Key is too long",
 			"keys are at most 255 characters")), nil
 	}

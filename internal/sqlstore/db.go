@@ -17,6 +17,9 @@ import (
 type DB struct {
 	*sql.DB
 	Dialect Dialect
+	// Schema is the PostgreSQL schema the service's tables live in ("" on SQLite).
+	Schema string
+	dsn    string
 
 	// writeMu serialises write transactions on SQLite. SQLite allows one writer at a time and its
 	// busy handler waits by sleeping in growing steps, which turns contention into latency spikes
@@ -27,17 +30,46 @@ type DB struct {
 }
 
 // Open connects to dsn. It does not migrate; call Migrate.
-func Open(ctx context.Context, dsn string) (*DB, error) {
+func Open(ctx context.Context, dsn string) (*DB, error) { return open(ctx, dsn, "") }
+
+// OpenService connects to one service's database. On PostgreSQL, services share a database and
+// each keeps its tables in a schema of its own, named after it and created if missing. On SQLite
+// dsn names the file itself.
+func OpenService(ctx context.Context, dsn, service string) (*DB, error) {
+	dialect, _, err := parseDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	if dialect != Postgres {
+		return open(ctx, dsn, "")
+	}
+	db, err := open(ctx, dsn, service)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.DB.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS `+quoteIdent(service)); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("create schema %s: %w", service, err)
+	}
+	return db, nil
+}
+
+func open(ctx context.Context, dsn, schema string) (*DB, error) {
 	dialect, driverDSN, err := parseDSN(dsn)
 	if err != nil {
 		return nil, err
+	}
+	if schema != "" {
+		if driverDSN, err = withSearchPath(driverDSN, schema); err != nil {
+			return nil, err
+		}
 	}
 	driver := map[Dialect]string{SQLite: "sqlite", Postgres: "pgx"}[dialect]
 	sqlDB, err := sql.Open(driver, driverDSN)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", dialect, err)
 	}
-	db := &DB{DB: sqlDB, Dialect: dialect}
+	db := &DB{DB: sqlDB, Dialect: dialect, Schema: schema, dsn: driverDSN}
 	if dialect == SQLite {
 		db.writeMu = make(chan struct{}, 1)
 		sqlDB.SetMaxOpenConns(8)
@@ -60,6 +92,20 @@ type Tx struct {
 	Dialect     Dialect
 	db          *DB
 	afterCommit []func()
+	once        map[string]bool
+}
+
+// Once reports true the first time it is called with key in this transaction, so that work
+// which must happen once per transaction (a wake-up, a NOTIFY) is not repeated per row.
+func (tx *Tx) Once(key string) bool {
+	if tx.once[key] {
+		return false
+	}
+	if tx.once == nil {
+		tx.once = map[string]bool{}
+	}
+	tx.once[key] = true
+	return true
 }
 
 // AfterCommit registers fn to run after a successful commit, never after a rollback: the outbox

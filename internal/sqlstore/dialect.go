@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"modernc.org/sqlite"
@@ -65,3 +66,18 @@ func IsUniqueViolation(err error) bool {
 	}
 	return false
 }
+
+// withSearchPath points every connection of a PostgreSQL URL at one schema.
+func withSearchPath(dsn, schema string) (string, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "", fmt.Errorf("database URL: %w", err)
+	}
+	q := u.Query()
+	q.Set("search_path", quoteIdent(schema))
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// quoteIdent quotes a PostgreSQL identifier: "order" is a reserved word.
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

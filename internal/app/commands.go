@@ -1,0 +1,127 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+func runDev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var cfg DevConfig
+	var level string
+	fs := newFlagSet("dev", getenv, stderr)
+	fs.String(&cfg.Addr, "addr", "127.0.0.1:3001", "HTTP listen address")
+	fs.String(&cfg.DataDir, "data-dir", "./data", "directory for the SQLite databases and the broker's log")
+	fs.String(&cfg.KafkaAddr, "kafka-addr", "127.0.0.1:9092", "embedded Kafka broker listen address")
+	fs.Int(&cfg.Partitions, "partitions", 1, "partitions per topic (the embedded broker syncs each partition's batch to disk, so more partitions cost throughput in one process)")
+	fs.String(&level, "log-level", "info", "debug, info, warn or error")
+	fs.String(&cfg.PprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address (off when empty)")
+	if err := fs.parse(args, false); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, level)
+	if err != nil {
+		return err
+	}
+	cfg.Log = log
+
+	d, err := StartDev(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, `ordersys dev is running
+  API         http://%[1]s/api/v1/orders
+  Swagger UI  http://%[1]s/docs
+  Kafka       %[2]s  (embedded broker: any Kafka client can watch the topics)
+  Data        %[3]s
+Press Ctrl-C to stop.
+`, d.Addr, d.KafkaAddr, cfg.DataDir)
+	waitErr := d.Wait(ctx)
+	log.Info("shutting down")
+	return errors.Join(waitErr, d.Close())
+}
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var cfg ServeConfig
+	var brokers, level string
+	fs := newFlagSet("serve", getenv, stderr)
+	fs.String(&cfg.Addr, "addr", "127.0.0.1:3001", "HTTP listen address (API if this process runs the order service; health and docs always)")
+	fs.String(&cfg.DatabaseURL, "database-url", "", "postgres://user:pass@host:5432/db (each service uses its own schema), or sqlite:DIR")
+	fs.String(&brokers, "kafka-brokers", "127.0.0.1:9092", "comma-separated Kafka bootstrap brokers")
+	fs.Int(&cfg.Partitions, "partitions", 8, "partitions per topic, for topics created at start")
+	fs.Int(&cfg.ReplicationFactor, "replication-factor", 1, "replication factor, for topics created at start")
+	fs.Bool(&cfg.Migrate, "migrate", true, "apply database migrations at start")
+	fs.String(&level, "log-level", "info", "debug, info, warn or error")
+	if err := fs.parse(args, true); err != nil {
+		return err
+	}
+	cfg.Services = fs.Args()
+	cfg.Brokers = splitList(brokers)
+	log, err := newLogger(stderr, level)
+	if err != nil {
+		return err
+	}
+	cfg.Log = log
+
+	s, err := StartServe(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	names := cfg.Services
+	if len(names) == 0 {
+		names = serviceNames()
+	}
+	fmt.Fprintf(stdout, "ordersys serve is running %s\n  HTTP        http://%s\n  Kafka       %s\nPress Ctrl-C to stop.\n",
+		strings.Join(names, ", "), s.Addr, brokers)
+	waitErr := s.Wait(ctx)
+	log.Info("shutting down")
+	return errors.Join(waitErr, s.Close())
+}
+
+func runBroker(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var addr, dir string
+	fs := newFlagSet("broker", getenv, stderr)
+	fs.String(&addr, "addr", "127.0.0.1:9092", "listen address")
+	fs.String(&dir, "data-dir", "./data/kafka", "where the broker keeps its log")
+	if err := fs.parse(args, false); err != nil {
+		return err
+	}
+	c, err := startBroker(addr, dir)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	fmt.Fprintf(stdout, "ordersys broker is running\n  Kafka       %s\n  Data        %s\nPress Ctrl-C to stop.\n",
+		c.ListenAddrs()[0], dir)
+	<-ctx.Done()
+	return nil
+}
+
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var url string
+	fs := newFlagSet("migrate", getenv, stderr)
+	fs.String(&url, "database-url", "", "postgres://... or sqlite:DIR")
+	if err := fs.parse(args, true); err != nil {
+		return err
+	}
+	if url == "" {
+		return errors.New("migrate needs --database-url")
+	}
+	if err := migrateAll(ctx, url, fs.Args()); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "migrations applied")
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}

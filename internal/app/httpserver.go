@@ -1,0 +1,51 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+)
+
+// httpServer is the one HTTP listener of a process.
+type httpServer struct {
+	srv    *http.Server
+	addr   string
+	served chan error
+}
+
+func listenAndServe(addr string, handler http.Handler) (*httpServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("HTTP listener: %w", err)
+	}
+	h := &httpServer{
+		srv:    &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute},
+		addr:   ln.Addr().String(),
+		served: make(chan error, 1),
+	}
+	go func() { h.served <- h.srv.Serve(ln) }()
+	return h, nil
+}
+
+// wait blocks until ctx ends (nil) or the server fails.
+func (h *httpServer) wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-h.served:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+}
+
+// close stops taking requests and lets those in flight finish, for up to 10 s.
+func (h *httpServer) close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return h.srv.Shutdown(ctx)
+}

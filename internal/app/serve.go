@@ -1,0 +1,151 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/ordersys/ordersys/internal/messaging"
+	"github.com/ordersys/ordersys/internal/sqlstore"
+)
+
+// ServeConfig configures `ordersys serve`: some of the services, in this process, on a shared
+// database and a Kafka cluster.
+type ServeConfig struct {
+	Services          []string
+	Addr              string
+	DatabaseURL       string
+	Brokers           []string
+	Partitions        int
+	ReplicationFactor int
+	Migrate           bool
+	Retry             messaging.RetryConfig
+	Log               *slog.Logger
+}
+
+// Served is a running `ordersys serve`.
+type Served struct {
+	Addr string
+	node *node
+	http *httpServer
+}
+
+// StartServe starts the named services and their HTTP listener.
+func StartServe(ctx context.Context, cfg ServeConfig) (_ *Served, err error) {
+	specs, err := pick(cfg.Services)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.DatabaseURL == "" {
+		return nil, errors.New("serve needs --database-url (postgres://... or sqlite:DIR)")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Served{}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	s.node, err = startNode(ctx, nodeConfig{
+		services:   specs,
+		dsn:        serviceDSN(cfg.DatabaseURL),
+		migrate:    cfg.Migrate,
+		brokers:    cfg.Brokers,
+		partitions: int32(cfg.Partitions),
+		replicas:   int16(cfg.ReplicationFactor),
+		retry:      cfg.Retry,
+		log:        cfg.Log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	handler, err := routes(s.node.orderAPI(), s.node.health(), cfg.Log)
+	if err != nil {
+		return nil, err
+	}
+	if s.http, err = listenAndServe(cfg.Addr, handler); err != nil {
+		return nil, err
+	}
+	s.Addr = s.http.addr
+	return s, nil
+}
+
+// Wait blocks until ctx ends or the HTTP server fails.
+func (s *Served) Wait(ctx context.Context) error { return s.http.wait(ctx) }
+
+// Close stops taking requests, then stops the services.
+func (s *Served) Close() error {
+	var errs []error
+	if s.http != nil {
+		errs = append(errs, s.http.close())
+	}
+	if s.node != nil {
+		errs = append(errs, s.node.close())
+	}
+	return errors.Join(errs...)
+}
+
+// pick resolves service names; no names means all five.
+func pick(names []string) ([]serviceSpec, error) {
+	if len(names) == 0 {
+		return catalog, nil
+	}
+	var out []serviceSpec
+	for _, spec := range catalog {
+		if slices.Contains(names, spec.name) {
+			out = append(out, spec)
+		}
+	}
+	for _, name := range names {
+		if !slices.ContainsFunc(catalog, func(s serviceSpec) bool { return s.name == name }) {
+			return nil, fmt.Errorf("unknown service %q: choose from %s", name, strings.Join(serviceNames(), ", "))
+		}
+	}
+	return out, nil
+}
+
+func serviceNames() []string {
+	var out []string
+	for _, s := range catalog {
+		out = append(out, s.name)
+	}
+	return out
+}
+
+// serviceDSN maps the one database URL to each service's: PostgreSQL services share the database
+// (each in its own schema); with sqlite:DIR each service gets DIR/<service>.db.
+func serviceDSN(url string) func(string) string {
+	return func(service string) string {
+		if dir, ok := strings.CutPrefix(url, "sqlite:"); ok {
+			return "sqlite:" + filepath.Join(dir, service+".db")
+		}
+		return url
+	}
+}
+
+// migrateAll runs the named services' migrations and nothing else.
+func migrateAll(ctx context.Context, url string, names []string) error {
+	specs, err := pick(names)
+	if err != nil {
+		return err
+	}
+	dsn := serviceDSN(url)
+	for _, spec := range specs {
+		db, err := sqlstore.OpenService(ctx, dsn(spec.name), spec.name)
+		if err != nil {
+			return fmt.Errorf("%s: %w", spec.name, err)
+		}
+		err = sqlstore.Migrate(ctx, db, messaging.Migrations, spec.migrations)
+		db.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", spec.name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,115 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Notify wakes the listeners of channel once tx commits. Within this process Lease delivers
+// nothing itself; the caller's after-commit hook does. Across processes on PostgreSQL it is a
+// NOTIFY, which PostgreSQL delivers only on commit and folds into one per transaction.
+func (tx *Tx) Notify(ctx context.Context, channel string) error {
+	if tx.Dialect != Postgres {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, '')`, tx.db.channel(channel)); err != nil {
+		return fmt.Errorf("notify %s: %w", channel, err)
+	}
+	return nil
+}
+
+// channel scopes a notification channel to the service: channels are per database, schemas are not.
+func (db *DB) channel(name string) string {
+	if db.Schema == "" {
+		return name
+	}
+	return db.Schema + "_" + name
+}
+
+// Lease is the right to be the one active worker of a kind (the outbox relay) for this database.
+// On PostgreSQL it is a session advisory lock held on a dedicated connection, which also listens
+// for notifications; when the process dies the session ends and another replica takes over. On
+// SQLite only one process can use the database anyway, so the lease is always held.
+type Lease struct {
+	conn   *pgx.Conn // nil on SQLite
+	notify chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Acquire blocks until this process holds the lease named key, or ctx ends. listen names a
+// notification channel whose notifications arrive on Notifications().
+func (db *DB) Acquire(ctx context.Context, key, listen string, retry time.Duration) (*Lease, error) {
+	l := &Lease{notify: make(chan struct{}, 1), done: make(chan struct{})}
+	if db.Dialect != Postgres {
+		close(l.done)
+		return l, nil
+	}
+	h := fnv.New64a()
+	h.Write([]byte(db.Schema + "/" + key))
+	lockID := int64(h.Sum64())
+	for {
+		conn, err := pgx.Connect(ctx, db.dsn)
+		if err == nil {
+			var got bool
+			if err = conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, lockID).Scan(&got); err == nil && got {
+				if _, err = conn.Exec(ctx, `LISTEN `+quoteIdent(db.channel(listen))); err == nil {
+					l.conn = conn
+					l.listen(ctx)
+					return l, nil
+				}
+			}
+			conn.Close(context.WithoutCancel(ctx))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(retry):
+		}
+	}
+}
+
+// listen forwards notifications until the lease is released or its connection fails.
+func (l *Lease) listen(ctx context.Context) {
+	ctx, l.cancel = context.WithCancel(ctx)
+	go func() {
+		defer close(l.done)
+		for {
+			if _, err := l.conn.WaitForNotification(ctx); err != nil {
+				return
+			}
+			select {
+			case l.notify <- struct{}{}:
+			default:
+			}
+		}
+	}()
+}
+
+// Notifications delivers a value after notifications arrive (several may fold into one).
+func (l *Lease) Notifications() <-chan struct{} { return l.notify }
+
+// Lost is closed when the lease can no longer be trusted: its connection failed.
+func (l *Lease) Lost() <-chan struct{} {
+	if l.conn == nil {
+		return nil // never lost on SQLite
+	}
+	return l.done
+}
+
+// Release gives the lease up.
+func (l *Lease) Release() error {
+	if l.conn == nil {
+		return nil
+	}
+	l.cancel()
+	<-l.done
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return errors.Join(l.conn.Close(ctx))
+}
