@@ -6,6 +6,7 @@ import (
 	"io/fs"
 
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 )
 
 // Migrations is one embedded set of goose migrations with its own version table, so that shared
@@ -29,8 +30,16 @@ func Migrate(ctx context.Context, db *DB, sets ...Migrations) error {
 			}
 		}
 		dialect := map[Dialect]goose.Dialect{SQLite: goose.DialectSQLite3, Postgres: goose.DialectPostgres}[db.Dialect]
-		p, err := goose.NewProvider(dialect, db.DB, fsys,
-			goose.WithTableName(set.Table), goose.WithDisableGlobalRegistry(true))
+		opts := []goose.ProviderOption{goose.WithTableName(set.Table), goose.WithDisableGlobalRegistry(true)}
+		if db.Dialect == Postgres {
+			// Replicas of a service start together and would otherwise race to migrate.
+			locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(lockID(db.Schema + "/migrate/" + set.Table)))
+			if err != nil {
+				return err
+			}
+			opts = append(opts, goose.WithSessionLocker(locker))
+		}
+		p, err := goose.NewProvider(dialect, db.DB, fsys, opts...)
 		if err != nil {
 			return fmt.Errorf("migrations %s: %w", set.Table, err)
 		}

@@ -50,9 +50,7 @@ func (db *DB) Acquire(ctx context.Context, key, listen string, retry time.Durati
 		close(l.done)
 		return l, nil
 	}
-	h := fnv.New64a()
-	h.Write([]byte(db.Schema + "/" + key))
-	lockID := int64(h.Sum64())
+	lockID := lockID(db.Schema + "/" + key)
 	for {
 		conn, err := pgx.Connect(ctx, db.dsn)
 		if err == nil {
@@ -112,4 +110,11 @@ func (l *Lease) Release() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return errors.Join(l.conn.Close(ctx))
+}
+
+// lockID maps a name to a PostgreSQL advisory lock id.
+func lockID(name string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return int64(h.Sum64())
 }

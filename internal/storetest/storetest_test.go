@@ -1,0 +1,309 @@
+// Package storetest is the store conformance suite: every store in ordersys (outbox, inbox,
+// idempotency keys and each service's tables) must behave the same on SQLite and PostgreSQL,
+// through the one SQL code path they share.
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+
+	"github.com/ordersys/ordersys/api"
+	"github.com/ordersys/ordersys/internal/events"
+	"github.com/ordersys/ordersys/internal/fulfillment"
+	"github.com/ordersys/ordersys/internal/inventory"
+	"github.com/ordersys/ordersys/internal/messaging"
+	"github.com/ordersys/ordersys/internal/notification"
+	"github.com/ordersys/ordersys/internal/order"
+	"github.com/ordersys/ordersys/internal/payment"
+	"github.com/ordersys/ordersys/internal/pgtest"
+	"github.com/ordersys/ordersys/internal/sqlstore"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// backend opens a fresh database for one service.
+type backend func(t *testing.T, service string) *sqlstore.DB
+
+func TestSQLite(t *testing.T) {
+	dir := t.TempDir()
+	run(t, func(t *testing.T, service string) *sqlstore.DB {
+		return open(t, "sqlite:"+filepath.Join(dir, t.Name()[strings.LastIndex(t.Name(), "/")+1:]+"-"+service+".db"), service)
+	})
+}
+
+func TestPostgres(t *testing.T) {
+	run(t, func(t *testing.T, service string) *sqlstore.DB { return open(t, pgtest.DSN(t), service) })
+}
+
+func open(t *testing.T, dsn, service string) *sqlstore.DB {
+	t.Helper()
+	ctx := t.Context()
+	db, err := sqlstore.OpenService(ctx, dsn, service)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	migrations := map[string]sqlstore.Migrations{
+		order.Name: order.Migrations, payment.Name: payment.Migrations, inventory.Name: inventory.Migrations,
+		fulfillment.Name: fulfillment.Migrations, notification.Name: notification.Migrations,
+	}[service]
+	if err := sqlstore.Migrate(ctx, db, messaging.Migrations, migrations); err != nil {
+		t.Fatal(err)
+	}
+	// Migrating twice is a no-op: every process migrates at start.
+	if err := sqlstore.Migrate(ctx, db, messaging.Migrations, migrations); err != nil {
+		t.Fatalf("second migration: %v", err)
+	}
+	return db
+}
+
+func run(t *testing.T, b backend) {
+	t.Run("inbox", func(t *testing.T) { testInbox(t, b(t, payment.Name)) })
+	t.Run("outbox", func(t *testing.T) { testOutbox(t, b(t, payment.Name)) })
+	t.Run("order", func(t *testing.T) { testOrder(t, b(t, order.Name)) })
+	t.Run("services", func(t *testing.T) {
+		testCommand(t, b(t, payment.Name), func(db *sqlstore.DB, out *messaging.Outbox) sub {
+			return payment.New(db, out)
+		}, events.ChargePayment{OrderID: uuid.NewString(), CustomerID: uuid.NewString(),
+			Amount: decimal.RequireFromString("1022.17"), Currency: "USD"}, "payments", events.PaymentChargedType)
+		testCommand(t, b(t, inventory.Name), func(db *sqlstore.DB, out *messaging.Outbox) sub {
+			return inventory.New(db, out)
+		}, events.ReserveStock{OrderID: uuid.NewString(), Lines: []events.Line{
+			{SKU: "SKU-1", Quantity: decimal.RequireFromString("14.5")}, {SKU: "SKU-1", Quantity: decimal.NewFromInt(1)},
+		}}, "reservations", events.StockReservedType)
+		testCommand(t, b(t, fulfillment.Name), func(db *sqlstore.DB, out *messaging.Outbox) sub {
+			return fulfillment.New(db, out)
+		}, events.CreateShipment{OrderID: uuid.NewString(), Address: events.Address{Country: "USA", City: "Austin",
+			AddressLine1: "Lincoln, 65"}}, "shipments", events.ShipmentCreatedType)
+		testCommand(t, b(t, notification.Name), func(db *sqlstore.DB, _ *messaging.Outbox) sub {
+			return notification.New(db)
+		}, events.OrderCompleted{OrderID: uuid.NewString(), CustomerID: uuid.NewString(),
+			Total: decimal.RequireFromString("1022.17"), Currency: "USD"}, "notifications", "")
+	})
+}
+
+func testInbox(t *testing.T, db *sqlstore.DB) {
+	ctx := t.Context()
+	id := uuid.NewString()
+	claim := func(consumer string) bool {
+		var fresh bool
+		if err := db.InTx(ctx, func(tx *sqlstore.Tx) (err error) {
+			fresh, err = messaging.Claim(ctx, tx, consumer, id)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return fresh
+	}
+	if !claim("a") || claim("a") || !claim("b") {
+		t.Error("an event is claimed once per consumer")
+	}
+	// A claim rolled back with its transaction is no claim at all.
+	other := uuid.NewString()
+	errRollback := errors.New("rollback")
+	_ = db.InTx(ctx, func(tx *sqlstore.Tx) error {
+		_, _ = messaging.Claim(ctx, tx, "a", other)
+		return errRollback
+	})
+	id = other
+	if !claim("a") {
+		t.Error("a rolled-back claim still counted")
+	}
+	// Concurrent claims of one event: exactly one wins.
+	id = uuid.NewString()
+	var wins int
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if claim("c") {
+				mu.Lock()
+				wins++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if wins != 1 {
+		t.Errorf("%d concurrent claims won, want 1", wins)
+	}
+}
+
+func testOutbox(t *testing.T, db *sqlstore.DB) {
+	ctx := t.Context()
+	out := messaging.NewOutbox()
+	msg := func(i int) events.Message {
+		m, err := events.New("test", "order-1", events.ChargePayment{OrderID: "order-1", CustomerID: "c",
+			Amount: decimal.NewFromInt(int64(i)), Currency: "USD"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	if err := db.InTx(ctx, func(tx *sqlstore.Tx) error { return out.Put(ctx, tx, msg(1), msg(2)) }); err != nil {
+		t.Fatal(err)
+	}
+	_ = db.InTx(ctx, func(tx *sqlstore.Tx) error {
+		_ = out.Put(ctx, tx, msg(3))
+		return errors.New("rollback")
+	})
+	if err := db.InTx(ctx, func(tx *sqlstore.Tx) error { return out.Put(ctx, tx, msg(4)) }); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.QueryContext(ctx, `SELECT id, topic, msg_key, event_type, event_time, payload FROM outbox ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var last int64
+	var amounts []string
+	for rows.Next() {
+		var id int64
+		var topic, key, typ, payload string
+		var at time.Time
+		if err := rows.Scan(&id, &topic, &key, &typ, &at, &payload); err != nil {
+			t.Fatal(err)
+		}
+		if id <= last || topic != events.TopicPaymentCommands || key != "order-1" || typ != string(events.ChargePaymentType) {
+			t.Errorf("row %d: %s %s %s after id %d", id, topic, key, typ, last)
+		}
+		if time.Since(at) > time.Minute || time.Since(at) < 0 {
+			t.Errorf("event_time %v is not now: time zones disagree", at)
+		}
+		last = id
+		var p events.ChargePayment
+		if err := json.Unmarshal([]byte(payload), &p); err != nil {
+			t.Fatal(err)
+		}
+		amounts = append(amounts, p.Amount.String())
+	}
+	if strings.Join(amounts, ",") != "1,2,4" {
+		t.Errorf("outbox holds %v, want 1,2,4 (3 was rolled back)", amounts)
+	}
+}
+
+func testOrder(t *testing.T, db *sqlstore.DB) {
+	ctx := t.Context()
+	svc := order.New(db, messaging.NewOutbox(), slog.New(slog.DiscardHandler))
+	customer := uuid.New()
+	req := &api.CreateOrderRequest{
+		CustomerId: customer, Currency: "USD",
+		Items: []api.OrderItemInput{
+			{Sku: "SKU-1", Quantity: decimal.RequireFromString("33"), UnitPrice: decimal.RequireFromString("19.99")},
+			{Sku: "SKU-2", Quantity: decimal.RequireFromString("14.50"), UnitPrice: decimal.RequireFromString("25")},
+		},
+		ShippingAddress: api.Address{Country: "USA", City: "Austin", AddressLine1: "Lincoln, 65"},
+	}
+	placed, err := svc.Create(ctx, "key-1", req)
+	if err != nil || placed.Status != http.StatusCreated || placed.Replayed {
+		t.Fatalf("create: %+v %v", placed, err)
+	}
+	if placed.Body.TotalAmount.String() != "1022.17" {
+		t.Errorf("total %s", placed.Body.TotalAmount)
+	}
+	again, err := svc.Create(ctx, "key-1", req)
+	first, _ := json.Marshal(placed.Body)
+	replayed, _ := json.Marshal(again.Body)
+	if err != nil || !again.Replayed || string(first) != string(replayed) {
+		t.Errorf("replay: %+v %v, want %+v", again, err, placed.Body)
+	}
+	other := *req
+	other.Currency = "EUR"
+	if _, err := svc.Create(ctx, "key-1", &other); !errors.Is(err, order.ErrKeyReused) {
+		t.Errorf("reused key: %v", err)
+	}
+
+	id := placed.Body.OrderId.String()
+	handle := svc.Subscriptions()[0].Handle
+	for _, p := range []events.Payload{
+		events.OrderCreated{OrderID: id},
+		events.PaymentCharged{OrderID: id, PaymentID: "p"},
+		events.PaymentCharged{OrderID: id, PaymentID: "p"}, // a duplicate changes nothing
+		events.StockReserved{OrderID: id},
+		events.ShipmentCreated{OrderID: id},
+	} {
+		apply(t, db, handle, p)
+	}
+	o, err := svc.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var statuses []string
+	for _, h := range o.History {
+		statuses = append(statuses, string(h.Status))
+	}
+	if o.Status != order.Completed || strings.Join(statuses, ",") != "PENDING,PAYMENT,INVENTORY,FULFILLMENT,COMPLETED" {
+		t.Errorf("order %s, history %v", o.Status, statuses)
+	}
+	if !o.CreatedAt.Equal(placed.Body.CreatedAt) || o.Total.String() != "1022.17" || len(o.Items) != 2 ||
+		o.Items[1].Quantity.String() != "14.5" {
+		t.Errorf("stored order differs: created %v vs %v, total %s, items %+v", o.CreatedAt, placed.Body.CreatedAt, o.Total, o.Items)
+	}
+
+	list, total, err := svc.List(ctx, order.Filter{CustomerID: customer.String(), Status: order.Completed, Page: 1, Size: 10})
+	if err != nil || total != 1 || len(list) != 1 || list[0].ID != id {
+		t.Errorf("list: %d %v %v", total, list, err)
+	}
+	if _, total, _ := svc.List(ctx, order.Filter{Status: order.Pending, Page: 1, Size: 10}); total != 0 {
+		t.Errorf("%d pending orders, want 0", total)
+	}
+}
+
+type sub interface{ Subscriptions() []messaging.Subscription }
+
+// testCommand applies cmd twice under different event ids: one effect row, and a reply (if the
+// service replies) each time, so that a saga that re-sent the command still hears back.
+func testCommand(t *testing.T, db *sqlstore.DB, build func(*sqlstore.DB, *messaging.Outbox) sub, cmd events.Payload, table string, reply events.Type) {
+	t.Run(table, func(t *testing.T) {
+		svc := build(db, messaging.NewOutbox())
+		handle := svc.Subscriptions()[0].Handle
+		apply(t, db, handle, cmd)
+		apply(t, db, handle, cmd)
+		var rows int
+		if err := db.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM `+table).Scan(&rows); err != nil {
+			t.Fatal(err)
+		}
+		if rows != 1 {
+			t.Errorf("%s has %d rows after the command twice, want 1", table, rows)
+		}
+		var replies int
+		if err := db.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM outbox WHERE event_type = $1`, string(reply)).Scan(&replies); err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]int{true: 0, false: 2}[reply == ""]; replies != want {
+			t.Errorf("%d %s replies, want %d", replies, reply, want)
+		}
+	})
+}
+
+func apply(t *testing.T, db *sqlstore.DB, handle messaging.Handler, p events.Payload) {
+	t.Helper()
+	orderID := map[string]any{}
+	b, _ := json.Marshal(p)
+	_ = json.Unmarshal(b, &orderID)
+	msg, err := events.New("test", orderID["orderId"].(string), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoded, err := msg.Envelope.Decode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := db.InTx(ctx, func(tx *sqlstore.Tx) error { return handle(ctx, tx, msg.Envelope, decoded) }); err != nil {
+		t.Fatalf("apply %s: %v", p.EventType(), err)
+	}
+}
