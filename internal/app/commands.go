@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 )
 
 func runDev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -53,6 +54,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.Int(&cfg.Partitions, "partitions", 8, "partitions per topic, for topics created at start")
 	fs.Int(&cfg.ReplicationFactor, "replication-factor", 1, "replication factor, for topics created at start")
 	fs.Bool(&cfg.Migrate, "migrate", true, "apply database migrations at start")
+	fs.Duration(&cfg.SessionTimeout, "session-timeout", 45*time.Second, "how long a silent replica keeps its partitions before the group reassigns them")
 	fs.String(&level, "log-level", "info", "debug, info, warn or error")
 	if err := fs.parse(args, true); err != nil {
 		return err

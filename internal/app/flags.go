@@ -13,9 +13,13 @@ import (
 // variable; a flag on the command line wins over the variable, which wins over the default.
 type flagSet struct {
 	*flag.FlagSet
-	getenv func(string) string
-	errs   []error
+	getenv     func(string) string
+	errs       []error
+	positional []string
 }
+
+// Args are the positional arguments, wherever they stood among the flags.
+func (f *flagSet) Args() []string { return f.positional }
 
 func newFlagSet(name string, getenv func(string) string, stderr io.Writer) *flagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -71,10 +75,24 @@ func (f *flagSet) parse(args []string, positional bool) error {
 	if len(f.errs) > 0 {
 		return f.errs[0]
 	}
-	if err := f.Parse(args); err != nil {
-		return err
+	// Flags may come before or after positional arguments: `serve order --addr :3002`.
+	var rest []string
+	for {
+		if err := f.Parse(args); err != nil {
+			return err
+		}
+		args = f.FlagSet.Args()
+		if len(args) == 0 || !positional {
+			break
+		}
+		rest = append(rest, args[0])
+		args = args[1:]
 	}
-	if f.NArg() > 0 && !positional {
+	if positional {
+		f.positional = rest
+		return nil
+	}
+	if f.NArg() > 0 {
 		return fmt.Errorf("%s: unexpected arguments %q", f.Name(), f.Args())
 	}
 	return nil

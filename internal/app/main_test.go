@@ -7,6 +7,8 @@ import (
 	"os/signal"
 	"syscall"
 	"testing"
+
+	"github.com/ordersys/ordersys/internal/pgtest"
 )
 
 // execEnv makes the test binary act as the ordersys command, so crash tests can run the real
@@ -24,5 +26,5 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	os.Exit(pgtest.Main(m))
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -26,7 +27,10 @@ type nodeConfig struct {
 	partitions int32
 	replicas   int16
 	retry      messaging.RetryConfig
-	log        *slog.Logger
+	// sessionTimeout is how long the group waits for a silent consumer before handing its
+	// partitions to another replica (0: franz-go's default, 45 s).
+	sessionTimeout time.Duration
+	log            *slog.Logger
 }
 
 // node is a running set of services: their databases, outbox relays and consumers.
@@ -87,8 +91,12 @@ func startNode(ctx context.Context, cfg nodeConfig) (_ *node, err error) {
 		})
 		for _, sub := range svc.Subscriptions() {
 			c := messaging.NewConsumer(sub, db, n.producer, cfg.retry, log)
+			var opts []kgo.Opt
+			if cfg.sessionTimeout > 0 {
+				opts = append(opts, kgo.SessionTimeout(cfg.sessionTimeout))
+			}
 			n.wg.Go(func() {
-				if err := c.Run(runCtx, cfg.brokers); err != nil {
+				if err := c.Run(runCtx, cfg.brokers, opts...); err != nil {
 					log.Error("consumer stopped", "consumer", sub.Name, "err", err)
 				}
 			})

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ordersys/ordersys/internal/messaging"
 	"github.com/ordersys/ordersys/internal/sqlstore"
@@ -23,6 +24,7 @@ type ServeConfig struct {
 	Partitions        int
 	ReplicationFactor int
 	Migrate           bool
+	SessionTimeout    time.Duration
 	Retry             messaging.RetryConfig
 	Log               *slog.Logger
 }
@@ -53,14 +55,15 @@ func StartServe(ctx context.Context, cfg ServeConfig) (_ *Served, err error) {
 		}
 	}()
 	s.node, err = startNode(ctx, nodeConfig{
-		services:   specs,
-		dsn:        serviceDSN(cfg.DatabaseURL),
-		migrate:    cfg.Migrate,
-		brokers:    cfg.Brokers,
-		partitions: int32(cfg.Partitions),
-		replicas:   int16(cfg.ReplicationFactor),
-		retry:      cfg.Retry,
-		log:        cfg.Log,
+		services:       specs,
+		dsn:            serviceDSN(cfg.DatabaseURL),
+		migrate:        cfg.Migrate,
+		brokers:        cfg.Brokers,
+		partitions:     int32(cfg.Partitions),
+		replicas:       int16(cfg.ReplicationFactor),
+		retry:          cfg.Retry,
+		sessionTimeout: cfg.SessionTimeout,
+		log:            cfg.Log,
 	})
 	if err != nil {
 		return nil, err

@@ -1,0 +1,147 @@
+package app
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ordersys/ordersys/internal/pgtest"
+	"github.com/ordersys/ordersys/internal/sqlstore"
+)
+
+// cluster is the production topology on one machine: `ordersys broker` and one `ordersys serve`
+// process per service on PostgreSQL, with two replicas of payment.
+type cluster struct {
+	broker   *process
+	services map[string][]*process
+	api      string // the order service's base URL
+	dsn      string
+}
+
+func startCluster(t *testing.T) *cluster {
+	t.Helper()
+	c := &cluster{dsn: pgtest.DSN(t), services: map[string][]*process{}}
+	c.broker = startProcess(t, "broker", brokerUp, "broker", "--addr", freeAddr(t), "--data-dir", t.TempDir())
+	apiAddr := freeAddr(t)
+	for _, s := range []struct {
+		name string
+		addr string
+	}{
+		{"order", apiAddr}, {"payment", "127.0.0.1:0"}, {"payment", "127.0.0.1:0"},
+		{"inventory", "127.0.0.1:0"}, {"fulfillment", "127.0.0.1:0"}, {"notification", "127.0.0.1:0"},
+	} {
+		p := startProcess(t, s.name, serveReady, "serve", s.name, "--addr", s.addr, "--database-url", c.dsn,
+			"--kafka-brokers", c.broker.addr, "--partitions", "4", "--session-timeout", "6s", "--log-level", "warn")
+		c.services[s.name] = append(c.services[s.name], p)
+	}
+	c.api = "http://" + apiAddr
+	return c
+}
+
+// placeOrders posts n orders from 16 clients that retry each order with its Idempotency-Key until
+// it is accepted, as a real client would while the order service restarts.
+func placeOrders(t *testing.T, ctx context.Context, base string, n int) []string {
+	ids := make([]string, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				key, body := uuid.NewString(), orderBody(uuid.NewString(), "SKU-1", "SKU-2")
+				for ids[i] == "" {
+					if ctx.Err() != nil {
+						return
+					}
+					req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/orders/create", stringsReader(body))
+					req.Header.Set("Content-Type", "application/json")
+					req.Header.Set("Idempotency-Key", key)
+					resp, err := client.Do(req)
+					if err != nil {
+						time.Sleep(100 * time.Millisecond) // the order service is down: try again
+						continue
+					}
+					var created struct {
+						OrderID string `json:"orderId"`
+					}
+					if resp.StatusCode == http.StatusCreated {
+						if err := decodeJSON(resp, &created); err == nil {
+							ids[i] = created.OrderID
+						}
+					} else {
+						resp.Body.Close()
+						time.Sleep(100 * time.Millisecond)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return ids
+}
+
+// TestMultiProcess runs the production topology: 500 orders complete; then 500 more complete
+// while one process of every service is killed with SIGKILL and restarted mid-load, and no order
+// is charged, reserved, shipped or notified twice.
+func TestMultiProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts seven processes")
+	}
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+
+	first := placeOrders(t, ctx, c.api, 500)
+	for _, id := range first {
+		waitStatus(t, c.api, id, "COMPLETED", 2*time.Minute)
+	}
+
+	var second []string
+	placed := make(chan struct{})
+	go func() {
+		defer close(placed)
+		second = placeOrders(t, ctx, c.api, 500)
+	}()
+	time.Sleep(500 * time.Millisecond) // let the load get going
+	for _, name := range []string{"order", "payment", "inventory", "fulfillment", "notification"} {
+		p := c.services[name][0]
+		p.crash(t)
+		time.Sleep(200 * time.Millisecond)
+		p.restart(t, serveReady)
+	}
+	<-placed
+	if ctx.Err() != nil {
+		t.Fatal("placing the second 500 orders timed out")
+	}
+	for _, id := range second {
+		waitStatus(t, c.api, id, "COMPLETED", 2*time.Minute)
+	}
+
+	want := len(first) + len(second)
+	for _, q := range []struct{ schema, query string }{
+		{"payment", `SELECT COUNT(*), COUNT(DISTINCT order_id) FROM payments WHERE kind = 'CHARGE'`},
+		{"inventory", `SELECT COUNT(*), COUNT(DISTINCT order_id) FROM reservations`},
+		{"fulfillment", `SELECT COUNT(*), COUNT(DISTINCT order_id) FROM shipments`},
+		{"notification", `SELECT COUNT(*), COUNT(DISTINCT order_id) FROM notifications`},
+		{"order", `SELECT COUNT(*), COUNT(DISTINCT id) FROM orders WHERE status = 'COMPLETED'`},
+	} {
+		db, err := sqlstore.OpenService(ctx, c.dsn, q.schema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rows, orders int
+		err = db.QueryRowContext(ctx, q.query).Scan(&rows, &orders)
+		db.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rows != want || orders != want {
+			t.Errorf("%s: %d rows for %d orders, want %d each", q.schema, rows, orders, want)
+		}
+	}
+
+}
