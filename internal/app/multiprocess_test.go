@@ -95,10 +95,14 @@ func TestMultiProcess(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 
+	start := time.Now()
 	first := placeOrders(t, ctx, c.api, 500)
+	t.Logf("500 orders placed in %s", time.Since(start))
 	for _, id := range first {
 		waitStatus(t, c.api, id, "COMPLETED", 2*time.Minute)
 	}
+	t.Logf("500 orders completed in %s", time.Since(start))
+	start = time.Now()
 
 	var second []string
 	placed := make(chan struct{})
@@ -112,8 +116,10 @@ func TestMultiProcess(t *testing.T) {
 		p.crash(t)
 		time.Sleep(200 * time.Millisecond)
 		p.restart(t, serveReady)
+		t.Logf("%s crashed and restarted at %s", name, time.Since(start))
 	}
 	<-placed
+	t.Logf("500 more orders placed in %s", time.Since(start))
 	if ctx.Err() != nil {
 		t.Fatal("placing the second 500 orders timed out")
 	}
@@ -121,6 +127,7 @@ func TestMultiProcess(t *testing.T) {
 		waitStatus(t, c.api, id, "COMPLETED", 2*time.Minute)
 	}
 
+	t.Logf("500 more orders completed in %s", time.Since(start))
 	want := len(first) + len(second)
 	for _, q := range []struct{ schema, query string }{
 		{"payment", `SELECT COUNT(*), COUNT(DISTINCT order_id) FROM payments WHERE kind = 'CHARGE'`},

@@ -3,14 +3,26 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 )
 
-// Every query goes through a prepared statement cached by its text. Parsing SQL is a large part of
-// a small transaction's cost on SQLite, and database/sql re-uses a statement already prepared on
-// the connection a transaction runs on. Queries must therefore have fixed text (no IN lists built
-// per call), or the cache would grow without bound.
+// On SQLite every query goes through a prepared statement cached by its text. Parsing SQL is a
+// large part of a small transaction's cost there, and database/sql re-uses a statement already
+// prepared on the connection a transaction runs on. Queries must therefore have fixed text (no IN
+// lists built per call), or the cache would grow without bound.
+//
+// PostgreSQL needs none of this: pgx caches prepared statements per connection by itself. Worse,
+// preparing through the pool from inside a transaction takes a second connection, and enough
+// concurrent transactions doing so exhaust the pool and wait on each other. SQLite cannot get there,
+// since its transactions run one at a time.
+
+// errNoCache sends a query down the plain path.
+var errNoCache = errors.New("no statement cache")
 
 func (db *DB) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if db.Dialect != SQLite {
+		return nil, errNoCache
+	}
 	if s, ok := db.stmts.Load(query); ok {
 		return s.(*sql.Stmt), nil
 	}
@@ -28,7 +40,9 @@ func (db *DB) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 // ExecContext runs a statement outside any transaction.
 func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	s, err := db.stmt(ctx, query)
-	if err != nil {
+	if errors.Is(err, errNoCache) {
+		return db.DB.ExecContext(ctx, query, args...)
+	} else if err != nil {
 		return nil, err
 	}
 	return s.ExecContext(ctx, args...)
@@ -37,7 +51,9 @@ func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 // QueryContext runs a query outside any transaction.
 func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	s, err := db.stmt(ctx, query)
-	if err != nil {
+	if errors.Is(err, errNoCache) {
+		return db.DB.QueryContext(ctx, query, args...)
+	} else if err != nil {
 		return nil, err
 	}
 	return s.QueryContext(ctx, args...)
@@ -47,8 +63,8 @@ func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql
 func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	s, err := db.stmt(ctx, query)
 	if err != nil {
-		// *sql.Row cannot be built with an error from outside database/sql; let the driver
-		// report the same error when the row is scanned.
+		// The plain path; on a preparation error *sql.Row cannot be built from outside
+		// database/sql, so let the driver report the same error when the row is scanned.
 		return db.DB.QueryRowContext(ctx, query, args...)
 	}
 	return s.QueryRowContext(ctx, args...)
@@ -57,7 +73,9 @@ func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *s
 // ExecContext runs a statement in the transaction.
 func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	s, err := tx.db.stmt(ctx, query)
-	if err != nil {
+	if errors.Is(err, errNoCache) {
+		return tx.Tx.ExecContext(ctx, query, args...)
+	} else if err != nil {
 		return nil, err
 	}
 	return tx.Tx.StmtContext(ctx, s).ExecContext(ctx, args...)
@@ -66,7 +84,9 @@ func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 // QueryContext runs a query in the transaction.
 func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	s, err := tx.db.stmt(ctx, query)
-	if err != nil {
+	if errors.Is(err, errNoCache) {
+		return tx.Tx.QueryContext(ctx, query, args...)
+	} else if err != nil {
 		return nil, err
 	}
 	return tx.Tx.StmtContext(ctx, s).QueryContext(ctx, args...)
