@@ -1,0 +1,83 @@
+package app
+
+import (
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ordersys/ordersys/internal/pgtest"
+)
+
+// waitReady polls readiness until it answers want, failing after timeout.
+func waitReady(t *testing.T, base string, want int, timeout time.Duration) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		r := do(t, http.MethodGet, base+"/api/utility/readiness", "", "", nil)
+		if r.status == want {
+			return r.json(t)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("readiness still %d %s after %s, want %d", r.status, r.body, timeout, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestOutages takes the broker and then PostgreSQL away from a running `serve` of all five
+// services: readiness says so, accepted orders are kept, and everything resumes by itself.
+func TestOutages(t *testing.T) {
+	brokerAddr, brokerDir := freeAddr(t), filepath.Join(t.TempDir(), "kafka")
+	broker, err := startBroker(brokerAddr, brokerDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { broker.Close() }()
+	s, err := StartServe(t.Context(), ServeConfig{
+		Addr: "127.0.0.1:0", DatabaseURL: pgtest.DSN(t), Brokers: []string{brokerAddr},
+		Partitions: 2, ReplicationFactor: 1, Migrate: true, Log: testLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	base := "http://" + s.Addr
+	waitReady(t, base, http.StatusOK, 10*time.Second)
+
+	t.Run("broker down", func(t *testing.T) {
+		broker.Close()
+		checks := waitReady(t, base, http.StatusServiceUnavailable, 10*time.Second)["checks"].(map[string]any)
+		if checks["broker"] == "ok" || checks["database:order"] != "ok" {
+			t.Errorf("readiness checks %v: want the broker failing and the databases fine", checks)
+		}
+		// The API still takes orders: they wait in the outbox.
+		id := placeOrder(t, base, orderBody(uuid.NewString(), "SKU-1"))
+		time.Sleep(time.Second)
+		if broker, err = startBroker(brokerAddr, brokerDir); err != nil {
+			t.Fatal(err)
+		}
+		waitReady(t, base, http.StatusOK, 30*time.Second)
+		waitStatus(t, base, id, "COMPLETED", 60*time.Second)
+	})
+
+	t.Run("database down", func(t *testing.T) {
+		inFlight := placeOrder(t, base, orderBody(uuid.NewString(), "SKU-2"))
+		pgtest.Stop(t)
+		checks := waitReady(t, base, http.StatusServiceUnavailable, 10*time.Second)["checks"].(map[string]any)
+		if checks["database:order"] == "ok" || checks["broker"] != "ok" {
+			t.Errorf("readiness checks %v: want the databases failing and the broker fine", checks)
+		}
+		r := createOrder(t, base, uuid.NewString(), orderBody(uuid.NewString(), "SKU-3"))
+		if r.status < 500 || r.header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("create with the database down: %d %s, want a 5xx problem", r.status, r.body)
+		}
+		time.Sleep(2 * time.Second) // long enough for consumers to have failed and paused
+		pgtest.Start(t)
+		waitReady(t, base, http.StatusOK, 30*time.Second)
+		waitStatus(t, base, inFlight, "COMPLETED", 60*time.Second)
+		waitStatus(t, base, placeOrder(t, base, orderBody(uuid.NewString(), "SKU-4")), "COMPLETED", 60*time.Second)
+	})
+}
