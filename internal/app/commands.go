@@ -54,6 +54,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.Int(&cfg.Partitions, "partitions", 8, "partitions per topic, for topics created at start")
 	fs.Int(&cfg.ReplicationFactor, "replication-factor", 1, "replication factor, for topics created at start")
 	fs.Bool(&cfg.Migrate, "migrate", true, "apply database migrations at start")
+	fs.String(&cfg.PprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address (off when empty)")
 	fs.Duration(&cfg.SessionTimeout, "session-timeout", 45*time.Second, "how long a silent replica keeps its partitions before the group reassigns them")
 	fs.String(&level, "log-level", "info", "debug, info, warn or error")
 	if err := fs.parse(args, true); err != nil {

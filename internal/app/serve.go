@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -25,15 +26,17 @@ type ServeConfig struct {
 	ReplicationFactor int
 	Migrate           bool
 	SessionTimeout    time.Duration
+	PprofAddr         string
 	Retry             messaging.RetryConfig
 	Log               *slog.Logger
 }
 
 // Served is a running `ordersys serve`.
 type Served struct {
-	Addr string
-	node *node
-	http *httpServer
+	Addr  string
+	node  *node
+	http  *httpServer
+	pprof *http.Server
 }
 
 // StartServe starts the named services and their HTTP listener.
@@ -76,6 +79,11 @@ func StartServe(ctx context.Context, cfg ServeConfig) (_ *Served, err error) {
 		return nil, err
 	}
 	s.Addr = s.http.addr
+	if cfg.PprofAddr != "" {
+		if s.pprof, err = servePprof(cfg.PprofAddr); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -87,6 +95,9 @@ func (s *Served) Close() error {
 	var errs []error
 	if s.http != nil {
 		errs = append(errs, s.http.close())
+	}
+	if s.pprof != nil {
+		errs = append(errs, s.pprof.Close())
 	}
 	if s.node != nil {
 		errs = append(errs, s.node.close())

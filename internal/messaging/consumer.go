@@ -101,7 +101,10 @@ const batchSize = 32
 
 // settle applies one partition's records in order and marks each for commit once it is settled.
 // The common case, every record applying cleanly, runs a batch per transaction; a batch that fails
-// is rolled back and replayed one record at a time, with retries and dead-lettering.
+// is rolled back and replayed one record at a time, with retries and dead-lettering. The failed
+// batch's run of the culprit is not counted as an attempt (which record failed is only known once
+// they run alone), so a handler can run MaxAttempts+1 times; its database effects were rolled
+// back each time, so only side effects outside the transaction could repeat, and handlers have none.
 func (c *Consumer) settle(ctx context.Context, cl *kgo.Client, records []*kgo.Record) {
 	for len(records) > 0 {
 		batch := records[:min(len(records), batchSize)]

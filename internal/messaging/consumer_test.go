@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,7 +76,7 @@ func TestConsumerDuplicateDelivery(t *testing.T) {
 	// A later redelivery of e1, in a batch that fails once and is replayed one record at a time.
 	flaky, e3 := charge(t, "order-1", 3), charge(t, "order-1", 4)
 	rec.mu.Lock()
-	rec.fail = func(id string, call int) error {
+	rec.fail = func(_ context.Context, id string, call int) error {
 		if id == flaky.Envelope.ID && call == 1 {
 			return errors.New("transient")
 		}
@@ -156,7 +157,7 @@ func TestApplyConcurrentDuplicate(t *testing.T) {
 // later attempt, and only then skipped.
 func TestApplyFailureReleasesClaim(t *testing.T) {
 	db := newDB(t)
-	rec := newRecorder(func(_ string, call int) error {
+	rec := newRecorder(func(_ context.Context, _ string, call int) error {
 		if call == 1 {
 			return errors.New("transient")
 		}
@@ -195,8 +196,8 @@ func TestApplyFailureReleasesClaim(t *testing.T) {
 // 3. A handler failing transiently k times is retried and applies the event exactly once.
 func TestConsumerTransientFailure(t *testing.T) {
 	const k = 3
-	failFirst := func(target *string) func(string, int) error {
-		return func(id string, call int) error {
+	failFirst := func(target *string) func(context.Context, string, int) error {
+		return func(_ context.Context, id string, call int) error {
 			if id == *target && call <= k {
 				return errors.New("database is busy")
 			}
@@ -321,7 +322,7 @@ func checkDeadLetter(t *testing.T, dl, orig *kgo.Record, consumer string, attemp
 func TestConsumerPermanentFailure(t *testing.T) {
 	env := newConsumerEnv(t)
 	before, bad, after := charge(t, "order-1", 1), charge(t, "order-1", 2), charge(t, "order-1", 3)
-	rec := newRecorder(func(id string, _ int) error {
+	rec := newRecorder(func(_ context.Context, id string, _ int) error {
 		if id == bad.Envelope.ID {
 			return messaging.Permanent(errors.New("card declined"))
 		}
@@ -413,7 +414,7 @@ func TestConsumerMalformedRecords(t *testing.T) {
 func TestConsumerRetryBudgetSpent(t *testing.T) {
 	env := newConsumerEnv(t)
 	bad := charge(t, "order-1", 1)
-	rec := newRecorder(func(id string, _ int) error {
+	rec := newRecorder(func(_ context.Context, id string, _ int) error {
 		if id == bad.Envelope.ID {
 			return errors.New("db down")
 		}
@@ -466,10 +467,12 @@ func (h *fetchHook) OnFetchRecordBuffered(r *kgo.Record) {
 	h.offsets = append(h.offsets, r.Offset)
 }
 
+// fetched is the set of offsets fetched, sorted. (A rebalance may legitimately make the client
+// fetch an uncommitted offset again, so repeats are not counted.)
 func (h *fetchHook) fetched() []int64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return slices.Sorted(slices.Values(h.offsets))
+	return slices.Compact(slices.Sorted(slices.Values(h.offsets)))
 }
 
 func committed(t *testing.T, brokers []string, group string) int64 {
@@ -555,5 +558,54 @@ func TestConsumerResumesFromCommittedOffsets(t *testing.T) {
 	}
 	if got := committed(t, env.brokers, group); got != 15 {
 		t.Errorf("committed offset after the second stop = %d, want 15", got)
+	}
+}
+
+// A consumer stopped while it retries a record commits only what precedes it; the next member of
+// the group resumes with that record and applies it and the rest once.
+func TestConsumerStopWhileRetrying(t *testing.T) {
+	env := newConsumerEnv(t)
+	const group = "stop-retry"
+	a, bad, b := charge(t, "order-1", 1), charge(t, "order-1", 2), charge(t, "order-1", 3)
+	var healed atomic.Bool
+	rec := newRecorder(func(ctx context.Context, id string, call int) error {
+		if id != bad.Envelope.ID || healed.Load() {
+			return nil
+		}
+		if call >= 3 {
+			// The third attempt is still running when the consumer is stopped.
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return errors.New("downstream unavailable")
+	})
+	retry := messaging.RetryConfig{Base: 10 * time.Millisecond, Cap: 50 * time.Millisecond, MaxAttempts: 1000}
+	produce(t, env.producer, messaging.ToRecord(a), messaging.ToRecord(bad), messaging.ToRecord(b))
+
+	stop := startConsumer(t, newConsumer(t, env.db, env.brokers, group, rec, retry), env.brokers)
+	waitApplied(t, env.db, a.Envelope.ID)
+	waitFor(t, "the failing record to be retried", func() bool { return rec.callsFor(bad.Envelope.ID) >= 3 })
+	stop()
+	if got := committed(t, env.brokers, group); got != 1 {
+		t.Fatalf("committed offset after stopping mid-retry = %d, want 1 (just past the applied record)", got)
+	}
+	if n := effects(t, env.db, b.Envelope.ID); n != 0 {
+		t.Fatalf("the record after the failing one was applied %d times before it", n)
+	}
+
+	healed.Store(true)
+	stop = startConsumer(t, newConsumer(t, env.db, env.brokers, group, rec, retry), env.brokers)
+	waitApplied(t, env.db, b.Envelope.ID)
+	stop()
+	for _, m := range []events.Message{a, bad, b} {
+		if n := effects(t, env.db, m.Envelope.ID); n != 1 {
+			t.Errorf("event %s applied %d times, want 1", m.Envelope.ID, n)
+		}
+	}
+	if n := endOffsets(t, env.brokers, events.DLQ(testTopic)); n != 0 {
+		t.Errorf("%d records dead-lettered, want 0", n)
+	}
+	if got := committed(t, env.brokers, group); got != 3 {
+		t.Errorf("committed offset = %d, want 3", got)
 	}
 }

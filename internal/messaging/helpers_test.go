@@ -140,15 +140,16 @@ func produce(t *testing.T, cl *kgo.Client, records ...*kgo.Record) []*kgo.Record
 }
 
 // recorder is a handler that writes one effect row per applied event and counts its invocations
-// per event. fail, when set, decides whether an invocation fails; the effect row is written before
-// the failure so a rolled-back attempt is visible if the rollback does not happen.
+// per event. fail, when set, decides whether an invocation fails (it gets the handler's ctx); the
+// effect row is written before the failure, so a rolled-back attempt would be visible if the
+// rollback did not happen.
 type recorder struct {
 	mu    sync.Mutex
 	calls map[string]int
-	fail  func(id string, call int) error
+	fail  func(ctx context.Context, id string, call int) error
 }
 
-func newRecorder(fail func(id string, call int) error) *recorder {
+func newRecorder(fail func(ctx context.Context, id string, call int) error) *recorder {
 	return &recorder{calls: make(map[string]int), fail: fail}
 }
 
@@ -166,7 +167,7 @@ func (r *recorder) handle(ctx context.Context, tx *sqlstore.Tx, e events.Envelop
 		return err
 	}
 	if fail != nil {
-		return fail(e.ID, call)
+		return fail(ctx, e.ID, call)
 	}
 	return nil
 }

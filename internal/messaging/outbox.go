@@ -4,6 +4,8 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	"log/slog"
+	"sync/atomic"
 
 	"github.com/ordersys/ordersys/internal/events"
 	"github.com/ordersys/ordersys/internal/sqlstore"
@@ -16,13 +18,18 @@ var migrationsFS embed.FS
 var Migrations = sqlstore.EmbeddedMigrations("goose_messaging_version", migrationsFS, "migrations")
 
 // Outbox writes outgoing messages in the caller's transaction and wakes the relay once that
-// transaction commits.
+// transaction commits: directly when the relay runs in this process, through the database when
+// another replica holds the relay's lease.
 type Outbox struct {
-	wake chan struct{}
+	wake     chan struct{} // the relay in this process
+	announce chan struct{} // the announcer, for a relay in another process
+	leading  atomic.Bool   // whether this process's relay holds the lease
 }
 
 // NewOutbox returns an outbox whose writes wake relays started with it.
-func NewOutbox() *Outbox { return &Outbox{wake: make(chan struct{}, 1)} }
+func NewOutbox() *Outbox {
+	return &Outbox{wake: make(chan struct{}, 1), announce: make(chan struct{}, 1)}
+}
 
 // Put stores msgs in tx. They are published only if tx commits.
 func (o *Outbox) Put(ctx context.Context, tx *sqlstore.Tx, msgs ...events.Message) error {
@@ -37,8 +44,7 @@ func (o *Outbox) Put(ctx context.Context, tx *sqlstore.Tx, msgs ...events.Messag
 		}
 	}
 	if len(msgs) > 0 && tx.Once("outbox") {
-		tx.AfterCommit(o.Wake)               // the relay in this process
-		return tx.Notify(ctx, notifyChannel) // a relay in another replica, on PostgreSQL
+		tx.AfterCommit(o.Wake)
 	}
 	return nil
 }
@@ -48,8 +54,34 @@ const notifyChannel = "outbox"
 
 // Wake nudges the relay; it never blocks, and many nudges before the relay looks collapse to one.
 func (o *Outbox) Wake() {
+	nudge(o.wake)
+	if !o.leading.Load() {
+		nudge(o.announce)
+	}
+}
+
+func nudge(ch chan struct{}) {
 	select {
-	case o.wake <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
+	}
+}
+
+// announce tells the relay in another replica that rows were written, one notification at a time:
+// writes that commit while one is being sent fold into the next, so under load there are far
+// fewer notifications than commits, and none of them sits inside a writing transaction.
+func (o *Outbox) announceWrites(ctx context.Context, db *sqlstore.DB, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-o.announce:
+		}
+		if o.leading.Load() {
+			continue
+		}
+		if err := db.Notify(ctx, notifyChannel); err != nil && ctx.Err() == nil {
+			log.Warn("announcing outbox writes failed; the relay's poll will find them", "err", err)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -50,13 +51,20 @@ func (c *RelayConfig) defaults() {
 // order are serialised by that order's own row (saga steps compare-and-set its status).
 func (o *Outbox) RunRelay(ctx context.Context, db *sqlstore.DB, producer *kgo.Client, cfg RelayConfig, log *slog.Logger) error {
 	cfg.defaults()
+	if db.Dialect == sqlstore.Postgres {
+		var announcer sync.WaitGroup
+		announcer.Go(func() { o.announceWrites(ctx, db, log) })
+		defer announcer.Wait()
+	}
 	for ctx.Err() == nil {
 		lease, err := db.Acquire(ctx, "outbox-relay", notifyChannel, cfg.Poll)
 		if err != nil {
 			return nil // only ctx ends Acquire
 		}
 		log.Debug("outbox relay active")
+		o.leading.Store(true)
 		o.relay(ctx, db, producer, cfg, lease, log)
+		o.leading.Store(false)
 		if err := lease.Release(); err != nil {
 			log.Warn("releasing the relay lease failed", "err", err)
 		}

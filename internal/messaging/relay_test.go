@@ -184,3 +184,73 @@ func TestRelay(t *testing.T) {
 }
 
 func decimalOf(n int) decimal.Decimal { return decimal.NewFromInt(int64(n)) }
+
+// The relay is woken by the commit, not by the Put: a row written in a transaction that is still
+// open when the relay looks is published once the transaction commits, with no poll to rescue it.
+func TestRelayWakesAfterCommit(t *testing.T) {
+	const topic = events.TopicPaymentCommands
+	brokers := newBroker(t, 1, topic)
+	db := newDB(t)
+	o := messaging.NewOutbox()
+	startRelay(t, o, db, brokers, messaging.RelayConfig{Poll: time.Hour})
+	ctx := context.Background()
+
+	// The relay is running and idle once a first message has gone through and been deleted.
+	first := charge(t, "order-1", 1)
+	if err := db.InTx(ctx, func(tx *sqlstore.Tx) error { return o.Put(ctx, tx, first) }); err != nil {
+		t.Fatal(err)
+	}
+	consumeAll(t, brokers, topic, 1)
+	waitFor(t, "the outbox to empty", func() bool { return count(t, db, `SELECT COUNT(*) FROM outbox`) == 0 })
+
+	second := charge(t, "order-1", 2)
+	err := db.InTx(ctx, func(tx *sqlstore.Tx) error {
+		if err := o.Put(ctx, tx, second); err != nil {
+			return err
+		}
+		// Keep the transaction open long enough for a premature wake-up to find nothing.
+		time.Sleep(200 * time.Millisecond)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	records := consumeAll(t, brokers, topic, 2)
+	if e, err := messaging.FromRecord(records[1]); err != nil || e.ID != second.Envelope.ID {
+		t.Fatalf("second record = %+v (%v), want event %s", e, err, second.Envelope.ID)
+	}
+	waitFor(t, "the outbox to empty", func() bool { return count(t, db, `SELECT COUNT(*) FROM outbox`) == 0 })
+}
+
+// One commit of more rows than a batch holds wakes the relay once; it keeps publishing full
+// batches until the backlog is gone, in order.
+func TestRelayDrainsBacklog(t *testing.T) {
+	const (
+		topic = events.TopicPaymentCommands
+		n     = 50
+	)
+	brokers := newBroker(t, 1, topic)
+	db := newDB(t)
+	o := messaging.NewOutbox()
+	startRelay(t, o, db, brokers, messaging.RelayConfig{BatchSize: 16, Poll: time.Hour})
+	ctx := context.Background()
+
+	var msgs []events.Message
+	for i := range n {
+		msgs = append(msgs, charge(t, "order-1", int64(i)))
+	}
+	if err := db.InTx(ctx, func(tx *sqlstore.Tx) error { return o.Put(ctx, tx, msgs...) }); err != nil {
+		t.Fatal(err)
+	}
+	records := consumeAll(t, brokers, topic, n)
+	for i, r := range records {
+		e, err := messaging.FromRecord(r)
+		if err != nil || e.ID != msgs[i].Envelope.ID {
+			t.Fatalf("record %d = %+v (%v), want event %s", i, e, err, msgs[i].Envelope.ID)
+		}
+	}
+	waitFor(t, "the outbox to empty", func() bool { return count(t, db, `SELECT COUNT(*) FROM outbox`) == 0 })
+	if got := endOffsets(t, brokers, topic); got != n {
+		t.Errorf("%d records on %s, want %d", got, topic, n)
+	}
+}

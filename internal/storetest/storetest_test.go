@@ -261,7 +261,9 @@ func testOrder(t *testing.T, db *sqlstore.DB) {
 	}
 }
 
-type sub interface{ Subscriptions() []messaging.Subscription }
+type sub interface {
+	Subscriptions() []messaging.Subscription
+}
 
 // testCommand applies cmd twice under different event ids: one effect row, and a reply (if the
 // service replies) each time, so that a saga that re-sent the command still hears back.

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Load the production topology on this machine and report throughput, latency and CPU split:
+# a throwaway PostgreSQL (synchronous_commit on), `ordersys broker`, and one `ordersys serve`
+# process per service, driven by `ordersys loadgen`.
+#
+#   bash bench/topology.sh RATE DURATION [PARTITIONS]     e.g. bash bench/topology.sh 150 30s
+#
+# Everything listens on 127.0.0.1 only and is stopped when the script exits.
+set -euo pipefail
+rate=${1:?rate}
+duration=${2:?duration}
+partitions=${3:-4}
+cd "$(dirname "$0")/.."
+go build -o bin/ordersys ./cmd/ordersys
+bin=$PWD/bin/ordersys
+pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
+dir=$(mktemp -d /tmp/ordersys-topology-XXXXXX)
+pgport=$((20000 + RANDOM % 5000)); kport=$((25000 + RANDOM % 5000)); aport=$((30000 + RANDOM % 2000))
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+[ "$(id -u)" = 0 ] && chown postgres "$dir"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  as_pg "$pgbin/pg_ctl" -D "$dir/pg" -m fast stop >/dev/null 2>&1 || true
+  [ -n "${KEEP:-}" ] && echo "kept $dir" || rm -rf "$dir"
+}
+trap cleanup EXIT
+
+as_pg "$pgbin/initdb" -D "$dir/pg" -A trust -U postgres -E UTF8 --locale=C --no-sync >/dev/null
+as_pg "$pgbin/pg_ctl" -D "$dir/pg" -l "$dir/pg.log" -w start \
+  -o "-p $pgport -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c synchronous_commit=on" >/dev/null
+db="postgres://postgres@127.0.0.1:$pgport/postgres?sslmode=disable"
+echo "PostgreSQL: $db" >&2
+
+"$bin" broker --addr "127.0.0.1:$kport" --data-dir "$dir/kafka" >/dev/null 2>"$dir/broker.log" & pids+=($!); broker=$!
+sleep 1
+"$bin" migrate --database-url "$db" >/dev/null
+declare -A svc
+for s in order payment inventory fulfillment notification; do
+  addr=127.0.0.1:0; [ "$s" = order ] && addr=127.0.0.1:$aport
+  "$bin" serve "$s" --addr "$addr" --database-url "$db" --kafka-brokers "127.0.0.1:$kport" \
+    --partitions "$partitions" --migrate=false --log-level warn ${PPROF:+--pprof-addr 127.0.0.1:$((6060 + ${#pids[@]}))} >/dev/null 2>"$dir/$s.log" & pids+=($!); svc[$s]=$!
+done
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$aport/api/utility/readiness" >/dev/null && break; sleep 0.2; done
+
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system clock ticks
+pgcpu() { local t=0 c; for p in $(pgrep -u postgres postgres); do c=$(cpu "$p" 2>/dev/null) && t=$((t + c)); done; echo $t; }
+b0=$(cpu $broker); p0=$(pgcpu); declare -A s0; for s in "${!svc[@]}"; do s0[$s]=$(cpu ${svc[$s]}); done
+start=$(date +%s.%N)
+
+"$bin" loadgen --target "http://127.0.0.1:$aport" --rate "$rate" --duration "$duration"
+
+elapsed=$(echo "$(date +%s.%N) - $start" | bc)
+hz=$(getconf CLK_TCK)
+share() { echo "scale=1; ($2 - $1) * 100 / $hz / $elapsed" | bc; }
+echo "CPU over ${elapsed%.*}s (percent of one core):"
+printf '  %-13s %s%%\n' postgresql "$(share "$p0" "$(pgcpu)")" broker "$(share "$b0" "$(cpu $broker)")"
+for s in order payment inventory fulfillment notification; do
+  printf '  %-13s %s%%\n' "$s" "$(share "${s0[$s]}" "$(cpu ${svc[$s]})")"
+done
