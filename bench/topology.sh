@@ -33,7 +33,7 @@ as_pg "$pgbin/pg_ctl" -D "$dir/pg" -l "$dir/pg.log" -w start \
 db="postgres://postgres@127.0.0.1:$pgport/postgres?sslmode=disable"
 echo "PostgreSQL: $db" >&2
 
-"$bin" broker --addr "127.0.0.1:$kport" --data-dir "$dir/kafka" >/dev/null 2>"$dir/broker.log" & pids+=($!); broker=$!
+"$bin" broker --addr "127.0.0.1:$kport" --data-dir "$dir/kafka" --sync-writes="${SYNC_WRITES:-true}" >/dev/null 2>"$dir/broker.log" & pids+=($!); broker=$!
 sleep 1
 "$bin" migrate --database-url "$db" >/dev/null
 declare -A svc

@@ -85,13 +85,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 func runBroker(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var addr, dir string
+	var sync bool
 	fs := newFlagSet("broker", getenv, stderr)
 	fs.String(&addr, "addr", "127.0.0.1:9092", "listen address")
 	fs.String(&dir, "data-dir", "./data/kafka", "where the broker keeps its log")
+	fs.Bool(&sync, "sync-writes", true, "fsync every produced batch before acknowledging it (off: let the OS flush, as Kafka does by default)")
 	if err := fs.parse(args, false); err != nil {
 		return err
 	}
-	c, err := startBroker(addr, dir)
+	c, err := startBroker(addr, dir, sync)
 	if err != nil {
 		return err
 	}
