@@ -97,6 +97,27 @@ type CreateOrderRequest struct {
 	ShippingAddress Address            `json:"shippingAddress"`
 }
 
+// DeadLetter defines model for DeadLetter.
+type DeadLetter struct {
+	Attempts          int       `json:"attempts"`
+	Consumer          string    `json:"consumer"`
+	DeadLetteredAt    time.Time `json:"deadLetteredAt"`
+	Error             string    `json:"error"`
+	EventId           string    `json:"eventId"`
+	EventType         string    `json:"eventType"`
+	Id                string    `json:"id"`
+	Key               string    `json:"key"`
+	OriginalOffset    int64     `json:"originalOffset"`
+	OriginalPartition int32     `json:"originalPartition"`
+	OriginalTopic     string    `json:"originalTopic"`
+	Topic             string    `json:"topic"`
+}
+
+// DeadLetterList defines model for DeadLetterList.
+type DeadLetterList struct {
+	Items []DeadLetter `json:"items"`
+}
+
 // FieldError defines model for FieldError.
 type FieldError struct {
 	// Field JSON path of the field, e.g. `items[0].sku`.
@@ -212,6 +233,12 @@ type CreateOrderExternalParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// ListDeadLettersParams defines parameters for ListDeadLetters.
+type ListDeadLettersParams struct {
+	// Topic A dead-letter topic, e.g. `payments.commands.dlq`.
+	Topic *string `form:"topic,omitempty" json:"topic,omitempty"`
+}
+
 // ListOrdersParams defines parameters for ListOrders.
 type ListOrdersParams struct {
 	CustomerId *openapi_types.UUID `form:"customerId,omitempty" json:"customerId,omitempty"`
@@ -245,6 +272,12 @@ type ServerInterface interface {
 	// Readiness The databases and the broker answer
 	// (GET /api/utility/readiness)
 	Readiness(w http.ResponseWriter, r *http.Request)
+	// ListDeadLetters Messages that could not be applied, from every dead-letter topic (or one)
+	// (GET /api/v1/admin/dlq)
+	ListDeadLetters(w http.ResponseWriter, r *http.Request, params ListDeadLettersParams)
+	// ReplayDeadLetter Send a dead letter back to its original topic
+	// (POST /api/v1/admin/dlq/{id}/replay)
+	ReplayDeadLetter(w http.ResponseWriter, r *http.Request, id string)
 	// ListOrders A page of orders, newest first, with the total count
 	// (GET /api/v1/orders)
 	ListOrders(w http.ResponseWriter, r *http.Request, params ListOrdersParams)
@@ -325,6 +358,65 @@ func (siw *ServerInterfaceWrapper) Readiness(w http.ResponseWriter, r *http.Requ
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.Readiness(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListDeadLetters operation middleware
+func (siw *ServerInterfaceWrapper) ListDeadLetters(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListDeadLettersParams
+
+	// ------------- Optional query parameter "topic" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "topic", r.URL.Query(), &params.Topic, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "topic"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "topic", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListDeadLetters(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ReplayDeadLetter operation middleware
+func (siw *ServerInterfaceWrapper) ReplayDeadLetter(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", r.PathValue("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ReplayDeadLetter(w, r, id)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -597,6 +689,8 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/external/v1/orders/create", wrapper.CreateOrderExternal)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/orders/{orderId}", wrapper.GetOrder)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/orders", wrapper.ListOrders)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/admin/dlq", wrapper.ListDeadLetters)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/admin/dlq/{id}/replay", wrapper.ReplayDeadLetter)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/utility/liveness", wrapper.Liveness)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/utility/readiness", wrapper.Readiness)
 
@@ -709,6 +803,84 @@ func (response Readiness503JSONResponse) VisitReadinessResponse(w http.ResponseW
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDeadLettersRequestObject struct {
+	Params ListDeadLettersParams
+}
+
+type ListDeadLettersResponseObject interface {
+	VisitListDeadLettersResponse(w http.ResponseWriter) error
+}
+
+type ListDeadLetters200JSONResponse DeadLetterList
+
+func (response ListDeadLetters200JSONResponse) VisitListDeadLettersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDeadLettersdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListDeadLettersdefaultApplicationProblemPlusJSONResponse) VisitListDeadLettersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayDeadLetterRequestObject struct {
+	Id string `json:"id"`
+}
+
+type ReplayDeadLetterResponseObject interface {
+	VisitReplayDeadLetterResponse(w http.ResponseWriter) error
+}
+
+type ReplayDeadLetter202JSONResponse DeadLetter
+
+func (response ReplayDeadLetter202JSONResponse) VisitReplayDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayDeadLetterdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ReplayDeadLetterdefaultApplicationProblemPlusJSONResponse) VisitReplayDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -845,6 +1017,12 @@ type StrictServerInterface interface {
 	// Readiness The databases and the broker answer
 	// (GET /api/utility/readiness)
 	Readiness(ctx context.Context, request ReadinessRequestObject) (ReadinessResponseObject, error)
+	// ListDeadLetters Messages that could not be applied, from every dead-letter topic (or one)
+	// (GET /api/v1/admin/dlq)
+	ListDeadLetters(ctx context.Context, request ListDeadLettersRequestObject) (ListDeadLettersResponseObject, error)
+	// ReplayDeadLetter Send a dead letter back to its original topic
+	// (POST /api/v1/admin/dlq/{id}/replay)
+	ReplayDeadLetter(ctx context.Context, request ReplayDeadLetterRequestObject) (ReplayDeadLetterResponseObject, error)
 	// ListOrders A page of orders, newest first, with the total count
 	// (GET /api/v1/orders)
 	ListOrders(ctx context.Context, request ListOrdersRequestObject) (ListOrdersResponseObject, error)
@@ -976,6 +1154,58 @@ func (sh *strictHandler) Readiness(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// ListDeadLetters operation middleware
+func (sh *strictHandler) ListDeadLetters(w http.ResponseWriter, r *http.Request, params ListDeadLettersParams) {
+	var request ListDeadLettersRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListDeadLetters(ctx, request.(ListDeadLettersRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListDeadLetters")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListDeadLettersResponseObject); ok {
+		if err := validResponse.VisitListDeadLettersResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ReplayDeadLetter operation middleware
+func (sh *strictHandler) ReplayDeadLetter(w http.ResponseWriter, r *http.Request, id string) {
+	var request ReplayDeadLetterRequestObject
+
+	request.Id = id
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ReplayDeadLetter(ctx, request.(ReplayDeadLetterRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ReplayDeadLetter")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ReplayDeadLetterResponseObject); ok {
+		if err := validResponse.VisitReplayDeadLetterResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ListOrders operation middleware
 func (sh *strictHandler) ListOrders(w http.ResponseWriter, r *http.Request, params ListOrdersParams) {
 	var request ListOrdersRequestObject
@@ -1066,42 +1296,49 @@ func (sh *strictHandler) GetOrder(w http.ResponseWriter, r *http.Request, orderI
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fltc9u4Ef4rO+jNXDJHUS92cj3lk5ooV/Vs2WM7nbkmbgWTKxFnEmAA0LbOo//eAUBSJEXKL01y7Uw/",
-	"2SIWi8Xusw8Wi3sSiCQVHLlWZHxPUippghql/TULMUmFRh6sf8G1+RKiCiRLNROcjMkEgpgh170gEgo5",
-	"ZJx9zhCucQ0vKHz4MHsHTAGFlRAhBJFgAb70YNgbvXoFQUQlDcxKPvEIM+oipCFK4hFOEyTj6vI9s75H",
-	"VBBhQo0hep0aEaUl4yuy2Ww8IvFzhkr/RYQMrflvJVKNJ9IoHZudco1cm39pmsYsoGYb/d+U2ct9Rfd3",
-	"EpdkTP7U3/qm70ZVv6LzzK23XZxJDMlYywzdF5UKrpwpdoKbG34xW2pKrRWN8AQBphrDN6AjBEVXFCKq",
-	"QGkqNYbG7c7j9Vjr3hmmMV07Q+saF2ZzC7iNkIOOTGy5ukXpoiztNBBLoByQypihhDwocMt0lJuRWIT4",
-	"+8O58cipFFcxJnvclTqJH57mtkJvm8c4nL1/Cz8dvvoRcuUQiiBLkGufGPlciVljEoYSlf2XhiEzKmh8",
-	"KkWKUlsELmms0CNp5ZMVNbOOGMeh+Z3QuyPkKx2R8ejVa48kjBe/h17TL151+qht+s6EgOl1Q3A4+vOD",
-	"6wQi41o2Z74+fHBiKpSm8VsRYmPuwWhHupY3H8s1c6O9uq8uy+ni6jcMtFmsJRufFo0gk9Lwyy7UZ+cn",
-	"cDga/giBCNGANaVaozRD//w46f3j8v5g8x1p81ymtEhQzmz+LIVMqCZjkmUsbBNnGhNrSvnPgyk/05jM",
-	"eJpZFyT0buZmDgcDG53iZ7kYlZKujayKWJoyvqogd99ihdhOnLY7LOz3tp7cXaYtcu8ZxuFUSmGpuR6U",
-	"pRnbjcjfzk/mkFIdGYoxVGLlPEB/5cPC2vFxcOmr62zht3k6QaXoCtvopr4/t/52Qpv9f0UaG1Q3bQ8i",
-	"DK73cML9rl07upWmOrOyyLPEWCSuiUcyTm8oi+lVXDWpYw+5jlbTmdJCrqdFfjf4SddgG1KNPc0SbPOo",
-	"RJoz787Qdg8PwvnciXbswDMWtW3jWHBXk+QjPEuubPVw11uJXv4xxIAlNPbfub/V0R5LUiG1q3pMKMmK",
-	"6Si78gOR9FUkUpWazfRzFda+spZoBN2dwZMnuK5KPP8phSwpizOJZ93RiFzIH00zNYhsdonkmaTVpkrY",
-	"wcdt9Ln89Sw4ekQLTeNJYk6lh2Y6MG48kqXh06DQQH3hDq/OsmUyFHRbtW0v+XoVdFbN24KiLbma9erX",
-	"xfuTMPBtItkZljISnRHYeqfTszYZdtwaM44XRuuj0fY5o1znBd6jJqjrrDUCGWf6VLIAn+ceo7ZiTVWf",
-	"V9nWXn+4iuZp5Vt1//Vi4VQoptkNekA1JEJpOICluXAywSFkK6btvRPvgjhT7AaPGWeJOWzNDceWUe7n",
-	"wPuW50senr0Vd6MOpb3fB72f/H/1Ln9oLUdrka37aC54j+OKOj9xAYmQ2PQS6IhyW24VEP9eQcK4kOa6",
-	"r40T/xBnPR6Bnag7zavBOqaecbadZ0lC20/KtF5xMq5xhdKmIvu9Y0QXHFCSIeP69eE2uqVswwnF4WAX",
-	"zVco1HV64Xyn2jydzt/N5j8Tj5xOfj2ezi+IR2bzv0/nFydnvxKPvP9w9H52dJSPvD05Pj2aXkzf5f9P",
-	"5+eTCzf9/WR25L5P5m+nR+b/yxaI1nz4v1dc/ReeXl+/DnnE6Vc1og19lf5OnZd2WzCoKYstYdex4QZa",
-	"o4Lmbql2lZ9wBDR1LaQogfEbGrPQXSV94j0u6SuX17bimCtNeYAP3Ita8p7pGPdcER+6t9rRQo3XfQXc",
-	"WCOXYtc50xvkuhdKdoMcLARMDAJUivGVD5PiI1NA8+YiUAU5YQDloRkKqJQMQ7hal43HT1xHUmSrCHJK",
-	"8aBkFDutwimgBZSkAi+EBMcj0IeSR176n7gNgAIqsbtpp+DFoqtjuDBKbH0SIFfWv3nj+Xh2UYmHywW1",
-	"NrC/Qamcqwb+0B/Y9E+R05SRMTnwB/6B6xRFNsR9mrI+3pnjmsb9m2Hfaeq7HLFUJ1zLyoDaWmh4pNrW",
-	"muazrdptb/5jO0C3Iv1G735zWW2QdxaMtR56tdlNmh3t0WDYrSSXa3SoPRLikmaxfnjitkfrEVWcDOQ0",
-	"pgECLVD4wqILMfxe2b7QG9dcpgqs45v+fmlyg65USW+KXBr9VjjTLGZ63Y8N9PO75QpbYnNUCOz4Y/DF",
-	"Gvt5c6mtQW3s8xtuuYiwSFOTflla2Wi+r5adSqQh27vVs1LiD9mrWX7tG9i8Ghx8g/XmQoNxyvoNLFwb",
-	"bwGKrhXcRiyIIMQUeWjyCUxNgGFbGEKq6RVVqCypGXxeSXGNMn8o2RuYEq97sKf0iRPZoQP7gvY5Q9s/",
-	"z3msfnSX7nmgStl47drKs/8Jr1Pb3l7zqBn2jJ9CMLUquOtC+RDYWLgoZ8tlSxoZVi4fw7byuGMnrjBu",
-	"UTga2I56rjFvqHfrv/yKibG9orRg1aY8XaH/BVh14mIglo5WlQccb1FpWDKptLd9urM1HwR5zddJpfvO",
-	"uWaG2+LFJAssGq+9Cx/OMEWqGV/Zx8WOd8Qy0eyHKxGuP3H3EqnyRwKpdPFOaWcvWp46x2BfNt/UVVtx",
-	"CiFbLlEi15+40W84VuIyM+i1EoejkQ+/4NrVIteYalgKCaNDiEQmlasyOk/4/5/sOyf749B1n99RNp18",
-	"+TPqDhdbVrCdhpIUtjee+lv+U5jzq/NBFxdY478IGRTFlUU20wrsjcgDx/4e5PdhcG8/NvuKRnJb1Dbl",
-	"x/uao83FtvxSnIWby82/AwAA//8=",
+	"7Fr7c+O28f9XdvjNTC4T6mlf8o3uJ/fOl6rxa2ynM+nZrWBiJSImARoA7VM8+t87AEiKpEDJvthJO9Of",
+	"bOGxWOx+sE8+BpFIM8GRaxVMHoOMSJKiRml/TSmmmdDIo+VPuDQjFFUkWaaZ4MEkOIAoYch1L4qFQg45",
+	"Z3c5wi0u4Q2Bn3+efgCmgMBCCApRLFiE34Qw6o3fvoUoJpJE5qR+EAbMkIuRUJRBGHCSYjCpH98z54eB",
+	"imJMiWFELzOzRGnJ+CJYrVZhIPEuR6X/IihDy/57iUTjqTREJ+amXCPX5l+SZQmLiLnG4Fdl7vJYo/2V",
+	"xHkwCf5vsJbNwM2qQY3muTtvfTiTSIOJljm6EZUJrhwrdoPbS1+MlwZRy0VLPVGEmUb6DnSMoMiCQEwU",
+	"KE2kRmrE7iTe1LXunWOWkKVjtElxZi43g4cYOejY6JarB5ROy9JuAzEHwgGJTBhKKJQCD0zHBRupRUh/",
+	"uzpXYXAmxU2C6RZxZW7Ft88TW0nXJzEO5x/fww/7b7+HgjhQEeUpct0PzPqCiDnjgFKJyv5LKGWGBEnO",
+	"pMhQaovAOUkUhkFWG7JLza4jxnFkfqfk8xHyhY6Dyfjtd2GQMl7+HoVtuYT17WPf9o0NEdPL1sLR+P93",
+	"nhOJnGvZ3vnd/s6NmVCaJO8FxdbevfHG6sa7+VSdWTAdNmV1XW0XN79ipM1hntf4PG1EuZTGvmxCfXpx",
+	"Cvvj0fcQCYoGrBnRGqWZ+ueng94/rh/3Vl8FPsnlSosU5dS+n7mQKdHBJMhzRn3LmcbUslL9s/PJTzWm",
+	"U57lVgQp+Tx1O0fDodVO+bM6jEhJlmatilmWMb6oIXfbYeWyDT2tb1jyH64luXmMT3MfkNAjNBK1bqf5",
+	"RLTGNHMOqdjIuMYFSodMrvLU7duQJq3IIj3QDQVQorGnWYo+LaCUwk8R75Frp0v/3KUd9cwy/6Zb50k3",
+	"xoVkC8ZJcjqfK2yyzrj+bn/Ndk0Y5aYzIjVzyG3u2xtv3XcpMhZ52dEdMy0sOFDbtW2qPu42runksRZz",
+	"XailWsI1Imrq31D2dpgdMWccmlB73uurgXbVfl1tuVh6PpY+MkzoYYm3JjtzM7dpi/52cXoCGdGxca7G",
+	"idp1IWB/0YeZPerT8LqvbvNZ34fuFJUiC9ytTXf+eoOP/78iSYw9b/MexRjdbvGGPoy1aStNdG7XIs9T",
+	"w5G4DcIg5+SesITcJHWWOu5Q0PCyzpQWcnlYera22Xm6vZBIiphjY2p9h52G/MIt7biBgb33GseCN2wI",
+	"z9Mb+yA+9xaiVwxSjFhKkv4H97c+22NpJqR7DcSoMlgwHec3/UikAxWLTGXmMoOChOWviqJbSnfR53NM",
+	"bd3l/l7nOScsySWed2sjdip/8hNvQGS16UK/0F37SAk7+bSLfqnn/iI4GoOuSXKQmnhs104HxlUY5Bl9",
+	"HhRaqC/FETbji+oxlIFGnbetYUdYQ2edvTUofI+rnam9Lt6fhYE/RpOdaqk00amBtXQ6JWsfw4ZYE8bx",
+	"0lB9MtrucsJ1kdo8aYO6zb0ayDnTZ5JF+GXiMWRr3NTphbVrbZWHi+Wfl7jU798MFs6EYprdYwhEQyqU",
+	"hj2YSxKZaaBswbStuODnKMkVu8djxllqnK3J7W0C4X4Owz/SvxTq2ZprtjIw0vtt2Puh/6/e9bfeRKyh",
+	"2aaMTgTvcVwQJycuIBUS21ICHRNuw60S4l8rSBkXEgxpI8Q/RVhPR2An6s6KaPD3BMPO0ORpSvyeMmtG",
+	"nLXkQ7HfOmZ0aQN2pj7ecLs4tDihJNcphYuNaPPs8OTD9OTHIAzODn45Pjy5DMJgevL3w5PL0/NfgjD4",
+	"+PPRx+nRUTHz/vT47Ojw8vBD8f/hycXBpdv+8WB65MYPTt4fHpn/rz0Qbcjwvy+4+g/0Xq8fhzzB+9WZ",
+	"8KGvVtls2qXN4iNqwhJrsJvYcBP+qoTJLdUm8VOOgCauhQwlMH5PEkZdKtkPwqc9+lry6guOudKER7gj",
+	"L/K8e6YT3JIi7spbtSsXODJhdwq4skzOxaZwDu+R6x6V7B45WAgYHUSoFOOLPhyUg0wBKcrqQBQUBgMI",
+	"p2YqIlIypHCzrEruV1zHUuSLGAqTEkJlUey2mk0BLaAyKvBGSHB2BAZQ2ZFv+lfcKkABkdhdrlbwZtZV",
+	"K58ZIjY+iZArK9+i5XI8vazpw70FtTSwv0epnKiG/VF/aJ9/hpxkLJgEe/1hf8/VSGOr4gHJ2AA/G3dN",
+	"ksH9aOAoDdwbsaZOuHqMAbXl0NiRekH3sNhtya67Up/8AF0vGbS6VqvremuoM2BsdI/qbZ6g3csZD0fd",
+	"RIp1rd5MGFCckzzRuzeuuxNhoErPEJwlJEIgJQrfWHQh0q+VrQu9c20VosAKvi3vb8zbIAtVmTcVXBv6",
+	"dnGuWcL0cpAY6Be55QI9ujkqF2zIY/hiLa2iuORrzRj++i2xXMZYPlPz/PKsdtHiXp6bSiSUbb3qebXi",
+	"T7mrOX7ZN7B5O9z7A847ERqMUJbvYObKeDNQZKngIWZRDBQz5NS8JzAxAVKfGijR5IYoVNaoGXzeSHGL",
+	"smgRblXM/WhAaMr4gCZ3W+Cn9LoAqzbNQrs3TZHQXmJXg61QlwXTjCythTQhdko4VX2a3M2qNvRdjrYJ",
+	"VZjEsri9FnJ3HnJ1ZUh5shFnhF4JSK0it0fBVkFIKDhxqBBEQlFpmDOpdP8FDNSxqxjbpElDJPKEAhca",
+	"bhDsxZCGMJciBbxHudzUjfV2gjdMlcVEB0wGj4yuBq7lXHcnm/cuatlwi5gpMHmd7TAAoyEoUXStGV+Y",
+	"0x33D0QBSeyDKJmHKCZ8geqKc6FjGxL8ROa3BCJiRoBighpBYiQkVROL/5rAQWnznBKmbNwwN0Nlw9y5",
+	"4rb9MTO1dsMOsM+u8uFwL6LJnZOm/YkTN5qV3ZfGqLD9Fzc0C43rcNxVz8Bmo9UrsEF98yOHbf37TbiP",
+	"XwHuftvpPl54CVBfIKdAGoq8IdGtCdMMjspWFpQmYgtwC7e7zbiduiUbqvYZpWZqUoltRxa2Cv3Uqtzm",
+	"Gd+drHsXbTCOesYPUDC5OLhySJdtLdP16thKYaNacWXkS/87buISfw/B8dD2yguKRau8m/5r2ut1CabD",
+	"VBuxvAR+D5wOxNyFjSoEjg+V2Q/XH+XYnBaiIqftDBW3xfHtV2gthQkGYNb6jmvWh3PMkGhjdEn3F0JV",
+	"IGEHbgRdXnFnMlXRBJVKl18g2d0zz0dME7DfLL1rkrbLCVA2n6NErq+4oW9iSInz3KDXrtgfj/vwEy5d",
+	"rnWLmYa5kDDeh1jkUvlMdz1z+F/m0s5cnoaux6IGs+q0lz+i7hCxx3etKzrdDmyX5Xx1e9BlCyzzL2IM",
+	"yuTRItv4L1vxCcFZ/xCKeh+43rZ9fWWjzKe1VTX42BC0CoxxLkacJ6wNlMH/6nr17wAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -24,6 +24,7 @@ Usage:
   ordersys broker [flags]              only the embedded Kafka-protocol broker, persisted, for
                                        multi-process runs without a Kafka cluster
   ordersys migrate [flags] [SERVICE...] apply the services' database migrations
+  ordersys dlq list|replay [flags]     list dead letters, or replay one (ID) or all (--all)
   ordersys loadgen [flags]             post orders at a steady rate and report throughput and
                                        latency
 
@@ -49,6 +50,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runBroker(ctx, rest, getenv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, rest, getenv, stdout, stderr)
+	case "dlq":
+		return runDLQ(ctx, rest, getenv, stdout, stderr)
 	case "loadgen":
 		return loadgen.Command(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":

@@ -90,7 +90,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 	if err != nil {
 		return nil, err
 	}
-	handler, err := routes(d.node.orderAPI(), d.node.health(), cfg.Log)
+	handler, err := routes(d.node.orderAPI(), admin{d.node.producer}, d.node.health(), cfg.Log)
 	if err != nil {
 		return nil, err
 	}

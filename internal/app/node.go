@@ -30,7 +30,9 @@ type nodeConfig struct {
 	// sessionTimeout is how long the group waits for a silent consumer before handing its
 	// partitions to another replica (0: franz-go's default, 45 s).
 	sessionTimeout time.Duration
-	log            *slog.Logger
+	// retention says how long inbox rows and idempotency keys are kept (zero: the defaults).
+	retention messaging.RetentionConfig
+	log       *slog.Logger
 }
 
 // node is a running set of services: their databases, outbox relays and consumers.
@@ -88,6 +90,16 @@ func startNode(ctx context.Context, cfg nodeConfig) (_ *node, err error) {
 		n.services[spec.name] = svc
 		n.wg.Go(func() {
 			_ = out.RunRelay(runCtx, db, n.producer, messaging.RelayConfig{}, log.With("component", "relay"))
+		})
+		pruners := []messaging.Pruner{messaging.InboxPruner(db, cfg.retention)}
+		if o, ok := svc.(*order.Service); ok {
+			batch := cfg.retention.BatchSize
+			pruners = append(pruners, func(ctx context.Context, now time.Time) (int64, error) {
+				return o.PruneIdempotencyKeys(ctx, now, batch)
+			})
+		}
+		n.wg.Go(func() {
+			messaging.RunRetention(runCtx, cfg.retention, log.With("component", "retention"), pruners...)
 		})
 		for _, sub := range svc.Subscriptions() {
 			c := messaging.NewConsumer(sub, db, n.producer, cfg.retry, log)

@@ -23,15 +23,16 @@ type orderOperations interface {
 	ListOrders(context.Context, api.ListOrdersRequestObject) (api.ListOrdersResponseObject, error)
 }
 
-// server is the whole REST API: the order service's operations and the health probes.
+// server is the whole REST API: the order service's operations, the operator's and the probes.
 type server struct {
 	orderOperations
+	admin
 	*httpx.Health
 }
 
 // routes is the HTTP surface of ordersys, all of it. orders is nil in a process that does not run
 // the order service; its operations then answer 404.
-func routes(orders *order.API, health *httpx.Health, log *slog.Logger) (http.Handler, error) {
+func routes(orders *order.API, adm admin, health *httpx.Health, log *slog.Logger) (http.Handler, error) {
 	spec, err := api.GetSwagger()
 	if err != nil {
 		return nil, fmt.Errorf("load OpenAPI spec: %w", err)
@@ -45,7 +46,7 @@ func routes(orders *order.API, health *httpx.Health, log *slog.Logger) (http.Han
 	if orders != nil {
 		ops = orders
 	}
-	strict := api.NewStrictHandlerWithOptions(server{ops, health}, nil, api.StrictHTTPServerOptions{
+	strict := api.NewStrictHandlerWithOptions(server{ops, adm, health}, nil, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			httpx.WriteProblem(w, httpx.NewProblem(http.StatusBadRequest, httpx.TypeMalformed, "The request could not be read", err.Error()))
 		},

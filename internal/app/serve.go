@@ -71,7 +71,7 @@ func StartServe(ctx context.Context, cfg ServeConfig) (_ *Served, err error) {
 	if err != nil {
 		return nil, err
 	}
-	handler, err := routes(s.node.orderAPI(), s.node.health(), cfg.Log)
+	handler, err := routes(s.node.orderAPI(), admin{s.node.producer}, s.node.health(), cfg.Log)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,89 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ordersys/ordersys/internal/messaging"
+)
+
+const dlqUsage = `Usage:
+  ordersys dlq list [--topic T] [--kafka-brokers B]
+  ordersys dlq replay ID [--kafka-brokers B]
+  ordersys dlq replay --all [--topic T] [--kafka-brokers B]
+
+A replayed message keeps its event id, so replaying one that was already applied changes nothing.`
+
+// runDLQ lists and replays dead letters, talking to the brokers directly.
+func runDLQ(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || (args[0] != "list" && args[0] != "replay") {
+		fmt.Fprintln(stderr, dlqUsage)
+		return ErrUsage
+	}
+	var brokers, topic string
+	var all bool
+	fs := newFlagSet("dlq "+args[0], getenv, stderr)
+	fs.String(&brokers, "kafka-brokers", "127.0.0.1:9092", "comma-separated Kafka bootstrap brokers")
+	fs.String(&topic, "topic", "", "only this dead-letter topic, e.g. payments.commands.dlq")
+	if args[0] == "replay" {
+		fs.Bool(&all, "all", false, "replay every dead letter (of --topic, if given)")
+	}
+	if err := fs.parse(args[1:], true); err != nil {
+		return err
+	}
+	var topics []string
+	if topic != "" {
+		topics = []string{topic}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(splitList(brokers)...), kgo.ClientID("ordersys-dlq"),
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+
+	switch {
+	case args[0] == "list":
+		if len(fs.Args()) > 0 {
+			return fmt.Errorf("dlq list takes no arguments, got %q", fs.Args())
+		}
+		letters, err := messaging.ListDeadLetters(ctx, cl, topics)
+		if err != nil {
+			return err
+		}
+		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "ID\tDEAD-LETTERED\tCONSUMER\tEVENT TYPE\tORDER\tATTEMPTS\tERROR")
+		for _, dl := range letters {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", dl.ID, dl.DeadLetteredAt.Format(time.RFC3339),
+				dl.Consumer, dl.EventType, dl.Key, dl.Attempts, dl.Error)
+		}
+		w.Flush()
+		fmt.Fprintf(stderr, "%d dead letters\n", len(letters))
+		return nil
+	case all:
+		if len(fs.Args()) > 0 {
+			return errors.New("dlq replay: give an ID or --all, not both")
+		}
+		n, err := messaging.ReplayAll(ctx, cl, topics)
+		fmt.Fprintf(stdout, "replayed %d dead letters\n", n)
+		return err
+	case len(fs.Args()) == 1:
+		dl, err := messaging.ReplayDeadLetter(ctx, cl, fs.Args()[0])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "replayed %s (%s for order %s) to %s\n", dl.ID, dl.EventType, dl.Key, dl.OriginalTopic)
+		return nil
+	default:
+		fmt.Fprintln(stderr, dlqUsage)
+		return ErrUsage
+	}
+}

@@ -1,0 +1,146 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ordersys/ordersys/internal/events"
+	"github.com/ordersys/ordersys/internal/messaging"
+	"github.com/ordersys/ordersys/internal/payment"
+)
+
+// TestDeadLetters sends a malformed message to a command topic with a plain Kafka client: it is
+// dead-lettered with its story in headers, the orders behind it complete, and the operator can
+// list and replay dead letters over HTTP and from the command line.
+func TestDeadLetters(t *testing.T) {
+	d := startDev(t)
+	base := "http://" + d.Addr
+	cl, err := kgo.NewClient(kgo.SeedBrokers(d.KafkaAddr), kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := t.Context()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: events.TopicPaymentCommands, Key: []byte("junk"),
+		Value: []byte("{not json")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	id := placeOrder(t, base, orderBody(uuid.NewString(), "SKU-1"))
+	waitStatus(t, base, id, "COMPLETED", 30*time.Second)
+
+	var letters []map[string]any
+	deadline := time.Now().Add(20 * time.Second)
+	for len(letters) == 0 && time.Now().Before(deadline) {
+		r := do(t, http.MethodGet, base+"/api/v1/admin/dlq?topic=payments.commands.dlq", "", "", nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("list: %d %s", r.status, r.body)
+		}
+		for _, item := range r.json(t)["items"].([]any) {
+			letters = append(letters, item.(map[string]any))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(letters) != 1 {
+		t.Fatalf("dead letters = %v, want the one malformed message", letters)
+	}
+	dl := letters[0]
+	if dl["consumer"] != payment.Name || dl["originalTopic"] != events.TopicPaymentCommands || dl["key"] != "junk" ||
+		dl["attempts"].(float64) != 1 || !strings.Contains(dl["error"].(string), "CloudEvents") {
+		t.Errorf("dead letter %v", dl)
+	}
+
+	// Replay an applied command as if it had been dead-lettered: it keeps its event id, so
+	// neither this replay nor a second one charges the order again.
+	charge := chargeCommand(t, d, id)
+	if err := cl.ProduceSync(ctx, charge).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	replayID := events.DLQ(events.TopicPaymentCommands) + ":0:1"
+	for range 2 {
+		r := do(t, http.MethodPost, base+"/api/v1/admin/dlq/"+replayID+"/replay", "", "", nil)
+		if r.status != http.StatusAccepted {
+			t.Fatalf("replay: %d %s", r.status, r.body)
+		}
+	}
+	var out bytes.Buffer
+	if err := Run(ctx, []string{"ordersys", "dlq", "replay", "--all", "--topic", "payments.commands.dlq",
+		"--kafka-brokers", d.KafkaAddr}, func(string) string { return "" }, &out, &out); err != nil {
+		t.Fatalf("dlq replay --all: %v: %s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "replayed 2 dead letters") {
+		t.Errorf("dlq replay --all said %q", out.String())
+	}
+	if r := do(t, http.MethodPost, base+"/api/v1/admin/dlq/payments.commands.dlq:0:99/replay", "", "", nil); r.status != http.StatusNotFound {
+		t.Errorf("replay of an unknown id: %d %s", r.status, r.body)
+	}
+	// The malformed message, replayed by --all, is dead-lettered again, being no better than
+	// before. An order placed now is charged after every replay on the one partition, so once it
+	// completes the replays have all been consumed.
+	waitDeadLetters(t, base, 2)
+	waitStatus(t, base, placeOrder(t, base, orderBody(uuid.NewString(), "SKU-2")), "COMPLETED", 30*time.Second)
+	payments, err := d.node.services[payment.Name].(*payment.Service).PaymentsFor(ctx, id)
+	if err != nil || len(payments) != 1 {
+		t.Errorf("payments after replays = %v (%v), want the one charge", payments, err)
+	}
+}
+
+// chargeCommand finds the ChargePayment the saga sent for an order on payments.commands and
+// copies it, event id and all, as a dead letter on payments.commands.dlq.
+func chargeCommand(t *testing.T, d *Dev, orderID string) *kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(d.KafkaAddr), kgo.ConsumeTopics(events.TopicPaymentCommands),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	for {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatal("the order's ChargePayment is not on payments.commands")
+		}
+		for _, r := range fetches.Records() {
+			if string(r.Key) != orderID {
+				continue
+			}
+			r.Topic = events.DLQ(events.TopicPaymentCommands)
+			r.Headers = append(r.Headers,
+				kgo.RecordHeader{Key: messaging.HdrDLQTopic, Value: []byte(events.TopicPaymentCommands)},
+				kgo.RecordHeader{Key: messaging.HdrDLQConsumer, Value: []byte(payment.Name)},
+				kgo.RecordHeader{Key: messaging.HdrDLQError, Value: []byte("simulated")},
+				kgo.RecordHeader{Key: messaging.HdrDLQAttempts, Value: []byte("8")},
+			)
+			return &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value, Headers: r.Headers}
+		}
+	}
+}
+
+func waitDeadLetters(t *testing.T, base string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r := do(t, http.MethodGet, base+"/api/v1/admin/dlq?topic=payments.commands.dlq", "", "", nil)
+		malformed := 0
+		for _, item := range r.json(t)["items"].([]any) {
+			if item.(map[string]any)["key"] == "junk" {
+				malformed++
+			}
+		}
+		if malformed == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d malformed dead letters, want %d", malformed, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -1,0 +1,471 @@
+package messaging
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Dead letters: listing what is on the dead-letter topics and putting it back where it came from
+// once the cause is fixed.
+//
+// Replaying is idempotent. A replayed record keeps its CloudEvents headers, so it keeps its event
+// id (ce_id), and a consumer whose inbox already holds that id skips it. Replaying the same dead
+// letter twice, or a dead letter whose event some other delivery has since applied, therefore
+// changes nothing. That is also why nothing tracks what has been replayed: Kafka cannot delete a
+// single record from a topic, so a dead letter stays listed after its replay (until the topic's
+// retention removes it), and replaying everything again is safe.
+
+// HdrReplayedFrom is set on a replayed record to the ID of the dead letter it was replayed from.
+const HdrReplayedFrom = "x-ordersys-replayed-from"
+
+// dlqHeaderPrefix namespaces ordersys's own delivery metadata: the dead-letter headers and
+// HdrReplayedFrom. None of it is part of the event, and a replay drops all of it.
+const dlqHeaderPrefix = "x-ordersys-"
+
+// dlqSuffix ends the name of every dead-letter topic (see events.DLQ).
+const dlqSuffix = ".dlq"
+
+// ErrDeadLetterNotFound is returned for a dead-letter ID that names no record on a dead-letter
+// topic: malformed, of an unknown topic or partition, or at an offset the topic no longer (or
+// never did) hold.
+var ErrDeadLetterNotFound = errors.New("dead letter not found")
+
+// DeadLetter is one record of a dead-letter topic, with the failure the consumer recorded in its
+// headers (see Consumer and the HdrDLQ* header names).
+type DeadLetter struct {
+	// ID identifies the record: "<dlq topic>:<partition>:<offset>", e.g.
+	// "payments.commands.dlq:0:42". It is stable (a Kafka offset never changes meaning) and
+	// URL-safe: topic names only use [a-zA-Z0-9._-], and ':' needs no escaping in a URL path
+	// segment or query value.
+	ID string
+	// Topic, Partition and Offset locate the record on the dead-letter topic; OriginalTopic is
+	// where it failed and where a replay sends it.
+	Topic, OriginalTopic string
+	Partition            int32
+	Offset               int64
+	// Key is the record key (the order id).
+	Key string
+	// EventID and EventType are the CloudEvents ce_id and ce_type ("" for a record that was not a
+	// CloudEvent, which is one reason records get dead-lettered).
+	EventID, EventType string
+	// Error is the failure that dead-lettered the record, Attempts how many times it was tried,
+	// and Consumer the subscription that gave up on it.
+	Error    string
+	Attempts int
+	Consumer string
+	// DeadLetteredAt is when the consumer gave up (the record's timestamp if the header is absent).
+	DeadLetteredAt time.Time
+	// OriginalPartition and OriginalOffset locate the record as it was first consumed.
+	OriginalPartition int32
+	OriginalOffset    int64
+}
+
+// deadLetterID formats the ID of the record at topic/partition/offset.
+func deadLetterID(topic string, partition int32, offset int64) string {
+	return topic + ":" + strconv.FormatInt(int64(partition), 10) + ":" + strconv.FormatInt(offset, 10)
+}
+
+// parseDeadLetterID splits an ID made by deadLetterID. Topic names cannot contain ':', so the last
+// two colons separate the fields.
+func parseDeadLetterID(id string) (topic string, partition int32, offset int64, err error) {
+	bad := fmt.Errorf("%w: malformed id %q (want <topic>:<partition>:<offset>)", ErrDeadLetterNotFound, id)
+	rest, offText, ok := cutLast(id, ":")
+	if !ok {
+		return "", 0, 0, bad
+	}
+	topic, partText, ok := cutLast(rest, ":")
+	if !ok || topic == "" {
+		return "", 0, 0, bad
+	}
+	p, err := strconv.ParseInt(partText, 10, 32)
+	if err != nil || p < 0 {
+		return "", 0, 0, bad
+	}
+	o, err := strconv.ParseInt(offText, 10, 64)
+	if err != nil || o < 0 {
+		return "", 0, 0, bad
+	}
+	return topic, int32(p), o, nil
+}
+
+func cutLast(s, sep string) (before, after string, found bool) {
+	i := strings.LastIndex(s, sep)
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+len(sep):], true
+}
+
+// ListDeadLetters returns every record on the dead-letter topics, oldest dead letter first. With
+// no topics (nil or empty) it reads every topic whose name ends in ".dlq". It reads each partition
+// from its start offset up to the end offset (high watermark) it had when called, so records
+// dead-lettered meanwhile are left for the next call; ctx bounds the whole read.
+//
+// cl is used for the metadata requests and to build a short-lived reader with the same connection
+// settings (brokers, TLS, SASL...); its own consumer or group settings do not matter. A topic
+// named in topics that does not exist is an error wrapping kerr.UnknownTopicOrPartition.
+//
+// A partition counts as read once a record at or past its end offset minus one has arrived. The
+// dead-letter topics are written without transactions and are not compacted, so that record
+// exists; were the last offsets of a partition transaction markers, the read would only end with
+// ctx.
+func ListDeadLetters(ctx context.Context, cl *kgo.Client, topics []string) ([]DeadLetter, error) {
+	recs, err := readDeadLetters(ctx, cl, topics)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]DeadLetter, len(recs))
+	for i, r := range recs {
+		out[i] = r.DeadLetter
+	}
+	return out, nil
+}
+
+// ReplayDeadLetter produces the dead letter id again to its original topic, with its key, value
+// and original headers, without the dead-letter headers, and with HdrReplayedFrom set to id. It
+// returns the dead letter it replayed. The record stays on the dead-letter topic; see the note on
+// idempotency at the top of this file. cl must not be a transactional client.
+func ReplayDeadLetter(ctx context.Context, cl *kgo.Client, id string) (DeadLetter, error) {
+	topic, partition, offset, err := parseDeadLetterID(id)
+	if err != nil {
+		return DeadLetter{}, err
+	}
+	r, err := readOne(ctx, cl, topic, partition, offset)
+	if err != nil {
+		return DeadLetter{}, err
+	}
+	dl := parseDeadLetter(r)
+	if dl.OriginalTopic == "" {
+		return DeadLetter{}, fmt.Errorf("%w: %s has no %s header: not a dead letter", ErrDeadLetterNotFound, id, HdrDLQTopic)
+	}
+	if err := cl.ProduceSync(ctx, replayRecord(r, dl)).FirstErr(); err != nil {
+		return DeadLetter{}, fmt.Errorf("replay %s to %s: %w", id, dl.OriginalTopic, err)
+	}
+	return dl, nil
+}
+
+// ReplayAll replays every dead letter currently on topics (every ".dlq" topic if topics is empty),
+// oldest first, as ReplayDeadLetter does, and returns how many it replayed. Replaying what was
+// already replayed is harmless (see the top of this file), so every call replays all of them.
+// Records without the original-topic header (not dead letters) are skipped and reported in the
+// error; the others are still replayed.
+func ReplayAll(ctx context.Context, cl *kgo.Client, topics []string) (int, error) {
+	recs, err := readDeadLetters(ctx, cl, topics)
+	if err != nil {
+		return 0, err
+	}
+	var skipped []string
+	replays := make([]*kgo.Record, 0, len(recs))
+	for _, r := range recs {
+		if r.OriginalTopic == "" {
+			skipped = append(skipped, r.ID)
+			continue
+		}
+		replays = append(replays, replayRecord(r.record, r.DeadLetter))
+	}
+	// One ProduceSync for all: records for one partition keep their order, so one order's dead
+	// letters are replayed in the order they were dead-lettered.
+	n := 0
+	var errs []error
+	for _, res := range cl.ProduceSync(ctx, replays...) {
+		if res.Err != nil {
+			errs = append(errs, fmt.Errorf("replay %s to %s: %w",
+				headerValue(res.Record, HdrReplayedFrom), res.Record.Topic, res.Err))
+			continue
+		}
+		n++
+	}
+	if len(skipped) > 0 {
+		errs = append(errs, fmt.Errorf("skipped %d record(s) without a %s header: %s",
+			len(skipped), HdrDLQTopic, strings.Join(skipped, ", ")))
+	}
+	return n, errors.Join(errs...)
+}
+
+// replayRecord is the record that puts dead letter r back on its original topic. The partition is
+// left to the producer's partitioner, which places it by key as the original was.
+func replayRecord(r *kgo.Record, dl DeadLetter) *kgo.Record {
+	headers := make([]kgo.RecordHeader, 0, len(r.Headers)+1)
+	for _, h := range r.Headers {
+		if !strings.HasPrefix(h.Key, dlqHeaderPrefix) {
+			headers = append(headers, kgo.RecordHeader{Key: h.Key, Value: slices.Clone(h.Value)})
+		}
+	}
+	headers = append(headers, kgo.RecordHeader{Key: HdrReplayedFrom, Value: []byte(dl.ID)})
+	return &kgo.Record{
+		Topic:   dl.OriginalTopic,
+		Key:     slices.Clone(r.Key),
+		Value:   slices.Clone(r.Value),
+		Headers: headers,
+	}
+}
+
+// parseDeadLetter reads the dead-letter headers of r. Missing or malformed headers leave their
+// fields zero: a listing shows whatever is there.
+func parseDeadLetter(r *kgo.Record) DeadLetter {
+	dl := DeadLetter{
+		ID:        deadLetterID(r.Topic, r.Partition, r.Offset),
+		Topic:     r.Topic,
+		Partition: r.Partition,
+		Offset:    r.Offset,
+		Key:       string(r.Key),
+	}
+	var at string
+	for _, h := range r.Headers { // the last of repeated headers wins, as the consumer appends
+		v := string(h.Value)
+		switch h.Key {
+		case hdrID:
+			dl.EventID = v
+		case hdrType:
+			dl.EventType = v
+		case HdrDLQError:
+			dl.Error = v
+		case HdrDLQAttempts:
+			dl.Attempts, _ = strconv.Atoi(v)
+		case HdrDLQConsumer:
+			dl.Consumer = v
+		case HdrDLQTopic:
+			dl.OriginalTopic = v
+		case HdrDLQPartition:
+			p, _ := strconv.ParseInt(v, 10, 32)
+			dl.OriginalPartition = int32(p)
+		case HdrDLQOffset:
+			dl.OriginalOffset, _ = strconv.ParseInt(v, 10, 64)
+		case HdrDLQTime:
+			at = v
+		}
+	}
+	if t, err := time.Parse(time.RFC3339Nano, at); err == nil {
+		dl.DeadLetteredAt = t.UTC()
+	} else if !r.Timestamp.IsZero() {
+		dl.DeadLetteredAt = r.Timestamp.UTC()
+	}
+	return dl
+}
+
+// headerValue is the value of the last header named key, or "".
+func headerValue(r *kgo.Record, key string) string {
+	v := ""
+	for _, h := range r.Headers {
+		if h.Key == key {
+			v = string(h.Value)
+		}
+	}
+	return v
+}
+
+// deadLetterRecord is a parsed dead letter with the record it came from.
+type deadLetterRecord struct {
+	DeadLetter
+	record *kgo.Record
+}
+
+// readDeadLetters reads topics (every ".dlq" topic if none) from start to the current end offsets.
+func readDeadLetters(ctx context.Context, cl *kgo.Client, topics []string) ([]deadLetterRecord, error) {
+	adm := kadm.NewClient(cl) // never closed: closing it would close cl
+	if len(topics) == 0 {
+		all, err := adm.ListTopics(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list topics: %w", err)
+		}
+		for _, td := range all.Sorted() {
+			switch {
+			case !strings.HasSuffix(td.Topic, dlqSuffix):
+			case errors.Is(td.Err, kerr.UnknownTopicOrPartition):
+				// A topic asked about before and found missing: the client's metadata cache
+				// may still list it.
+			case td.Err != nil:
+				return nil, fmt.Errorf("list topics: %s: %w", td.Topic, td.Err)
+			default:
+				topics = append(topics, td.Topic)
+			}
+		}
+		if len(topics) == 0 {
+			return nil, nil
+		}
+	}
+	starts, ends, err := listOffsets(ctx, adm, topics)
+	if err != nil {
+		return nil, err
+	}
+
+	from := map[string]map[int32]kgo.Offset{}
+	until := map[string]map[int32]int64{} // the end offset of each partition still to read
+	pending := 0
+	ends.Each(func(end kadm.ListedOffset) {
+		start, ok := starts.Lookup(end.Topic, end.Partition)
+		if !ok || start.Offset >= end.Offset {
+			return // empty
+		}
+		if from[end.Topic] == nil {
+			from[end.Topic], until[end.Topic] = map[int32]kgo.Offset{}, map[int32]int64{}
+		}
+		from[end.Topic][end.Partition] = kgo.NewOffset().At(start.Offset)
+		until[end.Topic][end.Partition] = end.Offset
+		pending++
+	})
+	if pending == 0 {
+		return nil, nil
+	}
+
+	reader, err := newReader(cl, from)
+	if err != nil {
+		return nil, err
+	}
+	defer reader.Close()
+
+	var out []deadLetterRecord
+	for pending > 0 {
+		fetches := reader.PollFetches(ctx)
+		if err := fetchErr(ctx, fetches); err != nil {
+			return nil, fmt.Errorf("read dead letters (%d partition(s) not read to the end): %w", pending, err)
+		}
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			end, ok := until[p.Topic][p.Partition]
+			if !ok {
+				return // already read to its end
+			}
+			for _, r := range p.Records {
+				if r.Offset < end {
+					out = append(out, deadLetterRecord{DeadLetter: parseDeadLetter(r), record: r})
+				}
+				// Offsets beyond end were produced after the call; offsets can skip (retention
+				// removed the start meanwhile), so reaching end-1 or beyond is the test.
+				if r.Offset >= end-1 {
+					delete(until[p.Topic], p.Partition)
+					pending--
+					break
+				}
+			}
+		})
+	}
+	slices.SortFunc(out, func(a, b deadLetterRecord) int {
+		return cmp.Or(a.DeadLetteredAt.Compare(b.DeadLetteredAt), cmp.Compare(a.Topic, b.Topic),
+			cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Offset, b.Offset))
+	})
+	return out, nil
+}
+
+// readOne reads the record at topic/partition/offset, or reports ErrDeadLetterNotFound.
+func readOne(ctx context.Context, cl *kgo.Client, topic string, partition int32, offset int64) (*kgo.Record, error) {
+	id := deadLetterID(topic, partition, offset)
+	starts, ends, err := listOffsets(ctx, kadm.NewClient(cl), []string{topic})
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return nil, fmt.Errorf("%w: %s: no topic %s", ErrDeadLetterNotFound, id, topic)
+	} else if err != nil {
+		return nil, err
+	}
+	start, okStart := starts.Lookup(topic, partition)
+	end, okEnd := ends.Lookup(topic, partition)
+	switch {
+	case !okStart || !okEnd:
+		return nil, fmt.Errorf("%w: %s: topic %s has no partition %d", ErrDeadLetterNotFound, id, topic, partition)
+	case offset < start.Offset || offset >= end.Offset:
+		return nil, fmt.Errorf("%w: %s: partition %d of %s holds offsets [%d, %d)",
+			ErrDeadLetterNotFound, id, partition, topic, start.Offset, end.Offset)
+	}
+
+	reader, err := newReader(cl, map[string]map[int32]kgo.Offset{topic: {partition: kgo.NewOffset().At(offset)}})
+	if err != nil {
+		return nil, err
+	}
+	defer reader.Close()
+	for {
+		fetches := reader.PollFetches(ctx)
+		if err := fetchErr(ctx, fetches); err != nil {
+			return nil, fmt.Errorf("read dead letter %s: %w", id, err)
+		}
+		for _, r := range fetches.Records() {
+			switch {
+			case r.Offset == offset:
+				return r, nil
+			case r.Offset > offset: // removed (retention, compaction) since we looked
+				return nil, fmt.Errorf("%w: %s: no record at that offset", ErrDeadLetterNotFound, id)
+			}
+		}
+	}
+}
+
+// listOffsets lists the start and end offsets of topics. A topic that does not exist is reported
+// as kerr.UnknownTopicOrPartition.
+func listOffsets(ctx context.Context, adm *kadm.Client, topics []string) (starts, ends kadm.ListedOffsets, err error) {
+	check := func(what string, offs kadm.ListedOffsets, err error) error {
+		if err == nil {
+			err = offs.Error()
+		}
+		if err == nil {
+			return nil
+		}
+		var missing []string
+		offs.Each(func(o kadm.ListedOffset) {
+			// kadm's marker for a topic whose metadata failed to load
+			if o.Partition == -1 && errors.Is(o.Err, kerr.UnknownTopicOrPartition) {
+				missing = append(missing, o.Topic)
+			}
+		})
+		if len(missing) > 0 {
+			return fmt.Errorf("no topic %s: %w", strings.Join(missing, ", "), kerr.UnknownTopicOrPartition)
+		}
+		return fmt.Errorf("list %s offsets: %w", what, err)
+	}
+	starts, err = adm.ListStartOffsets(ctx, topics...)
+	if err := check("start", starts, err); err != nil {
+		return nil, nil, err
+	}
+	ends, err = adm.ListEndOffsets(ctx, topics...)
+	if err := check("end", ends, err); err != nil {
+		return nil, nil, err
+	}
+	return starts, ends, nil
+}
+
+// newReader returns a group-less client consuming exactly partitions, connected as cl is. Only
+// cl's general options carry over (brokers, TLS, SASL, client id, logger...): its producer,
+// consumer and group options would clash with direct partition consumption.
+func newReader(cl *kgo.Client, partitions map[string]map[int32]kgo.Offset) (*kgo.Client, error) {
+	var opts []kgo.Opt
+	for _, o := range cl.Opts() {
+		switch o.(type) {
+		case kgo.ProducerOpt, kgo.ConsumerOpt, kgo.GroupOpt:
+			continue
+		}
+		opts = append(opts, o)
+	}
+	opts = append(opts,
+		kgo.ConsumePartitions(partitions),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), // if retention moved the start meanwhile
+		kgo.FetchMaxWait(time.Second),
+	)
+	reader, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("dead-letter reader: %w", err)
+	}
+	return reader, nil
+}
+
+// fetchErr is the error that stops a bounded read: ctx ending, or a fetch error other than the
+// informational data-loss notice (which kgo reports when an offset it was asked for is gone, and
+// then carries on from the reset offset).
+func fetchErr(ctx context.Context, fetches kgo.Fetches) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var errs []error
+	fetches.EachError(func(topic string, partition int32, err error) {
+		var loss *kgo.ErrDataLoss
+		if !errors.As(err, &loss) {
+			errs = append(errs, fmt.Errorf("%s/%d: %w", topic, partition, err))
+		}
+	})
+	return errors.Join(errs...)
+}
