@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/ordersys/ordersys/internal/messaging"
 )
 
 func runDev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -19,6 +21,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	fs.Int(&cfg.Partitions, "partitions", 1, "partitions per topic (the embedded broker syncs each partition's batch to disk, so more partitions cost throughput in one process)")
 	fs.String(&level, "log-level", "info", "debug, info, warn or error")
 	fs.String(&cfg.PprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address (off when empty)")
+	reliabilityFlags(fs, &cfg.Retry, &cfg.Retention)
 	if err := fs.parse(args, false); err != nil {
 		return err
 	}
@@ -56,6 +59,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.Bool(&cfg.Migrate, "migrate", true, "apply database migrations at start")
 	fs.String(&cfg.PprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address (off when empty)")
 	fs.Duration(&cfg.SessionTimeout, "session-timeout", 45*time.Second, "how long a silent replica keeps its partitions before the group reassigns them")
+	reliabilityFlags(fs, &cfg.Retry, &cfg.Retention)
 	fs.String(&level, "log-level", "info", "debug, info, warn or error")
 	if err := fs.parse(args, true); err != nil {
 		return err
@@ -129,4 +133,12 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// reliabilityFlags are the retry and retention settings every process that runs services takes.
+func reliabilityFlags(fs *flagSet, retry *messaging.RetryConfig, retention *messaging.RetentionConfig) {
+	fs.Duration(&retry.Base, "retry-base", messaging.DefaultRetryBase, "first wait before retrying a failed handler; doubles each attempt, with jitter")
+	fs.Duration(&retry.Cap, "retry-cap", messaging.DefaultRetryCap, "longest wait between handler retries")
+	fs.Int(&retry.MaxAttempts, "retry-attempts", messaging.DefaultRetryAttempts, "attempts before a failing message goes to its topic's .dlq")
+	fs.Duration(&retention.Inbox, "inbox-retention", messaging.DefaultInboxRetention, "how long applied event ids are remembered; keep it above the topics' retention")
 }

@@ -30,8 +30,9 @@ type DevConfig struct {
 	// PprofAddr, when set, serves net/http/pprof there, apart from the API.
 	PprofAddr string
 	// Retry bounds handler retries before a message is dead-lettered.
-	Retry messaging.RetryConfig
-	Log   *slog.Logger
+	Retry     messaging.RetryConfig
+	Retention messaging.RetentionConfig
+	Log       *slog.Logger
 }
 
 // Dev is a running `ordersys dev`: the broker, the five services and the HTTP API in one process.
@@ -85,6 +86,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 		partitions: int32(cfg.Partitions),
 		replicas:   1,
 		retry:      cfg.Retry,
+		retention:  cfg.Retention,
 		log:        cfg.Log,
 	})
 	if err != nil {

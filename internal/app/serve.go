@@ -28,6 +28,7 @@ type ServeConfig struct {
 	SessionTimeout    time.Duration
 	PprofAddr         string
 	Retry             messaging.RetryConfig
+	Retention         messaging.RetentionConfig
 	Log               *slog.Logger
 }
 
@@ -65,6 +66,7 @@ func StartServe(ctx context.Context, cfg ServeConfig) (_ *Served, err error) {
 		partitions:     int32(cfg.Partitions),
 		replicas:       int16(cfg.ReplicationFactor),
 		retry:          cfg.Retry,
+		retention:      cfg.Retention,
 		sessionTimeout: cfg.SessionTimeout,
 		log:            cfg.Log,
 	})

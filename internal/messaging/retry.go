@@ -12,15 +12,22 @@ type RetryConfig struct {
 	MaxAttempts int
 }
 
+// Retry defaults.
+const (
+	DefaultRetryBase     = 50 * time.Millisecond
+	DefaultRetryCap      = 5 * time.Second
+	DefaultRetryAttempts = 8
+)
+
 func (c *RetryConfig) defaults() {
 	if c.Base <= 0 {
-		c.Base = 50 * time.Millisecond
+		c.Base = DefaultRetryBase
 	}
 	if c.Cap <= 0 {
-		c.Cap = 5 * time.Second
+		c.Cap = DefaultRetryCap
 	}
 	if c.MaxAttempts <= 0 {
-		c.MaxAttempts = 8
+		c.MaxAttempts = DefaultRetryAttempts
 	}
 }
 
