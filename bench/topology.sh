@@ -29,10 +29,12 @@ trap cleanup EXIT
 
 as_pg "$pgbin/initdb" -D "$dir/pg" -A trust -U postgres -E UTF8 --locale=C --no-sync >/dev/null
 as_pg "$pgbin/pg_ctl" -D "$dir/pg" -l "$dir/pg.log" -w start \
-  -o "-p $pgport -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c synchronous_commit=on" >/dev/null
+  -o "-p $pgport -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c synchronous_commit=on \
+      -c shared_preload_libraries=pg_stat_statements" >/dev/null
 db="postgres://postgres@127.0.0.1:$pgport/postgres?sslmode=disable"
 echo "PostgreSQL: $db" >&2
 
+"$pgbin/psql" -q "$db" -c "CREATE EXTENSION pg_stat_statements"
 "$bin" broker --addr "127.0.0.1:$kport" --data-dir "$dir/kafka" --sync-writes="${SYNC_WRITES:-true}" >/dev/null 2>"$dir/broker.log" & pids+=($!); broker=$!
 sleep 1
 "$bin" migrate --database-url "$db" >/dev/null
@@ -59,3 +61,9 @@ printf '  %-13s %s%%\n' postgresql "$(share "$p0" "$(pgcpu)")" broker "$(share "
 for s in order payment inventory fulfillment notification; do
   printf '  %-13s %s%%\n' "$s" "$(share "${s0[$s]}" "$(cpu ${svc[$s]})")"
 done
+
+if [ -n "${STATEMENTS:-}" ]; then
+  echo "PostgreSQL time by statement (top 15):"
+  "$pgbin/psql" -q "$db" -c "SELECT calls, round(total_exec_time) AS ms, round(mean_exec_time::numeric, 3) AS mean_ms,
+    left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS query FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15"
+fi

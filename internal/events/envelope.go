@@ -57,6 +57,12 @@ func NewWithID(id, source, orderID string, payload Payload) (Message, error) {
 // ErrUnknownType is returned when an event's ce_type is not one this version knows.
 var ErrUnknownType = errors.New("unknown event type")
 
+// Known reports whether t is an event type this version can decode.
+func Known(t Type) bool {
+	_, ok := registry[t]
+	return ok
+}
+
 // Decode unmarshals the payload into the Go type registered for its ce_type.
 func (e Envelope) Decode() (Payload, error) {
 	newPayload, ok := registry[e.Type]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -24,7 +25,15 @@ type Subscription struct {
 	// Name is both the Kafka consumer group and the inbox's consumer column.
 	Name   string
 	Topics []string
+	// Types, when set, are the event types Handle wants; other known types on the topics are
+	// skipped without a transaction (an event of an unknown type is still dead-lettered).
+	Types  []events.Type
 	Handle Handler
+}
+
+// skips reports whether the subscription has no use for events of type t.
+func (s Subscription) skips(t events.Type) bool {
+	return s.Types != nil && !slices.Contains(s.Types, t) && events.Known(t)
 }
 
 // Consumer runs one subscription against a service database.
@@ -130,6 +139,9 @@ func (c *Consumer) applyBatch(ctx context.Context, batch []*kgo.Record) error {
 			if err != nil {
 				return err
 			}
+			if c.sub.skips(env.Type) {
+				continue
+			}
 			payload, err := env.Decode()
 			if err != nil {
 				return err
@@ -148,6 +160,9 @@ func (c *Consumer) process(ctx context.Context, r *kgo.Record) bool {
 	env, err := FromRecord(r)
 	if err != nil {
 		return c.deadLetter(ctx, r, Permanent(err), 1)
+	}
+	if c.sub.skips(env.Type) {
+		return true
 	}
 	log := c.log.With("event_id", env.ID, "event_type", env.Type, "order_id", env.Subject)
 	payload, err := env.Decode()

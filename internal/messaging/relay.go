@@ -147,16 +147,7 @@ func publishBatch(ctx context.Context, db *sqlstore.DB, producer *kgo.Client, li
 		return 0, fmt.Errorf("publish %d outbox records: %w", len(records), err)
 	}
 	// Delete by id, never by range: on PostgreSQL a row with a lower id may commit after we read.
-	// One fixed statement per row keeps the prepared-statement cache small.
-	err = db.InTx(ctx, func(tx *sqlstore.Tx) error {
-		for _, id := range ids {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE id = $1`, id); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := db.DeleteIDs(ctx, "outbox", ids); err != nil {
 		return 0, fmt.Errorf("delete published outbox rows: %w", err)
 	}
 	return len(records), nil

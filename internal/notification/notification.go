@@ -34,7 +34,8 @@ func New(db *sqlstore.DB) *Service { return &Service{db: db} }
 
 // Subscriptions lists what the service consumes.
 func (s *Service) Subscriptions() []messaging.Subscription {
-	return []messaging.Subscription{{Name: Name, Topics: []string{events.TopicOrderEvents}, Handle: s.handle}}
+	return []messaging.Subscription{{Name: Name, Topics: []string{events.TopicOrderEvents},
+		Types: []events.Type{events.OrderCompletedType}, Handle: s.handle}}
 }
 
 func (s *Service) handle(ctx context.Context, tx *sqlstore.Tx, _ events.Envelope, p events.Payload) error {

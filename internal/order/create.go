@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -80,23 +81,24 @@ func (s *Service) create(ctx context.Context, key, hash string, req *api.CreateO
 	err := s.db.InTx(ctx, func(tx *sqlstore.Tx) error {
 		var storedHash, response string
 		var status int
-		err := tx.QueryRowContext(ctx, `SELECT request_hash, status_code, response FROM idempotency_keys
-			WHERE scope = $1 AND idem_key = $2 AND created_at > $3`,
-			createScope, key, now().Add(-s.IdempotencyTTL)).Scan(&storedHash, &status, &response)
+		var storedAt time.Time
+		err := tx.QueryRowContext(ctx, `SELECT request_hash, status_code, response, created_at FROM idempotency_keys
+			WHERE scope = $1 AND idem_key = $2`, createScope, key).Scan(&storedHash, &status, &response, &storedAt)
 		switch {
-		case err == nil:
+		case err == nil && storedAt.After(now().Add(-s.IdempotencyTTL)):
 			if storedHash != hash {
 				return ErrKeyReused
 			}
 			placed = Placed{Status: status, Replayed: true}
 			return json.Unmarshal([]byte(response), &placed.Body)
+		case err == nil:
+			// Expired but not pruned yet: it no longer counts.
+			if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE scope = $1 AND idem_key = $2`,
+				createScope, key); err != nil {
+				return fmt.Errorf("expire idempotency key: %w", err)
+			}
 		case !errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("read idempotency key: %w", err)
-		}
-		// An expired key may still be stored until it is pruned; it no longer counts.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE scope = $1 AND idem_key = $2`,
-			createScope, key); err != nil {
-			return fmt.Errorf("expire idempotency key: %w", err)
 		}
 
 		o := newOrder(req)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/google/uuid"
 
@@ -17,23 +18,38 @@ import (
 type step struct {
 	next Status
 	send func(o *Order) events.Payload
+	// items says whether send needs the order's lines.
+	items bool
 }
 
 // transitions is the saga, the whole of it: for each status, the events that move an order on.
 // An event missing here for the order's current status is late or a duplicate, and is ignored.
 var transitions = map[Status]map[events.Type]step{
 	Pending: {
-		events.OrderCreatedType: {Payment, chargePayment},
+		events.OrderCreatedType: {Payment, chargePayment, false},
 	},
 	Payment: {
-		events.PaymentChargedType: {Inventory, reserveStock},
+		events.PaymentChargedType: {Inventory, reserveStock, true},
 	},
 	Inventory: {
-		events.StockReservedType: {Fulfillment, createShipment},
+		events.StockReservedType: {Fulfillment, createShipment, true},
 	},
 	Fulfillment: {
-		events.ShipmentCreatedType: {Completed, orderCompleted},
+		events.ShipmentCreatedType: {Completed, orderCompleted, false},
 	},
+}
+
+// sagaEvents lists every event type some transition consumes.
+func sagaEvents() []events.Type {
+	var out []events.Type
+	for _, byEvent := range transitions {
+		for t := range byEvent {
+			if !slices.Contains(out, t) {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
 }
 
 // next looks up the transition for an event; ok is false when the event changes nothing.
@@ -81,13 +97,14 @@ func (s *Service) Subscriptions() []messaging.Subscription {
 		Name: "order-saga",
 		Topics: []string{events.TopicOrderEvents, events.TopicPaymentEvents,
 			events.TopicInventoryEvents, events.TopicFulfillmentEvents},
+		Types:  sagaEvents(),
 		Handle: s.advance,
 	}}
 }
 
 // advance applies one event to its order's saga.
 func (s *Service) advance(ctx context.Context, tx *sqlstore.Tx, e events.Envelope, _ events.Payload) error {
-	o, err := loadOrder(ctx, tx, e.Subject)
+	o, err := loadOrder(ctx, tx, e.Subject, false)
 	if errors.Is(err, ErrNotFound) {
 		return messaging.Permanent(fmt.Errorf("%s for unknown order %q", e.Type, e.Subject))
 	}
@@ -101,6 +118,11 @@ func (s *Service) advance(ctx context.Context, tx *sqlstore.Tx, e events.Envelop
 	}
 	if err := setStatus(ctx, tx, o.ID, o.Status, st.next, ""); err != nil {
 		return err
+	}
+	if st.items {
+		if o.Items, err = loadItems(ctx, tx, o.ID); err != nil {
+			return err
+		}
 	}
 	payload := st.send(o)
 	msg, err := events.NewWithID(commandID(o.ID, payload.EventType()), Name, o.ID, payload)
