@@ -43,6 +43,27 @@ func (e HealthStatus) Valid() bool {
 	}
 }
 
+// Defines values for NotificationKind.
+const (
+	ORDERCANCELLED NotificationKind = "ORDER_CANCELLED"
+	ORDERCOMPLETED NotificationKind = "ORDER_COMPLETED"
+	ORDERFAILED    NotificationKind = "ORDER_FAILED"
+)
+
+// Valid indicates whether the value is a known member of the NotificationKind enum.
+func (e NotificationKind) Valid() bool {
+	switch e {
+	case ORDERCANCELLED:
+		return true
+	case ORDERCOMPLETED:
+		return true
+	case ORDERFAILED:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for OrderStatus.
 const (
 	CANCELLED    OrderStatus = "CANCELLED"
@@ -79,6 +100,24 @@ func (e OrderStatus) Valid() bool {
 	}
 }
 
+// Defines values for PaymentKind.
+const (
+	CHARGE PaymentKind = "CHARGE"
+	REFUND PaymentKind = "REFUND"
+)
+
+// Valid indicates whether the value is a known member of the PaymentKind enum.
+func (e PaymentKind) Valid() bool {
+	switch e {
+	case CHARGE:
+		return true
+	case REFUND:
+		return true
+	default:
+		return false
+	}
+}
+
 // Address defines model for Address.
 type Address struct {
 	AddressLine1 string  `json:"addressLine1"`
@@ -86,6 +125,12 @@ type Address struct {
 	City         string  `json:"city"`
 	Country      string  `json:"country"`
 	PostalCode   *string `json:"postalCode,omitempty"`
+}
+
+// CancelAccepted defines model for CancelAccepted.
+type CancelAccepted struct {
+	OrderId openapi_types.UUID `json:"orderId"`
+	Status  OrderStatus        `json:"status"`
 }
 
 // CreateOrderRequest defines model for CreateOrderRequest.
@@ -143,6 +188,24 @@ type HistoryEntry struct {
 
 // Money defines model for Money.
 type Money = decimal.Decimal
+
+// Notification defines model for Notification.
+type Notification struct {
+	CreatedAt      time.Time          `json:"createdAt"`
+	Kind           NotificationKind   `json:"kind"`
+	Message        string             `json:"message"`
+	NotificationId string             `json:"notificationId"`
+	OrderId        openapi_types.UUID `json:"orderId"`
+	Recipient      string             `json:"recipient"`
+}
+
+// NotificationKind defines model for Notification.Kind.
+type NotificationKind string
+
+// NotificationList defines model for NotificationList.
+type NotificationList struct {
+	Items []Notification `json:"items"`
+}
 
 // Order defines model for Order.
 type Order struct {
@@ -209,6 +272,24 @@ type OrderSummary struct {
 	UpdatedAt     time.Time          `json:"updatedAt"`
 }
 
+// Payment defines model for Payment.
+type Payment struct {
+	Amount    Money              `json:"amount"`
+	CreatedAt time.Time          `json:"createdAt"`
+	Currency  string             `json:"currency"`
+	Kind      PaymentKind        `json:"kind"`
+	OrderId   openapi_types.UUID `json:"orderId"`
+	PaymentId string             `json:"paymentId"`
+}
+
+// PaymentKind defines model for Payment.Kind.
+type PaymentKind string
+
+// PaymentList defines model for PaymentList.
+type PaymentList struct {
+	Items []Payment `json:"items"`
+}
+
 // Problem RFC 9457 problem details.
 type Problem struct {
 	Detail *string `json:"detail,omitempty"`
@@ -219,6 +300,45 @@ type Problem struct {
 	Status   int           `json:"status"`
 	Title    string        `json:"title"`
 	Type     string        `json:"type"`
+}
+
+// Quantity A decimal with at most 3 fraction digits.
+type Quantity = decimal.Decimal
+
+// SetStockRequest defines model for SetStockRequest.
+type SetStockRequest struct {
+	// Available Non-negative, at most 3 fraction digits.
+	Available decimal.Decimal `json:"available"`
+}
+
+// Shipment defines model for Shipment.
+type Shipment struct {
+	Carrier        string             `json:"carrier"`
+	Country        string             `json:"country"`
+	CreatedAt      time.Time          `json:"createdAt"`
+	OrderId        openapi_types.UUID `json:"orderId"`
+	ShipmentId     string             `json:"shipmentId"`
+	TrackingNumber string             `json:"trackingNumber"`
+}
+
+// ShipmentList defines model for ShipmentList.
+type ShipmentList struct {
+	Items []Shipment `json:"items"`
+}
+
+// StockLevel defines model for StockLevel.
+type StockLevel struct {
+	// Available A decimal with at most 3 fraction digits.
+	Available Quantity `json:"available"`
+
+	// Reserved A decimal with at most 3 fraction digits.
+	Reserved Quantity `json:"reserved"`
+	Sku      string   `json:"sku"`
+}
+
+// StockList defines model for StockList.
+type StockList struct {
+	Items []StockLevel `json:"items"`
 }
 
 // IdempotencyKey defines model for IdempotencyKey.
@@ -239,6 +359,11 @@ type ListDeadLettersParams struct {
 	Topic *string `form:"topic,omitempty" json:"topic,omitempty"`
 }
 
+// ListNotificationsParams defines parameters for ListNotifications.
+type ListNotificationsParams struct {
+	OrderId openapi_types.UUID `form:"orderId" json:"orderId"`
+}
+
 // ListOrdersParams defines parameters for ListOrders.
 type ListOrdersParams struct {
 	CustomerId *openapi_types.UUID `form:"customerId,omitempty" json:"customerId,omitempty"`
@@ -255,8 +380,27 @@ type CreateOrderParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// CancelOrderParams defines parameters for CancelOrder.
+type CancelOrderParams struct {
+	// IdempotencyKey A client-chosen unique key (a UUID is a good choice), 1-255 characters.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// ListPaymentsParams defines parameters for ListPayments.
+type ListPaymentsParams struct {
+	OrderId openapi_types.UUID `form:"orderId" json:"orderId"`
+}
+
+// ListShipmentsParams defines parameters for ListShipments.
+type ListShipmentsParams struct {
+	OrderId openapi_types.UUID `form:"orderId" json:"orderId"`
+}
+
 // CreateOrderExternalJSONRequestBody defines body for CreateOrderExternal for application/json ContentType.
 type CreateOrderExternalJSONRequestBody = CreateOrderRequest
+
+// SetStockJSONRequestBody defines body for SetStock for application/json ContentType.
+type SetStockJSONRequestBody = SetStockRequest
 
 // CreateOrderJSONRequestBody defines body for CreateOrder for application/json ContentType.
 type CreateOrderJSONRequestBody = CreateOrderRequest
@@ -278,6 +422,18 @@ type ServerInterface interface {
 	// ReplayDeadLetter Send a dead letter back to its original topic
 	// (POST /api/v1/admin/dlq/{id}/replay)
 	ReplayDeadLetter(w http.ResponseWriter, r *http.Request, id string)
+	// ListInventory Stock of every SKU
+	// (GET /api/v1/inventory)
+	ListInventory(w http.ResponseWriter, r *http.Request)
+	// GetStock Stock of one SKU
+	// (GET /api/v1/inventory/{sku})
+	GetStock(w http.ResponseWriter, r *http.Request, sku string)
+	// SetStock Set the available stock of a SKU (creating it if new)
+	// (PUT /api/v1/inventory/{sku})
+	SetStock(w http.ResponseWriter, r *http.Request, sku string)
+	// ListNotifications Messages sent about an order
+	// (GET /api/v1/notifications)
+	ListNotifications(w http.ResponseWriter, r *http.Request, params ListNotificationsParams)
 	// ListOrders A page of orders, newest first, with the total count
 	// (GET /api/v1/orders)
 	ListOrders(w http.ResponseWriter, r *http.Request, params ListOrdersParams)
@@ -287,6 +443,15 @@ type ServerInterface interface {
 	// GetOrder An order with its items, status, failure reason and history
 	// (GET /api/v1/orders/{orderId})
 	GetOrder(w http.ResponseWriter, r *http.Request, orderId openapi_types.UUID)
+	// CancelOrder Cancel an order that has not reached a terminal status
+	// (POST /api/v1/orders/{orderId}/cancel)
+	CancelOrder(w http.ResponseWriter, r *http.Request, orderId openapi_types.UUID, params CancelOrderParams)
+	// ListPayments Charges and refunds of an order
+	// (GET /api/v1/payments)
+	ListPayments(w http.ResponseWriter, r *http.Request, params ListPaymentsParams)
+	// ListShipments Shipments of an order
+	// (GET /api/v1/shipments)
+	ListShipments(w http.ResponseWriter, r *http.Request, params ListShipmentsParams)
 }
 
 // ServerInterfaceWrapper converts contexts to parameters.
@@ -417,6 +582,105 @@ func (siw *ServerInterfaceWrapper) ReplayDeadLetter(w http.ResponseWriter, r *ht
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.ReplayDeadLetter(w, r, id)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListInventory operation middleware
+func (siw *ServerInterfaceWrapper) ListInventory(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListInventory(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetStock operation middleware
+func (siw *ServerInterfaceWrapper) GetStock(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "sku" -------------
+	var sku string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "sku", r.PathValue("sku"), &sku, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "sku", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetStock(w, r, sku)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SetStock operation middleware
+func (siw *ServerInterfaceWrapper) SetStock(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "sku" -------------
+	var sku string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "sku", r.PathValue("sku"), &sku, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "sku", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SetStock(w, r, sku)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListNotifications operation middleware
+func (siw *ServerInterfaceWrapper) ListNotifications(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListNotificationsParams
+
+	// ------------- Required query parameter "orderId" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "orderId", r.URL.Query(), &params.OrderId, runtime.BindQueryParameterOptions{Type: "string", Format: "uuid"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "orderId"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "orderId", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListNotifications(w, r, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -565,6 +829,122 @@ func (siw *ServerInterfaceWrapper) GetOrder(w http.ResponseWriter, r *http.Reque
 	handler.ServeHTTP(w, r)
 }
 
+// CancelOrder operation middleware
+func (siw *ServerInterfaceWrapper) CancelOrder(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "orderId" -------------
+	var orderId openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "orderId", r.PathValue("orderId"), &orderId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "orderId", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CancelOrderParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "Idempotency-Key", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "Idempotency-Key", Err: err})
+			return
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CancelOrder(w, r, orderId, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListPayments operation middleware
+func (siw *ServerInterfaceWrapper) ListPayments(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListPaymentsParams
+
+	// ------------- Required query parameter "orderId" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "orderId", r.URL.Query(), &params.OrderId, runtime.BindQueryParameterOptions{Type: "string", Format: "uuid"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "orderId"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "orderId", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListPayments(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListShipments operation middleware
+func (siw *ServerInterfaceWrapper) ListShipments(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListShipmentsParams
+
+	// ------------- Required query parameter "orderId" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "orderId", r.URL.Query(), &params.OrderId, runtime.BindQueryParameterOptions{Type: "string", Format: "uuid"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "orderId"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "orderId", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListShipments(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 type UnescapedCookieParamError struct {
 	ParamName string
 	Err       error
@@ -689,6 +1069,13 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/external/v1/orders/create", wrapper.CreateOrderExternal)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/orders/{orderId}", wrapper.GetOrder)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/orders", wrapper.ListOrders)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/orders/{orderId}/cancel", wrapper.CancelOrder)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/inventory", wrapper.ListInventory)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/inventory/{sku}", wrapper.GetStock)
+	m.HandleFunc(http.MethodPut+" "+options.BaseURL+"/api/v1/inventory/{sku}", wrapper.SetStock)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/payments", wrapper.ListPayments)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/shipments", wrapper.ListShipments)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/notifications", wrapper.ListNotifications)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/admin/dlq", wrapper.ListDeadLetters)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/admin/dlq/{id}/replay", wrapper.ReplayDeadLetter)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/utility/liveness", wrapper.Liveness)
@@ -885,6 +1272,162 @@ func (response ReplayDeadLetterdefaultApplicationProblemPlusJSONResponse) VisitR
 	return err
 }
 
+type ListInventoryRequestObject struct {
+}
+
+type ListInventoryResponseObject interface {
+	VisitListInventoryResponse(w http.ResponseWriter) error
+}
+
+type ListInventory200JSONResponse StockList
+
+func (response ListInventory200JSONResponse) VisitListInventoryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInventorydefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListInventorydefaultApplicationProblemPlusJSONResponse) VisitListInventoryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStockRequestObject struct {
+	Sku string `json:"sku"`
+}
+
+type GetStockResponseObject interface {
+	VisitGetStockResponse(w http.ResponseWriter) error
+}
+
+type GetStock200JSONResponse StockLevel
+
+func (response GetStock200JSONResponse) VisitGetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStockdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetStockdefaultApplicationProblemPlusJSONResponse) VisitGetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetStockRequestObject struct {
+	Sku  string `json:"sku"`
+	Body *SetStockJSONRequestBody
+}
+
+type SetStockResponseObject interface {
+	VisitSetStockResponse(w http.ResponseWriter) error
+}
+
+type SetStock200JSONResponse StockLevel
+
+func (response SetStock200JSONResponse) VisitSetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetStockdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SetStockdefaultApplicationProblemPlusJSONResponse) VisitSetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListNotificationsRequestObject struct {
+	Params ListNotificationsParams
+}
+
+type ListNotificationsResponseObject interface {
+	VisitListNotificationsResponse(w http.ResponseWriter) error
+}
+
+type ListNotifications200JSONResponse NotificationList
+
+func (response ListNotifications200JSONResponse) VisitListNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListNotificationsdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListNotificationsdefaultApplicationProblemPlusJSONResponse) VisitListNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListOrdersRequestObject struct {
 	Params ListOrdersParams
 }
@@ -1006,6 +1549,134 @@ func (response GetOrderdefaultApplicationProblemPlusJSONResponse) VisitGetOrderR
 	return err
 }
 
+type CancelOrderRequestObject struct {
+	OrderId openapi_types.UUID `json:"orderId"`
+	Params  CancelOrderParams
+}
+
+type CancelOrderResponseObject interface {
+	VisitCancelOrderResponse(w http.ResponseWriter) error
+}
+
+type CancelOrder202ResponseHeaders struct {
+	IdempotentReplayed *string
+}
+
+type CancelOrder202JSONResponse struct {
+	Body    CancelAccepted
+	Headers CancelOrder202ResponseHeaders
+}
+
+func (response CancelOrder202JSONResponse) VisitCancelOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelOrderdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response CancelOrderdefaultApplicationProblemPlusJSONResponse) VisitCancelOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPaymentsRequestObject struct {
+	Params ListPaymentsParams
+}
+
+type ListPaymentsResponseObject interface {
+	VisitListPaymentsResponse(w http.ResponseWriter) error
+}
+
+type ListPayments200JSONResponse PaymentList
+
+func (response ListPayments200JSONResponse) VisitListPaymentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPaymentsdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListPaymentsdefaultApplicationProblemPlusJSONResponse) VisitListPaymentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListShipmentsRequestObject struct {
+	Params ListShipmentsParams
+}
+
+type ListShipmentsResponseObject interface {
+	VisitListShipmentsResponse(w http.ResponseWriter) error
+}
+
+type ListShipments200JSONResponse ShipmentList
+
+func (response ListShipments200JSONResponse) VisitListShipmentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListShipmentsdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListShipmentsdefaultApplicationProblemPlusJSONResponse) VisitListShipmentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// CreateOrderExternal Place an order (the seed's path; same as /api/v1/orders/create)
@@ -1023,6 +1694,18 @@ type StrictServerInterface interface {
 	// ReplayDeadLetter Send a dead letter back to its original topic
 	// (POST /api/v1/admin/dlq/{id}/replay)
 	ReplayDeadLetter(ctx context.Context, request ReplayDeadLetterRequestObject) (ReplayDeadLetterResponseObject, error)
+	// ListInventory Stock of every SKU
+	// (GET /api/v1/inventory)
+	ListInventory(ctx context.Context, request ListInventoryRequestObject) (ListInventoryResponseObject, error)
+	// GetStock Stock of one SKU
+	// (GET /api/v1/inventory/{sku})
+	GetStock(ctx context.Context, request GetStockRequestObject) (GetStockResponseObject, error)
+	// SetStock Set the available stock of a SKU (creating it if new)
+	// (PUT /api/v1/inventory/{sku})
+	SetStock(ctx context.Context, request SetStockRequestObject) (SetStockResponseObject, error)
+	// ListNotifications Messages sent about an order
+	// (GET /api/v1/notifications)
+	ListNotifications(ctx context.Context, request ListNotificationsRequestObject) (ListNotificationsResponseObject, error)
 	// ListOrders A page of orders, newest first, with the total count
 	// (GET /api/v1/orders)
 	ListOrders(ctx context.Context, request ListOrdersRequestObject) (ListOrdersResponseObject, error)
@@ -1032,6 +1715,15 @@ type StrictServerInterface interface {
 	// GetOrder An order with its items, status, failure reason and history
 	// (GET /api/v1/orders/{orderId})
 	GetOrder(ctx context.Context, request GetOrderRequestObject) (GetOrderResponseObject, error)
+	// CancelOrder Cancel an order that has not reached a terminal status
+	// (POST /api/v1/orders/{orderId}/cancel)
+	CancelOrder(ctx context.Context, request CancelOrderRequestObject) (CancelOrderResponseObject, error)
+	// ListPayments Charges and refunds of an order
+	// (GET /api/v1/payments)
+	ListPayments(ctx context.Context, request ListPaymentsRequestObject) (ListPaymentsResponseObject, error)
+	// ListShipments Shipments of an order
+	// (GET /api/v1/shipments)
+	ListShipments(ctx context.Context, request ListShipmentsRequestObject) (ListShipmentsResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx context.Context, w http.ResponseWriter, r *http.Request, request any) (any, error)
@@ -1206,6 +1898,115 @@ func (sh *strictHandler) ReplayDeadLetter(w http.ResponseWriter, r *http.Request
 	}
 }
 
+// ListInventory operation middleware
+func (sh *strictHandler) ListInventory(w http.ResponseWriter, r *http.Request) {
+	var request ListInventoryRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListInventory(ctx, request.(ListInventoryRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListInventory")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListInventoryResponseObject); ok {
+		if err := validResponse.VisitListInventoryResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetStock operation middleware
+func (sh *strictHandler) GetStock(w http.ResponseWriter, r *http.Request, sku string) {
+	var request GetStockRequestObject
+
+	request.Sku = sku
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetStock(ctx, request.(GetStockRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetStock")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetStockResponseObject); ok {
+		if err := validResponse.VisitGetStockResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SetStock operation middleware
+func (sh *strictHandler) SetStock(w http.ResponseWriter, r *http.Request, sku string) {
+	var request SetStockRequestObject
+
+	request.Sku = sku
+
+	var body SetStockJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SetStock(ctx, request.(SetStockRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SetStock")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SetStockResponseObject); ok {
+		if err := validResponse.VisitSetStockResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListNotifications operation middleware
+func (sh *strictHandler) ListNotifications(w http.ResponseWriter, r *http.Request, params ListNotificationsParams) {
+	var request ListNotificationsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListNotifications(ctx, request.(ListNotificationsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListNotifications")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListNotificationsResponseObject); ok {
+		if err := validResponse.VisitListNotificationsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ListOrders operation middleware
 func (sh *strictHandler) ListOrders(w http.ResponseWriter, r *http.Request, params ListOrdersParams) {
 	var request ListOrdersRequestObject
@@ -1291,54 +2092,147 @@ func (sh *strictHandler) GetOrder(w http.ResponseWriter, r *http.Request, orderI
 	}
 }
 
+// CancelOrder operation middleware
+func (sh *strictHandler) CancelOrder(w http.ResponseWriter, r *http.Request, orderId openapi_types.UUID, params CancelOrderParams) {
+	var request CancelOrderRequestObject
+
+	request.OrderId = orderId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CancelOrder(ctx, request.(CancelOrderRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CancelOrder")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CancelOrderResponseObject); ok {
+		if err := validResponse.VisitCancelOrderResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListPayments operation middleware
+func (sh *strictHandler) ListPayments(w http.ResponseWriter, r *http.Request, params ListPaymentsParams) {
+	var request ListPaymentsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListPayments(ctx, request.(ListPaymentsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListPayments")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListPaymentsResponseObject); ok {
+		if err := validResponse.VisitListPaymentsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListShipments operation middleware
+func (sh *strictHandler) ListShipments(w http.ResponseWriter, r *http.Request, params ListShipmentsParams) {
+	var request ListShipmentsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListShipments(ctx, request.(ListShipmentsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListShipments")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListShipmentsResponseObject); ok {
+		if err := validResponse.VisitListShipmentsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fr7c+O28f9XdvjNTC4T6mlf8o3uJ/fOl6rxa2ynM+nZrWBiJSImARoA7VM8+t87AEiKpEDJvthJO9Of",
-	"bOGxWOx+sE8+BpFIM8GRaxVMHoOMSJKiRml/TSmmmdDIo+VPuDQjFFUkWaaZ4MEkOIAoYch1L4qFQg45",
-	"Z3c5wi0u4Q2Bn3+efgCmgMBCCApRLFiE34Qw6o3fvoUoJpJE5qR+EAbMkIuRUJRBGHCSYjCpH98z54eB",
-	"imJMiWFELzOzRGnJ+CJYrVZhIPEuR6X/IihDy/57iUTjqTREJ+amXCPX5l+SZQmLiLnG4Fdl7vJYo/2V",
-	"xHkwCf5vsJbNwM2qQY3muTtvfTiTSIOJljm6EZUJrhwrdoPbS1+MlwZRy0VLPVGEmUb6DnSMoMiCQEwU",
-	"KE2kRmrE7iTe1LXunWOWkKVjtElxZi43g4cYOejY6JarB5ROy9JuAzEHwgGJTBhKKJQCD0zHBRupRUh/",
-	"uzpXYXAmxU2C6RZxZW7Ft88TW0nXJzEO5x/fww/7b7+HgjhQEeUpct0PzPqCiDnjgFKJyv5LKGWGBEnO",
-	"pMhQaovAOUkUhkFWG7JLza4jxnFkfqfk8xHyhY6Dyfjtd2GQMl7+HoVtuYT17WPf9o0NEdPL1sLR+P93",
-	"nhOJnGvZ3vnd/s6NmVCaJO8FxdbevfHG6sa7+VSdWTAdNmV1XW0XN79ipM1hntf4PG1EuZTGvmxCfXpx",
-	"Cvvj0fcQCYoGrBnRGqWZ+ueng94/rh/3Vl8FPsnlSosU5dS+n7mQKdHBJMhzRn3LmcbUslL9s/PJTzWm",
-	"U57lVgQp+Tx1O0fDodVO+bM6jEhJlmatilmWMb6oIXfbYeWyDT2tb1jyH64luXmMT3MfkNAjNBK1bqf5",
-	"RLTGNHMOqdjIuMYFSodMrvLU7duQJq3IIj3QDQVQorGnWYo+LaCUwk8R75Frp0v/3KUd9cwy/6Zb50k3",
-	"xoVkC8ZJcjqfK2yyzrj+bn/Ndk0Y5aYzIjVzyG3u2xtv3XcpMhZ52dEdMy0sOFDbtW2qPu42runksRZz",
-	"XailWsI1Imrq31D2dpgdMWccmlB73uurgXbVfl1tuVh6PpY+MkzoYYm3JjtzM7dpi/52cXoCGdGxca7G",
-	"idp1IWB/0YeZPerT8LqvbvNZ34fuFJUiC9ytTXf+eoOP/78iSYw9b/MexRjdbvGGPoy1aStNdG7XIs9T",
-	"w5G4DcIg5+SesITcJHWWOu5Q0PCyzpQWcnlYera22Xm6vZBIiphjY2p9h52G/MIt7biBgb33GseCN2wI",
-	"z9Mb+yA+9xaiVwxSjFhKkv4H97c+22NpJqR7DcSoMlgwHec3/UikAxWLTGXmMoOChOWviqJbSnfR53NM",
-	"bd3l/l7nOScsySWed2sjdip/8hNvQGS16UK/0F37SAk7+bSLfqnn/iI4GoOuSXKQmnhs104HxlUY5Bl9",
-	"HhRaqC/FETbji+oxlIFGnbetYUdYQ2edvTUofI+rnam9Lt6fhYE/RpOdaqk00amBtXQ6JWsfw4ZYE8bx",
-	"0lB9MtrucsJ1kdo8aYO6zb0ayDnTZ5JF+GXiMWRr3NTphbVrbZWHi+Wfl7jU798MFs6EYprdYwhEQyqU",
-	"hj2YSxKZaaBswbStuODnKMkVu8djxllqnK3J7W0C4X4Owz/SvxTq2ZprtjIw0vtt2Puh/6/e9bfeRKyh",
-	"2aaMTgTvcVwQJycuIBUS21ICHRNuw60S4l8rSBkXEgxpI8Q/RVhPR2An6s6KaPD3BMPO0ORpSvyeMmtG",
-	"nLXkQ7HfOmZ0aQN2pj7ecLs4tDihJNcphYuNaPPs8OTD9OTHIAzODn45Pjy5DMJgevL3w5PL0/NfgjD4",
-	"+PPRx+nRUTHz/vT47Ojw8vBD8f/hycXBpdv+8WB65MYPTt4fHpn/rz0Qbcjwvy+4+g/0Xq8fhzzB+9WZ",
-	"8KGvVtls2qXN4iNqwhJrsJvYcBP+qoTJLdUm8VOOgCauhQwlMH5PEkZdKtkPwqc9+lry6guOudKER7gj",
-	"L/K8e6YT3JIi7spbtSsXODJhdwq4skzOxaZwDu+R6x6V7B45WAgYHUSoFOOLPhyUg0wBKcrqQBQUBgMI",
-	"p2YqIlIypHCzrEruV1zHUuSLGAqTEkJlUey2mk0BLaAyKvBGSHB2BAZQ2ZFv+lfcKkABkdhdrlbwZtZV",
-	"K58ZIjY+iZArK9+i5XI8vazpw70FtTSwv0epnKiG/VF/aJ9/hpxkLJgEe/1hf8/VSGOr4gHJ2AA/G3dN",
-	"ksH9aOAoDdwbsaZOuHqMAbXl0NiRekH3sNhtya67Up/8AF0vGbS6VqvremuoM2BsdI/qbZ6g3csZD0fd",
-	"RIp1rd5MGFCckzzRuzeuuxNhoErPEJwlJEIgJQrfWHQh0q+VrQu9c20VosAKvi3vb8zbIAtVmTcVXBv6",
-	"dnGuWcL0cpAY6Be55QI9ujkqF2zIY/hiLa2iuORrzRj++i2xXMZYPlPz/PKsdtHiXp6bSiSUbb3qebXi",
-	"T7mrOX7ZN7B5O9z7A847ERqMUJbvYObKeDNQZKngIWZRDBQz5NS8JzAxAVKfGijR5IYoVNaoGXzeSHGL",
-	"smgRblXM/WhAaMr4gCZ3W+Cn9LoAqzbNQrs3TZHQXmJXg61QlwXTjCythTQhdko4VX2a3M2qNvRdjrYJ",
-	"VZjEsri9FnJ3HnJ1ZUh5shFnhF4JSK0it0fBVkFIKDhxqBBEQlFpmDOpdP8FDNSxqxjbpElDJPKEAhca",
-	"bhDsxZCGMJciBbxHudzUjfV2gjdMlcVEB0wGj4yuBq7lXHcnm/cuatlwi5gpMHmd7TAAoyEoUXStGV+Y",
-	"0x33D0QBSeyDKJmHKCZ8geqKc6FjGxL8ROa3BCJiRoBighpBYiQkVROL/5rAQWnznBKmbNwwN0Nlw9y5",
-	"4rb9MTO1dsMOsM+u8uFwL6LJnZOm/YkTN5qV3ZfGqLD9Fzc0C43rcNxVz8Bmo9UrsEF98yOHbf37TbiP",
-	"XwHuftvpPl54CVBfIKdAGoq8IdGtCdMMjspWFpQmYgtwC7e7zbiduiUbqvYZpWZqUoltRxa2Cv3Uqtzm",
-	"Gd+drHsXbTCOesYPUDC5OLhySJdtLdP16thKYaNacWXkS/87buISfw/B8dD2yguKRau8m/5r2ut1CabD",
-	"VBuxvAR+D5wOxNyFjSoEjg+V2Q/XH+XYnBaiIqftDBW3xfHtV2gthQkGYNb6jmvWh3PMkGhjdEn3F0JV",
-	"IGEHbgRdXnFnMlXRBJVKl18g2d0zz0dME7DfLL1rkrbLCVA2n6NErq+4oW9iSInz3KDXrtgfj/vwEy5d",
-	"rnWLmYa5kDDeh1jkUvlMdz1z+F/m0s5cnoaux6IGs+q0lz+i7hCxx3etKzrdDmyX5Xx1e9BlCyzzL2IM",
-	"yuTRItv4L1vxCcFZ/xCKeh+43rZ9fWWjzKe1VTX42BC0CoxxLkacJ6wNlMH/6nr17wAAAP//",
+	"7Ft7U9y4sv8qXb5btaTW8wCS3bvkLy4hu9wQ4AK5VXsCZxF2z4wWW3IkGTJL8d1PSfJD9sgehgzZnK3z",
+	"F4wttVrdP7X65fsg4mnGGTIlg537ICOCpKhQmF8HMaYZV8ii+Tuc6ycxykjQTFHOgp1gF6KEIlODaMYl",
+	"MsgZ/ZQj3OAcNgh8+HDwBqgEAlPOY4hmnEb4IoTNwdarVxDNiCCRXmkYhAHV5GZIYhRBGDCSYrDjLj/Q",
+	"64eBjGaYEs2Immd6iFSCsmnw8PAQBgI/5SjV//CYomF/TyBReCw00R29U6aQKf0vybKERkRvY/SH1Hu5",
+	"d2h/J3AS7AT/NaplM7Jv5ciheWrXqxenAuNgR4kc7ROZcSYtK2aCnRuvjZcGUcNFSz1RhJnC+DWoGYIk",
+	"UwIzIkEqIhTGWuxW4k1dq8EpZgmZW0abFK/05q7gboYM1Ezrlsk7FFbLwkwDPgHCAIlIKAoolAJ3VM0K",
+	"NlKDkGG/Oh/C4ETw6wTTHnFldsQPq4mtpOuTGIPTt3vw88tXP0FBHGIe5SkyNQz0+IKIXmM3jgVK8y+J",
+	"Y6pJkORE8AyFMgickERiGGTOIzNUzzqkDDf175R8PkQ2VbNgZ+vVj2GQUlb+3gzbcgnd6Vu+6QsTIqrm",
+	"rYGbW/+9dJ2I50yJ9swfXy6dmHGpSLLHY2zN3d5aGN04Nx+rNQumw6asLqvp/PoPjJRebI+wCJMS58aA",
+	"NYTN9Qk5MC8mXKREBTtBntM48DAuFVG5fNSZO7ND2/yXq1W0vCwvGpDVABTlQmiTuHg6D86O4eXW5k8Q",
+	"8Rj1+cqIUij0q39+3B384/J+++E739ajXCqePlpSVGFqWKn+WSqxA4XpActyI4KUfD6wMzfHYwOo8me1",
+	"GBGCzI1WZjTLKJs6h61vsXLYArTqHZb8h7UkF5fxae4NkvgQtUQXgaYFnWb2Di0mUqZwisIeJibz1M5b",
+	"kGZckcV4VzUUEBOFA0VT9GkBheB+iniLTFld+t+dm6eet9Q/6cZe/gvPuaBTykhyPJlIbLJOmfrxZc22",
+	"I4xy0gkRilrkNudtb/XOO+cZjbzsqI43LSxYUJuxbao+7ha2aeVRi9kVaqmWsEaEo/4FZffD7JBa49CE",
+	"2mqnzwHtQ/t0teVi6PlYeksxifdLvDXZmeh3i7bof8+OjyAjaqb9AX3vm3Eh4HA6hCuz1Mfx5VDe5FdD",
+	"H7pTlJJMcbk27fr1BB//vyJJ9BXU5j2aYXTTc4H7MNamXV8byPLUXAM3QRjkjNwSmpDrxGWpYw8918Wv",
+	"VCou5vvlZdw2O4+3FwJJ4SY9w9VXUNCw927jPWcNG8Ly9NociM+DKR8UD2OMaEqS4Rv71307oGnGhT0N",
+	"RKsymFI1y6+HEU9HcsYzmenNjAoShr8jruikcBU9urd+8yoW94ay2FX08emb/dPf947fnxzun++/CcLi",
+	"ydvdg0Pn597u0d7+oX5yuRLQw4A5O+iw56t4OAIjmtHCj+5HZGvl0PFtjBRcYvUeQkeqPhS4GlmHcWto",
+	"+OnmrYoQvxghrm/2pV7WhNAkF3jafWxn1jY8WlwNW/Kw6Gs90a/zkVrJ8X6ii/cku6VvfkWS3VTHGstm",
+	"Wqv1EAZ5Fq8Ghc7IoOGIVlaz9Ehd3nr9U/ekuezVoOgEupOFeF68P3Pw9RRNLgvYejTQb9nqw7Ag1oQy",
+	"PNdUH422TzlhqgjbHzVB3uReDeSMqhNBI3yaeDRZhxuXXuhsq1ceNuhbLcJ199/0Kk+4pIreYghEQcql",
+	"gm2YCBLp1xDTKVUmm4ifoySX9BbfU0ZTfVkrkaOJNO3Pcfg1HZFCPb15lFaoTgZ/jgc/D38fXP7gjdgb",
+	"mm3K6IizAcMpsXJiHFIusC0lUDPCjF9eQvx7CSllXIAmrYX4lwjr8QjsRN1J4U19iWNhDU2epsR/U2ZN",
+	"j82JUiX9s+ONKm3A0hjZ67gUixYrlOQ6pXC2EJac7B+9OTj6JQiDk93f3u8fnQdhcHD0//tH58envwVh",
+	"8PbD4duDw8PijevV6v/3j852z+30yr3td2wbMvz3c66+wdvr+f2QR9x+LhM+9J2QeVqEGK1YdbWtrhsg",
+	"7eBt79fd01/2gzA43X/74cgP4VUwkNl9e8O0lhbqoZ64iqzsexQSX0dAVSrv6bGUU7RpXkuLdRVUhCbm",
+	"vm6ybF/4s5dCcCEXiR8zBNRhDWQogLJbktDYppyGQfi4vTtJLl9sxKQiLMIl+ROP2acqwZ5U0jKwKJtW",
+	"tGR6Kwv/1+k27UJxw9oyXK/v9BX9ojNUZ4pHN0+rg9T5tSUuUO92vwUvx5cprNV6NqOZ36JGRAjaUVVw",
+	"6neL71Y3ravG82l3BUIJEt1QNj2yYl56ABxyrrksN79AMHTriL2Gs5TsOixnpaWnm05zFg7xFhPP5emC",
+	"vY+PygjYDgQUtzbUf+wcfyjpdctrnpyluje2DiHXEnqqmB+MLZ/wRaOxf4tMDWJBb5GBwZm+qiKUkrLp",
+	"EHbLh1QCKQrOQCQUbjUQFutXFpYxXM+rposLpmaC59MZFI53CJXfbaY5njcoDpXrDRtcgPW2YQSVt/1i",
+	"eMHMPSWBCOxuWJCwcdXVLXGliZgoPkImDaqKppv3B+fOtWUPnJxr5/AWhbSiGg83h2NjFjJkJKPBTrA9",
+	"HA+3bcl5ZvQ4Ihkd4Wcd1JJkdLs5spRG9kgaJHCLCI2HKsXt1sf3i9mGbN2X9NEPknrIqNW39HDpNgd1",
+	"plUa/UNuo0/Q7ubZGm92EynGtbpzwiDGCckTtXxi3Z8SBrKMn4KThEQIpEThhkEXYvy9NGW217axhkgw",
+	"gm/L+4W2k2QqqyBABpeavhmcK5pQNR8lGvpFBnaKHt0clgMW5DFeW1NTUavzNedo/oYtsZzPsDym+vjl",
+	"mbPRYl+enQokMe3d6mk14i/Zq15+PtSweTXe/grrHXEFWijz13Blq6JXIMlcwt2MRjOIMUMW6/MEOnLG",
+	"2KeGmChyTSRKY9Q0Pq8Fv0FRNIn1KuZ2c0TilLJRnHzqgZ9UdT1bLpqFRa+XxIPEjAZT8C/rz0UEJrWL",
+	"lhIWy2GcfLqqGhE/5Wjch8Iklr0CtZC7s3UXF5qUJ2dnjdAzAanVM+BRsFEQkhisOGQIPIlRKphQIdVw",
+	"DQbqvS0CmtSigojnSQyMK7hGMBvDOISJ4CngLYr5om7MbcdZw1QZTHTAZHRP44eRbTp0r5PFfRflSbhB",
+	"zCRQJcE0bACNQ5C86FukbKpXt9zfEQkkMQeiZB6iGWFTlBeMcTUzLsE7MrkhEBH9BGJMUCEIjLiI5Y7B",
+	"vyNwkEofp4RK4zdM9KOyZdJexW37o9843RtLwH51kY/H21GcfLLSND9xxz7NymaWxlNu2lnso6tQXx2W",
+	"u+oYmGimOgXUVn3dNte+Ds5FuG89A9z9ttO2r64D1GfIYiANRV6T6Ea7aRpHZWcQlCaiB7iUadAV9dpO",
+	"+3ZQjXpGc1E75B7xmZeQaC9bhtqPPXv3YS2iNHT5pDj/Z+8+OPKqheOX2ehe3uQPnZL7pcgkPL/QbPDh",
+	"t6+yltxaBabNUre4FgyD5+zagK378K6vNKXPfVHxa6rozFVRwxdfj3ZauSRfU/63Ag5g/G49xkmZa6YK",
+	"xItF+ASIBgxsGOdf32xUAZ0Aw7sXyw+d2/sje43VUWOkH4gtX6pO4HSjcUmG6Vk9qYUWJY86j5/Lc5La",
+	"KyHXPFdVoOeoq6mXhsqKkK5PV8d2yKOU1CwOPVovoZ9aVV1a4auWus2w7ehsDnSMEUOmPTqbqu3y28uC",
+	"abVspadNJ/G76SvAduzEll49BLfGpq29oFh0tXfTf04E10XwDkukxbIO2O5aHegLymAr1PalOhhh/cmP",
+	"qSpCVNS1OtMQfTmitodnTIcONOGq9ZXY1RBOMSvMHun+/qgKUs2Dax7PL5h1x2XRryykKr9vMrOvPJ9I",
+	"7YD5Iup1k7StskBMJxMUyNQF0/SBShA4yTV6zYiXW1tDeIdzm8e7wUzBhAvYegkzngvpCwvcrNR/smLt",
+	"rNjj0HVf3EG97mSHiD2+1bd+oxXK8tsCw/xajEGZmDTI1rGRycCHYK1/CEXHBdg2dHP6ylbF1bQ2isxH",
+	"X93WofwcDDa2xlsvgOrF5sA4GygUqQnXLFM79XeROYs5Srgrg/9Y+9wb+rSy2NiDCxbNiJhiCAITNFku",
+	"VXp1LypbYkWAek6Vrh/CLlQL2wHWqkh4Of55eMF6rVnYslwSU8IUjaSO162d9NoJI6OvC+LwaRbomXIE",
+	"rU8DPfi3IxJDXANAg5fMTRpKq//F4z6Q7f+G9QtPlWWxzvqb5NSMSJNYE0iiGcZAoIXrJQeqTH72uosn",
+	"5aC/hVfvtsh8BYd+z5gKmwcvbYj9LLp9TVW6aGioLHn3q+isGvW30FGjGt93XX0voRIQbPyJgkOROV5L",
+	"UF2R9mtskicTmiSm1n9p2Cze3DcELQNtD8vUaRVoOw8r1TvPXOLO42bk57ywaUbnQVlZebh8+FcAAAD/",
+	"/w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -8,7 +8,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shopspring/decimal"
+
+	"github.com/ordersys/ordersys/internal/fulfillment"
 	"github.com/ordersys/ordersys/internal/messaging"
+	"github.com/ordersys/ordersys/internal/payment"
 )
 
 func runDev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -22,6 +26,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	fs.String(&level, "log-level", "info", "debug, info, warn or error")
 	fs.String(&cfg.PprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address (off when empty)")
 	reliabilityFlags(fs, &cfg.Retry, &cfg.Retention)
+	rulesFlags(fs, &cfg.Rules)
 	if err := fs.parse(args, false); err != nil {
 		return err
 	}
@@ -57,6 +62,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.Int(&cfg.Partitions, "partitions", 8, "partitions per topic, for topics created at start")
 	fs.Int(&cfg.ReplicationFactor, "replication-factor", 1, "replication factor, for topics created at start")
 	fs.Bool(&cfg.Migrate, "migrate", true, "apply database migrations at start")
+	fs.Bool(&cfg.Rules.DemoCatalog, "demo-catalog", false, "stock SKU-1 to SKU-20 amply where missing, to try the system out (inventory)")
 	fs.String(&cfg.PprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address (off when empty)")
 	fs.Duration(&cfg.SessionTimeout, "session-timeout", 45*time.Second, "how long a silent replica keeps its partitions before the group reassigns them")
 	reliabilityFlags(fs, &cfg.Retry, &cfg.Retention)
@@ -141,4 +147,33 @@ func reliabilityFlags(fs *flagSet, retry *messaging.RetryConfig, retention *mess
 	fs.Duration(&retry.Cap, "retry-cap", messaging.DefaultRetryCap, "longest wait between handler retries")
 	fs.Int(&retry.MaxAttempts, "retry-attempts", messaging.DefaultRetryAttempts, "attempts before a failing message goes to its topic's .dlq")
 	fs.Duration(&retention.Inbox, "inbox-retention", messaging.DefaultInboxRetention, "how long applied event ids are remembered; keep it above the topics' retention")
+}
+
+// rulesFlags are the settings of the services' business rules.
+func rulesFlags(fs *flagSet, r *Rules) {
+	fs.Func("credit-limit", fmt.Sprintf("every customer's credit limit per currency with the simulated payment provider (default %s; env %s)",
+		payment.DefaultCreditLimit, envName("credit-limit")), func(v string) error {
+		d, err := decimal.NewFromString(v)
+		if err != nil || !d.IsPositive() {
+			return fmt.Errorf("want a positive amount, got %q", v)
+		}
+		r.CreditLimit = d
+		return nil
+	})
+	if v := fs.getenv(envName("credit-limit")); v != "" {
+		if err := fs.Set("credit-limit", v); err != nil {
+			fs.errs = append(fs.errs, fmt.Errorf("%s=%q: %w", envName("credit-limit"), v, err))
+		}
+	}
+	var countries string
+	fs.Func("ship-countries", fmt.Sprintf("comma-separated countries fulfillment ships to (default %s; env %s)",
+		strings.Join(fulfillment.DefaultCountries(), ","), envName("ship-countries")), func(v string) error {
+		r.ShipCountries = splitList(v)
+		return nil
+	})
+	if countries = fs.getenv(envName("ship-countries")); countries != "" {
+		r.ShipCountries = splitList(countries)
+	}
+	fs.Duration(&r.StepTimeout, "step-timeout", 30*time.Second, "how long a saga step waits for its reply before its command is sent again")
+	fs.Int(&r.StepAttempts, "step-attempts", 3, "sends of a step's command before the saga gives up, compensates and fails the order (reason TIMEOUT)")
 }

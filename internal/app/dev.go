@@ -29,9 +29,12 @@ type DevConfig struct {
 	Partitions int
 	// PprofAddr, when set, serves net/http/pprof there, apart from the API.
 	PprofAddr string
+	// Services to run (default: all five). Tests leave one out to see its step time out.
+	Services []string
 	// Retry bounds handler retries before a message is dead-lettered.
 	Retry     messaging.RetryConfig
 	Retention messaging.RetentionConfig
+	Rules     Rules
 	Log       *slog.Logger
 }
 
@@ -78,8 +81,13 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 	}
 	d.KafkaAddr = d.cluster.ListenAddrs()[0]
 
+	cfg.Rules.DemoCatalog = true
+	specs, err := pick(cfg.Services)
+	if err != nil {
+		return nil, err
+	}
 	d.node, err = startNode(ctx, nodeConfig{
-		services:   catalog,
+		services:   specs,
 		dsn:        func(svc string) string { return "sqlite:" + filepath.Join(cfg.DataDir, svc+".db") },
 		migrate:    true,
 		brokers:    []string{d.KafkaAddr},
@@ -87,12 +95,13 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 		replicas:   1,
 		retry:      cfg.Retry,
 		retention:  cfg.Retention,
+		rules:      cfg.Rules,
 		log:        cfg.Log,
 	})
 	if err != nil {
 		return nil, err
 	}
-	handler, err := routes(d.node.orderAPI(), admin{d.node.producer}, d.node.health(), cfg.Log)
+	handler, err := routes(d.node.server(), cfg.Log)
 	if err != nil {
 		return nil, err
 	}

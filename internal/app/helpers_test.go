@@ -30,9 +30,17 @@ func testLogger() *slog.Logger {
 // startDev runs `ordersys dev` in-process on free ports with a temporary data dir.
 func startDev(t *testing.T) *Dev {
 	t.Helper()
-	d, err := StartDev(t.Context(), DevConfig{
-		Addr: "127.0.0.1:0", KafkaAddr: "127.0.0.1:0", DataDir: t.TempDir(), Log: testLogger(),
-	})
+	return startDevWith(t, DevConfig{})
+}
+
+// startDevWith is startDev with some settings of the test's own.
+func startDevWith(t *testing.T, cfg DevConfig) *Dev {
+	t.Helper()
+	cfg.Addr, cfg.KafkaAddr, cfg.Log = "127.0.0.1:0", "127.0.0.1:0", testLogger()
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
+	d, err := StartDev(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("start dev: %v", err)
 	}

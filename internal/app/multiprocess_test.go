@@ -36,7 +36,8 @@ func startCluster(t *testing.T) *cluster {
 		{"inventory", "127.0.0.1:0"}, {"fulfillment", "127.0.0.1:0"}, {"notification", "127.0.0.1:0"},
 	} {
 		p := startProcess(t, s.name, serveReady, "serve", s.name, "--addr", s.addr, "--database-url", c.dsn,
-			"--kafka-brokers", c.broker.addr, "--partitions", "4", "--session-timeout", "6s", "--log-level", "warn")
+			"--kafka-brokers", c.broker.addr, "--partitions", "4", "--session-timeout", "6s", "--log-level", "warn",
+			"--demo-catalog")
 		c.services[s.name] = append(c.services[s.name], p)
 	}
 	c.api = "http://" + apiAddr

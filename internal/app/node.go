@@ -12,9 +12,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordersys/ordersys/internal/events"
+	"github.com/ordersys/ordersys/internal/fulfillment"
 	"github.com/ordersys/ordersys/internal/httpx"
+	"github.com/ordersys/ordersys/internal/inventory"
 	"github.com/ordersys/ordersys/internal/messaging"
+	"github.com/ordersys/ordersys/internal/notification"
 	"github.com/ordersys/ordersys/internal/order"
+	"github.com/ordersys/ordersys/internal/payment"
 	"github.com/ordersys/ordersys/internal/sqlstore"
 )
 
@@ -32,7 +36,9 @@ type nodeConfig struct {
 	sessionTimeout time.Duration
 	// retention says how long inbox rows and idempotency keys are kept (zero: the defaults).
 	retention messaging.RetentionConfig
-	log       *slog.Logger
+	// services configures the services' rules.
+	rules Rules
+	log   *slog.Logger
 }
 
 // node is a running set of services: their databases, outbox relays and consumers.
@@ -86,8 +92,16 @@ func startNode(ctx context.Context, cfg nodeConfig) (_ *node, err error) {
 			}
 		}
 		out := messaging.NewOutbox()
-		svc := spec.build(db, out, log)
+		svc := spec.build(db, out, cfg.rules, log)
 		n.services[spec.name] = svc
+		if o, ok := svc.(*order.Service); ok {
+			n.wg.Go(func() { o.RunDeadlines(runCtx) })
+		}
+		if inv, ok := svc.(*inventory.Service); ok && cfg.rules.DemoCatalog {
+			if err := inv.Seed(ctx, inventory.DemoCatalog); err != nil {
+				return nil, fmt.Errorf("demo catalog: %w", err)
+			}
+		}
 		n.wg.Go(func() {
 			_ = out.RunRelay(runCtx, db, n.producer, messaging.RelayConfig{}, log.With("component", "relay"))
 		})
@@ -133,6 +147,28 @@ func (n *node) orderAPI() *order.API {
 		return order.NewAPI(svc)
 	}
 	return nil
+}
+
+// server is the REST API of this node: the operations of the services it runs, 404 for the rest.
+func (n *node) server() server {
+	none := notServedHere{}
+	srv := server{none, none, none, none, none, admin{n.producer}, n.health()}
+	if api := n.orderAPI(); api != nil {
+		srv.orderOperations = api
+	}
+	if svc, ok := n.services[inventory.Name].(*inventory.Service); ok {
+		srv.inventoryOperations = inventory.NewAPI(svc)
+	}
+	if svc, ok := n.services[payment.Name].(*payment.Service); ok {
+		srv.paymentOperations = payment.NewAPI(svc)
+	}
+	if svc, ok := n.services[fulfillment.Name].(*fulfillment.Service); ok {
+		srv.fulfillmentOperations = fulfillment.NewAPI(svc)
+	}
+	if svc, ok := n.services[notification.Name].(*notification.Service); ok {
+		srv.notificationOperations = notification.NewAPI(svc)
+	}
+	return srv
 }
 
 // close stops relays and consumers (consumers commit what they applied), then closes the

@@ -38,7 +38,7 @@ func TestOutages(t *testing.T) {
 	defer func() { broker.Close() }()
 	s, err := StartServe(t.Context(), ServeConfig{
 		Addr: "127.0.0.1:0", DatabaseURL: pgtest.DSN(t), Brokers: []string{brokerAddr},
-		Partitions: 2, ReplicationFactor: 1, Migrate: true, Log: testLogger(),
+		Partitions: 2, ReplicationFactor: 1, Migrate: true, Rules: Rules{DemoCatalog: true}, Log: testLogger(),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -12,27 +12,47 @@ import (
 
 	"github.com/ordersys/ordersys/api"
 	"github.com/ordersys/ordersys/internal/httpx"
-	"github.com/ordersys/ordersys/internal/order"
 )
 
-// orderOperations are the operations of the API that the order service implements.
-type orderOperations interface {
-	CreateOrder(context.Context, api.CreateOrderRequestObject) (api.CreateOrderResponseObject, error)
-	CreateOrderExternal(context.Context, api.CreateOrderExternalRequestObject) (api.CreateOrderExternalResponseObject, error)
-	GetOrder(context.Context, api.GetOrderRequestObject) (api.GetOrderResponseObject, error)
-	ListOrders(context.Context, api.ListOrdersRequestObject) (api.ListOrdersResponseObject, error)
-}
+// The operations of the API, grouped by the service that implements them. A process serves the
+// groups of the services it runs; the others answer 404 (notServedHere).
+type (
+	orderOperations interface {
+		CreateOrder(context.Context, api.CreateOrderRequestObject) (api.CreateOrderResponseObject, error)
+		CreateOrderExternal(context.Context, api.CreateOrderExternalRequestObject) (api.CreateOrderExternalResponseObject, error)
+		GetOrder(context.Context, api.GetOrderRequestObject) (api.GetOrderResponseObject, error)
+		ListOrders(context.Context, api.ListOrdersRequestObject) (api.ListOrdersResponseObject, error)
+		CancelOrder(context.Context, api.CancelOrderRequestObject) (api.CancelOrderResponseObject, error)
+	}
+	inventoryOperations interface {
+		ListInventory(context.Context, api.ListInventoryRequestObject) (api.ListInventoryResponseObject, error)
+		GetStock(context.Context, api.GetStockRequestObject) (api.GetStockResponseObject, error)
+		SetStock(context.Context, api.SetStockRequestObject) (api.SetStockResponseObject, error)
+	}
+	paymentOperations interface {
+		ListPayments(context.Context, api.ListPaymentsRequestObject) (api.ListPaymentsResponseObject, error)
+	}
+	fulfillmentOperations interface {
+		ListShipments(context.Context, api.ListShipmentsRequestObject) (api.ListShipmentsResponseObject, error)
+	}
+	notificationOperations interface {
+		ListNotifications(context.Context, api.ListNotificationsRequestObject) (api.ListNotificationsResponseObject, error)
+	}
+)
 
-// server is the whole REST API: the order service's operations, the operator's and the probes.
+// server is the whole REST API: every service's operations, the operator's and the probes.
 type server struct {
 	orderOperations
+	inventoryOperations
+	paymentOperations
+	fulfillmentOperations
+	notificationOperations
 	admin
 	*httpx.Health
 }
 
-// routes is the HTTP surface of ordersys, all of it. orders is nil in a process that does not run
-// the order service; its operations then answer 404.
-func routes(orders *order.API, adm admin, health *httpx.Health, log *slog.Logger) (http.Handler, error) {
+// routes is the HTTP surface of ordersys, all of it.
+func routes(srv server, log *slog.Logger) (http.Handler, error) {
 	spec, err := api.GetSwagger()
 	if err != nil {
 		return nil, fmt.Errorf("load OpenAPI spec: %w", err)
@@ -42,11 +62,7 @@ func routes(orders *order.API, adm admin, health *httpx.Health, log *slog.Logger
 		return nil, fmt.Errorf("encode OpenAPI spec: %w", err)
 	}
 
-	var ops orderOperations = notServedHere{}
-	if orders != nil {
-		ops = orders
-	}
-	strict := api.NewStrictHandlerWithOptions(server{ops, adm, health}, nil, api.StrictHTTPServerOptions{
+	strict := api.NewStrictHandlerWithOptions(srv, nil, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			httpx.WriteProblem(w, httpx.NewProblem(http.StatusBadRequest, httpx.TypeMalformed, "The request could not be read", err.Error()))
 		},
@@ -93,12 +109,12 @@ func paramName(err error) string {
 	return ""
 }
 
-// notServedHere stands in for the order API in processes that run other services.
+// notServedHere stands in for the operations of services this process does not run.
 type notServedHere struct{}
 
 func elsewhere() api.Problem {
 	return httpx.NewProblem(http.StatusNotFound, httpx.TypeNotFound, "Not served here",
-		"this process does not run the order service; send order requests to the one that does")
+		"this process does not run the service that answers this; send the request to one that does")
 }
 
 func (notServedHere) CreateOrder(context.Context, api.CreateOrderRequestObject) (api.CreateOrderResponseObject, error) {
@@ -115,4 +131,32 @@ func (notServedHere) GetOrder(context.Context, api.GetOrderRequestObject) (api.G
 
 func (notServedHere) ListOrders(context.Context, api.ListOrdersRequestObject) (api.ListOrdersResponseObject, error) {
 	return api.ListOrdersdefaultApplicationProblemPlusJSONResponse{Body: elsewhere(), StatusCode: http.StatusNotFound}, nil
+}
+
+func (notServedHere) CancelOrder(context.Context, api.CancelOrderRequestObject) (api.CancelOrderResponseObject, error) {
+	return api.CancelOrderdefaultApplicationProblemPlusJSONResponse{Body: elsewhere(), StatusCode: http.StatusNotFound}, nil
+}
+
+func (notServedHere) ListInventory(context.Context, api.ListInventoryRequestObject) (api.ListInventoryResponseObject, error) {
+	return api.ListInventorydefaultApplicationProblemPlusJSONResponse{Body: elsewhere(), StatusCode: http.StatusNotFound}, nil
+}
+
+func (notServedHere) GetStock(context.Context, api.GetStockRequestObject) (api.GetStockResponseObject, error) {
+	return api.GetStockdefaultApplicationProblemPlusJSONResponse{Body: elsewhere(), StatusCode: http.StatusNotFound}, nil
+}
+
+func (notServedHere) SetStock(context.Context, api.SetStockRequestObject) (api.SetStockResponseObject, error) {
+	return api.SetStockdefaultApplicationProblemPlusJSONResponse{Body: elsewhere(), StatusCode: http.StatusNotFound}, nil
+}
+
+func (notServedHere) ListPayments(context.Context, api.ListPaymentsRequestObject) (api.ListPaymentsResponseObject, error) {
+	return api.ListPaymentsdefaultApplicationProblemPlusJSONResponse{Body: elsewhere(), StatusCode: http.StatusNotFound}, nil
+}
+
+func (notServedHere) ListShipments(context.Context, api.ListShipmentsRequestObject) (api.ListShipmentsResponseObject, error) {
+	return api.ListShipmentsdefaultApplicationProblemPlusJSONResponse{Body: elsewhere(), StatusCode: http.StatusNotFound}, nil
+}
+
+func (notServedHere) ListNotifications(context.Context, api.ListNotificationsRequestObject) (api.ListNotificationsResponseObject, error) {
+	return api.ListNotificationsdefaultApplicationProblemPlusJSONResponse{Body: elsewhere(), StatusCode: http.StatusNotFound}, nil
 }

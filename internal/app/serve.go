@@ -29,6 +29,7 @@ type ServeConfig struct {
 	PprofAddr         string
 	Retry             messaging.RetryConfig
 	Retention         messaging.RetentionConfig
+	Rules             Rules
 	Log               *slog.Logger
 }
 
@@ -67,13 +68,14 @@ func StartServe(ctx context.Context, cfg ServeConfig) (_ *Served, err error) {
 		replicas:       int16(cfg.ReplicationFactor),
 		retry:          cfg.Retry,
 		retention:      cfg.Retention,
+		rules:          cfg.Rules,
 		sessionTimeout: cfg.SessionTimeout,
 		log:            cfg.Log,
 	})
 	if err != nil {
 		return nil, err
 	}
-	handler, err := routes(s.node.orderAPI(), admin{s.node.producer}, s.node.health(), cfg.Log)
+	handler, err := routes(s.node.server(), cfg.Log)
 	if err != nil {
 		return nil, err
 	}

@@ -18,34 +18,61 @@ type Payload interface{ EventType() Type }
 const (
 	OrderCreatedType    Type = "ordersys.order.created.v1"
 	OrderCompletedType  Type = "ordersys.order.completed.v1"
+	OrderFailedType     Type = "ordersys.order.failed.v1"
+	OrderCancelledType  Type = "ordersys.order.cancelled.v1"
 	ChargePaymentType   Type = "ordersys.payment.charge.v1"
 	PaymentChargedType  Type = "ordersys.payment.charged.v1"
+	PaymentDeclinedType Type = "ordersys.payment.declined.v1"
+	RefundPaymentType   Type = "ordersys.payment.refund.v1"
+	PaymentRefundedType Type = "ordersys.payment.refunded.v1"
 	ReserveStockType    Type = "ordersys.inventory.reserve.v1"
 	StockReservedType   Type = "ordersys.inventory.reserved.v1"
+	StockRejectedType   Type = "ordersys.inventory.rejected.v1"
+	ReleaseStockType    Type = "ordersys.inventory.release.v1"
+	StockReleasedType   Type = "ordersys.inventory.released.v1"
 	CreateShipmentType  Type = "ordersys.fulfillment.create.v1"
 	ShipmentCreatedType Type = "ordersys.fulfillment.created.v1"
+	ShipmentFailedType  Type = "ordersys.fulfillment.failed.v1"
 )
 
 var topics = map[Type]string{
 	OrderCreatedType:    TopicOrderEvents,
 	OrderCompletedType:  TopicOrderEvents,
+	OrderFailedType:     TopicOrderEvents,
+	OrderCancelledType:  TopicOrderEvents,
 	ChargePaymentType:   TopicPaymentCommands,
+	RefundPaymentType:   TopicPaymentCommands,
 	PaymentChargedType:  TopicPaymentEvents,
+	PaymentDeclinedType: TopicPaymentEvents,
+	PaymentRefundedType: TopicPaymentEvents,
 	ReserveStockType:    TopicInventoryCommands,
+	ReleaseStockType:    TopicInventoryCommands,
 	StockReservedType:   TopicInventoryEvents,
+	StockRejectedType:   TopicInventoryEvents,
+	StockReleasedType:   TopicInventoryEvents,
 	CreateShipmentType:  TopicFulfillmentCommands,
 	ShipmentCreatedType: TopicFulfillmentEvents,
+	ShipmentFailedType:  TopicFulfillmentEvents,
 }
 
 var registry = map[Type]func() Payload{
 	OrderCreatedType:    func() Payload { return &OrderCreated{} },
 	OrderCompletedType:  func() Payload { return &OrderCompleted{} },
+	OrderFailedType:     func() Payload { return &OrderFailed{} },
+	OrderCancelledType:  func() Payload { return &OrderCancelled{} },
 	ChargePaymentType:   func() Payload { return &ChargePayment{} },
 	PaymentChargedType:  func() Payload { return &PaymentCharged{} },
+	PaymentDeclinedType: func() Payload { return &PaymentDeclined{} },
+	RefundPaymentType:   func() Payload { return &RefundPayment{} },
+	PaymentRefundedType: func() Payload { return &PaymentRefunded{} },
 	ReserveStockType:    func() Payload { return &ReserveStock{} },
 	StockReservedType:   func() Payload { return &StockReserved{} },
+	StockRejectedType:   func() Payload { return &StockRejected{} },
+	ReleaseStockType:    func() Payload { return &ReleaseStock{} },
+	StockReleasedType:   func() Payload { return &StockReleased{} },
 	CreateShipmentType:  func() Payload { return &CreateShipment{} },
 	ShipmentCreatedType: func() Payload { return &ShipmentCreated{} },
+	ShipmentFailedType:  func() Payload { return &ShipmentFailed{} },
 }
 
 // Line is one order line as the other services see it.
@@ -122,7 +149,76 @@ type ShipmentCreated struct {
 	TrackingNumber string `json:"trackingNumber"`
 }
 
+// OrderFailed: the saga ended without the order; Reason is machine-readable
+// (PAYMENT_DECLINED, OUT_OF_STOCK, SHIPMENT_FAILED, TIMEOUT).
+type OrderFailed struct {
+	OrderID    string `json:"orderId"`
+	CustomerID string `json:"customerId"`
+	Reason     string `json:"reason"`
+	Detail     string `json:"detail,omitempty"`
+}
+
+// OrderCancelled: the customer cancelled and every completed step was undone.
+type OrderCancelled struct {
+	OrderID    string `json:"orderId"`
+	CustomerID string `json:"customerId"`
+}
+
+// PaymentDeclined: the charge was refused.
+type PaymentDeclined struct {
+	OrderID string `json:"orderId"`
+	Reason  string `json:"reason"`
+}
+
+// RefundPayment asks the payment service to give the order's charge back (a no-op reply if
+// there was none).
+type RefundPayment struct {
+	OrderID    string          `json:"orderId"`
+	CustomerID string          `json:"customerId"`
+	Amount     decimal.Decimal `json:"amount"`
+	Currency   string          `json:"currency"`
+}
+
+// PaymentRefunded: the charge was given back, or there was none to give back.
+type PaymentRefunded struct {
+	OrderID  string `json:"orderId"`
+	RefundID string `json:"refundId,omitempty"`
+}
+
+// StockRejected: not every line could be reserved; nothing was.
+type StockRejected struct {
+	OrderID string `json:"orderId"`
+	SKU     string `json:"sku"`
+	Reason  string `json:"reason"` // UNKNOWN_SKU or INSUFFICIENT_STOCK
+}
+
+// ReleaseStock asks the inventory service to give the order's reservation back (a no-op reply
+// if there was none).
+type ReleaseStock struct {
+	OrderID string `json:"orderId"`
+}
+
+// StockReleased: the reservation was given back, or there was none.
+type StockReleased struct {
+	OrderID string `json:"orderId"`
+}
+
+// ShipmentFailed: the order cannot be shipped.
+type ShipmentFailed struct {
+	OrderID string `json:"orderId"`
+	Reason  string `json:"reason"` // e.g. UNSUPPORTED_COUNTRY
+}
+
 func (OrderCreated) EventType() Type    { return OrderCreatedType }
+func (OrderFailed) EventType() Type     { return OrderFailedType }
+func (OrderCancelled) EventType() Type  { return OrderCancelledType }
+func (PaymentDeclined) EventType() Type { return PaymentDeclinedType }
+func (RefundPayment) EventType() Type   { return RefundPaymentType }
+func (PaymentRefunded) EventType() Type { return PaymentRefundedType }
+func (StockRejected) EventType() Type   { return StockRejectedType }
+func (ReleaseStock) EventType() Type    { return ReleaseStockType }
+func (StockReleased) EventType() Type   { return StockReleasedType }
+func (ShipmentFailed) EventType() Type  { return ShipmentFailedType }
 func (OrderCompleted) EventType() Type  { return OrderCompletedType }
 func (ChargePayment) EventType() Type   { return ChargePaymentType }
 func (PaymentCharged) EventType() Type  { return PaymentChargedType }
@@ -142,6 +238,15 @@ func (p *ReserveStock) validate() error    { return requireOrder(p.OrderID) }
 func (p *StockReserved) validate() error   { return requireOrder(p.OrderID) }
 func (p *CreateShipment) validate() error  { return requireOrder(p.OrderID) }
 func (p *ShipmentCreated) validate() error { return requireOrder(p.OrderID) }
+func (p *OrderFailed) validate() error     { return requireOrder(p.OrderID) }
+func (p *OrderCancelled) validate() error  { return requireOrder(p.OrderID) }
+func (p *PaymentDeclined) validate() error { return requireOrder(p.OrderID) }
+func (p *RefundPayment) validate() error   { return requireOrder(p.OrderID) }
+func (p *PaymentRefunded) validate() error { return requireOrder(p.OrderID) }
+func (p *StockRejected) validate() error   { return requireOrder(p.OrderID) }
+func (p *ReleaseStock) validate() error    { return requireOrder(p.OrderID) }
+func (p *StockReleased) validate() error   { return requireOrder(p.OrderID) }
+func (p *ShipmentFailed) validate() error  { return requireOrder(p.OrderID) }
 
 func requireOrder(id string) error {
 	if id == "" {

@@ -1,10 +1,12 @@
 // Package fulfillment is the fulfillment service: it hands an order to a carrier, once, answering
-// the saga's commands with events.
+// the saga's commands with events; orders to countries it does not ship to fail.
 package fulfillment
 
 import (
 	"context"
+	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -25,16 +27,50 @@ var migrationsFS embed.FS
 // Migrations creates the service's tables.
 var Migrations = sqlstore.EmbeddedMigrations("goose_fulfillment_version", migrationsFS, "migrations")
 
+// ReasonUnsupportedCountry is the ShipmentFailed reason for an address outside the supported
+// countries.
+const ReasonUnsupportedCountry = "UNSUPPORTED_COUNTRY"
+
+// defaultCountries are shipped to when Config names none: ISO 3166 alpha-3 and alpha-2 codes of
+// the same countries, since addresses arrive with either ("USA" in the quick start).
+var defaultCountries = []string{"USA", "US", "CAN", "CA", "GBR", "GB", "DEU", "DE", "FRA", "FR"}
+
+// DefaultCountries returns the countries shipped to when Config names none.
+func DefaultCountries() []string { return append([]string(nil), defaultCountries...) }
+
+// Config configures the service. The zero value is valid.
+type Config struct {
+	// Countries shipped to, compared with an address's country case-insensitively after trimming
+	// spaces. Empty means DefaultCountries().
+	Countries []string
+}
+
 // Service handles fulfillment commands.
 type Service struct {
-	db     *sqlstore.DB
-	outbox *messaging.Outbox
+	db        *sqlstore.DB
+	outbox    *messaging.Outbox
+	countries map[string]bool // normalised by countryKey
 }
 
 // New returns the fulfillment service on db.
-func New(db *sqlstore.DB, outbox *messaging.Outbox) *Service {
-	return &Service{db: db, outbox: outbox}
+func New(db *sqlstore.DB, outbox *messaging.Outbox, cfg Config) *Service {
+	list := cfg.Countries
+	if len(list) == 0 {
+		list = defaultCountries
+	}
+	countries := make(map[string]bool, len(list))
+	for _, c := range list {
+		if k := countryKey(c); k != "" {
+			countries[k] = true
+		}
+	}
+	return &Service{db: db, outbox: outbox, countries: countries}
 }
+
+func countryKey(c string) string { return strings.ToUpper(strings.TrimSpace(c)) }
+
+// Ships reports whether the service ships to country.
+func (s *Service) Ships(country string) bool { return s.countries[countryKey(country)] }
 
 // Subscriptions lists what the service consumes.
 func (s *Service) Subscriptions() []messaging.Subscription {
@@ -44,34 +80,114 @@ func (s *Service) Subscriptions() []messaging.Subscription {
 func (s *Service) handle(ctx context.Context, tx *sqlstore.Tx, _ events.Envelope, p events.Payload) error {
 	switch cmd := p.(type) {
 	case *events.CreateShipment:
-		return s.ship(ctx, tx, cmd)
+		if err := s.ship(ctx, tx, cmd); err != nil {
+			return fmt.Errorf("ship %s: %w", cmd.OrderID, err)
+		}
+		return nil
 	default:
 		return messaging.Permanent(fmt.Errorf("fulfillment service cannot handle %s", p.EventType()))
 	}
 }
 
-// ship creates the order's one shipment and answers ShipmentCreated; a repeated command answers
-// again with the first shipment.
+// ship decides once per order: it creates the order's one shipment and answers ShipmentCreated,
+// or records why it cannot and answers ShipmentFailed. A repeated command answers again with
+// that first decision.
 func (s *Service) ship(ctx context.Context, tx *sqlstore.Tx, cmd *events.CreateShipment) error {
+	reason, failed, err := failureOf(ctx, tx, cmd.OrderID)
+	if err != nil {
+		return err
+	}
+	if failed {
+		return s.reply(ctx, tx, cmd.OrderID, events.ShipmentFailed{OrderID: cmd.OrderID, Reason: reason})
+	}
+	a := cmd.Address
+	if !s.Ships(a.Country) {
+		// A shipment made before the country was dropped from the list still stands.
+		created, ok, err := shipmentOf(ctx, tx, cmd.OrderID)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return s.reply(ctx, tx, cmd.OrderID, created)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO shipment_failures (order_id, reason, country, created_at)
+			VALUES ($1, $2, $3, $4) ON CONFLICT (order_id) DO NOTHING`,
+			cmd.OrderID, ReasonUnsupportedCountry, a.Country, time.Now().UTC()); err != nil {
+			return err
+		}
+		if reason, _, err = failureOf(ctx, tx, cmd.OrderID); err != nil {
+			return err
+		}
+		return s.reply(ctx, tx, cmd.OrderID, events.ShipmentFailed{OrderID: cmd.OrderID, Reason: reason})
+	}
+
 	id := uuid.NewString()
 	tracking := "1Z" + strings.ToUpper(strings.ReplaceAll(id, "-", "")[:16])
-	a := cmd.Address
 	if _, err := tx.ExecContext(ctx, `INSERT INTO shipments
 		(id, order_id, carrier, tracking_number, country, city, address_line1, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (order_id) DO NOTHING`,
-		id, cmd.OrderID, "UPS", tracking, a.Country, a.City, a.AddressLine1, time.Now().UTC()); err != nil {
-		return fmt.Errorf("ship %s: %w", cmd.OrderID, err)
+		id, cmd.OrderID, "UPS", tracking, countryKey(a.Country), a.City, a.AddressLine1, time.Now().UTC()); err != nil {
+		return err
 	}
-	reply := events.ShipmentCreated{OrderID: cmd.OrderID}
-	if err := tx.QueryRowContext(ctx, `SELECT id, carrier, tracking_number FROM shipments WHERE order_id = $1`,
-		cmd.OrderID).Scan(&reply.ShipmentID, &reply.Carrier, &reply.TrackingNumber); err != nil {
-		return fmt.Errorf("ship %s: %w", cmd.OrderID, err)
+	created, ok, err := shipmentOf(ctx, tx, cmd.OrderID)
+	if err == nil && !ok {
+		err = errors.New("shipment row vanished") // cannot happen: it was inserted or conflicted
 	}
-	msg, err := events.New(Name, cmd.OrderID, reply)
+	if err != nil {
+		return err
+	}
+	return s.reply(ctx, tx, cmd.OrderID, created)
+}
+
+func failureOf(ctx context.Context, tx *sqlstore.Tx, orderID string) (reason string, ok bool, err error) {
+	err = tx.QueryRowContext(ctx, `SELECT reason FROM shipment_failures WHERE order_id = $1`, orderID).Scan(&reason)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return reason, err == nil, err
+}
+
+func shipmentOf(ctx context.Context, tx *sqlstore.Tx, orderID string) (events.ShipmentCreated, bool, error) {
+	e := events.ShipmentCreated{OrderID: orderID}
+	err := tx.QueryRowContext(ctx, `SELECT id, carrier, tracking_number FROM shipments WHERE order_id = $1`,
+		orderID).Scan(&e.ShipmentID, &e.Carrier, &e.TrackingNumber)
+	if errors.Is(err, sql.ErrNoRows) {
+		return events.ShipmentCreated{}, false, nil
+	}
+	return e, err == nil, err
+}
+
+func (s *Service) reply(ctx context.Context, tx *sqlstore.Tx, orderID string, p events.Payload) error {
+	msg, err := events.New(Name, orderID, p)
 	if err != nil {
 		return err
 	}
 	return s.outbox.Put(ctx, tx, msg)
+}
+
+// Shipment is one order's shipment.
+type Shipment struct {
+	ID, OrderID, Carrier, TrackingNumber, Country string
+	CreatedAt                                     time.Time
+}
+
+// ShipmentsFor lists the order's shipments (zero or one), oldest first.
+func (s *Service) ShipmentsFor(ctx context.Context, orderID string) ([]Shipment, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, order_id, carrier, tracking_number, country, created_at
+		FROM shipments WHERE order_id = $1 ORDER BY created_at, id`, orderID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Shipment
+	for rows.Next() {
+		var sh Shipment
+		if err := rows.Scan(&sh.ID, &sh.OrderID, &sh.Carrier, &sh.TrackingNumber, &sh.Country, &sh.CreatedAt); err != nil {
+			return nil, err
+		}
+		out = append(out, sh)
+	}
+	return out, rows.Err()
 }
 
 // ShipmentCount counts the order's shipments (zero or one).

@@ -1,5 +1,7 @@
-// Package inventory is the inventory service: it reserves an order's stock, all lines or none,
-// answering the saga's commands with events.
+// Package inventory is the inventory service: it keeps the stock of every SKU and reserves an
+// order's stock, all lines or none, exactly once per order, answering the saga's commands with
+// events. A reservation is released when the saga compensates and consumed when the order
+// completes.
 package inventory
 
 import (
@@ -8,9 +10,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"time"
-
-	"github.com/google/uuid"
+	"log/slog"
 
 	"github.com/ordersys/ordersys/internal/events"
 	"github.com/ordersys/ordersys/internal/messaging"
@@ -20,78 +20,76 @@ import (
 // Name is the service's name: its consumer group, event source and database name.
 const Name = "inventory"
 
+// CompletionConsumer is the consumer group (and inbox consumer) that turns completed orders'
+// reservations into shipped stock. It is separate from Name's, which consumes the commands.
+const CompletionConsumer = Name + "-completion"
+
 //go:embed migrations/*.sql
 var migrationsFS embed.FS
 
 // Migrations creates the service's tables.
 var Migrations = sqlstore.EmbeddedMigrations("goose_inventory_version", migrationsFS, "migrations")
 
-// Service handles inventory commands.
+// Reservation statuses.
+const (
+	StatusReserved = "RESERVED" // the order's lines are held: available went down, reserved up
+	StatusRejected = "REJECTED" // a line could not be reserved, so none was
+	StatusReleased = "RELEASED" // the saga compensated: what was held is available again
+	StatusConsumed = "CONSUMED" // the order completed: what was held has left the warehouse
+)
+
+// Rejection reasons of StockRejected.
+const (
+	ReasonUnknownSKU        = "UNKNOWN_SKU"
+	ReasonInsufficientStock = "INSUFFICIENT_STOCK"
+)
+
+// Service handles inventory commands and keeps the stock.
 type Service struct {
 	db     *sqlstore.DB
 	outbox *messaging.Outbox
+	log    *slog.Logger
 }
 
-// New returns the inventory service on db.
+// New returns the inventory service on db. It logs to slog.Default until WithLogger is called.
 func New(db *sqlstore.DB, outbox *messaging.Outbox) *Service {
-	return &Service{db: db, outbox: outbox}
+	return &Service{db: db, outbox: outbox, log: slog.Default().With("service", Name)}
 }
 
-// Subscriptions lists what the service consumes.
+// WithLogger makes the service log to log, and returns it.
+func (s *Service) WithLogger(log *slog.Logger) *Service {
+	s.log = log.With("service", Name)
+	return s
+}
+
+// Subscriptions lists what the service consumes: its commands, and completed orders (in a
+// consumer group of its own, since order events are also consumed by other services).
 func (s *Service) Subscriptions() []messaging.Subscription {
-	return []messaging.Subscription{{Name: Name, Topics: []string{events.TopicInventoryCommands}, Handle: s.handle}}
+	return []messaging.Subscription{
+		{Name: Name, Topics: []string{events.TopicInventoryCommands}, Handle: s.handle},
+		{Name: CompletionConsumer, Topics: []string{events.TopicOrderEvents},
+			Types: []events.Type{events.OrderCompletedType}, Handle: s.handleCompletion},
+	}
 }
 
 func (s *Service) handle(ctx context.Context, tx *sqlstore.Tx, _ events.Envelope, p events.Payload) error {
 	switch cmd := p.(type) {
 	case *events.ReserveStock:
 		return s.reserve(ctx, tx, cmd)
+	case *events.ReleaseStock:
+		return s.release(ctx, tx, cmd)
 	default:
 		return messaging.Permanent(fmt.Errorf("inventory service cannot handle %s", p.EventType()))
 	}
 }
 
-// reserve records one reservation per order and answers StockReserved; a repeated command answers
-// again with the first reservation.
-func (s *Service) reserve(ctx context.Context, tx *sqlstore.Tx, cmd *events.ReserveStock) error {
-	var id string
-	err := tx.QueryRowContext(ctx, `SELECT id FROM reservations WHERE order_id = $1`, cmd.OrderID).Scan(&id)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		id = uuid.NewString()
-		if _, err := tx.ExecContext(ctx, `INSERT INTO reservations (id, order_id, status, created_at)
-			VALUES ($1, $2, 'RESERVED', $3)`, id, cmd.OrderID, time.Now().UTC()); err != nil {
-			return fmt.Errorf("reserve %s: %w", cmd.OrderID, err)
-		}
-		for _, l := range mergeLines(cmd.Lines) {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO reservation_lines (reservation_id, sku, quantity)
-				VALUES ($1, $2, $3)`, id, l.SKU, l.Quantity.String()); err != nil {
-				return fmt.Errorf("reserve %s: %w", cmd.OrderID, err)
-			}
-		}
-	case err != nil:
-		return fmt.Errorf("reserve %s: %w", cmd.OrderID, err)
+func (s *Service) handleCompletion(ctx context.Context, tx *sqlstore.Tx, _ events.Envelope, p events.Payload) error {
+	switch e := p.(type) {
+	case *events.OrderCompleted:
+		return s.consume(ctx, tx, e.OrderID)
+	default:
+		return messaging.Permanent(fmt.Errorf("inventory completion cannot handle %s", p.EventType()))
 	}
-	reply, err := events.New(Name, cmd.OrderID, events.StockReserved{OrderID: cmd.OrderID, ReservationID: id})
-	if err != nil {
-		return err
-	}
-	return s.outbox.Put(ctx, tx, reply)
-}
-
-// mergeLines sums repeated SKUs, since an order may list one SKU on several lines.
-func mergeLines(lines []events.Line) []events.Line {
-	var out []events.Line
-	index := map[string]int{}
-	for _, l := range lines {
-		if i, ok := index[l.SKU]; ok {
-			out[i].Quantity = out[i].Quantity.Add(l.Quantity)
-			continue
-		}
-		index[l.SKU] = len(out)
-		out = append(out, l)
-	}
-	return out
 }
 
 // ReservationFor reports the order's reservation status, or "" when there is none.

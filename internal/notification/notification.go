@@ -6,6 +6,7 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -24,6 +25,13 @@ var migrationsFS embed.FS
 // Migrations creates the service's tables.
 var Migrations = sqlstore.EmbeddedMigrations("goose_notification_version", migrationsFS, "migrations")
 
+// Notification kinds: one per order outcome.
+const (
+	KindOrderCompleted = "ORDER_COMPLETED"
+	KindOrderFailed    = "ORDER_FAILED"
+	KindOrderCancelled = "ORDER_CANCELLED"
+)
+
 // Service records notifications for order outcomes.
 type Service struct {
 	db *sqlstore.DB
@@ -32,32 +40,78 @@ type Service struct {
 // New returns the notification service on db.
 func New(db *sqlstore.DB) *Service { return &Service{db: db} }
 
-// Subscriptions lists what the service consumes.
+// Subscriptions lists what the service consumes: the three ways an order ends.
 func (s *Service) Subscriptions() []messaging.Subscription {
 	return []messaging.Subscription{{Name: Name, Topics: []string{events.TopicOrderEvents},
-		Types: []events.Type{events.OrderCompletedType}, Handle: s.handle}}
+		Types:  []events.Type{events.OrderCompletedType, events.OrderFailedType, events.OrderCancelledType},
+		Handle: s.handle}}
 }
 
 func (s *Service) handle(ctx context.Context, tx *sqlstore.Tx, _ events.Envelope, p events.Payload) error {
 	switch e := p.(type) {
 	case *events.OrderCompleted:
-		msg := fmt.Sprintf("Your order %s is complete: %s %s charged, and it is on its way.",
-			e.OrderID, e.Total.String(), e.Currency)
-		return s.record(ctx, tx, e.OrderID, "ORDER_COMPLETED", e.CustomerID, msg)
+		return s.notify(ctx, tx, e.OrderID, KindOrderCompleted, e.CustomerID, e)
+	case *events.OrderFailed:
+		return s.notify(ctx, tx, e.OrderID, KindOrderFailed, e.CustomerID, e)
+	case *events.OrderCancelled:
+		return s.notify(ctx, tx, e.OrderID, KindOrderCancelled, e.CustomerID, e)
 	default:
-		return nil // other order events need no message
+		return nil // other order events need no message (Types keeps them away anyway)
 	}
 }
 
-// record stores the message unless this order already has one of this kind.
-func (s *Service) record(ctx context.Context, tx *sqlstore.Tx, orderID, kind, recipient, message string) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO notifications (id, order_id, kind, recipient, message, created_at)
+// notify renders the kind's message about e and records it unless this order already has one of
+// this kind: a re-published outcome, under any event id, sends nothing new.
+func (s *Service) notify(ctx context.Context, tx *sqlstore.Tx, orderID, kind, recipient string, e events.Payload) error {
+	message, err := render(kind, e)
+	if err != nil {
+		return messaging.Permanent(fmt.Errorf("notify %s %s: %w", orderID, kind, err))
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO notifications (id, order_id, kind, recipient, message, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (order_id, kind) DO NOTHING`,
 		uuid.NewString(), orderID, kind, recipient, message, time.Now().UTC())
 	if err != nil {
 		return fmt.Errorf("notify %s %s: %w", orderID, kind, err)
 	}
 	return nil
+}
+
+// render executes the kind's template with the event as its data.
+func render(kind string, data any) (string, error) {
+	t, ok := templates[kind]
+	if !ok {
+		return "", fmt.Errorf("no template for %s", kind)
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, data); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}
+
+// Notification is one message recorded for an order.
+type Notification struct {
+	ID, OrderID, Kind, Recipient, Message string
+	CreatedAt                             time.Time
+}
+
+// NotificationsFor lists the messages recorded for an order, oldest first.
+func (s *Service) NotificationsFor(ctx context.Context, orderID string) ([]Notification, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, order_id, kind, recipient, message, created_at
+		FROM notifications WHERE order_id = $1 ORDER BY created_at, id`, orderID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Notification
+	for rows.Next() {
+		var n Notification
+		if err := rows.Scan(&n.ID, &n.OrderID, &n.Kind, &n.Recipient, &n.Message, &n.CreatedAt); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
 }
 
 // CountFor counts the notifications recorded for an order.

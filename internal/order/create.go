@@ -79,28 +79,14 @@ const createScope = "POST /orders/create"
 func (s *Service) create(ctx context.Context, key, hash string, req *api.CreateOrderRequest) (Placed, error) {
 	var placed Placed
 	err := s.db.InTx(ctx, func(tx *sqlstore.Tx) error {
-		var storedHash, response string
-		var status int
-		var storedAt time.Time
-		err := tx.QueryRowContext(ctx, `SELECT request_hash, status_code, response, created_at FROM idempotency_keys
-			WHERE scope = $1 AND idem_key = $2`, createScope, key).Scan(&storedHash, &status, &response, &storedAt)
-		switch {
-		case err == nil && storedAt.After(now().Add(-s.IdempotencyTTL)):
-			if storedHash != hash {
-				return ErrKeyReused
+		stored, err := s.recall(ctx, tx, createScope, key, hash)
+		if err != nil || stored != nil {
+			if stored != nil {
+				placed = Placed{Status: stored.status, Replayed: true}
+				return json.Unmarshal(stored.body, &placed.Body)
 			}
-			placed = Placed{Status: status, Replayed: true}
-			return json.Unmarshal([]byte(response), &placed.Body)
-		case err == nil:
-			// Expired but not pruned yet: it no longer counts.
-			if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE scope = $1 AND idem_key = $2`,
-				createScope, key); err != nil {
-				return fmt.Errorf("expire idempotency key: %w", err)
-			}
-		case !errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("read idempotency key: %w", err)
+			return err
 		}
-
 		o := newOrder(req)
 		if err := insertOrder(ctx, tx, o); err != nil {
 			return err
@@ -117,18 +103,57 @@ func (s *Service) create(ctx context.Context, key, hash string, req *api.CreateO
 			OrderId: uuid.MustParse(o.ID), Status: api.OrderStatus(o.Status), TotalAmount: o.Total,
 			Currency: o.Currency, CreatedAt: o.CreatedAt,
 		}}
-		body, err := json.Marshal(placed.Body)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO idempotency_keys
-			(scope, idem_key, request_hash, status_code, response, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-			createScope, key, hash, placed.Status, string(body), o.CreatedAt); err != nil {
-			return fmt.Errorf("store idempotency key: %w", err)
-		}
-		return nil
+		return remember(ctx, tx, createScope, key, hash, placed.Status, placed.Body, o.CreatedAt)
 	})
 	return placed, err
+}
+
+// storedAnswer is the answer an Idempotency-Key already has.
+type storedAnswer struct {
+	status int
+	body   []byte
+}
+
+// recall looks an Idempotency-Key up in tx: the stored answer if the same request was made under
+// it, ErrKeyReused if a different one was, nil if the key is new (or expired).
+func (s *Service) recall(ctx context.Context, tx *sqlstore.Tx, scope, key, hash string) (*storedAnswer, error) {
+	var storedHash, response string
+	var status int
+	var storedAt time.Time
+	err := tx.QueryRowContext(ctx, `SELECT request_hash, status_code, response, created_at FROM idempotency_keys
+		WHERE scope = $1 AND idem_key = $2`, scope, key).Scan(&storedHash, &status, &response, &storedAt)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("read idempotency key: %w", err)
+	case storedAt.After(now().Add(-s.IdempotencyTTL)):
+		if storedHash != hash {
+			return nil, ErrKeyReused
+		}
+		return &storedAnswer{status, []byte(response)}, nil
+	}
+	// Expired but not pruned yet: it no longer counts.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE scope = $1 AND idem_key = $2`,
+		scope, key); err != nil {
+		return nil, fmt.Errorf("expire idempotency key: %w", err)
+	}
+	return nil, nil
+}
+
+// remember stores the answer to a request under its Idempotency-Key, in the request's own
+// transaction.
+func remember(ctx context.Context, tx *sqlstore.Tx, scope, key, hash string, status int, body any, at time.Time) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO idempotency_keys
+		(scope, idem_key, request_hash, status_code, response, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		scope, key, hash, status, string(b), at); err != nil {
+		return fmt.Errorf("store idempotency key: %w", err)
+	}
+	return nil
 }
 
 func newOrder(req *api.CreateOrderRequest) *Order {

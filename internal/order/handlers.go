@@ -153,3 +153,34 @@ func optional(s string) *string {
 	}
 	return &s
 }
+
+// CancelOrder is POST /api/v1/orders/{orderId}/cancel.
+func (a *API) CancelOrder(ctx context.Context, req api.CancelOrderRequestObject) (api.CancelOrderResponseObject, error) {
+	fail := func(p api.Problem) (api.CancelOrderResponseObject, error) {
+		return api.CancelOrderdefaultApplicationProblemPlusJSONResponse{Body: p, StatusCode: p.Status}, nil
+	}
+	key := req.Params.IdempotencyKey
+	if key == nil || strings.TrimSpace(*key) == "" || utf8.RuneCountInString(*key) > 255 {
+		return fail(httpx.NewProblem(http.StatusBadRequest, httpx.TypeIdempotency, "Idempotency-Key is required",
+			"send a unique Idempotency-Key header of at most 255 characters so the request can be retried safely"))
+	}
+	answer, err := a.svc.Cancel(ctx, req.OrderId.String(), *key)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return fail(httpx.NewProblem(http.StatusNotFound, httpx.TypeNotFound, "Order not found",
+			"no order has id "+req.OrderId.String()))
+	case errors.Is(err, ErrTerminal):
+		return fail(httpx.NewProblem(http.StatusConflict, httpx.TypeConflict, "The order has already ended",
+			"only an order that has not reached COMPLETED, FAILED or CANCELLED can be cancelled"))
+	case errors.Is(err, ErrKeyReused):
+		return fail(httpx.NewProblem(http.StatusUnprocessableEntity, httpx.TypeKeyReused, "Idempotency-Key reused", err.Error()))
+	case err != nil:
+		return nil, err
+	}
+	resp := api.CancelOrder202JSONResponse{Body: answer.Body}
+	if answer.Replayed {
+		yes := "true"
+		resp.Headers.IdempotentReplayed = &yes
+	}
+	return resp, nil
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/ordersys/ordersys/api"
 	"github.com/ordersys/ordersys/internal/events"
 	"github.com/ordersys/ordersys/internal/messaging"
+	"github.com/ordersys/ordersys/internal/pgtest"
 	"github.com/ordersys/ordersys/internal/sqlstore"
 )
 
@@ -32,6 +33,36 @@ func newTestService(t *testing.T) (*Service, *sqlstore.DB) {
 		t.Fatalf("migrate: %v", err)
 	}
 	return New(db, messaging.NewOutbox(), slog.New(slog.DiscardHandler)), db
+}
+
+// newPostgresService creates a fresh PostgreSQL database (see pgtest; the test is skipped when
+// none can be had), migrates the service's schema in it and returns the order service on it.
+func newPostgresService(t *testing.T) (*Service, *sqlstore.DB) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlstore.OpenService(ctx, pgtest.DSN(t), Name)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := sqlstore.Migrate(ctx, db, messaging.Migrations, Migrations); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return New(db, messaging.NewOutbox(), slog.New(slog.DiscardHandler)), db
+}
+
+// eachStore runs fn in a subtest per database: a fresh order service over SQLite, then over
+// PostgreSQL.
+func eachStore(t *testing.T, fn func(t *testing.T, svc *Service, db *sqlstore.DB)) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) {
+		svc, db := newTestService(t)
+		fn(t, svc, db)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		svc, db := newPostgresService(t)
+		fn(t, svc, db)
+	})
 }
 
 // quickStart is the seed's quick-start order: 33 x 19.99 + 14.50 x 25 = 1022.17 USD.

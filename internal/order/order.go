@@ -81,11 +81,17 @@ type Service struct {
 	log    *slog.Logger
 	// IdempotencyTTL is how long an Idempotency-Key is remembered (default 24h).
 	IdempotencyTTL time.Duration
+	// StepTimeout is how long a saga step waits for its reply before its command is sent again
+	// (default 30s); StepAttempts is how many sends a step gets before the saga gives up on it
+	// and compensates (default 3).
+	StepTimeout  time.Duration
+	StepAttempts int
 }
 
 // New returns the order service on db.
 func New(db *sqlstore.DB, outbox *messaging.Outbox, log *slog.Logger) *Service {
-	return &Service{db: db, outbox: outbox, log: log.With("service", Name), IdempotencyTTL: 24 * time.Hour}
+	return &Service{db: db, outbox: outbox, log: log.With("service", Name), IdempotencyTTL: 24 * time.Hour,
+		StepTimeout: 30 * time.Second, StepAttempts: 3}
 }
 
 // now is the service's clock: UTC, to the microsecond that PostgreSQL keeps.

@@ -13,65 +13,224 @@ import (
 	"github.com/ordersys/ordersys/internal/sqlstore"
 )
 
-// step is what an event does to an order in a given status: the status it moves to and the
-// messages it sends on.
-type step struct {
-	next Status
-	send func(o *Order) events.Payload
-	// items says whether send needs the order's lines.
-	items bool
+// sagaState is what the saga knows of an order beyond its items: where it is, what has been done
+// that may need undoing, and what undoing it still awaits.
+type sagaState struct {
+	Status           Status
+	Charged          bool // a charge may exist: ChargePayment was answered PaymentCharged
+	Reserved         bool // stock may be held: ReserveStock was answered StockReserved
+	RefundPending    bool // RefundPayment sent, PaymentRefunded not yet received
+	ReleasePending   bool // ReleaseStock sent, StockReleased not yet received
+	Outcome          Status
+	OutcomeReason    string
+	Attempts         int // how many times the current step's command was sent
+	MaxAttempts      int // from the service's configuration, not stored
+	FailureReason    string
+	HistoryReasonTag string // what the history entry of this step says, if anything
+	// UndoneTag records the last undo reply in the history (COMPENSATING PAYMENT_REFUNDED, say)
+	// when that same step also ends the saga, so both show.
+	UndoneTag string
 }
 
-// transitions is the saga, the whole of it: for each status, the events that move an order on.
-// An event missing here for the order's current status is late or a duplicate, and is ignored.
-var transitions = map[Status]map[events.Type]step{
+// Pseudo-events: things that happen to a saga without a message. They sit in the same table as
+// the events so that every way an order can move is in one place.
+const (
+	cancelRequested events.Type = "ordersys.order.cancel-requested"
+	stepTimedOut    events.Type = "ordersys.order.step-timed-out"
+)
+
+// Machine-readable failure reasons.
+const (
+	ReasonPaymentDeclined = "PAYMENT_DECLINED"
+	ReasonOutOfStock      = "OUT_OF_STOCK"
+	ReasonShipmentFailed  = "SHIPMENT_FAILED"
+	ReasonTimeout         = "TIMEOUT"
+	ReasonCancelled       = "CANCELLED"
+)
+
+// rule computes what an event does to a saga in one status: the new state and the messages to
+// send, by type (built from the order by build).
+type rule func(s sagaState, p events.Payload) (sagaState, []events.Type)
+
+// rules is the saga, the whole of it: for each status, what each event does. An event missing
+// here for the order's status is a duplicate or a late reply that needs nothing, and is ignored.
+var rules = map[Status]map[events.Type]rule{
 	Pending: {
-		events.OrderCreatedType: {Payment, chargePayment, false},
+		events.OrderCreatedType: advanceTo(Payment, events.ChargePaymentType),
+		cancelRequested:         finishAs(Cancelled, ReasonCancelled),
 	},
 	Payment: {
-		events.PaymentChargedType: {Inventory, reserveStock, true},
+		events.PaymentChargedType: func(s sagaState, _ events.Payload) (sagaState, []events.Type) {
+			s.Charged = true
+			return advanceTo(Inventory, events.ReserveStockType)(s, nil)
+		},
+		events.PaymentDeclinedType: finishAs(Failed, ReasonPaymentDeclined),
+		cancelRequested:            compensate(Cancelled, ReasonCancelled, true, false),
+		stepTimedOut:               retryOr(events.ChargePaymentType, compensate(Failed, ReasonTimeout, true, false)),
 	},
 	Inventory: {
-		events.StockReservedType: {Fulfillment, createShipment, true},
+		events.StockReservedType: func(s sagaState, _ events.Payload) (sagaState, []events.Type) {
+			s.Reserved = true
+			return advanceTo(Fulfillment, events.CreateShipmentType)(s, nil)
+		},
+		events.StockRejectedType: compensate(Failed, ReasonOutOfStock, true, false),
+		cancelRequested:          compensate(Cancelled, ReasonCancelled, true, true),
+		stepTimedOut:             retryOr(events.ReserveStockType, compensate(Failed, ReasonTimeout, true, true)),
 	},
 	Fulfillment: {
-		events.ShipmentCreatedType: {Completed, orderCompleted, false},
+		events.ShipmentCreatedType: finishAs(Completed, ""),
+		events.ShipmentFailedType:  compensate(Failed, ReasonShipmentFailed, true, true),
+		cancelRequested:            compensate(Cancelled, ReasonCancelled, true, true),
+		stepTimedOut:               retryOr(events.CreateShipmentType, compensate(Failed, ReasonTimeout, true, true)),
+	},
+	Compensating: {
+		// Replies that were in flight when compensation began: the undo commands were sent
+		// after the commands these answer, on the same partitions, so they undo them too.
+		events.PaymentChargedType: func(s sagaState, _ events.Payload) (sagaState, []events.Type) {
+			s.Charged = true
+			return s, nil
+		},
+		events.StockReservedType: func(s sagaState, _ events.Payload) (sagaState, []events.Type) {
+			s.Reserved = true
+			return s, nil
+		},
+		events.PaymentRefundedType: func(s sagaState, _ events.Payload) (sagaState, []events.Type) {
+			if !s.RefundPending {
+				return s, nil // an answer to a refund already counted
+			}
+			s.RefundPending, s.HistoryReasonTag = false, "PAYMENT_REFUNDED"
+			return finishIfUndone(s)
+		},
+		events.StockReleasedType: func(s sagaState, _ events.Payload) (sagaState, []events.Type) {
+			if !s.ReleasePending {
+				return s, nil
+			}
+			s.ReleasePending, s.HistoryReasonTag = false, "STOCK_RELEASED"
+			return finishIfUndone(s)
+		},
+		cancelRequested: func(s sagaState, _ events.Payload) (sagaState, []events.Type) {
+			if s.Outcome != Cancelled {
+				s.Outcome, s.OutcomeReason, s.HistoryReasonTag = Cancelled, ReasonCancelled, ReasonCancelled
+			}
+			return s, nil
+		},
+		// Undo commands are durable in Kafka and will be applied when their service returns;
+		// after the last try the order ends without waiting for them.
+		stepTimedOut: func(s sagaState, _ events.Payload) (sagaState, []events.Type) {
+			if s.Attempts < s.MaxAttempts {
+				s.Attempts++
+				s.HistoryReasonTag = "STEP_RETRIED"
+				return s, pendingUndo(s)
+			}
+			s.RefundPending, s.ReleasePending = false, false
+			return finishIfUndone(s)
+		},
 	},
 }
 
-// sagaEvents lists every event type some transition consumes.
-func sagaEvents() []events.Type {
+// advanceTo moves to the next step and sends its command.
+func advanceTo(next Status, command events.Type) rule {
+	return func(s sagaState, _ events.Payload) (sagaState, []events.Type) {
+		s.Status, s.Attempts = next, 1
+		return s, []events.Type{command}
+	}
+}
+
+// finishAs ends the saga without anything to undo.
+func finishAs(end Status, reason string) rule {
+	return func(s sagaState, _ events.Payload) (sagaState, []events.Type) {
+		s.Outcome, s.OutcomeReason = end, reason
+		s.RefundPending, s.ReleasePending = false, false
+		return finishIfUndone(s)
+	}
+}
+
+// compensate starts undoing what may have been done: the charge (refund) and the reservation
+// (release). The undo commands follow the commands they undo on the same partitions, so they are
+// applied after them even if those are still in flight.
+func compensate(end Status, reason string, refund, release bool) rule {
+	return func(s sagaState, _ events.Payload) (sagaState, []events.Type) {
+		s.Status, s.Outcome, s.OutcomeReason, s.Attempts = Compensating, end, reason, 1
+		s.HistoryReasonTag = reason
+		s.RefundPending, s.ReleasePending = refund, release
+		return s, pendingUndo(s)
+	}
+}
+
+func pendingUndo(s sagaState) []events.Type {
 	var out []events.Type
-	for _, byEvent := range transitions {
-		for t := range byEvent {
-			if !slices.Contains(out, t) {
-				out = append(out, t)
-			}
-		}
+	if s.ReleasePending {
+		out = append(out, events.ReleaseStockType)
+	}
+	if s.RefundPending {
+		out = append(out, events.RefundPaymentType)
 	}
 	return out
 }
 
-// next looks up the transition for an event; ok is false when the event changes nothing.
-func next(s Status, t events.Type) (step, bool) {
-	st, ok := transitions[s][t]
-	return st, ok
+// finishIfUndone ends the saga once nothing awaits undoing.
+func finishIfUndone(s sagaState) (sagaState, []events.Type) {
+	if s.RefundPending || s.ReleasePending {
+		return s, nil
+	}
+	s.UndoneTag = s.HistoryReasonTag
+	s.Status, s.Attempts, s.HistoryReasonTag = s.Outcome, 0, s.OutcomeReason
+	switch s.Outcome {
+	case Completed:
+		return s, []events.Type{events.OrderCompletedType}
+	case Cancelled:
+		return s, []events.Type{events.OrderCancelledType}
+	default:
+		s.FailureReason = s.OutcomeReason
+		return s, []events.Type{events.OrderFailedType}
+	}
 }
 
-func chargePayment(o *Order) events.Payload {
-	return events.ChargePayment{OrderID: o.ID, CustomerID: o.CustomerID, Amount: o.Total, Currency: o.Currency}
+// retryOr re-sends the step's command (same command id) until the attempts run out, then does
+// what otherwise says.
+func retryOr(command events.Type, otherwise rule) rule {
+	return func(s sagaState, p events.Payload) (sagaState, []events.Type) {
+		if s.Attempts < s.MaxAttempts {
+			s.Attempts++
+			s.HistoryReasonTag = "STEP_RETRIED"
+			return s, []events.Type{command}
+		}
+		return otherwise(s, p)
+	}
 }
 
-func reserveStock(o *Order) events.Payload {
-	return events.ReserveStock{OrderID: o.ID, Lines: lines(o)}
+// next looks up what e does to an order in state s; ok is false when it does nothing.
+func next(s sagaState, t events.Type, p events.Payload) (sagaState, []events.Type, bool) {
+	r, ok := rules[s.Status][t]
+	if !ok {
+		return s, nil, false
+	}
+	s.HistoryReasonTag, s.UndoneTag = "", ""
+	s2, send := r(s, p)
+	return s2, send, true
 }
 
-func createShipment(o *Order) events.Payload {
-	return events.CreateShipment{OrderID: o.ID, Address: o.Address, Lines: lines(o)}
-}
-
-func orderCompleted(o *Order) events.Payload {
-	return events.OrderCompleted{OrderID: o.ID, CustomerID: o.CustomerID, Total: o.Total, Currency: o.Currency}
+// build makes the message of type t for an order.
+func build(t events.Type, o *Order, s sagaState) events.Payload {
+	switch t {
+	case events.ChargePaymentType:
+		return events.ChargePayment{OrderID: o.ID, CustomerID: o.CustomerID, Amount: o.Total, Currency: o.Currency}
+	case events.RefundPaymentType:
+		return events.RefundPayment{OrderID: o.ID, CustomerID: o.CustomerID, Amount: o.Total, Currency: o.Currency}
+	case events.ReserveStockType:
+		return events.ReserveStock{OrderID: o.ID, Lines: lines(o)}
+	case events.ReleaseStockType:
+		return events.ReleaseStock{OrderID: o.ID}
+	case events.CreateShipmentType:
+		return events.CreateShipment{OrderID: o.ID, Address: o.Address, Lines: lines(o)}
+	case events.OrderCompletedType:
+		return events.OrderCompleted{OrderID: o.ID, CustomerID: o.CustomerID, Total: o.Total, Currency: o.Currency}
+	case events.OrderCancelledType:
+		return events.OrderCancelled{OrderID: o.ID, CustomerID: o.CustomerID}
+	case events.OrderFailedType:
+		return events.OrderFailed{OrderID: o.ID, CustomerID: o.CustomerID, Reason: s.OutcomeReason}
+	}
+	panic(fmt.Sprintf("saga sends no %s", t)) // the rules table and build disagree: a bug
 }
 
 func lines(o *Order) []events.Line {
@@ -82,13 +241,26 @@ func lines(o *Order) []events.Line {
 	return out
 }
 
-// commandID derives a command's event id from its order and type, so the same step of the same
+// commandID derives a message's event id from its order and type, so the same step of the same
 // order always sends the same id and a re-sent command is recognisably the one sent before.
 func commandID(orderID string, t events.Type) string {
 	return uuid.NewSHA1(sagaNamespace, []byte(orderID+"/"+string(t))).String()
 }
 
 var sagaNamespace = uuid.MustParse("5b0c3a52-6c1e-4d4e-9a43-6f2a0a8d2f6e")
+
+// sagaEvents lists every real event type some rule consumes.
+func sagaEvents() []events.Type {
+	var out []events.Type
+	for _, byEvent := range rules {
+		for t := range byEvent {
+			if events.Known(t) && !slices.Contains(out, t) {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
 
 // Subscriptions lists what the order service consumes: its own OrderCreated, which starts the
 // saga, and every reply the other services send.
@@ -103,32 +275,53 @@ func (s *Service) Subscriptions() []messaging.Subscription {
 }
 
 // advance applies one event to its order's saga.
-func (s *Service) advance(ctx context.Context, tx *sqlstore.Tx, e events.Envelope, _ events.Payload) error {
-	o, err := loadOrder(ctx, tx, e.Subject, false)
+func (s *Service) advance(ctx context.Context, tx *sqlstore.Tx, e events.Envelope, p events.Payload) error {
+	_, err := s.step(ctx, tx, e.Subject, e.Type, p, e.ID)
 	if errors.Is(err, ErrNotFound) {
 		return messaging.Permanent(fmt.Errorf("%s for unknown order %q", e.Type, e.Subject))
 	}
+	return err
+}
+
+// step applies event t to an order in tx and sends what the saga says. It reports whether the
+// order changed.
+func (s *Service) step(ctx context.Context, tx *sqlstore.Tx, orderID string, t events.Type, p events.Payload, eventID string) (bool, error) {
+	o, st, version, err := loadSaga(ctx, tx, orderID)
 	if err != nil {
-		return err
+		return false, err
 	}
-	st, ok := next(o.Status, e.Type)
+	st.MaxAttempts = s.StepAttempts
+	nextState, send, ok := next(st, t, p)
 	if !ok {
-		s.log.Debug("event changes nothing", "order_id", o.ID, "status", o.Status, "event_type", e.Type, "event_id", e.ID)
-		return nil
+		s.log.Debug("event changes nothing", "order_id", orderID, "status", st.Status, "event_type", t, "event_id", eventID)
+		return false, nil
 	}
-	if err := setStatus(ctx, tx, o.ID, o.Status, st.next, ""); err != nil {
-		return err
-	}
-	if st.items {
-		if o.Items, err = loadItems(ctx, tx, o.ID); err != nil {
-			return err
+	if slices.ContainsFunc(send, func(t events.Type) bool {
+		return t == events.ReserveStockType || t == events.CreateShipmentType
+	}) {
+		if o.Items, err = loadItems(ctx, tx, orderID); err != nil {
+			return false, err
 		}
 	}
-	payload := st.send(o)
-	msg, err := events.NewWithID(commandID(o.ID, payload.EventType()), Name, o.ID, payload)
-	if err != nil {
-		return err
+	// Every status but PENDING and the terminal ones awaits a reply, by a deadline.
+	at := now()
+	var deadline any
+	if !nextState.Status.Terminal() && nextState.Status != Pending {
+		deadline = at.Add(s.StepTimeout)
 	}
-	s.log.Debug("order moved", "order_id", o.ID, "from", o.Status, "to", st.next, "event_id", e.ID)
-	return s.outbox.Put(ctx, tx, msg)
+	if err := saveSaga(ctx, tx, orderID, version, st.Status, nextState, deadline, at); err != nil {
+		return false, err
+	}
+	for _, typ := range send {
+		msg, err := events.NewWithID(commandID(orderID, typ), Name, orderID, build(typ, o, nextState))
+		if err != nil {
+			return false, err
+		}
+		if err := s.outbox.Put(ctx, tx, msg); err != nil {
+			return false, err
+		}
+	}
+	s.log.Debug("saga step", "order_id", orderID, "from", st.Status, "to", nextState.Status, "event_type", t,
+		"event_id", eventID, "sent", send)
+	return true, nil
 }

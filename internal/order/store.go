@@ -47,15 +47,51 @@ func addHistory(ctx context.Context, q querier, orderID string, s Status, reason
 }
 
 // errConcurrentUpdate means another transaction moved the order first; the event is retried and
-// re-evaluated against the order's new status.
+// re-evaluated against the order's new state.
 var errConcurrentUpdate = errors.New("order changed concurrently")
 
-// setStatus moves an order from one status to another, as a compare-and-set on the old status,
-// and records the move in its history.
-func setStatus(ctx context.Context, q querier, orderID string, from, to Status, reason string) error {
-	at := now()
-	res, err := q.ExecContext(ctx, `UPDATE orders SET status = $1, failure_reason = $2, updated_at = $3
-		WHERE id = $4 AND status = $5`, string(to), failureReason(to, reason), at, orderID, string(from))
+// loadSaga reads an order (without items) and its saga state, with the version to compare-and-set.
+func loadSaga(ctx context.Context, q querier, id string) (*Order, sagaState, int64, error) {
+	var st sagaState
+	var version int64
+	var charged, reserved, refund, release int
+	var outcome string
+	var o Order
+	var status, total string
+	a := &o.Address
+	err := q.QueryRowContext(ctx, `SELECT `+orderColumns+`, version, charged, reserved, refund_pending,
+		release_pending, outcome, outcome_reason, step_attempts FROM orders WHERE id = $1`, id).Scan(
+		&o.ID, &o.CustomerID, &status, &o.FailureReason, &o.Currency, &total,
+		&a.Country, &a.City, &a.AddressLine1, &a.AddressLine2, &a.PostalCode, &o.CreatedAt, &o.UpdatedAt,
+		&version, &charged, &reserved, &refund, &release, &outcome, &st.OutcomeReason, &st.Attempts)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, st, 0, ErrNotFound
+	}
+	if err != nil {
+		return nil, st, 0, fmt.Errorf("read order: %w", err)
+	}
+	if o.Total, err = decimal.NewFromString(total); err != nil {
+		return nil, st, 0, fmt.Errorf("order %s total %q: %w", o.ID, total, err)
+	}
+	o.Status = Status(status)
+	st.Status, st.Outcome, st.FailureReason = o.Status, Status(outcome), o.FailureReason
+	st.Charged, st.Reserved, st.RefundPending, st.ReleasePending = charged == 1, reserved == 1, refund == 1, release == 1
+	return &o, st, version, nil
+}
+
+// saveSaga stores a saga step as a compare-and-set on the order's version, and records it in the
+// history when the status changed or the step says something worth keeping.
+func saveSaga(ctx context.Context, q querier, id string, version int64, from Status, s sagaState, deadline any, at time.Time) error {
+	failure := ""
+	if s.Status == Failed {
+		failure = s.FailureReason
+	}
+	res, err := q.ExecContext(ctx, `UPDATE orders SET status = $1, failure_reason = $2, updated_at = $3,
+		version = version + 1, charged = $4, reserved = $5, refund_pending = $6, release_pending = $7,
+		outcome = $8, outcome_reason = $9, step_deadline = $10, step_attempts = $11
+		WHERE id = $12 AND version = $13`,
+		string(s.Status), failure, at, b2i(s.Charged), b2i(s.Reserved), b2i(s.RefundPending), b2i(s.ReleasePending),
+		string(s.Outcome), s.OutcomeReason, deadline, s.Attempts, id, version)
 	if err != nil {
 		return fmt.Errorf("update order: %w", err)
 	}
@@ -64,14 +100,22 @@ func setStatus(ctx context.Context, q querier, orderID string, from, to Status, 
 	} else if n != 1 {
 		return errConcurrentUpdate
 	}
-	return addHistory(ctx, q, orderID, to, reason, at)
+	if s.UndoneTag != "" {
+		if err := addHistory(ctx, q, id, from, s.UndoneTag, at); err != nil {
+			return err
+		}
+	}
+	if s.Status != from || s.HistoryReasonTag != "" {
+		return addHistory(ctx, q, id, s.Status, s.HistoryReasonTag, at)
+	}
+	return nil
 }
 
-func failureReason(to Status, reason string) string {
-	if to == Failed {
-		return reason
+func b2i(b bool) int {
+	if b {
+		return 1
 	}
-	return ""
+	return 0
 }
 
 const orderColumns = `id, customer_id, status, failure_reason, currency, total_amount,

@@ -75,16 +75,20 @@ func run(t *testing.T, b backend) {
 	t.Run("order", func(t *testing.T) { testOrder(t, b(t, order.Name)) })
 	t.Run("services", func(t *testing.T) {
 		testCommand(t, b(t, payment.Name), func(db *sqlstore.DB, out *messaging.Outbox) sub {
-			return payment.New(db, out)
+			return payment.New(db, out, payment.Config{})
 		}, events.ChargePayment{OrderID: uuid.NewString(), CustomerID: uuid.NewString(),
 			Amount: decimal.RequireFromString("1022.17"), Currency: "USD"}, "payments", events.PaymentChargedType)
 		testCommand(t, b(t, inventory.Name), func(db *sqlstore.DB, out *messaging.Outbox) sub {
-			return inventory.New(db, out)
+			svc := inventory.New(db, out)
+			if err := svc.Seed(t.Context(), map[string]decimal.Decimal{"SKU-1": decimal.NewFromInt(100)}); err != nil {
+				t.Fatal(err)
+			}
+			return svc
 		}, events.ReserveStock{OrderID: uuid.NewString(), Lines: []events.Line{
 			{SKU: "SKU-1", Quantity: decimal.RequireFromString("14.5")}, {SKU: "SKU-1", Quantity: decimal.NewFromInt(1)},
 		}}, "reservations", events.StockReservedType)
 		testCommand(t, b(t, fulfillment.Name), func(db *sqlstore.DB, out *messaging.Outbox) sub {
-			return fulfillment.New(db, out)
+			return fulfillment.New(db, out, fulfillment.Config{})
 		}, events.CreateShipment{OrderID: uuid.NewString(), Address: events.Address{Country: "USA", City: "Austin",
 			AddressLine1: "Lincoln, 65"}}, "shipments", events.ShipmentCreatedType)
 		testCommand(t, b(t, notification.Name), func(db *sqlstore.DB, _ *messaging.Outbox) sub {

@@ -1,0 +1,29 @@
+package fulfillment
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ordersys/ordersys/api"
+)
+
+// API implements the fulfillment operations of the REST API on top of the service.
+type API struct{ svc *Service }
+
+// NewAPI returns the fulfillment API of svc.
+func NewAPI(svc *Service) *API { return &API{svc: svc} }
+
+// ListShipments is GET /api/v1/shipments?orderId=: the order's shipments, oldest first. An order
+// not shipped (yet, or because it cannot be) has an empty list.
+func (a *API) ListShipments(ctx context.Context, req api.ListShipmentsRequestObject) (api.ListShipmentsResponseObject, error) {
+	shipments, err := a.svc.ShipmentsFor(ctx, req.Params.OrderId.String())
+	if err != nil {
+		return nil, fmt.Errorf("list shipments: %w", err)
+	}
+	items := make([]api.Shipment, 0, len(shipments))
+	for _, s := range shipments {
+		items = append(items, api.Shipment{ShipmentId: s.ID, OrderId: req.Params.OrderId, Carrier: s.Carrier,
+			TrackingNumber: s.TrackingNumber, Country: s.Country, CreatedAt: s.CreatedAt.UTC()})
+	}
+	return api.ListShipments200JSONResponse{Items: items}, nil
+}

@@ -1,0 +1,269 @@
+package fulfillment_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/ordersys/ordersys/api"
+	"github.com/ordersys/ordersys/internal/events"
+	"github.com/ordersys/ordersys/internal/fulfillment"
+	"github.com/ordersys/ordersys/internal/messaging"
+	"github.com/ordersys/ordersys/internal/pgtest"
+	"github.com/ordersys/ordersys/internal/sqlstore"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// each runs fn with a fresh database on SQLite and on PostgreSQL (skipped when no PostgreSQL can
+// be had).
+func each(t *testing.T, fn func(t *testing.T, db *sqlstore.DB)) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, open(t, "sqlite:"+filepath.Join(t.TempDir(), "x.db"))) })
+	t.Run("postgres", func(t *testing.T) { fn(t, open(t, pgtest.DSN(t))) })
+}
+
+func open(t *testing.T, dsn string) *sqlstore.DB {
+	t.Helper()
+	db, err := sqlstore.OpenService(t.Context(), dsn, fulfillment.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := sqlstore.Migrate(t.Context(), db, messaging.Migrations, fulfillment.Migrations); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// send delivers p, under a fresh event id, to svc's handler in a transaction of its own.
+func send(t *testing.T, db *sqlstore.DB, svc *fulfillment.Service, orderID string, p events.Payload) error {
+	t.Helper()
+	msg, err := events.New("test", orderID, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoded, err := msg.Envelope.Decode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	handle := svc.Subscriptions()[0].Handle
+	return db.InTx(ctx, func(tx *sqlstore.Tx) error { return handle(ctx, tx, msg.Envelope, decoded) })
+}
+
+// ship sends CreateShipment for a new order (or orderID, if given) to country and returns the reply.
+func ship(t *testing.T, db *sqlstore.DB, svc *fulfillment.Service, orderID, country string) events.Payload {
+	t.Helper()
+	before := len(replies(t, db))
+	cmd := &events.CreateShipment{OrderID: orderID,
+		Address: events.Address{Country: country, City: "Austin", AddressLine1: "Lincoln, 65"}}
+	if err := send(t, db, svc, orderID, cmd); err != nil {
+		t.Fatalf("ship to %q: %v", country, err)
+	}
+	all := replies(t, db)
+	if len(all) != before+1 {
+		t.Fatalf("ship to %q: %d replies, want 1", country, len(all)-before)
+	}
+	return all[len(all)-1]
+}
+
+// replies decodes every message in the outbox, oldest first.
+func replies(t *testing.T, db *sqlstore.DB) []events.Payload {
+	t.Helper()
+	rows, err := db.QueryContext(t.Context(), `SELECT event_type, payload FROM outbox ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []events.Payload
+	for rows.Next() {
+		var typ, payload string
+		if err := rows.Scan(&typ, &payload); err != nil {
+			t.Fatal(err)
+		}
+		p, err := events.Envelope{Type: events.Type(typ), Data: json.RawMessage(payload)}.Decode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func wantCreated(t *testing.T, reply events.Payload, orderID string) *events.ShipmentCreated {
+	t.Helper()
+	c, ok := reply.(*events.ShipmentCreated)
+	if !ok {
+		t.Fatalf("reply %T %+v, want ShipmentCreated", reply, reply)
+	}
+	if c.OrderID != orderID || c.ShipmentID == "" || c.Carrier == "" || !strings.HasPrefix(c.TrackingNumber, "1Z") {
+		t.Errorf("created %+v for order %s", c, orderID)
+	}
+	return c
+}
+
+func wantFailed(t *testing.T, reply events.Payload, orderID string) {
+	t.Helper()
+	f, ok := reply.(*events.ShipmentFailed)
+	if !ok {
+		t.Fatalf("reply %T %+v, want ShipmentFailed", reply, reply)
+	}
+	if f.OrderID != orderID || f.Reason != fulfillment.ReasonUnsupportedCountry {
+		t.Errorf("failed %+v, want order %s reason %s", f, orderID, fulfillment.ReasonUnsupportedCountry)
+	}
+}
+
+func count(t *testing.T, svc *fulfillment.Service, orderID string) int {
+	t.Helper()
+	n, err := svc.ShipmentCount(t.Context(), orderID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestSupportedCountryShips(t *testing.T) {
+	each(t, func(t *testing.T, db *sqlstore.DB) {
+		svc := fulfillment.New(db, messaging.NewOutbox(), fulfillment.Config{})
+		for _, country := range []string{"USA", "US", "CAN", "CA", "GBR", "GB", "DEU", "DE", "FRA", "FR"} {
+			order := uuid.NewString()
+			wantCreated(t, ship(t, db, svc, order, country), order)
+			if n := count(t, svc, order); n != 1 {
+				t.Errorf("%s: %d shipments, want 1", country, n)
+			}
+		}
+	})
+}
+
+func TestUnsupportedCountryFails(t *testing.T) {
+	each(t, func(t *testing.T, db *sqlstore.DB) {
+		svc := fulfillment.New(db, messaging.NewOutbox(), fulfillment.Config{})
+		for _, country := range []string{"BRA", "JP", "", "  ", "U SA", "USAA"} {
+			order := uuid.NewString()
+			wantFailed(t, ship(t, db, svc, order, country), order)
+			if n := count(t, svc, order); n != 0 {
+				t.Errorf("%q: %d shipments, want none", country, n)
+			}
+		}
+	})
+}
+
+func TestCountriesCompareCaseInsensitively(t *testing.T) {
+	each(t, func(t *testing.T, db *sqlstore.DB) {
+		svc := fulfillment.New(db, messaging.NewOutbox(), fulfillment.Config{})
+		for _, country := range []string{"usa", " Usa ", "gb", "\tDe\n", "fRa"} {
+			order := uuid.NewString()
+			wantCreated(t, ship(t, db, svc, order, country), order)
+		}
+		// A configured list is normalised the same way, and replaces the default.
+		custom := fulfillment.New(db, messaging.NewOutbox(), fulfillment.Config{Countries: []string{" nld ", "be"}})
+		for country, ok := range map[string]bool{"NLD": true, "nld": true, "BE": true, "USA": false} {
+			order := uuid.NewString()
+			if reply := ship(t, db, custom, order, country); ok {
+				wantCreated(t, reply, order)
+			} else {
+				wantFailed(t, reply, order)
+			}
+		}
+	})
+}
+
+func TestRepeatAnswersTheSame(t *testing.T) {
+	each(t, func(t *testing.T, db *sqlstore.DB) {
+		svc := fulfillment.New(db, messaging.NewOutbox(), fulfillment.Config{})
+		shipped, failed := uuid.NewString(), uuid.NewString()
+		first := wantCreated(t, ship(t, db, svc, shipped, "USA"), shipped)
+		again := wantCreated(t, ship(t, db, svc, shipped, "USA"), shipped)
+		if *again != *first {
+			t.Errorf("repeat answered %+v, first was %+v", again, first)
+		}
+		wantFailed(t, ship(t, db, svc, failed, "BRA"), failed)
+		wantFailed(t, ship(t, db, svc, failed, "BRA"), failed)
+		if n := count(t, svc, shipped) + count(t, svc, failed); n != 1 {
+			t.Errorf("%d shipments, want 1", n)
+		}
+		// The first decision stands even if the supported countries change meanwhile.
+		changed := fulfillment.New(db, messaging.NewOutbox(), fulfillment.Config{Countries: []string{"BRA"}})
+		wantFailed(t, ship(t, db, changed, failed, "BRA"), failed)
+		if later := wantCreated(t, ship(t, db, changed, shipped, "USA"), shipped); *later != *first {
+			t.Errorf("after a config change answered %+v, first was %+v", later, first)
+		}
+		if n := count(t, svc, shipped) + count(t, svc, failed); n != 1 {
+			t.Errorf("%d shipments after a config change, want 1", n)
+		}
+	})
+}
+
+func TestOtherCommandsArePermanent(t *testing.T) {
+	each(t, func(t *testing.T, db *sqlstore.DB) {
+		svc := fulfillment.New(db, messaging.NewOutbox(), fulfillment.Config{})
+		if err := send(t, db, svc, "o", &events.ReleaseStock{OrderID: "o"}); !messaging.IsPermanent(err) {
+			t.Errorf("ReleaseStock: %v, want a permanent error", err)
+		}
+	})
+}
+
+func TestDefaultCountries(t *testing.T) {
+	got := fulfillment.DefaultCountries()
+	for _, want := range []string{"USA", "US", "CAN", "CA", "GBR", "GB", "DEU", "DE", "FRA", "FR"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("default countries %v lack %s", got, want)
+		}
+	}
+	got[0] = "XXX"
+	if fulfillment.DefaultCountries()[0] == "XXX" {
+		t.Error("DefaultCountries returns the package's own slice")
+	}
+	svc := fulfillment.New(nil, nil, fulfillment.Config{Countries: []string{}})
+	if !svc.Ships("usa") || svc.Ships("BRA") {
+		t.Error("an empty list does not mean the default")
+	}
+}
+
+func TestListShipments(t *testing.T) {
+	each(t, func(t *testing.T, db *sqlstore.DB) {
+		svc := fulfillment.New(db, messaging.NewOutbox(), fulfillment.Config{})
+		a := fulfillment.NewAPI(svc)
+		list := func(order uuid.UUID) []api.Shipment {
+			t.Helper()
+			resp, err := a.ListShipments(t.Context(), api.ListShipmentsRequestObject{Params: api.ListShipmentsParams{OrderId: order}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, ok := resp.(api.ListShipments200JSONResponse)
+			if !ok {
+				t.Fatalf("response %T", resp)
+			}
+			if l.Items == nil {
+				t.Error("items is nil: it would encode as null, not []")
+			}
+			return l.Items
+		}
+		shipped, failed := uuid.New(), uuid.New()
+		if items := list(shipped); len(items) != 0 {
+			t.Errorf("before shipping: %+v", items)
+		}
+		created := wantCreated(t, ship(t, db, svc, shipped.String(), "usa"), shipped.String())
+		wantFailed(t, ship(t, db, svc, failed.String(), "BRA"), failed.String())
+		items := list(shipped)
+		if len(items) != 1 {
+			t.Fatalf("items %+v, want one shipment", items)
+		}
+		got := items[0]
+		if got.ShipmentId != created.ShipmentID || got.OrderId != shipped || got.Carrier != created.Carrier ||
+			got.TrackingNumber != created.TrackingNumber || got.Country != "USA" || got.CreatedAt.IsZero() {
+			t.Errorf("listed %+v, want %+v", got, created)
+		}
+		if items := list(failed); len(items) != 0 {
+			t.Errorf("unshippable order lists %+v", items)
+		}
+	})
+}

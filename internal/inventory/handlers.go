@@ -1,0 +1,81 @@
+package inventory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/ordersys/ordersys/api"
+	"github.com/ordersys/ordersys/internal/httpx"
+)
+
+// API is the inventory service's part of the REST API: stock levels, read and set.
+type API struct{ svc *Service }
+
+// NewAPI returns the inventory API of s.
+func NewAPI(s *Service) *API { return &API{svc: s} }
+
+func toAPI(l Level) api.StockLevel {
+	return api.StockLevel{Sku: l.SKU, Available: l.Available, Reserved: l.Reserved}
+}
+
+// ListInventory is GET /api/v1/inventory: every SKU's level, sorted by SKU.
+func (a *API) ListInventory(ctx context.Context, _ api.ListInventoryRequestObject) (api.ListInventoryResponseObject, error) {
+	levels, err := a.svc.Levels(ctx)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]api.StockLevel, 0, len(levels))
+	for _, l := range levels {
+		items = append(items, toAPI(l))
+	}
+	return api.ListInventory200JSONResponse{Items: items}, nil
+}
+
+// GetStock is GET /api/v1/inventory/{sku}.
+func (a *API) GetStock(ctx context.Context, req api.GetStockRequestObject) (api.GetStockResponseObject, error) {
+	l, err := a.svc.Stock(ctx, req.Sku)
+	if errors.Is(err, ErrUnknownSKU) {
+		p := httpx.NewProblem(http.StatusNotFound, httpx.TypeNotFound, "SKU not found",
+			fmt.Sprintf("no stock is kept for SKU %q", req.Sku))
+		return api.GetStockdefaultApplicationProblemPlusJSONResponse{Body: p, StatusCode: p.Status}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return api.GetStock200JSONResponse(toAPI(l)), nil
+}
+
+// SetStock is PUT /api/v1/inventory/{sku}: sets what is available (creating the SKU if new) and
+// answers the level now. What reservations hold is not changed.
+func (a *API) SetStock(ctx context.Context, req api.SetStockRequestObject) (api.SetStockResponseObject, error) {
+	bad := func(field, msg string) (api.SetStockResponseObject, error) {
+		p := httpx.ValidationProblem([]api.FieldError{{Field: field, Message: msg}})
+		return api.SetStockdefaultApplicationProblemPlusJSONResponse{Body: p, StatusCode: p.Status}, nil
+	}
+	invalid := func(msg string) (api.SetStockResponseObject, error) { return bad("available", msg) }
+	if req.Sku == "" {
+		return bad("sku", "is required")
+	}
+	if req.Body == nil {
+		return invalid("is required")
+	}
+	q := req.Body.Available
+	switch {
+	case q.IsNegative():
+		return invalid("must not be negative")
+	case !q.Shift(QuantityDigits).IsInteger():
+		return invalid(fmt.Sprintf("must have at most %d fraction digits", QuantityDigits))
+	case q.GreaterThan(MaxQuantity):
+		return invalid("must be at most " + MaxQuantity.String())
+	}
+	l, err := a.svc.SetAvailable(ctx, req.Sku, q)
+	if errors.Is(err, ErrInvalidQuantity) {
+		return invalid(err.Error())
+	}
+	if err != nil {
+		return nil, err
+	}
+	return api.SetStock200JSONResponse(toAPI(l)), nil
+}

@@ -1,0 +1,330 @@
+package inventory
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+
+	"github.com/ordersys/ordersys/internal/events"
+	"github.com/ordersys/ordersys/internal/messaging"
+	"github.com/ordersys/ordersys/internal/sqlstore"
+)
+
+// want is one SKU of a reservation: the order's lines of that SKU, summed.
+type want struct {
+	sku   string
+	milli int64
+	// huge marks a quantity whose thousandths do not fit in an int64: no stock level can
+	// satisfy it, so it is rejected without asking the database.
+	huge bool
+}
+
+// wanted merges an order's lines by SKU (an order may list one SKU on several lines) and sorts
+// them by SKU, so that every transaction locks stock rows in the same order. A line that no sender
+// should ever produce (no SKU, a quantity that is not positive or has more than QuantityDigits
+// fraction digits) is an error: the command is invalid and retrying cannot help.
+func wanted(lines []events.Line) ([]want, error) {
+	sums := map[string]decimal.Decimal{}
+	for i, l := range lines {
+		switch {
+		case l.SKU == "":
+			return nil, fmt.Errorf("lines[%d]: no SKU", i)
+		case !l.Quantity.IsPositive():
+			return nil, fmt.Errorf("lines[%d]: quantity %s is not positive", i, l.Quantity)
+		case !l.Quantity.Shift(QuantityDigits).IsInteger():
+			return nil, fmt.Errorf("lines[%d]: quantity %s has more than %d fraction digits", i, l.Quantity, QuantityDigits)
+		}
+		sums[l.SKU] = sums[l.SKU].Add(l.Quantity)
+	}
+	out := make([]want, 0, len(sums))
+	for sku, q := range sums {
+		m, err := toMilli(q)
+		out = append(out, want{sku: sku, milli: m, huge: err != nil})
+	}
+	slices.SortFunc(out, func(a, b want) int { return strings.Compare(a.sku, b.sku) })
+	return out, nil
+}
+
+// reserve takes every line of the order from available into reserved, or none of them, once per
+// order. The reservation row is claimed first (order_id is unique), so a repeated command, even
+// one running concurrently on PostgreSQL, waits for the first and then answers as it did.
+func (s *Service) reserve(ctx context.Context, tx *sqlstore.Tx, cmd *events.ReserveStock) error {
+	lines, err := wanted(cmd.Lines)
+	if err != nil {
+		return messaging.Permanent(fmt.Errorf("reserve %s: %w", cmd.OrderID, err))
+	}
+	now := time.Now().UTC()
+	id := uuid.NewString()
+	res, err := tx.ExecContext(ctx, `INSERT INTO reservations (id, order_id, status, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $4) ON CONFLICT (order_id) DO NOTHING`, id, cmd.OrderID, StatusReserved, now)
+	if err != nil {
+		return fmt.Errorf("reserve %s: %w", cmd.OrderID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("reserve %s: %w", cmd.OrderID, err)
+	} else if n == 0 {
+		return s.answerAgain(ctx, tx, cmd.OrderID)
+	}
+
+	for i, l := range lines {
+		taken, err := take(ctx, tx, l, now)
+		if err != nil {
+			return fmt.Errorf("reserve %s: %w", cmd.OrderID, err)
+		}
+		if taken {
+			continue
+		}
+		reason, err := whyShort(ctx, tx, l.sku)
+		if err != nil {
+			return fmt.Errorf("reserve %s: %w", cmd.OrderID, err)
+		}
+		// All or none: give back what this command took before the short line.
+		for _, done := range lines[:i] {
+			if err := giveBack(ctx, tx, done.sku, done.milli, now); err != nil {
+				return fmt.Errorf("reserve %s: undo: %w", cmd.OrderID, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE reservations
+			SET status = $2, reject_sku = $3, reject_reason = $4, updated_at = $5 WHERE id = $1`,
+			id, StatusRejected, l.sku, reason, now); err != nil {
+			return fmt.Errorf("reserve %s: %w", cmd.OrderID, err)
+		}
+		s.log.Info("stock rejected", "order_id", cmd.OrderID, "sku", l.sku, "reason", reason)
+		return s.reply(ctx, tx, cmd.OrderID, events.StockRejected{OrderID: cmd.OrderID, SKU: l.sku, Reason: reason})
+	}
+	for _, l := range lines {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO reservation_lines (reservation_id, sku, quantity, quantity_milli)
+			VALUES ($1, $2, $3, $4)`, id, l.sku, fromMilli(l.milli).String(), l.milli); err != nil {
+			return fmt.Errorf("reserve %s: %w", cmd.OrderID, err)
+		}
+	}
+	return s.reply(ctx, tx, cmd.OrderID, events.StockReserved{OrderID: cmd.OrderID, ReservationID: id})
+}
+
+// take moves l's quantity from available to reserved if that much is available. The condition
+// and the arithmetic are one statement, so concurrent reservations cannot oversell: on
+// PostgreSQL a second UPDATE of the row waits for the first and re-checks the condition.
+func take(ctx context.Context, tx *sqlstore.Tx, l want, now time.Time) (bool, error) {
+	if l.huge {
+		return false, nil
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE stock
+		SET available_milli = available_milli - $2, reserved_milli = reserved_milli + $2, updated_at = $3
+		WHERE sku = $1 AND available_milli >= $2`, l.sku, l.milli, now)
+	if err != nil {
+		return false, fmt.Errorf("take %s: %w", l.sku, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("take %s: %w", l.sku, err)
+	}
+	return n == 1, nil
+}
+
+// whyShort tells a SKU the service does not stock from one it has too little of.
+func whyShort(ctx context.Context, tx *sqlstore.Tx, sku string) (string, error) {
+	var one int
+	err := tx.QueryRowContext(ctx, `SELECT 1 FROM stock WHERE sku = $1`, sku).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return ReasonUnknownSKU, nil
+	case err != nil:
+		return "", fmt.Errorf("stock %s: %w", sku, err)
+	}
+	return ReasonInsufficientStock, nil
+}
+
+// giveBack moves milli thousandths of sku from reserved back to available.
+func giveBack(ctx context.Context, tx *sqlstore.Tx, sku string, milli int64, now time.Time) error {
+	return changeStock(ctx, tx, `UPDATE stock
+		SET available_milli = available_milli + $2, reserved_milli = reserved_milli - $2, updated_at = $3
+		WHERE sku = $1`, sku, milli, now)
+}
+
+// shipOut removes milli thousandths of sku from reserved: they have left with the order.
+func shipOut(ctx context.Context, tx *sqlstore.Tx, sku string, milli int64, now time.Time) error {
+	return changeStock(ctx, tx, `UPDATE stock SET reserved_milli = reserved_milli - $2, updated_at = $3
+		WHERE sku = $1`, sku, milli, now)
+}
+
+func changeStock(ctx context.Context, tx *sqlstore.Tx, query, sku string, milli int64, now time.Time) error {
+	res, err := tx.ExecContext(ctx, query, sku, milli, now)
+	if err != nil {
+		return fmt.Errorf("stock %s: %w", sku, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("stock %s: %w", sku, err)
+	} else if n != 1 {
+		// Stock rows are never deleted; a reservation of a SKU that has none is a bug.
+		return messaging.Permanent(fmt.Errorf("stock %s: no such SKU, though a reservation holds it", sku))
+	}
+	return nil
+}
+
+// answerAgain answers a repeated ReserveStock from the recorded reservation, changing nothing.
+func (s *Service) answerAgain(ctx context.Context, tx *sqlstore.Tx, orderID string) error {
+	var id, status string
+	var sku, reason sql.NullString
+	if err := tx.QueryRowContext(ctx, `SELECT id, status, reject_sku, reject_reason FROM reservations
+		WHERE order_id = $1`, orderID).Scan(&id, &status, &sku, &reason); err != nil {
+		return fmt.Errorf("reserve %s: %w", orderID, err)
+	}
+	switch status {
+	case StatusReserved, StatusConsumed:
+		return s.reply(ctx, tx, orderID, events.StockReserved{OrderID: orderID, ReservationID: id})
+	case StatusRejected:
+		return s.reply(ctx, tx, orderID, events.StockRejected{OrderID: orderID, SKU: sku.String, Reason: reason.String})
+	case StatusReleased:
+		// The saga has compensated this order already (a late or replayed command): nothing is
+		// held for it, and nothing will be.
+		return s.reply(ctx, tx, orderID, events.StockReleased{OrderID: orderID})
+	default:
+		return messaging.Permanent(fmt.Errorf("reserve %s: reservation %s has unknown status %q", orderID, id, status))
+	}
+}
+
+// held is one line a reservation holds.
+type held struct {
+	sku   string
+	milli int64
+}
+
+// settle moves the order's reservation from RESERVED to status and returns the lines it held; found is false when the order has no RESERVED reservation. The conditional UPDATE makes
+// release and consumption exclusive: on PostgreSQL the second waits for the first and then finds
+// the status changed.
+func settle(ctx context.Context, tx *sqlstore.Tx, orderID, status string, now time.Time) (lines []held, found bool, err error) {
+	var id string
+	err = tx.QueryRowContext(ctx, `UPDATE reservations SET status = $2, updated_at = $3
+		WHERE order_id = $1 AND status = $4 RETURNING id`, orderID, status, now, StatusReserved).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	// Lines written before stock was tracked have no quantity_milli; they held no stock.
+	rows, err := tx.QueryContext(ctx, `SELECT sku, quantity_milli FROM reservation_lines
+		WHERE reservation_id = $1 AND quantity_milli IS NOT NULL`, id)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h held
+		if err := rows.Scan(&h.sku, &h.milli); err != nil {
+			return nil, false, err
+		}
+		lines = append(lines, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, err
+	}
+	// Lock stock rows in the order reserve does (byte order, which a database collation
+	// need not follow).
+	slices.SortFunc(lines, func(a, b held) int { return strings.Compare(a.sku, b.sku) })
+	return lines, true, nil
+}
+
+// statusOf is the order's reservation status, or "" when it has none.
+func statusOf(ctx context.Context, tx *sqlstore.Tx, orderID string) (string, error) {
+	var status string
+	err := tx.QueryRowContext(ctx, `SELECT status FROM reservations WHERE order_id = $1`, orderID).Scan(&status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return status, err
+}
+
+// release gives a RESERVED reservation's stock back and answers StockReleased. Whatever else
+// the order has (nothing, a rejection, a release already done) it answers StockReleased too, so
+// that compensation always completes. An order with no reservation gets a RELEASED one with no
+// lines, so a ReserveStock arriving after its compensation (replayed from a dead-letter topic,
+// say) cannot hold stock for an order that is over.
+func (s *Service) release(ctx context.Context, tx *sqlstore.Tx, cmd *events.ReleaseStock) error {
+	now := time.Now().UTC()
+	for attempt := 1; ; attempt++ {
+		lines, found, err := settle(ctx, tx, cmd.OrderID, StatusReleased, now)
+		if err != nil {
+			return fmt.Errorf("release %s: %w", cmd.OrderID, err)
+		}
+		if found {
+			for _, l := range lines {
+				if err := giveBack(ctx, tx, l.sku, l.milli, now); err != nil {
+					return fmt.Errorf("release %s: %w", cmd.OrderID, err)
+				}
+			}
+			break
+		}
+		status, err := statusOf(ctx, tx, cmd.OrderID)
+		if err != nil {
+			return fmt.Errorf("release %s: %w", cmd.OrderID, err)
+		}
+		if status == StatusConsumed {
+			s.log.Warn("release of stock already consumed by the completed order; nothing released",
+				"order_id", cmd.OrderID)
+		}
+		if status != "" {
+			break
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO reservations (id, order_id, status, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $4) ON CONFLICT (order_id) DO NOTHING`, uuid.NewString(), cmd.OrderID, StatusReleased, now)
+		if err != nil {
+			return fmt.Errorf("release %s: %w", cmd.OrderID, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("release %s: %w", cmd.OrderID, err)
+		}
+		if n == 1 {
+			break
+		}
+		// A reservation committed meanwhile (PostgreSQL only); release it.
+		if attempt == 2 {
+			return fmt.Errorf("release %s: reservation changed concurrently", cmd.OrderID)
+		}
+	}
+	return s.reply(ctx, tx, cmd.OrderID, events.StockReleased{OrderID: cmd.OrderID})
+}
+
+// consume turns a completed order's RESERVED reservation into CONSUMED: what it held leaves
+// reserved for good. A repeated completion changes nothing.
+func (s *Service) consume(ctx context.Context, tx *sqlstore.Tx, orderID string) error {
+	now := time.Now().UTC()
+	lines, found, err := settle(ctx, tx, orderID, StatusConsumed, now)
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", orderID, err)
+	}
+	if found {
+		for _, l := range lines {
+			if err := shipOut(ctx, tx, l.sku, l.milli, now); err != nil {
+				return fmt.Errorf("consume %s: %w", orderID, err)
+			}
+		}
+		return nil
+	}
+	status, err := statusOf(ctx, tx, orderID)
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", orderID, err)
+	}
+	if status != StatusConsumed {
+		s.log.Warn("order completed without a held reservation; nothing consumed",
+			"order_id", orderID, "reservation_status", status)
+	}
+	return nil
+}
+
+// reply puts the answer to a command in the outbox, in the command's transaction.
+func (s *Service) reply(ctx context.Context, tx *sqlstore.Tx, orderID string, p events.Payload) error {
+	msg, err := events.New(Name, orderID, p)
+	if err != nil {
+		return err
+	}
+	return s.outbox.Put(ctx, tx, msg)
+}

@@ -1,0 +1,64 @@
+package order
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/ordersys/ordersys/internal/sqlstore"
+)
+
+// RunDeadlines watches saga steps until ctx ends: a step whose reply has not come by its deadline
+// has its command sent again (same command id), and after StepAttempts sends the saga compensates
+// and the order ends FAILED with reason TIMEOUT. Nothing is left hanging.
+func (s *Service) RunDeadlines(ctx context.Context) {
+	tick := max(s.StepTimeout/4, 50*time.Millisecond)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := s.expireSteps(ctx, now()); err != nil && ctx.Err() == nil {
+			s.log.Warn("checking saga deadlines failed", "err", err)
+		}
+	}
+}
+
+// expireSteps applies stepTimedOut to orders past their deadline, a bounded batch at a time.
+func (s *Service) expireSteps(ctx context.Context, at time.Time) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM orders WHERE step_deadline < $1 LIMIT 100`, at.UTC())
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		var changed bool
+		err := s.db.InTx(ctx, func(tx *sqlstore.Tx) (err error) {
+			changed, err = s.step(ctx, tx, id, stepTimedOut, nil, "")
+			return err
+		})
+		switch {
+		case errors.Is(err, errConcurrentUpdate): // a reply won the race: nothing to do
+		case err != nil:
+			return err
+		case changed:
+			s.log.Info("saga step timed out", "order_id", id)
+		}
+	}
+	return nil
+}
