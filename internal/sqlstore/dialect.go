@@ -41,12 +41,17 @@ func parseDSN(dsn string) (Dialect, string, error) {
 
 // sqliteDSN turns on WAL (readers never wait for the writer), a busy timeout as a backstop to the
 // writer lock in DB, and synchronous=NORMAL: a commit survives a process crash but may be lost on
-// power failure, the usual trade for an embedded development database.
+// power failure, the usual trade for an embedded development database. The default 1,000-page
+// auto-checkpoint runs inside a committing transaction, under the writer lock, every few hundred
+// orders; with 8,000 pages and a 32 MB page cache, ordersys dev went from p99 3.5 s to 0.54 s at
+// 300 orders/s (ordersys loadgen --rate 300 --duration 30s).
 func sqliteDSN(path string) string {
 	params := []string{
 		"_pragma=journal_mode(WAL)",
 		"_pragma=synchronous(NORMAL)",
 		"_pragma=busy_timeout(10000)",
+		"_pragma=cache_size(-32000)",
+		"_pragma=wal_autocheckpoint(8000)",
 		"_pragma=foreign_keys(1)",
 		"_txlock=immediate",
 		"_time_format=sqlite",
