@@ -173,21 +173,11 @@ type Shipment struct {
 
 // ShipmentsFor lists the order's shipments (zero or one), oldest first.
 func (s *Service) ShipmentsFor(ctx context.Context, orderID string) ([]Shipment, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, order_id, carrier, tracking_number, country, created_at
+	return sqlstore.Collect(ctx, s.db, func(r sqlstore.Scanner) (sh Shipment, err error) {
+		err = r.Scan(&sh.ID, &sh.OrderID, &sh.Carrier, &sh.TrackingNumber, &sh.Country, &sh.CreatedAt)
+		return sh, err
+	}, `SELECT id, order_id, carrier, tracking_number, country, created_at
 		FROM shipments WHERE order_id = $1 ORDER BY created_at, id`, orderID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Shipment
-	for rows.Next() {
-		var sh Shipment
-		if err := rows.Scan(&sh.ID, &sh.OrderID, &sh.Carrier, &sh.TrackingNumber, &sh.Country, &sh.CreatedAt); err != nil {
-			return nil, err
-		}
-		out = append(out, sh)
-	}
-	return out, rows.Err()
 }
 
 // ShipmentCount counts the order's shipments (zero or one).

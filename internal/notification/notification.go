@@ -97,21 +97,11 @@ type Notification struct {
 
 // NotificationsFor lists the messages recorded for an order, oldest first.
 func (s *Service) NotificationsFor(ctx context.Context, orderID string) ([]Notification, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, order_id, kind, recipient, message, created_at
+	return sqlstore.Collect(ctx, s.db, func(r sqlstore.Scanner) (n Notification, err error) {
+		err = r.Scan(&n.ID, &n.OrderID, &n.Kind, &n.Recipient, &n.Message, &n.CreatedAt)
+		return n, err
+	}, `SELECT id, order_id, kind, recipient, message, created_at
 		FROM notifications WHERE order_id = $1 ORDER BY created_at, id`, orderID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Notification
-	for rows.Next() {
-		var n Notification
-		if err := rows.Scan(&n.ID, &n.OrderID, &n.Kind, &n.Recipient, &n.Message, &n.CreatedAt); err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
 }
 
 // CountFor counts the notifications recorded for an order.

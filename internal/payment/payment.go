@@ -263,19 +263,9 @@ type Payment struct {
 
 // PaymentsFor lists an order's charges and refunds, oldest first.
 func (s *Service) PaymentsFor(ctx context.Context, orderID string) ([]Payment, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, order_id, kind, amount, currency, created_at
-		FROM payments WHERE order_id = $1 AND status = 'SUCCEEDED' ORDER BY created_at, kind, id`, orderID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Payment
-	for rows.Next() {
-		var p Payment
-		if err := rows.Scan(&p.ID, &p.OrderID, &p.Kind, &p.Amount, &p.Currency, &p.CreatedAt); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return sqlstore.Collect(ctx, s.db, func(r sqlstore.Scanner) (p Payment, err error) {
+		err = r.Scan(&p.ID, &p.OrderID, &p.Kind, &p.Amount, &p.Currency, &p.CreatedAt)
+		return p, err
+	}, `SELECT id, order_id, kind, amount, currency, created_at FROM payments
+		WHERE order_id = $1 AND status = 'SUCCEEDED' ORDER BY created_at, kind, id`, orderID)
 }

@@ -1,0 +1,29 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+)
+
+// Scanner is a row to scan: *sql.Rows or *sql.Row.
+type Scanner interface{ Scan(dest ...any) error }
+
+// Collect runs query and turns every row into a T with scan.
+func Collect[T any](ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, scan func(Scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
