@@ -26,7 +26,14 @@ type DB struct {
 	// of tens of milliseconds; a Go mutex hands the lock over immediately.
 	writeMu chan struct{}
 
-	stmts sync.Map // query text -> *sql.Stmt; see stmt.go
+	// reads runs queries outside transactions. On SQLite it is a pool of its own, so that a crowd
+	// of readers can never take the connection a writer needs: with one shared pool, 200 API reads
+	// under load held every connection while a transaction, holding writeMu, waited for one, and
+	// every write of the service stopped behind them. On PostgreSQL it is the one pool.
+	reads *sql.DB
+
+	stmts     sync.Map // query text -> *sql.Stmt on the write pool; see stmt.go
+	readStmts sync.Map // the same on the read pool
 }
 
 // Open connects to dsn. It does not migrate; call Migrate.
@@ -69,21 +76,34 @@ func open(ctx context.Context, dsn, schema string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", dialect, err)
 	}
-	db := &DB{DB: sqlDB, Dialect: dialect, Schema: schema, dsn: driverDSN}
+	db := &DB{DB: sqlDB, Dialect: dialect, Schema: schema, dsn: driverDSN, reads: sqlDB}
 	if dialect == SQLite {
 		db.writeMu = make(chan struct{}, 1)
-		sqlDB.SetMaxOpenConns(8)
-		sqlDB.SetMaxIdleConns(8)
-		sqlDB.SetConnMaxIdleTime(0)
+		sqlDB.SetMaxOpenConns(2) // one writer at a time, and a spare for a ping
+		sqlDB.SetMaxIdleConns(2)
+		if db.reads, err = sql.Open(driver, driverDSN+"&_pragma=query_only(1)"); err != nil {
+			sqlDB.Close()
+			return nil, fmt.Errorf("open %s: %w", dialect, err)
+		}
+		db.reads.SetMaxOpenConns(8)
+		db.reads.SetMaxIdleConns(8)
 	} else {
 		sqlDB.SetMaxOpenConns(16)
 		sqlDB.SetMaxIdleConns(16)
 	}
 	if err := sqlDB.PingContext(ctx); err != nil {
-		sqlDB.Close()
+		db.Close()
 		return nil, fmt.Errorf("connect %s: %w", dialect, err)
 	}
 	return db, nil
+}
+
+// Close closes the database's pools.
+func (db *DB) Close() error {
+	if db.reads != nil && db.reads != db.DB {
+		db.reads.Close()
+	}
+	return db.DB.Close()
 }
 
 // Tx is a transaction that can run hooks once it has committed.

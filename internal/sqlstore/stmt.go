@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"sync"
 )
 
 // On SQLite every query goes through a prepared statement cached by its text. Parsing SQL is a
@@ -20,17 +21,25 @@ import (
 var errNoCache = errors.New("no statement cache")
 
 func (db *DB) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	return db.cached(ctx, db.DB, &db.stmts, query)
+}
+
+func (db *DB) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	return db.cached(ctx, db.reads, &db.readStmts, query)
+}
+
+func (db *DB) cached(ctx context.Context, pool *sql.DB, cache *sync.Map, query string) (*sql.Stmt, error) {
 	if db.Dialect != SQLite {
 		return nil, errNoCache
 	}
-	if s, ok := db.stmts.Load(query); ok {
+	if s, ok := cache.Load(query); ok {
 		return s.(*sql.Stmt), nil
 	}
-	s, err := db.DB.PrepareContext(ctx, query)
+	s, err := pool.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	if prev, loaded := db.stmts.LoadOrStore(query, s); loaded {
+	if prev, loaded := cache.LoadOrStore(query, s); loaded {
 		s.Close()
 		return prev.(*sql.Stmt), nil
 	}
@@ -48,24 +57,24 @@ func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 	return s.ExecContext(ctx, args...)
 }
 
-// QueryContext runs a query outside any transaction.
+// QueryContext runs a query outside any transaction, on the read pool.
 func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	s, err := db.stmt(ctx, query)
+	s, err := db.readStmt(ctx, query)
 	if errors.Is(err, errNoCache) {
-		return db.DB.QueryContext(ctx, query, args...)
+		return db.reads.QueryContext(ctx, query, args...)
 	} else if err != nil {
 		return nil, err
 	}
 	return s.QueryContext(ctx, args...)
 }
 
-// QueryRowContext runs a single-row query outside any transaction.
+// QueryRowContext runs a single-row query outside any transaction, on the read pool.
 func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	s, err := db.stmt(ctx, query)
+	s, err := db.readStmt(ctx, query)
 	if err != nil {
 		// The plain path; on a preparation error *sql.Row cannot be built from outside
 		// database/sql, so let the driver report the same error when the row is scanned.
-		return db.DB.QueryRowContext(ctx, query, args...)
+		return db.reads.QueryRowContext(ctx, query, args...)
 	}
 	return s.QueryRowContext(ctx, args...)
 }
