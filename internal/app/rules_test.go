@@ -283,7 +283,7 @@ func TestCancelAndTimeouts(t *testing.T) {
 
 	t.Run("cancel at FULFILLMENT, and a step that times out", func(t *testing.T) {
 		d := startDevWith(t, DevConfig{Services: without("fulfillment"),
-			Rules: Rules{StepTimeout: 300 * time.Millisecond, StepAttempts: 2}})
+			Rules: Rules{StepTimeout: time.Second, StepAttempts: 2}})
 		base := "http://" + d.Addr
 		before, _ := stock(t, base, "SKU-3")
 
