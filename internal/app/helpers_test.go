@@ -2,7 +2,6 @@ package app
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -156,12 +155,6 @@ func historyStatuses(t *testing.T, o map[string]any) []string {
 		out = append(out, entry["status"].(string))
 	}
 	return out
-}
-
-func ctxTimeout(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), d)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 func stringsReader(s string) io.Reader { return strings.NewReader(s) }

@@ -53,7 +53,7 @@ type server struct {
 
 // routes is the HTTP surface of ordersys, all of it.
 func routes(srv server, log *slog.Logger) (http.Handler, error) {
-	spec, err := api.GetSwagger()
+	spec, err := api.GetSpec()
 	if err != nil {
 		return nil, fmt.Errorf("load OpenAPI spec: %w", err)
 	}

@@ -11,20 +11,17 @@ import (
 
 // Problem types. They are URNs rather than URLs because ordersys has no web site to point at.
 const (
-	TypeValidation     = "urn:ordersys:problem:validation"
-	TypeMalformed      = "urn:ordersys:problem:malformed-body"
-	TypeTooLarge       = "urn:ordersys:problem:body-too-large"
-	TypeMediaType      = "urn:ordersys:problem:unsupported-media-type"
-	TypeNotFound       = "urn:ordersys:problem:not-found"
-	TypeMethod         = "urn:ordersys:problem:method-not-allowed"
-	TypeIdempotency    = "urn:ordersys:problem:idempotency-key"
-	TypeConflict       = "urn:ordersys:problem:conflict"
-	TypeInternal       = "urn:ordersys:problem:internal"
-	TypeUnavailable    = "urn:ordersys:problem:unavailable"
-	TypeKeyReused      = "urn:ordersys:problem:idempotency-key-reused"
-	TypeKeyMissing     = "urn:ordersys:problem:idempotency-key-missing"
-	TypeOrderNotFound  = "urn:ordersys:problem:order-not-found"
-	TypeInvalidRequest = "urn:ordersys:problem:invalid-request"
+	TypeValidation  = "urn:ordersys:problem:validation"
+	TypeMalformed   = "urn:ordersys:problem:malformed-body"
+	TypeTooLarge    = "urn:ordersys:problem:body-too-large"
+	TypeMediaType   = "urn:ordersys:problem:unsupported-media-type"
+	TypeNotFound    = "urn:ordersys:problem:not-found"
+	TypeMethod      = "urn:ordersys:problem:method-not-allowed"
+	TypeIdempotency = "urn:ordersys:problem:idempotency-key"
+	TypeConflict    = "urn:ordersys:problem:conflict"
+	TypeInternal    = "urn:ordersys:problem:internal"
+	TypeUnavailable = "urn:ordersys:problem:unavailable"
+	TypeKeyReused   = "urn:ordersys:problem:idempotency-key-reused"
 )
 
 // NewProblem builds a problem document.

@@ -21,7 +21,7 @@ import (
 // Validator checks every request against the OpenAPI document before a handler sees it, and
 // answers violations with a problem document that names each bad field.
 func Validator(spec *openapi3.T) func(http.Handler) http.Handler {
-	defineFormats.Do(func() { openapi3.DefineStringFormat("uuid", uuidPattern) })
+	defineFormats.Do(func() { openapi3.DefineStringFormatValidator("uuid", openapi3.NewRegexpFormatValidator(uuidPattern)) })
 	spec.Servers = nil // validate paths only, whatever host the API is reached on
 	return middleware.OapiRequestValidatorWithOptions(spec, &middleware.Options{
 		Options: openapi3filter.Options{
