@@ -47,11 +47,24 @@ done
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$aport/api/utility/readiness" >/dev/null && break; sleep 0.2; done
 
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system clock ticks
-pgcpu() { local t=0 c; for p in $(pgrep -u postgres postgres); do c=$(cpu "$p" 2>/dev/null) && t=$((t + c)); done; echo $t; }
-b0=$(cpu $broker); p0=$(pgcpu); declare -A s0; for s in "${!svc[@]}"; do s0[$s]=$(cpu ${svc[$s]}); done
+# PostgreSQL's CPU: its living processes, plus what exited backends left in the postmaster's
+# children counters (fields 16 and 17), so that short-lived connections are not lost.
+pgcpu() {
+  local t=0 c pm
+  pm=$(head -n1 "$dir/pg/postmaster.pid")
+  t=$(awk '{print $16 + $17}' "/proc/$pm/stat")
+  for p in $(pgrep -u postgres postgres); do c=$(cpu "$p" 2>/dev/null) && t=$((t + c)); done
+  echo $t
+}
+# Consumer groups take a few seconds to form after start; one order through the whole saga first,
+# so that the measured run does not include that.
+"$bin" loadgen --target "http://127.0.0.1:$aport" --orders 1 --rate 1 >/dev/null
+xacts() { "$pgbin/psql" -qtA "$db" -c "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"; }
+x0=$(xacts); b0=$(cpu $broker); p0=$(pgcpu); declare -A s0; for s in "${!svc[@]}"; do s0[$s]=$(cpu ${svc[$s]}); done
 start=$(date +%s.%N)
 
-"$bin" loadgen --target "http://127.0.0.1:$aport" --rate "$rate" --duration "$duration"
+/usr/bin/time -f "%U %S" -o "$dir/loadgen.cpu" \
+  "$bin" loadgen --target "http://127.0.0.1:$aport" --rate "$rate" --duration "$duration"
 
 elapsed=$(echo "$(date +%s.%N) - $start" | bc)
 hz=$(getconf CLK_TCK)
@@ -61,9 +74,20 @@ printf '  %-13s %s%%\n' postgresql "$(share "$p0" "$(pgcpu)")" broker "$(share "
 for s in order payment inventory fulfillment notification; do
   printf '  %-13s %s%%\n' "$s" "$(share "${s0[$s]}" "$(cpu ${svc[$s]})")"
 done
+printf '  %-13s %s%%\n' loadgen "$(awk -v hz="$hz" -v e="$elapsed" '{printf "%.1f", ($1 + $2) * 100 / e}' "$dir/loadgen.cpu")"
+
+echo "PostgreSQL transactions: $(( $(xacts) - x0 )) (pg_stat_database, includes the GETs the load tool polls with)"
+
+echo "Time from entering each status to the next (ms, from order_history):"
+"$pgbin/psql" -q "$db" -c "SELECT status, count(*) AS orders,
+    round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1) AS p50,
+    round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1) AS p99
+  FROM (SELECT status, seq, 1000 * extract(epoch FROM lead(at) OVER (PARTITION BY order_id ORDER BY seq) - at) AS ms
+        FROM \"order\".order_history) s
+  WHERE ms IS NOT NULL GROUP BY status ORDER BY min(seq)"
 
 if [ -n "${STATEMENTS:-}" ]; then
-  echo "PostgreSQL time by statement (top 15):"
+  echo "PostgreSQL time by statement (top 25):"
   "$pgbin/psql" -q "$db" -c "SELECT calls, round(total_exec_time) AS ms, round(mean_exec_time::numeric, 3) AS mean_ms,
-    left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS query FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15"
+    left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS query FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 25"
 fi

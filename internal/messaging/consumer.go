@@ -140,22 +140,43 @@ func (c *Consumer) settle(ctx context.Context, cl *kgo.Client, records []*kgo.Re
 	}
 }
 
-// applyBatch applies every record of batch in one transaction, or none of them.
+// applyBatch applies every record of batch in one transaction, or none of them. The inbox claims
+// for the whole batch are one statement.
 func (c *Consumer) applyBatch(ctx context.Context, batch []*kgo.Record) error {
+	type applicable struct {
+		env     events.Envelope
+		payload events.Payload
+	}
+	var todo []applicable
+	var ids []string
+	for _, r := range batch {
+		env, err := FromRecord(r)
+		if err != nil {
+			return err
+		}
+		if c.sub.skips(env.Type) {
+			continue
+		}
+		payload, err := env.Decode()
+		if err != nil {
+			return err
+		}
+		todo = append(todo, applicable{env, payload})
+		ids = append(ids, env.ID)
+	}
+	if len(todo) == 0 {
+		return nil
+	}
 	return c.db.InTx(ctx, func(tx *sqlstore.Tx) error {
-		for _, r := range batch {
-			env, err := FromRecord(r)
-			if err != nil {
-				return err
-			}
-			if c.sub.skips(env.Type) {
+		fresh, err := ClaimAll(ctx, tx, c.sub.Name, ids)
+		if err != nil {
+			return err
+		}
+		for i, a := range todo {
+			if !fresh[i] {
 				continue
 			}
-			payload, err := env.Decode()
-			if err != nil {
-				return err
-			}
-			if err := c.applyIn(ctx, tx, env, payload); err != nil {
+			if err := c.sub.Handle(ctx, tx, a.env, a.payload); err != nil {
 				return err
 			}
 		}

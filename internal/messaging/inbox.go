@@ -3,6 +3,8 @@ package messaging
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ordersys/ordersys/internal/sqlstore"
@@ -24,4 +26,43 @@ func Claim(ctx context.Context, tx *sqlstore.Tx, consumer, eventID string) (bool
 		return false, fmt.Errorf("inbox: %w", err)
 	}
 	return n == 1, nil
+}
+
+// ClaimAll is Claim for several events in one statement, as a consumer applying a batch needs:
+// one round trip instead of one per event. It reports, for each of eventIDs, whether the caller
+// should apply it: an event already applied is not fresh, and of an event listed twice (the relay
+// published it twice) only the first is.
+func ClaimAll(ctx context.Context, tx *sqlstore.Tx, consumer string, eventIDs []string) ([]bool, error) {
+	fresh := make([]bool, len(eventIDs))
+	if len(eventIDs) == 0 {
+		return fresh, nil
+	}
+	first := map[string]int{} // event id -> its first index
+	args := []any{consumer, time.Now().UTC()}
+	var values []string
+	for i, id := range eventIDs {
+		if _, dup := first[id]; dup {
+			continue
+		}
+		first[id] = i
+		args = append(args, id)
+		values = append(values, "($1, $"+strconv.Itoa(len(args))+", $2)")
+	}
+	rows, err := tx.QueryContext(ctx, `INSERT INTO inbox (consumer, event_id, received_at) VALUES `+
+		strings.Join(values, ", ")+` ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("inbox: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("inbox: %w", err)
+		}
+		fresh[first[id]] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("inbox: %w", err)
+	}
+	return fresh, nil
 }

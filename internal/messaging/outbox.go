@@ -3,7 +3,6 @@ package messaging
 import (
 	"context"
 	"embed"
-	"fmt"
 	"log/slog"
 	"sync/atomic"
 
@@ -31,17 +30,16 @@ func NewOutbox() *Outbox {
 	return &Outbox{wake: make(chan struct{}, 1), announce: make(chan struct{}, 1)}
 }
 
-// Put stores msgs in tx. They are published only if tx commits.
-func (o *Outbox) Put(ctx context.Context, tx *sqlstore.Tx, msgs ...events.Message) error {
+// outboxColumns are the columns Put fills; the id is assigned on insert, in Put order.
+var outboxColumns = []string{"topic", "msg_key", "event_id", "event_type", "source", "event_time", "traceparent", "payload"}
+
+// Put stores msgs in tx. They are published only if tx commits. The rows are written just before
+// the commit, together with every other message of the transaction (see sqlstore.InsertLater).
+func (o *Outbox) Put(_ context.Context, tx *sqlstore.Tx, msgs ...events.Message) error {
 	for _, m := range msgs {
 		e := m.Envelope
-		_, err := tx.ExecContext(ctx, `INSERT INTO outbox
-			(topic, msg_key, event_id, event_type, source, event_time, traceparent, payload)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		tx.InsertLater("outbox", outboxColumns,
 			m.Topic, m.Key, e.ID, string(e.Type), e.Source, e.Time.UTC(), e.TraceParent, string(e.Data))
-		if err != nil {
-			return fmt.Errorf("outbox %s: %w", e.Type, err)
-		}
 	}
 	if len(msgs) > 0 && tx.Once("outbox") {
 		tx.AfterCommit(o.Wake)

@@ -114,7 +114,7 @@ func (o *Outbox) relay(ctx context.Context, db *sqlstore.DB, producer *kgo.Clien
 
 // publishBatch publishes up to limit rows and deletes them; it returns how many it published.
 func publishBatch(ctx context.Context, db *sqlstore.DB, producer *kgo.Client, limit int) (int, error) {
-	rows, err := db.QueryContext(ctx, `SELECT id, topic, msg_key, event_id, event_type, source,
+	rows, err := db.QueryWork(ctx, `SELECT id, topic, msg_key, event_id, event_type, source,
 		event_time, traceparent, payload FROM outbox ORDER BY id LIMIT $1`, limit)
 	if err != nil {
 		return 0, fmt.Errorf("read outbox: %w", err)

@@ -5,9 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/ordersys/ordersys/internal/sqlstore"
 )
 
 // querier is what both *sql.DB and *sql.Tx offer, so reads run inside or outside a transaction.
@@ -17,7 +20,7 @@ type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-func insertOrder(ctx context.Context, q querier, o *Order) error {
+func insertOrder(ctx context.Context, q *sqlstore.Tx, o *Order) error {
 	a := o.Address
 	if _, err := q.ExecContext(ctx, `INSERT INTO orders (id, customer_id, status, currency, total_amount,
 		ship_country, ship_city, ship_line1, ship_line2, ship_postal, created_at, updated_at)
@@ -27,23 +30,23 @@ func insertOrder(ctx context.Context, q querier, o *Order) error {
 		return fmt.Errorf("insert order: %w", err)
 	}
 	for i, it := range o.Items {
-		if _, err := q.ExecContext(ctx, `INSERT INTO order_items (order_id, line, sku, quantity, unit_price, line_total)
-			VALUES ($1, $2, $3, $4, $5, $6)`, o.ID, i+1, it.SKU, it.Quantity.String(), it.UnitPrice.String(),
-			lineTotal(it.Quantity, it.UnitPrice).String()); err != nil {
-			return fmt.Errorf("insert order item: %w", err)
-		}
+		q.InsertLater("order_items", itemColumns, o.ID, i+1, it.SKU, it.Quantity.String(), it.UnitPrice.String(),
+			lineTotal(it.Quantity, it.UnitPrice).String())
 	}
-	return addHistory(ctx, q, o.ID, o.Status, "", o.CreatedAt)
+	addHistory(q, o.ID, 1, o.Status, "", o.CreatedAt)
+	return nil
 }
 
-func addHistory(ctx context.Context, q querier, orderID string, s Status, reason string, at time.Time) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO order_history (order_id, seq, status, reason, at)
-		VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM order_history WHERE order_id = $1), $2, $3, $4)`,
-		orderID, string(s), reason, at)
-	if err != nil {
-		return fmt.Errorf("record history: %w", err)
-	}
-	return nil
+var itemColumns = []string{"order_id", "line", "sku", "quantity", "unit_price", "line_total"}
+
+var historyColumns = []string{"order_id", "seq", "status", "reason", "at"}
+
+// addHistory records a status of the order, written when tx commits. seq orders the entries:
+// the created status is 1, and a saga step moving the order from version v to v+1 uses 2v+2 and
+// 2v+3 (it records at most two entries). That is above every seq the order already has, even
+// rows written when seq was dense, since an order at version v has at most 2v+1 entries.
+func addHistory(tx *sqlstore.Tx, orderID string, seq int64, s Status, reason string, at time.Time) {
+	tx.InsertLater("order_history", historyColumns, orderID, seq, string(s), reason, at)
 }
 
 // errConcurrentUpdate means another transaction moved the order first; the event is retried and
@@ -81,7 +84,7 @@ func loadSaga(ctx context.Context, q querier, id string) (*Order, sagaState, int
 
 // saveSaga stores a saga step as a compare-and-set on the order's version, and records it in the
 // history when the status changed or the step says something worth keeping.
-func saveSaga(ctx context.Context, q querier, id string, version int64, from Status, s sagaState, deadline any, at time.Time) error {
+func saveSaga(ctx context.Context, q *sqlstore.Tx, id string, version int64, from Status, s sagaState, deadline any, at time.Time) error {
 	failure := ""
 	if s.Status == Failed {
 		failure = s.FailureReason
@@ -101,12 +104,10 @@ func saveSaga(ctx context.Context, q querier, id string, version int64, from Sta
 		return errConcurrentUpdate
 	}
 	if s.UndoneTag != "" {
-		if err := addHistory(ctx, q, id, from, s.UndoneTag, at); err != nil {
-			return err
-		}
+		addHistory(q, id, 2*version+2, from, s.UndoneTag, at)
 	}
 	if s.Status != from || s.HistoryReasonTag != "" {
-		return addHistory(ctx, q, id, s.Status, s.HistoryReasonTag, at)
+		addHistory(q, id, 2*version+3, s.Status, s.HistoryReasonTag, at)
 	}
 	return nil
 }
@@ -120,6 +121,15 @@ func b2i(b bool) int {
 
 const orderColumns = `id, customer_id, status, failure_reason, currency, total_amount,
 	ship_country, ship_city, ship_line1, ship_line2, ship_postal, created_at, updated_at`
+
+// orderColumnsOf is orderColumns qualified by a table alias.
+func orderColumnsOf(alias string) string {
+	cols := strings.Split(orderColumns, ",")
+	for i, c := range cols {
+		cols[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
 
 func scanOrder(row interface{ Scan(...any) error }) (*Order, error) {
 	var o Order
@@ -136,24 +146,6 @@ func scanOrder(row interface{ Scan(...any) error }) (*Order, error) {
 	}
 	o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()
 	return &o, nil
-}
-
-// loadOrder reads an order, with its items if asked: the saga needs them for two steps of four,
-// and on PostgreSQL every query is a round trip.
-func loadOrder(ctx context.Context, q querier, id string, withItems bool) (*Order, error) {
-	o, err := scanOrder(q.QueryRowContext(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = $1`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read order: %w", err)
-	}
-	if withItems {
-		if o.Items, err = loadItems(ctx, q, id); err != nil {
-			return nil, err
-		}
-	}
-	return o, nil
 }
 
 func loadItems(ctx context.Context, q querier, id string) ([]Item, error) {
@@ -175,25 +167,6 @@ func loadItems(ctx context.Context, q querier, id string) ([]Item, error) {
 	return items, rows.Err()
 }
 
-func loadHistory(ctx context.Context, q querier, id string) ([]HistoryEntry, error) {
-	rows, err := q.QueryContext(ctx, `SELECT status, reason, at FROM order_history WHERE order_id = $1 ORDER BY seq`, id)
-	if err != nil {
-		return nil, fmt.Errorf("read history: %w", err)
-	}
-	defer rows.Close()
-	var out []HistoryEntry
-	for rows.Next() {
-		var h HistoryEntry
-		var status string
-		if err := rows.Scan(&status, &h.Reason, &h.At); err != nil {
-			return nil, fmt.Errorf("read history: %w", err)
-		}
-		h.Status, h.At = Status(status), h.At.UTC()
-		out = append(out, h)
-	}
-	return out, rows.Err()
-}
-
 // Filter selects orders to list; empty fields match everything.
 type Filter struct {
 	CustomerID string
@@ -201,16 +174,63 @@ type Filter struct {
 	Page, Size int
 }
 
-// Get returns one order with its history.
+// getOrder reads an order with its items and history in one statement: one round trip on
+// PostgreSQL instead of three, and one snapshot, so the history always holds the order's status.
+// Each row is the order's columns and one history entry or item. The history comes first, so that
+// SQLite takes the type of the last column (a timestamp) from order_history.at. Every order has a
+// history entry from the moment it is created, so no rows means no order.
+var getOrder = `SELECT ` + orderColumnsOf("o") + `, 1, h.seq, h.status, h.reason, '', h.at
+	FROM orders o JOIN order_history h ON h.order_id = o.id WHERE o.id = $1
+	UNION ALL
+	SELECT ` + orderColumnsOf("o") + `, 0, i.line, i.sku, i.quantity, i.unit_price, NULL
+	FROM orders o JOIN order_items i ON i.order_id = o.id WHERE o.id = $1
+	ORDER BY 14, 15`
+
+// Get returns one order with its items and history.
 func (s *Service) Get(ctx context.Context, id string) (*Order, error) {
-	o, err := loadOrder(ctx, s.db, id, true)
+	rows, err := s.db.QueryContext(ctx, getOrder, id)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read order: %w", err)
 	}
-	// History is read after the order row, so it holds at least every status up to o.Status.
-	o.History, err = loadHistory(ctx, s.db, id)
-	return o, err
+	defer rows.Close()
+	var o *Order
+	for rows.Next() {
+		var kind, n int64
+		var a, b, c string
+		var at sql.NullTime
+		row, err := scanOrder(scanFunc(func(dest ...any) error {
+			return rows.Scan(append(dest, &kind, &n, &a, &b, &c, &at)...)
+		}))
+		if err != nil {
+			return nil, fmt.Errorf("read order: %w", err)
+		}
+		if o == nil {
+			o = row
+		}
+		if kind == 0 {
+			qty, err1 := decimal.NewFromString(b)
+			price, err2 := decimal.NewFromString(c)
+			if err := errors.Join(err1, err2); err != nil {
+				return nil, fmt.Errorf("order %s line %d: %w", id, n, err)
+			}
+			o.Items = append(o.Items, Item{SKU: a, Quantity: qty, UnitPrice: price})
+		} else {
+			o.History = append(o.History, HistoryEntry{Status: Status(a), Reason: b, At: at.Time.UTC()})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read order: %w", err)
+	}
+	if o == nil {
+		return nil, ErrNotFound
+	}
+	return o, nil
 }
+
+// scanFunc adapts a function to the Scan method scanOrder wants.
+type scanFunc func(dest ...any) error
+
+func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
 
 // List returns a page of orders, newest first, and how many match in all.
 func (s *Service) List(ctx context.Context, f Filter) ([]*Order, int64, error) {

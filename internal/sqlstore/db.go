@@ -26,10 +26,11 @@ type DB struct {
 	// of tens of milliseconds; a Go mutex hands the lock over immediately.
 	writeMu chan struct{}
 
-	// reads runs queries outside transactions. On SQLite it is a pool of its own, so that a crowd
-	// of readers can never take the connection a writer needs: with one shared pool, 200 API reads
-	// under load held every connection while a transaction, holding writeMu, waited for one, and
-	// every write of the service stopped behind them. On PostgreSQL it is the one pool.
+	// reads runs queries outside transactions, in a pool of its own, so that a crowd of API
+	// readers can never take the connections that writers need. With one shared pool, hundreds of
+	// GETs under load held every connection: on SQLite a transaction holding writeMu waited for
+	// one and every write of the service stopped behind it; on PostgreSQL the consumers queued
+	// behind the GETs, each saga step took seconds, and the slower orders drew yet more polling.
 	reads *sql.DB
 
 	stmts     sync.Map // query text -> *sql.Stmt on the write pool; see stmt.go
@@ -76,21 +77,23 @@ func open(ctx context.Context, dsn, schema string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", dialect, err)
 	}
-	db := &DB{DB: sqlDB, Dialect: dialect, Schema: schema, dsn: driverDSN, reads: sqlDB}
+	db := &DB{DB: sqlDB, Dialect: dialect, Schema: schema, dsn: driverDSN}
+	readDSN := driverDSN
 	if dialect == SQLite {
 		db.writeMu = make(chan struct{}, 1)
 		sqlDB.SetMaxOpenConns(2) // one writer at a time, and a spare for a ping
 		sqlDB.SetMaxIdleConns(2)
-		if db.reads, err = sql.Open(driver, driverDSN+"&_pragma=query_only(1)"); err != nil {
-			sqlDB.Close()
-			return nil, fmt.Errorf("open %s: %w", dialect, err)
-		}
-		db.reads.SetMaxOpenConns(8)
-		db.reads.SetMaxIdleConns(8)
+		readDSN += "&_pragma=query_only(1)"
 	} else {
 		sqlDB.SetMaxOpenConns(16)
 		sqlDB.SetMaxIdleConns(16)
 	}
+	if db.reads, err = sql.Open(driver, readDSN); err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("open %s: %w", dialect, err)
+	}
+	db.reads.SetMaxOpenConns(8)
+	db.reads.SetMaxIdleConns(8)
 	if err := sqlDB.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("connect %s: %w", dialect, err)
@@ -100,7 +103,7 @@ func open(ctx context.Context, dsn, schema string) (*DB, error) {
 
 // Close closes the database's pools.
 func (db *DB) Close() error {
-	if db.reads != nil && db.reads != db.DB {
+	if db.reads != nil {
 		db.reads.Close()
 	}
 	return db.DB.Close()
@@ -113,6 +116,7 @@ type Tx struct {
 	db          *DB
 	afterCommit []func()
 	once        map[string]bool
+	pending     []*pendingInsert // see InsertLater
 }
 
 // Once reports true the first time it is called with key in this transaction, so that work
@@ -148,6 +152,10 @@ func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
 	}
 	tx := &Tx{Tx: sqlTx, Dialect: db.Dialect, db: db}
 	if err := fn(tx); err != nil {
+		_ = sqlTx.Rollback()
+		return err
+	}
+	if err := tx.flushInserts(ctx); err != nil {
 		_ = sqlTx.Rollback()
 		return err
 	}

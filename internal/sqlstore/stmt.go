@@ -68,6 +68,19 @@ func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql
 	return s.QueryContext(ctx, args...)
 }
 
+// QueryWork runs a query for the service's own background work (the outbox relay) on the write
+// pool, so that however many API reads are waiting, the work that moves orders along never queues
+// behind them.
+func (db *DB) QueryWork(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	s, err := db.stmt(ctx, query)
+	if errors.Is(err, errNoCache) {
+		return db.DB.QueryContext(ctx, query, args...)
+	} else if err != nil {
+		return nil, err
+	}
+	return s.QueryContext(ctx, args...)
+}
+
 // QueryRowContext runs a single-row query outside any transaction, on the read pool.
 func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	s, err := db.readStmt(ctx, query)

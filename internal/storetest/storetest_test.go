@@ -7,10 +7,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -143,6 +145,23 @@ func testInbox(t *testing.T, db *sqlstore.DB) {
 	if wins != 1 {
 		t.Errorf("%d concurrent claims won, want 1", wins)
 	}
+
+	// A batch claims in one statement: an event already applied, or listed a second time, is not fresh.
+	x, y, z := uuid.NewString(), uuid.NewString(), id
+	var fresh []bool
+	if err := db.InTx(ctx, func(tx *sqlstore.Tx) (err error) {
+		fresh, err = messaging.ClaimAll(ctx, tx, "c", []string{x, y, x, z})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(fresh) != "[true true false false]" {
+		t.Errorf("ClaimAll(x, y, x, already claimed) = %v, want [true true false false]", fresh)
+	}
+	id = y
+	if claim("c") {
+		t.Error("an event claimed in a batch was claimed again")
+	}
 }
 
 func testOutbox(t *testing.T, db *sqlstore.DB) {
@@ -195,6 +214,38 @@ func testOutbox(t *testing.T, db *sqlstore.DB) {
 	}
 	if strings.Join(amounts, ",") != "1,2,4" {
 		t.Errorf("outbox holds %v, want 1,2,4 (3 was rolled back)", amounts)
+	}
+
+	// One transaction's messages are inserted several rows per statement, and keep their order.
+	var many []events.Message
+	for i := range 75 {
+		many = append(many, msg(100+i))
+	}
+	if err := db.InTx(ctx, func(tx *sqlstore.Tx) error { return out.Put(ctx, tx, many...) }); err != nil {
+		t.Fatal(err)
+	}
+	rows, err = db.QueryContext(ctx, `SELECT payload FROM outbox WHERE id > $1 ORDER BY id`, last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	want := 100
+	for rows.Next() {
+		var payload string
+		var p events.ChargePayment
+		if err := rows.Scan(&payload); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte(payload), &p); err != nil {
+			t.Fatal(err)
+		}
+		if p.Amount.String() != strconv.Itoa(want) {
+			t.Fatalf("outbox row %d holds amount %s, want %d", want-100, p.Amount, want)
+		}
+		want++
+	}
+	if want != 175 {
+		t.Errorf("outbox holds %d of the 75 messages", want-100)
 	}
 }
 
