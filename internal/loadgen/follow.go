@@ -11,12 +11,15 @@ import (
 )
 
 // follow polls one accepted order until it is terminal, the order's follow
-// window closes, or the run is interrupted. Polls start at firstPoll after the
-// 201 and double up to maxPoll, so a slow pipeline costs at most one GET per
-// order per maxPoll instead of a tight loop against the server under test.
+// window closes, or the run is interrupted. The first poll waits for the
+// median create-to-COMPLETED latency seen so far (at least firstPoll), later
+// ones double up to maxPoll: the load tool's own GETs compete with the system
+// under test, and polling an order before it can be done only adds load. The
+// latency itself comes from the server's timestamps, so it is not skewed by
+// when the poll happens to look.
 func (r *runner) follow(ctx context.Context, o acceptedOrder) {
 	deadline := o.answeredAt.Add(r.cfg.FollowTimeout)
-	wait := r.cfg.firstPoll
+	wait := max(r.cfg.firstPoll, r.stats.medianCompletion())
 	pollAt := o.answeredAt.Add(wait)
 	seen := false     // got at least one readable view of the order
 	lastProblem := "" // why the latest poll could not read it

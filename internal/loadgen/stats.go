@@ -93,6 +93,16 @@ func (s *stats) markCompleted(latency time.Duration, completedAt time.Time, ok b
 	s.mu.Unlock()
 }
 
+// medianCompletion is the median create-to-COMPLETED latency so far (0 before the first).
+func (s *stats) medianCompletion() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.createToCompleted.TotalCount() == 0 {
+		return 0
+	}
+	return time.Duration(s.createToCompleted.ValueAtQuantile(50)) * time.Microsecond
+}
+
 func (s *stats) fail(kind string) {
 	s.failed.Add(1)
 	s.mu.Lock()
