@@ -64,12 +64,13 @@ func (s *Service) WithLogger(log *slog.Logger) *Service {
 
 // Subscriptions lists what the service consumes: its commands, and completed orders (in a
 // consumer group of its own, since order events are also consumed by other services). Both update
-// the hot stock rows, so each record gets a transaction of its own (see Subscription.Batch).
+// the hot stock rows, so a batch locks every stock row it will touch before applying any record
+// (see Subscription.Lock).
 func (s *Service) Subscriptions() []messaging.Subscription {
 	return []messaging.Subscription{
-		{Name: Name, Topics: []string{events.TopicInventoryCommands}, Batch: 1, Handle: s.handle},
-		{Name: CompletionConsumer, Topics: []string{events.TopicOrderEvents}, Batch: 1,
-			Types: []events.Type{events.OrderCompletedType}, Handle: s.handleCompletion},
+		{Name: Name, Topics: []string{events.TopicInventoryCommands}, Handle: s.handle, Lock: lockStock},
+		{Name: CompletionConsumer, Topics: []string{events.TopicOrderEvents},
+			Types: []events.Type{events.OrderCompletedType}, Handle: s.handleCompletion, Lock: lockStock},
 	}
 }
 

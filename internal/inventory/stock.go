@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
 
+	"github.com/ordersys/ordersys/internal/events"
 	"github.com/ordersys/ordersys/internal/sqlstore"
 )
 
@@ -166,4 +168,38 @@ func (s *Service) Seed(ctx context.Context, stock map[string]decimal.Decimal) er
 		}
 		return nil
 	})
+}
+
+// lockStock locks the stock rows a batch of commands and completions will update: the SKUs a
+// reservation asks for, and those the reservations of released or completed orders hold.
+func lockStock(ctx context.Context, tx *sqlstore.Tx, payloads []events.Payload) error {
+	var skus []string
+	var orders []any
+	for _, p := range payloads {
+		switch p := p.(type) {
+		case *events.ReserveStock:
+			for _, l := range p.Lines {
+				skus = append(skus, l.SKU)
+			}
+		case *events.ReleaseStock:
+			orders = append(orders, p.OrderID)
+		case *events.OrderCompleted:
+			orders = append(orders, p.OrderID)
+		}
+	}
+	if len(orders) > 0 {
+		params := make([]string, len(orders))
+		for i := range orders {
+			params[i] = "$" + strconv.Itoa(i+1)
+		}
+		held, err := sqlstore.Collect(ctx, tx, func(r sqlstore.Scanner) (sku string, err error) {
+			return sku, r.Scan(&sku)
+		}, `SELECT DISTINCT l.sku FROM reservation_lines l JOIN reservations r ON r.id = l.reservation_id
+			WHERE r.order_id IN (`+strings.Join(params, ", ")+`)`, orders...)
+		if err != nil {
+			return fmt.Errorf("stock held by orders: %w", err)
+		}
+		skus = append(skus, held...)
+	}
+	return tx.LockRows(ctx, "stock", "sku", skus)
 }

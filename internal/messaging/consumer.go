@@ -28,12 +28,13 @@ type Subscription struct {
 	// Types, when set, are the event types Handle wants; other known types on the topics are
 	// skipped without a transaction (an event of an unknown type is still dead-lettered).
 	Types []events.Type
-	// Batch caps how many records share one transaction (default 32). Handlers that update hot
-	// shared rows (stock per SKU) set 1: records of one batch lock those rows in no common order,
-	// so on PostgreSQL two batches deadlock, and each deadlock costs a second before PostgreSQL
-	// notices it. One record per transaction locks in the handler's own (sorted) order.
-	Batch  int
 	Handle Handler
+	// Lock, when set, runs first in every transaction that applies several records, with the
+	// payloads it is about to apply. A handler that updates shared rows (stock per SKU) locks all
+	// of them there, in one order: records of a batch would otherwise take them in no common
+	// order, two batches on PostgreSQL could deadlock, and each deadlock costs a second before
+	// PostgreSQL notices it. A transaction of one record locks in the handler's own order.
+	Lock func(ctx context.Context, tx *sqlstore.Tx, payloads []events.Payload) error
 }
 
 // skips reports whether the subscription has no use for events of type t.
@@ -121,11 +122,7 @@ const batchSize = 32
 // back each time, so only side effects outside the transaction could repeat, and handlers have none.
 func (c *Consumer) settle(ctx context.Context, cl *kgo.Client, records []*kgo.Record) {
 	for len(records) > 0 {
-		size := batchSize
-		if c.sub.Batch > 0 {
-			size = c.sub.Batch
-		}
-		batch := records[:min(len(records), size)]
+		batch := records[:min(len(records), batchSize)]
 		records = records[len(batch):]
 		if len(batch) > 1 && c.applyBatch(ctx, batch) == nil {
 			cl.MarkCommitRecords(batch...)
@@ -171,6 +168,17 @@ func (c *Consumer) applyBatch(ctx context.Context, batch []*kgo.Record) error {
 		fresh, err := ClaimAll(ctx, tx, c.sub.Name, ids)
 		if err != nil {
 			return err
+		}
+		if c.sub.Lock != nil {
+			var payloads []events.Payload
+			for i, a := range todo {
+				if fresh[i] {
+					payloads = append(payloads, a.payload)
+				}
+			}
+			if err := c.sub.Lock(ctx, tx, payloads); err != nil {
+				return err
+			}
 		}
 		for i, a := range todo {
 			if !fresh[i] {

@@ -105,3 +105,21 @@ func (db *DB) DeleteIDs(ctx context.Context, table string, ids []int64) error {
 		return nil
 	})
 }
+
+// LockRows locks the rows of table whose column holds one of keys, in byte order of the keys,
+// until tx ends. Transactions that update several shared rows lock them all this way first, so
+// they take them in one order and cannot deadlock. On SQLite it does nothing: a write
+// transaction there already excludes every other.
+func (tx *Tx) LockRows(ctx context.Context, table, column string, keys []string) error {
+	if tx.Dialect != Postgres || len(keys) == 0 {
+		return nil
+	}
+	col := quoteIdent(column)
+	// ORDER BY comes before the locking clause is applied, so rows are locked in that order.
+	_, err := tx.ExecContext(ctx, `SELECT 1 FROM `+quoteIdent(table)+` WHERE `+col+` = ANY($1)
+		ORDER BY `+col+` COLLATE "C" FOR UPDATE`, keys)
+	if err != nil {
+		return fmt.Errorf("lock %s rows: %w", table, err)
+	}
+	return nil
+}
