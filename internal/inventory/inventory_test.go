@@ -13,6 +13,7 @@ import (
 	"github.com/ordersys/ordersys/internal/events"
 	"github.com/ordersys/ordersys/internal/inventory"
 	"github.com/ordersys/ordersys/internal/messaging"
+	"github.com/ordersys/ordersys/internal/sqlstore"
 )
 
 // The rules run on both databases through the one SQL code path.
@@ -39,6 +40,7 @@ func suite(t *testing.T, b backend) {
 		{"concurrent reservations", testConcurrentReservations},
 		{"concurrent multi-SKU reservations", testConcurrentMultiSKU},
 		{"api", testAPI},
+		{"batch locks stock first", testBatchLocksStock},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b(t)) })
 	}
@@ -419,4 +421,58 @@ func testConcurrentMultiSKU(t *testing.T, e *env) {
 	e.level(t, "SKU-A", "980", "0")
 	e.level(t, "SKU-B", "960", "0")
 	e.level(t, "SKU-C", "940", "0")
+}
+
+// testBatchLocksStock checks Subscription.Lock: before a batch applies any record, it holds the
+// stock rows the batch's reservations ask for and those its completed orders hold, and (on
+// PostgreSQL, where writers do not exclude each other) no others.
+func testBatchLocksStock(t *testing.T, e *env) {
+	e.seed(t, "SKU-1", "10", "SKU-2", "10", "SKU-3", "10")
+	held := uuid.NewString()
+	e.reserve(t, held, line("SKU-1", "1"))
+
+	ctx := t.Context()
+	locked, release := make(chan struct{}), make(chan struct{})
+	batchDone := make(chan error, 1)
+	go func() {
+		batchDone <- e.db.InTx(ctx, func(tx *sqlstore.Tx) error {
+			err := e.svc.Subscriptions()[0].Lock(ctx, tx, []events.Payload{
+				&events.ReserveStock{OrderID: uuid.NewString(), Lines: []events.Line{line("SKU-3", "1")}},
+				&events.OrderCompleted{OrderID: held},
+			})
+			close(locked)
+			<-release
+			return err
+		})
+	}()
+	<-locked
+	touch := func(sku string) chan error {
+		done := make(chan error, 1)
+		go func() {
+			done <- e.db.InTx(ctx, func(tx *sqlstore.Tx) error {
+				_, err := tx.ExecContext(ctx, `UPDATE stock SET updated_at = updated_at WHERE sku = $1`, sku)
+				return err
+			})
+		}()
+		return done
+	}
+	sku1, sku3 := touch("SKU-1"), touch("SKU-3")
+	if e.db.Dialect == sqlstore.Postgres {
+		if err := <-touch("SKU-2"); err != nil {
+			t.Fatalf("SKU-2, which the batch does not use: %v", err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	if len(sku1) > 0 {
+		t.Error("SKU-1, held by a completed order of the batch, was updated while the batch held its locks")
+	}
+	if len(sku3) > 0 {
+		t.Error("SKU-3, asked for by a reservation of the batch, was updated while the batch held its locks")
+	}
+	close(release)
+	for _, done := range []chan error{batchDone, sku1, sku3} {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
 }

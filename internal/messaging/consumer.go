@@ -27,7 +27,7 @@ type Subscription struct {
 	Topics []string
 	// Types, when set, are the event types Handle wants; other known types on the topics are
 	// skipped without a transaction (an event of an unknown type is still dead-lettered).
-	Types []events.Type
+	Types  []events.Type
 	Handle Handler
 	// Lock, when set, runs first in every transaction that applies several records, with the
 	// payloads it is about to apply. A handler that updates shared rows (stock per SKU) locks all
