@@ -64,25 +64,21 @@ func (r *runner) send(ctx context.Context, wg *sync.WaitGroup) {
 	timer.Stop()
 	defer timer.Stop()
 
+	// A run for a duration sends every order due in it: one at 0, then one every 1/rate. Counting
+	// them up front, rather than stopping when the clock says so, keeps a sender that fell behind
+	// (a busy machine) from ending the run short of what it was asked to offer.
+	total := uint64(r.cfg.Orders)
+	if total == 0 {
+		total = uint64((int64(r.cfg.Rate)*int64(r.cfg.Duration) + int64(time.Second) - 1) / int64(time.Second))
+	}
 	began := time.Now()
 	var hits uint64
-	for ctx.Err() == nil {
-		if r.cfg.Orders > 0 && hits >= uint64(r.cfg.Orders) {
-			return
-		}
-		elapsed := time.Since(began)
-		if r.cfg.Orders <= 0 && elapsed >= r.cfg.Duration {
-			return
-		}
-		wait, stop := pacer.Pace(elapsed, hits)
+	for ctx.Err() == nil && hits < total {
+		wait, stop := pacer.Pace(time.Since(began), hits)
 		if stop {
 			return
 		}
 		if wait > 0 {
-			if r.cfg.Orders <= 0 {
-				// Don't oversleep the end of the run at low rates.
-				wait = min(wait, r.cfg.Duration-elapsed)
-			}
 			timer.Reset(wait)
 			select {
 			case <-ctx.Done():
