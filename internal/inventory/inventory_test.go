@@ -41,6 +41,7 @@ func suite(t *testing.T, b backend) {
 		{"concurrent multi-SKU reservations", testConcurrentMultiSKU},
 		{"api", testAPI},
 		{"batch locks stock first", testBatchLocksStock},
+		{"reserve and release in one batch", testReserveAndReleaseInOneBatch},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b(t)) })
 	}
@@ -475,4 +476,35 @@ func testBatchLocksStock(t *testing.T, e *env) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// testReserveAndReleaseInOneBatch: a batch can hold a reservation and its release (a timed-out
+// step's compensation queued behind it); the release must see the lines the reservation wrote.
+func testReserveAndReleaseInOneBatch(t *testing.T, e *env) {
+	e.seed(t, "SKU-1", "10", "SKU-2", "10")
+	order := uuid.NewString()
+	ctx := t.Context()
+	handle := e.svc.Subscriptions()[0].Handle
+	apply := func(tx *sqlstore.Tx, p events.Payload) error {
+		msg, err := events.New("test", order, p)
+		if err != nil {
+			return err
+		}
+		decoded, err := msg.Envelope.Decode()
+		if err != nil {
+			return err
+		}
+		return handle(ctx, tx, msg.Envelope, decoded)
+	}
+	if err := e.db.InTx(ctx, func(tx *sqlstore.Tx) error {
+		if err := apply(tx, events.ReserveStock{OrderID: order, Lines: []events.Line{line("SKU-1", "3"), line("SKU-2", "4")}}); err != nil {
+			return err
+		}
+		return apply(tx, events.ReleaseStock{OrderID: order})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.level(t, "SKU-1", "10", "0")
+	e.level(t, "SKU-2", "10", "0")
+	e.status(t, order, inventory.StatusReleased)
 }

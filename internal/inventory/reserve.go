@@ -100,13 +100,12 @@ func (s *Service) reserve(ctx context.Context, tx *sqlstore.Tx, cmd *events.Rese
 		return s.reply(ctx, tx, cmd.OrderID, events.StockRejected{OrderID: cmd.OrderID, SKU: l.sku, Reason: reason})
 	}
 	for _, l := range lines {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO reservation_lines (reservation_id, sku, quantity, quantity_milli)
-			VALUES ($1, $2, $3, $4)`, id, l.sku, fromMilli(l.milli).String(), l.milli); err != nil {
-			return fmt.Errorf("reserve %s: %w", cmd.OrderID, err)
-		}
+		tx.InsertLater("reservation_lines", lineColumns, id, l.sku, fromMilli(l.milli).String(), l.milli)
 	}
 	return s.reply(ctx, tx, cmd.OrderID, events.StockReserved{OrderID: cmd.OrderID, ReservationID: id})
 }
+
+var lineColumns = []string{"reservation_id", "sku", "quantity", "quantity_milli"}
 
 // take moves l's quantity from available to reserved if that much is available. The condition
 // and the arithmetic are one statement, so concurrent reservations cannot oversell: on

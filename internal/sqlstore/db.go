@@ -117,6 +117,7 @@ type Tx struct {
 	afterCommit []func()
 	once        map[string]bool
 	pending     []*pendingInsert // see InsertLater
+	flushErr    error            // a queued insert that failed before a statement; fails the commit
 }
 
 // Once reports true the first time it is called with key in this transaction, so that work
@@ -155,7 +156,11 @@ func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
 		_ = sqlTx.Rollback()
 		return err
 	}
-	if err := tx.flushInserts(ctx); err != nil {
+	err = tx.flushErr
+	if err == nil {
+		err = tx.flushInserts(ctx)
+	}
+	if err != nil {
 		_ = sqlTx.Rollback()
 		return err
 	}

@@ -8,10 +8,11 @@ import (
 	"strings"
 )
 
-// Rows that no statement in the transaction reads back (outbox messages, history entries) need
-// not cost a statement each: InsertLater queues them and the transaction inserts each table's
-// rows with multi-row INSERTs just before it commits. On PostgreSQL every statement is a round
-// trip, so a consumer applying a batch of 32 events writes its outbox in one statement, not 32.
+// Rows written in a transaction need not cost a statement each: InsertLater queues them, and the
+// transaction inserts each table's rows with multi-row INSERTs just before it commits, or just
+// before one of its own statements names that table, so it always reads its own writes. On
+// PostgreSQL every statement is a round trip, so a consumer applying a batch of 32 events writes
+// its outbox in one statement, not 32.
 
 // maxRowsPerInsert bounds one INSERT: the SQL text varies with the row count, and SQLite caches
 // a prepared statement per text, so the cap also bounds that cache.
@@ -45,15 +46,70 @@ func (tx *Tx) InsertLater(table string, columns []string, values ...any) {
 
 // flushInserts runs the queued inserts, in the order their tables were first queued.
 func (tx *Tx) flushInserts(ctx context.Context) error {
-	for _, p := range tx.pending {
-		for rows := range slices.Chunk(p.rows, maxRowsPerInsert) {
-			if _, err := tx.ExecContext(ctx, insertSQL(p.table, p.columns, len(rows)), slices.Concat(rows...)...); err != nil {
-				return fmt.Errorf("insert into %s: %w", p.table, err)
-			}
+	pending := tx.pending
+	tx.pending = nil
+	for _, p := range pending {
+		if err := tx.insert(ctx, p); err != nil {
+			return err
 		}
 	}
-	tx.pending = nil
 	return nil
+}
+
+// flushFor runs the queued inserts of every table that query names, before query runs. A name
+// counts when it stands as a whole word; a false match only flushes early. An error is kept for
+// the commit to report, since the statement about to run cannot: the transaction rolls back.
+func (tx *Tx) flushFor(ctx context.Context, query string) {
+	if len(tx.pending) == 0 || tx.flushErr != nil {
+		return
+	}
+	kept := tx.pending[:0:0]
+	var named []*pendingInsert
+	for _, p := range tx.pending {
+		if namesTable(query, p.table) {
+			named = append(named, p)
+		} else {
+			kept = append(kept, p)
+		}
+	}
+	if len(named) == 0 {
+		return
+	}
+	tx.pending = kept
+	for _, p := range named {
+		if err := tx.insert(ctx, p); err != nil {
+			tx.flushErr = err
+			return
+		}
+	}
+}
+
+func (tx *Tx) insert(ctx context.Context, p *pendingInsert) error {
+	for rows := range slices.Chunk(p.rows, maxRowsPerInsert) {
+		if _, err := tx.exec(ctx, insertSQL(p.table, p.columns, len(rows)), slices.Concat(rows...)...); err != nil {
+			return fmt.Errorf("insert into %s: %w", p.table, err)
+		}
+	}
+	return nil
+}
+
+// namesTable reports whether table occurs in query as a whole identifier.
+func namesTable(query, table string) bool {
+	for i := 0; ; {
+		j := strings.Index(query[i:], table)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(table)
+		if (start == 0 || !isIdentByte(query[start-1])) && (end == len(query) || !isIdentByte(query[end])) {
+			return true
+		}
+		i = start + 1
+	}
+}
+
+func isIdentByte(b byte) bool {
+	return b == '_' || b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z'
 }
 
 // insertSQL is INSERT INTO table (columns) VALUES ($1, ...), (...), with n rows.

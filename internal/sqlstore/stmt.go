@@ -92,8 +92,13 @@ func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *s
 	return s.QueryRowContext(ctx, args...)
 }
 
-// ExecContext runs a statement in the transaction.
+// ExecContext runs a statement in the transaction, after any queued inserts it depends on.
 func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	tx.flushFor(ctx, query)
+	return tx.exec(ctx, query, args...)
+}
+
+func (tx *Tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	s, err := tx.db.stmt(ctx, query)
 	if errors.Is(err, errNoCache) {
 		return tx.Tx.ExecContext(ctx, query, args...)
@@ -103,8 +108,9 @@ func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 	return tx.Tx.StmtContext(ctx, s).ExecContext(ctx, args...)
 }
 
-// QueryContext runs a query in the transaction.
+// QueryContext runs a query in the transaction, after any queued inserts it reads.
 func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	tx.flushFor(ctx, query)
 	s, err := tx.db.stmt(ctx, query)
 	if errors.Is(err, errNoCache) {
 		return tx.Tx.QueryContext(ctx, query, args...)
@@ -114,8 +120,9 @@ func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql
 	return tx.Tx.StmtContext(ctx, s).QueryContext(ctx, args...)
 }
 
-// QueryRowContext runs a single-row query in the transaction.
+// QueryRowContext runs a single-row query in the transaction, after any queued inserts it reads.
 func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	tx.flushFor(ctx, query)
 	s, err := tx.db.stmt(ctx, query)
 	if err != nil {
 		return tx.Tx.QueryRowContext(ctx, query, args...)

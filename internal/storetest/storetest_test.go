@@ -216,6 +216,24 @@ func testOutbox(t *testing.T, db *sqlstore.DB) {
 		t.Errorf("outbox holds %v, want 1,2,4 (3 was rolled back)", amounts)
 	}
 
+	// A transaction reads its own queued rows: they are inserted before a statement naming the table.
+	if err := db.InTx(ctx, func(tx *sqlstore.Tx) error {
+		if err := out.Put(ctx, tx, msg(5)); err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE id > $1`, last).Scan(&n); err != nil {
+			return err
+		}
+		if n != 1 {
+			t.Errorf("the transaction sees %d of its own outbox rows, want 1", n)
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE id > $1`, last)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+
 	// One transaction's messages are inserted several rows per statement, and keep their order.
 	var many []events.Message
 	for i := range 75 {
