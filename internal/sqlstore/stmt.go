@@ -59,22 +59,20 @@ func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 
 // QueryContext runs a query outside any transaction, on the read pool.
 func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	s, err := db.readStmt(ctx, query)
-	if errors.Is(err, errNoCache) {
-		return db.reads.QueryContext(ctx, query, args...)
-	} else if err != nil {
-		return nil, err
-	}
-	return s.QueryContext(ctx, args...)
+	return db.query(ctx, db.reads, &db.readStmts, query, args...)
 }
 
 // QueryWork runs a query for the service's own background work (the outbox relay) on the write
 // pool, so that however many API reads are waiting, the work that moves orders along never queues
 // behind them.
 func (db *DB) QueryWork(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	s, err := db.stmt(ctx, query)
+	return db.query(ctx, db.DB, &db.stmts, query, args...)
+}
+
+func (db *DB) query(ctx context.Context, pool *sql.DB, cache *sync.Map, query string, args ...any) (*sql.Rows, error) {
+	s, err := db.cached(ctx, pool, cache, query)
 	if errors.Is(err, errNoCache) {
-		return db.DB.QueryContext(ctx, query, args...)
+		return pool.QueryContext(ctx, query, args...)
 	} else if err != nil {
 		return nil, err
 	}
