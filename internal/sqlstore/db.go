@@ -35,6 +35,11 @@ type DB struct {
 
 	stmts     sync.Map // query text -> *sql.Stmt on the write pool; see stmt.go
 	readStmts sync.Map // the same on the read pool
+
+	// SQLite's checkpointer; see checkpoint.go.
+	committed       chan struct{}
+	stopCheckpoints context.CancelFunc
+	checkpoints     sync.WaitGroup
 }
 
 // Open connects to dsn. It does not migrate; call Migrate.
@@ -81,8 +86,8 @@ func open(ctx context.Context, dsn, schema string) (*DB, error) {
 	readDSN := driverDSN
 	if dialect == SQLite {
 		db.writeMu = make(chan struct{}, 1)
-		sqlDB.SetMaxOpenConns(2) // one writer at a time, and a spare for a ping
-		sqlDB.SetMaxIdleConns(2)
+		sqlDB.SetMaxOpenConns(3) // one writer at a time, the checkpointer, and a spare for a ping
+		sqlDB.SetMaxIdleConns(3)
 		readDSN += "&_pragma=query_only(1)"
 	} else {
 		sqlDB.SetMaxOpenConns(16)
@@ -98,11 +103,18 @@ func open(ctx context.Context, dsn, schema string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect %s: %w", dialect, err)
 	}
+	if dialect == SQLite {
+		db.startCheckpointer()
+	}
 	return db, nil
 }
 
 // Close closes the database's pools.
 func (db *DB) Close() error {
+	if db.stopCheckpoints != nil {
+		db.stopCheckpoints()
+		db.checkpoints.Wait()
+	}
 	if db.reads != nil {
 		db.reads.Close()
 	}
@@ -167,6 +179,7 @@ func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	db.noteCommit()
 	for _, hook := range tx.afterCommit {
 		hook()
 	}
