@@ -87,7 +87,8 @@ echo "Time from entering each status to the next (ms, from order_history):"
   WHERE ms IS NOT NULL GROUP BY status ORDER BY min(seq)"
 
 if [ -n "${STATEMENTS:-}" ]; then
-  echo "PostgreSQL time by statement (top 25):"
+  echo "PostgreSQL time by statement (the 40 most frequent):"
+  "$pgbin/psql" -q "$db" -c "SELECT sum(calls) AS statements FROM pg_stat_statements"
   "$pgbin/psql" -q "$db" -c "SELECT calls, round(total_exec_time) AS ms, round(mean_exec_time::numeric, 3) AS mean_ms,
-    left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS query FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 25"
+    left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS query FROM pg_stat_statements ORDER BY calls DESC LIMIT 40"
 fi

@@ -65,12 +65,12 @@ func (s *Service) WithLogger(log *slog.Logger) *Service {
 // Subscriptions lists what the service consumes: its commands, and completed orders (in a
 // consumer group of its own, since order events are also consumed by other services). Both update
 // the hot stock rows, so a batch locks every stock row it will touch before applying any record
-// (see Subscription.Lock).
+// (see Subscription.Prepare).
 func (s *Service) Subscriptions() []messaging.Subscription {
 	return []messaging.Subscription{
-		{Name: Name, Topics: []string{events.TopicInventoryCommands}, Handle: s.handle, Lock: lockStock},
+		{Name: Name, Topics: []string{events.TopicInventoryCommands}, Handle: s.handle, Prepare: lockStock},
 		{Name: CompletionConsumer, Topics: []string{events.TopicOrderEvents},
-			Types: []events.Type{events.OrderCompletedType}, Handle: s.handleCompletion, Lock: lockStock},
+			Types: []events.Type{events.OrderCompletedType}, Handle: s.handleCompletion, Prepare: lockStock},
 	}
 }
 

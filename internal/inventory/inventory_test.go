@@ -424,7 +424,7 @@ func testConcurrentMultiSKU(t *testing.T, e *env) {
 	e.level(t, "SKU-C", "940", "0")
 }
 
-// testBatchLocksStock checks Subscription.Lock: before a batch applies any record, it holds the
+// testBatchLocksStock checks Subscription.Prepare: before a batch applies any record, it holds the
 // stock rows the batch's reservations ask for and those its completed orders hold, and (on
 // PostgreSQL, where writers do not exclude each other) no others.
 func testBatchLocksStock(t *testing.T, e *env) {
@@ -437,9 +437,9 @@ func testBatchLocksStock(t *testing.T, e *env) {
 	batchDone := make(chan error, 1)
 	go func() {
 		batchDone <- e.db.InTx(ctx, func(tx *sqlstore.Tx) error {
-			err := e.svc.Subscriptions()[0].Lock(ctx, tx, []events.Payload{
-				&events.ReserveStock{OrderID: uuid.NewString(), Lines: []events.Line{line("SKU-3", "1")}},
-				&events.OrderCompleted{OrderID: held},
+			err := e.svc.Subscriptions()[0].Prepare(ctx, tx, []messaging.Event{
+				{Payload: &events.ReserveStock{OrderID: uuid.NewString(), Lines: []events.Line{line("SKU-3", "1")}}},
+				{Payload: &events.OrderCompleted{OrderID: held}},
 			})
 			close(locked)
 			<-release

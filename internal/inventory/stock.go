@@ -14,6 +14,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/ordersys/ordersys/internal/events"
+	"github.com/ordersys/ordersys/internal/messaging"
 	"github.com/ordersys/ordersys/internal/sqlstore"
 )
 
@@ -172,11 +173,11 @@ func (s *Service) Seed(ctx context.Context, stock map[string]decimal.Decimal) er
 
 // lockStock locks the stock rows a batch of commands and completions will update: the SKUs a
 // reservation asks for, and those the reservations of released or completed orders hold.
-func lockStock(ctx context.Context, tx *sqlstore.Tx, payloads []events.Payload) error {
+func lockStock(ctx context.Context, tx *sqlstore.Tx, batch []messaging.Event) error {
 	var skus []string
 	var orders []any
-	for _, p := range payloads {
-		switch p := p.(type) {
+	for _, e := range batch {
+		switch p := e.Payload.(type) {
 		case *events.ReserveStock:
 			for _, l := range p.Lines {
 				skus = append(skus, l.SKU)

@@ -29,12 +29,19 @@ type Subscription struct {
 	// skipped without a transaction (an event of an unknown type is still dead-lettered).
 	Types  []events.Type
 	Handle Handler
-	// Lock, when set, runs first in every transaction that applies several records, with the
-	// payloads it is about to apply. A handler that updates shared rows (stock per SKU) locks all
+	// Prepare, when set, runs first in every transaction that applies several records, with the
+	// events it is about to apply. A handler that updates shared rows (stock per SKU) locks all
 	// of them there, in one order: records of a batch would otherwise take them in no common
 	// order, two batches on PostgreSQL could deadlock, and each deadlock costs a second before
-	// PostgreSQL notices it. A transaction of one record locks in the handler's own order.
-	Lock func(ctx context.Context, tx *sqlstore.Tx, payloads []events.Payload) error
+	// PostgreSQL notices it. A handler that reads a row per event (the saga's order) reads them
+	// all there in one statement. A transaction of one record skips it.
+	Prepare func(ctx context.Context, tx *sqlstore.Tx, batch []Event) error
+}
+
+// Event is one decoded record.
+type Event struct {
+	Envelope events.Envelope
+	Payload  events.Payload
 }
 
 // skips reports whether the subscription has no use for events of type t.
@@ -140,11 +147,7 @@ func (c *Consumer) settle(ctx context.Context, cl *kgo.Client, records []*kgo.Re
 // applyBatch applies every record of batch in one transaction, or none of them. The inbox claims
 // for the whole batch are one statement.
 func (c *Consumer) applyBatch(ctx context.Context, batch []*kgo.Record) error {
-	type applicable struct {
-		env     events.Envelope
-		payload events.Payload
-	}
-	var todo []applicable
+	var todo []Event
 	var ids []string
 	for _, r := range batch {
 		env, err := FromRecord(r)
@@ -158,7 +161,7 @@ func (c *Consumer) applyBatch(ctx context.Context, batch []*kgo.Record) error {
 		if err != nil {
 			return err
 		}
-		todo = append(todo, applicable{env, payload})
+		todo = append(todo, Event{env, payload})
 		ids = append(ids, env.ID)
 	}
 	if len(todo) == 0 {
@@ -169,14 +172,14 @@ func (c *Consumer) applyBatch(ctx context.Context, batch []*kgo.Record) error {
 		if err != nil {
 			return err
 		}
-		if c.sub.Lock != nil {
-			var payloads []events.Payload
-			for i, a := range todo {
+		if c.sub.Prepare != nil {
+			var apply []Event
+			for i, e := range todo {
 				if fresh[i] {
-					payloads = append(payloads, a.payload)
+					apply = append(apply, e)
 				}
 			}
-			if err := c.sub.Lock(ctx, tx, payloads); err != nil {
+			if err := c.sub.Prepare(ctx, tx, apply); err != nil {
 				return err
 			}
 		}
@@ -184,7 +187,7 @@ func (c *Consumer) applyBatch(ctx context.Context, batch []*kgo.Record) error {
 			if !fresh[i] {
 				continue
 			}
-			if err := c.sub.Handle(ctx, tx, a.env, a.payload); err != nil {
+			if err := c.sub.Handle(ctx, tx, a.Envelope, a.Payload); err != nil {
 				return err
 			}
 		}

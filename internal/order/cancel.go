@@ -51,10 +51,11 @@ func (s *Service) cancel(ctx context.Context, orderID, key string) (CancelAnswer
 		if err != nil {
 			return err
 		}
-		o, st, _, err := loadSaga(ctx, tx, orderID)
+		row, err := loadSaga(ctx, tx, orderID)
 		if err != nil {
 			return err
 		}
+		o, st := row.order, row.state
 		if !changed && st.Status.Terminal() {
 			return ErrTerminal
 		}

@@ -271,6 +271,15 @@ func (s *Service) Subscriptions() []messaging.Subscription {
 			events.TopicInventoryEvents, events.TopicFulfillmentEvents},
 		Types:  sagaEvents(),
 		Handle: s.advance,
+		Prepare: func(ctx context.Context, tx *sqlstore.Tx, batch []messaging.Event) error {
+			ids := make([]string, 0, len(batch))
+			for _, e := range batch {
+				if !slices.Contains(ids, e.Envelope.Subject) {
+					ids = append(ids, e.Envelope.Subject)
+				}
+			}
+			return prefetchSagas(ctx, tx, ids)
+		},
 	}}
 }
 
@@ -286,10 +295,11 @@ func (s *Service) advance(ctx context.Context, tx *sqlstore.Tx, e events.Envelop
 // step applies event t to an order in tx and sends what the saga says. It reports whether the
 // order changed.
 func (s *Service) step(ctx context.Context, tx *sqlstore.Tx, orderID string, t events.Type, p events.Payload, eventID string) (bool, error) {
-	o, st, version, err := loadSaga(ctx, tx, orderID)
+	row, err := loadSaga(ctx, tx, orderID)
 	if err != nil {
 		return false, err
 	}
+	o, st, version := row.order, row.state, row.version
 	st.MaxAttempts = s.StepAttempts
 	nextState, send, ok := next(st, t, p)
 	if !ok {
@@ -299,8 +309,10 @@ func (s *Service) step(ctx context.Context, tx *sqlstore.Tx, orderID string, t e
 	if slices.ContainsFunc(send, func(t events.Type) bool {
 		return t == events.ReserveStockType || t == events.CreateShipmentType
 	}) {
-		if o.Items, err = loadItems(ctx, tx, orderID); err != nil {
-			return false, err
+		if o.Items = row.items; !row.itemsKnown {
+			if o.Items, err = loadItems(ctx, tx, orderID); err != nil {
+				return false, err
+			}
 		}
 	}
 	// Every status but PENDING and the terminal ones awaits a reply, by a deadline.

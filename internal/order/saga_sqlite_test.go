@@ -2,6 +2,7 @@ package order
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"slices"
@@ -961,14 +962,18 @@ func TestSagaStepIsCompareAndSet(t *testing.T) {
 		ctx := context.Background()
 		r := startSaga(t, svc, db)
 		r.step(r.orderCreated(), Payment, "PAYMENT", events.ChargePaymentType)
-		_, stale, version, err := loadSaga(ctx, db, r.id)
-		if err != nil {
+		var row *sagaRow
+		if err := db.InTx(ctx, func(tx *sqlstore.Tx) (err error) {
+			row, err = loadSaga(ctx, tx, r.id)
+			return err
+		}); err != nil {
 			t.Fatal(err)
 		}
+		stale, version := row.state, row.version
 		r.step(r.paymentCharged(), Inventory, "INVENTORY", events.ReserveStockType)
 		stale.MaxAttempts = svc.StepAttempts
 		moved, _, _ := next(stale, events.PaymentDeclinedType, nil)
-		err = db.InTx(ctx, func(tx *sqlstore.Tx) error {
+		err := db.InTx(ctx, func(tx *sqlstore.Tx) error {
 			return saveSaga(ctx, tx, r.id, version, stale.Status, moved, nil, now())
 		})
 		if !errors.Is(err, errConcurrentUpdate) {
@@ -1008,6 +1013,83 @@ func TestAdvanceUnknownOrderIsPermanent(t *testing.T) {
 		}
 		if n := countRows(t, db, "orders"); n != 1 {
 			t.Errorf("orders has %d rows, want 1", n)
+		}
+	})
+}
+
+// TestSagaBatch applies several events in one transaction the way the consumer applies a batch:
+// Prepare reads every order of the batch first, and each step uses that row once. Two events of
+// one order in a batch must not trip over the version the first one saved, and the items read in
+// advance must be the order's.
+func TestSagaBatch(t *testing.T) {
+	eachStore(t, func(t *testing.T, svc *Service, db *sqlstore.DB) {
+		ctx := context.Background()
+		a, b := startSaga(t, svc, db), startSaga(t, svc, db)
+		var batch []messaging.Event
+		for _, e := range []struct {
+			r *sagaRun
+			p events.Payload
+		}{{a, a.orderCreated()}, {b, b.orderCreated()}, {a, a.paymentCharged()}} {
+			msg, err := events.New(sourceOf(e.p.EventType()), e.r.id, e.p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			decoded, err := msg.Envelope.Decode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			batch = append(batch, messaging.Event{Envelope: msg.Envelope, Payload: decoded})
+		}
+		sub := svc.Subscriptions()[0]
+		if err := db.InTx(ctx, func(tx *sqlstore.Tx) error {
+			if err := sub.Prepare(ctx, tx, batch); err != nil {
+				return err
+			}
+			for _, e := range batch {
+				if err := sub.Handle(ctx, tx, e.Envelope, e.Payload); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		a.history = append(a.history, "PAYMENT", "INVENTORY")
+		a.check(Inventory)
+		b.history = append(b.history, "PAYMENT")
+		b.check(Payment)
+
+		// b's next step runs on the prefetched row, items included.
+		msg, err := events.New(sourceOf(events.PaymentChargedType), b.id, b.paymentCharged())
+		if err != nil {
+			t.Fatal(err)
+		}
+		decoded, _ := msg.Envelope.Decode()
+		if err := db.InTx(ctx, func(tx *sqlstore.Tx) error {
+			if err := sub.Prepare(ctx, tx, []messaging.Event{{Envelope: msg.Envelope, Payload: decoded}}); err != nil {
+				return err
+			}
+			return sub.Handle(ctx, tx, msg.Envelope, decoded)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		b.history = append(b.history, "INVENTORY")
+		b.check(Inventory)
+		var reserve *outboxRow
+		for _, row := range b.outbox() {
+			if row.EventType == string(events.ReserveStockType) {
+				reserve = &row
+			}
+		}
+		if reserve == nil {
+			t.Fatal("no ReserveStock sent for b")
+		}
+		var cmd events.ReserveStock
+		if err := json.Unmarshal([]byte(reserve.Payload), &cmd); err != nil {
+			t.Fatal(err)
+		}
+		if len(cmd.Lines) != 2 || cmd.Lines[0].SKU != "SKU-APPLE" || cmd.Lines[1].SKU != "SKU-COFFEE" {
+			t.Errorf("ReserveStock lines %+v, want the order's SKU-APPLE and SKU-COFFEE", cmd.Lines)
 		}
 	})
 }

@@ -128,6 +128,7 @@ type Tx struct {
 	db          *DB
 	afterCommit []func()
 	once        map[string]bool
+	values      map[any]any
 	pending     []*pendingInsert // see InsertLater
 	flushErr    error            // a queued insert that failed before a statement; fails the commit
 }
@@ -144,6 +145,18 @@ func (tx *Tx) Once(key string) bool {
 	tx.once[key] = true
 	return true
 }
+
+// SetValue keeps v under key for as long as the transaction lasts: what a batch's Prepare read
+// for its handlers, say.
+func (tx *Tx) SetValue(key, v any) {
+	if tx.values == nil {
+		tx.values = map[any]any{}
+	}
+	tx.values[key] = v
+}
+
+// Value is what SetValue kept under key, or nil.
+func (tx *Tx) Value(key any) any { return tx.values[key] }
 
 // AfterCommit registers fn to run after a successful commit, never after a rollback: the outbox
 // uses it to wake its relay only for rows that really exist.
