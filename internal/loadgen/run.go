@@ -69,7 +69,9 @@ func (r *runner) send(ctx context.Context, wg *sync.WaitGroup) {
 	// (a busy machine) from ending the run short of what it was asked to offer.
 	total := uint64(r.cfg.Orders)
 	if total == 0 {
-		total = uint64((int64(r.cfg.Rate)*int64(r.cfg.Duration) + int64(time.Second) - 1) / int64(time.Second))
+		// rate x whole seconds, plus ceil(rate x the fraction), without overflowing at high rates.
+		whole, frac := int64(r.cfg.Duration/time.Second), int64(r.cfg.Duration%time.Second)
+		total = uint64(int64(r.cfg.Rate)*whole + (int64(r.cfg.Rate)*frac+int64(time.Second)-1)/int64(time.Second))
 	}
 	began := time.Now()
 	var hits uint64

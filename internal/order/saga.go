@@ -278,6 +278,12 @@ func (s *Service) Subscriptions() []messaging.Subscription {
 					ids = append(ids, e.Envelope.Subject)
 				}
 			}
+			// Lock the batch's orders in id order first: batches from the saga's four topics can
+			// hold events of the same orders (a refund and a release while compensating), and on
+			// PostgreSQL two batches updating them in different orders would deadlock.
+			if err := tx.LockRows(ctx, "orders", "id", ids); err != nil {
+				return err
+			}
 			return prefetchSagas(ctx, tx, ids)
 		},
 	}}

@@ -6,6 +6,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -90,15 +91,18 @@ func open(ctx context.Context, dsn, schema string) (*DB, error) {
 		sqlDB.SetMaxIdleConns(3)
 		readDSN += "&_pragma=query_only(1)"
 	} else {
-		sqlDB.SetMaxOpenConns(16)
-		sqlDB.SetMaxIdleConns(16)
+		// 12 writers and 4 readers per service: five services in one process stay within
+		// PostgreSQL's default max_connections (100) with room for the relays' leases and psql.
+		sqlDB.SetMaxOpenConns(12)
+		sqlDB.SetMaxIdleConns(12)
 	}
 	if db.reads, err = sql.Open(driver, readDSN); err != nil {
 		sqlDB.Close()
 		return nil, fmt.Errorf("open %s: %w", dialect, err)
 	}
-	db.reads.SetMaxOpenConns(8)
-	db.reads.SetMaxIdleConns(8)
+	reads := map[Dialect]int{SQLite: 8, Postgres: 4}[dialect]
+	db.reads.SetMaxOpenConns(reads)
+	db.reads.SetMaxIdleConns(reads)
 	if err := sqlDB.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("connect %s: %w", dialect, err)
@@ -179,7 +183,7 @@ func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
 	tx := &Tx{Tx: sqlTx, Dialect: db.Dialect, db: db}
 	if err := fn(tx); err != nil {
 		_ = sqlTx.Rollback()
-		return err
+		return errors.Join(tx.flushErr, err) // a failed flush is the cause of what followed
 	}
 	err = tx.flushErr
 	if err == nil {

@@ -27,7 +27,9 @@ type pendingInsert struct {
 
 // InsertLater queues one row for table, inserted before the transaction commits, after every
 // row queued before it for that table (rows of one table keep their order; ids from a serial
-// column follow it). Every call for a table must name the same columns.
+// column follow it). Every call for a table must name the same columns. Queue only rows that no
+// other row refers to by a foreign key: across tables the inserts need not follow the calls, and
+// a statement that reaches a queued table only through a constraint does not name it.
 func (tx *Tx) InsertLater(table string, columns []string, values ...any) {
 	if len(values) != len(columns) {
 		panic(fmt.Sprintf("sqlstore: InsertLater %s: %d columns, %d values", table, len(columns), len(values)))
@@ -57,11 +59,12 @@ func (tx *Tx) flushInserts(ctx context.Context) error {
 }
 
 // flushFor runs the queued inserts of every table that query names, before query runs. A name
-// counts when it stands as a whole word; a false match only flushes early. An error is kept for
-// the commit to report, since the statement about to run cannot: the transaction rolls back.
-func (tx *Tx) flushFor(ctx context.Context, query string) {
-	if len(tx.pending) == 0 || tx.flushErr != nil {
-		return
+// counts when it stands as a whole word; a false match only flushes early. A failure is returned
+// and also kept, so that the transaction reports it (and rolls back) even where the statement
+// about to run cannot return it.
+func (tx *Tx) flushFor(ctx context.Context, query string) error {
+	if tx.flushErr != nil || len(tx.pending) == 0 {
+		return tx.flushErr
 	}
 	kept := tx.pending[:0:0]
 	var named []*pendingInsert
@@ -73,15 +76,16 @@ func (tx *Tx) flushFor(ctx context.Context, query string) {
 		}
 	}
 	if len(named) == 0 {
-		return
+		return nil
 	}
 	tx.pending = kept
 	for _, p := range named {
 		if err := tx.insert(ctx, p); err != nil {
 			tx.flushErr = err
-			return
+			return err
 		}
 	}
+	return nil
 }
 
 func (tx *Tx) insert(ctx context.Context, p *pendingInsert) error {

@@ -92,7 +92,9 @@ func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *s
 
 // ExecContext runs a statement in the transaction, after any queued inserts it depends on.
 func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	tx.flushFor(ctx, query)
+	if err := tx.flushFor(ctx, query); err != nil {
+		return nil, err
+	}
 	return tx.exec(ctx, query, args...)
 }
 
@@ -108,7 +110,9 @@ func (tx *Tx) exec(ctx context.Context, query string, args ...any) (sql.Result, 
 
 // QueryContext runs a query in the transaction, after any queued inserts it reads.
 func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	tx.flushFor(ctx, query)
+	if err := tx.flushFor(ctx, query); err != nil {
+		return nil, err
+	}
 	s, err := tx.db.stmt(ctx, query)
 	if errors.Is(err, errNoCache) {
 		return tx.Tx.QueryContext(ctx, query, args...)
@@ -120,7 +124,8 @@ func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql
 
 // QueryRowContext runs a single-row query in the transaction, after any queued inserts it reads.
 func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	tx.flushFor(ctx, query)
+	// A failed flush cannot be returned through *sql.Row; InTx reports it.
+	_ = tx.flushFor(ctx, query)
 	s, err := tx.db.stmt(ctx, query)
 	if err != nil {
 		return tx.Tx.QueryRowContext(ctx, query, args...)

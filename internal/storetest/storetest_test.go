@@ -162,6 +162,19 @@ func testInbox(t *testing.T, db *sqlstore.DB) {
 	if claim("c") {
 		t.Error("an event claimed in a batch was claimed again")
 	}
+
+	// A queued row that cannot be inserted fails the statement that needed it, and the
+	// transaction reports the insert as the cause.
+	var stmtErr error
+	err := db.InTx(ctx, func(tx *sqlstore.Tx) error {
+		tx.InsertLater("inbox", []string{"consumer", "event_id", "received_at"}, "d", nil, time.Now().UTC())
+		_, stmtErr = tx.ExecContext(ctx, `DELETE FROM inbox WHERE consumer = $1`, "nobody")
+		return stmtErr
+	})
+	if stmtErr == nil || !strings.Contains(stmtErr.Error(), "insert into inbox") ||
+		err == nil || !strings.Contains(err.Error(), "insert into inbox") {
+		t.Errorf("statement after a failing queued insert: %v; transaction: %v; want both to name the insert", stmtErr, err)
+	}
 }
 
 func testOutbox(t *testing.T, db *sqlstore.DB) {
