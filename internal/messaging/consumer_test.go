@@ -609,3 +609,41 @@ func TestConsumerStopWhileRetrying(t *testing.T) {
 		t.Errorf("committed offset = %d, want 3", got)
 	}
 }
+
+// A partition whose record keeps failing (and so keeps retrying) holds back only itself: records
+// of the consumer's other partitions are applied meanwhile.
+func TestConsumerPartitionsProgressIndependently(t *testing.T) {
+	brokers := newBroker(t, 2, testTopic, events.DLQ(testTopic))
+	db := newDB(t)
+	producer := newClient(t, brokers, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	stuck, free := charge(t, "order-1", 1), charge(t, "order-2", 2)
+	released := make(chan struct{})
+	rec := newRecorder(func(_ context.Context, id string, _ int) error {
+		select {
+		case <-released:
+			return nil
+		default:
+		}
+		if id == stuck.Envelope.ID {
+			return errors.New("database is busy")
+		}
+		return nil
+	})
+	retry := messaging.RetryConfig{Base: 20 * time.Millisecond, Cap: 20 * time.Millisecond, MaxAttempts: 1000}
+	startConsumer(t, newConsumer(t, db, brokers, "independent", rec, retry), brokers)
+
+	onPartition := func(m events.Message, p int32) *kgo.Record {
+		r := messaging.ToRecord(m)
+		r.Partition = p
+		return r
+	}
+	produce(t, producer, onPartition(stuck, 0))
+	waitFor(t, "the stuck record to fail twice", func() bool { return rec.callsFor(stuck.Envelope.ID) >= 2 })
+	produce(t, producer, onPartition(free, 1))
+	waitApplied(t, db, free.Envelope.ID)
+	if effects(t, db, stuck.Envelope.ID) != 0 {
+		t.Fatal("the stuck record was applied before it was released")
+	}
+	close(released)
+	waitApplied(t, db, stuck.Envelope.ID)
+}
