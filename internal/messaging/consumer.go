@@ -66,14 +66,7 @@ func NewConsumer(sub Subscription, db *sqlstore.DB, dlq *kgo.Client, retry Retry
 
 // Run consumes until ctx ends. Offsets are committed only for records whose transaction has
 // committed (or that went to the dead-letter topic), so a crash re-delivers and the inbox skips.
-//
-// Each partition with records gets a worker of its own, and the partition is paused until that
-// worker has settled them: partitions progress independently (one retrying with backoff holds
-// back only itself), and one partition is never applied by two workers at once. A partition
-// being revoked waits for its worker before its offsets are committed and it leaves, so it is
-// never applied here and by its new owner at once.
 func (c *Consumer) Run(ctx context.Context, brokers []string, extra ...kgo.Opt) error {
-	w := &workers{running: map[topicPartition]chan struct{}{}}
 	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.ConsumerGroup(c.sub.Name),
@@ -81,26 +74,27 @@ func (c *Consumer) Run(ctx context.Context, brokers []string, extra ...kgo.Opt) 
 		kgo.ClientID("ordersys-" + c.sub.Name),
 		kgo.AutoCommitMarks(),
 		kgo.AutoCommitInterval(time.Second),
-		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
-			w.wait(revoked)
+		// Hold rebalances while a polled batch is being applied, so a partition is never applied
+		// here and by its new owner at once; revoked partitions commit what was applied.
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, _ map[string][]int32) {
 			if err := cl.CommitMarkedOffsets(ctx); err != nil {
 				c.log.Warn("commit on revoke failed", "err", err)
 			}
 		}),
-		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) { w.wait(lost) }),
 	}, extra...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", c.sub.Name, err)
 	}
 	defer func() {
-		w.wait(nil) // every worker; ctx is done, so they stop at their next record
 		// A fresh context: ctx is already done, and the marks must still be committed.
 		commitCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := cl.CommitMarkedOffsets(commitCtx); err != nil {
 			c.log.Warn("final commit failed", "err", err)
 		}
+		cl.AllowRebalance() // the last poll may have blocked rebalances; leaving the group needs one
 		cl.Close()
 	}()
 
@@ -112,64 +106,14 @@ func (c *Consumer) Run(ctx context.Context, brokers []string, extra ...kgo.Opt) 
 		fetches.EachError(func(topic string, partition int32, err error) {
 			c.log.Warn("fetch failed", "topic", topic, "partition", partition, "err", err)
 		})
+		var wg sync.WaitGroup
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-			if len(p.Records) == 0 {
-				return
+			if len(p.Records) > 0 {
+				wg.Go(func() { c.settle(ctx, cl, p.Records) })
 			}
-			// Paused, the partition returns nothing more (buffered records are dropped and
-			// fetched again later) until its worker resumes it.
-			tp := map[string][]int32{p.Topic: {p.Partition}}
-			cl.PauseFetchPartitions(tp)
-			w.start(topicPartition{p.Topic, p.Partition}, func() {
-				c.settle(ctx, cl, p.Records)
-				cl.ResumeFetchPartitions(tp)
-			})
 		})
-	}
-}
-
-type topicPartition struct {
-	topic     string
-	partition int32
-}
-
-// workers tracks the partition workers in flight.
-type workers struct {
-	mu      sync.Mutex
-	running map[topicPartition]chan struct{} // closed when the worker ends
-}
-
-func (w *workers) start(tp topicPartition, fn func()) {
-	done := make(chan struct{})
-	w.mu.Lock()
-	w.running[tp] = done
-	w.mu.Unlock()
-	go func() {
-		defer func() {
-			w.mu.Lock()
-			// fn resumed the partition, so a worker for its next records may already be here.
-			if w.running[tp] == done {
-				delete(w.running, tp)
-			}
-			w.mu.Unlock()
-			close(done)
-		}()
-		fn()
-	}()
-}
-
-// wait returns once the workers of partitions (every worker, if nil) have ended.
-func (w *workers) wait(partitions map[string][]int32) {
-	w.mu.Lock()
-	var pending []chan struct{}
-	for tp, done := range w.running {
-		if partitions == nil || slices.Contains(partitions[tp.topic], tp.partition) {
-			pending = append(pending, done)
-		}
-	}
-	w.mu.Unlock()
-	for _, done := range pending {
-		<-done
+		wg.Wait()
+		cl.AllowRebalance()
 	}
 }
 
