@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -175,7 +174,7 @@ func (s *Service) Seed(ctx context.Context, stock map[string]decimal.Decimal) er
 // reservation asks for, and those the reservations of released or completed orders hold.
 func lockStock(ctx context.Context, tx *sqlstore.Tx, batch []messaging.Event) error {
 	var skus []string
-	var orders []any
+	var orders []string
 	for _, e := range batch {
 		switch p := e.Payload.(type) {
 		case *events.ReserveStock:
@@ -189,14 +188,11 @@ func lockStock(ctx context.Context, tx *sqlstore.Tx, batch []messaging.Event) er
 		}
 	}
 	if len(orders) > 0 {
-		params := make([]string, len(orders))
-		for i := range orders {
-			params[i] = "$" + strconv.Itoa(i+1)
-		}
+		in, args := sqlstore.In(orders)
 		held, err := sqlstore.Collect(ctx, tx, func(r sqlstore.Scanner) (sku string, err error) {
 			return sku, r.Scan(&sku)
 		}, `SELECT DISTINCT l.sku FROM reservation_lines l JOIN reservations r ON r.id = l.reservation_id
-			WHERE r.order_id IN (`+strings.Join(params, ", ")+`)`, orders...)
+			WHERE r.order_id IN `+in, args...)
 		if err != nil {
 			return fmt.Errorf("stock held by orders: %w", err)
 		}

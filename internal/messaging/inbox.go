@@ -14,18 +14,11 @@ import (
 // already applied, in which case the caller must skip it. Because the row commits or rolls back
 // with the handler's effects, "applied" and "recorded" can never disagree.
 func Claim(ctx context.Context, tx *sqlstore.Tx, consumer, eventID string) (bool, error) {
-	res, err := tx.ExecContext(ctx,
-		`INSERT INTO inbox (consumer, event_id, received_at) VALUES ($1, $2, $3)
-		 ON CONFLICT (consumer, event_id) DO NOTHING`,
-		consumer, eventID, time.Now().UTC())
+	fresh, err := ClaimAll(ctx, tx, consumer, []string{eventID})
 	if err != nil {
-		return false, fmt.Errorf("inbox: %w", err)
+		return false, err
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("inbox: %w", err)
-	}
-	return n == 1, nil
+	return fresh[0], nil
 }
 
 // ClaimAll is Claim for several events in one statement, as a consumer applying a batch needs:

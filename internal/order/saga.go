@@ -316,9 +316,11 @@ func (s *Service) step(ctx context.Context, tx *sqlstore.Tx, orderID string, t e
 		return t == events.ReserveStockType || t == events.CreateShipmentType
 	}) {
 		if o.Items = row.items; !row.itemsKnown {
-			if o.Items, err = loadItems(ctx, tx, orderID); err != nil {
+			items, err := readItems(ctx, tx, []string{orderID})
+			if err != nil {
 				return false, err
 			}
+			o.Items = items[orderID]
 		}
 	}
 	// Every status but PENDING and the terminal ones awaits a reply, by a deadline.

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -13,13 +12,6 @@ import (
 
 	"github.com/ordersys/ordersys/internal/sqlstore"
 )
-
-// querier is what both *sql.DB and *sql.Tx offer, so reads run inside or outside a transaction.
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
 
 func insertOrder(ctx context.Context, q *sqlstore.Tx, o *Order) error {
 	a := o.Address
@@ -103,42 +95,19 @@ func prefetchSagas(ctx context.Context, tx *sqlstore.Tx, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	params, args := make([]string, len(ids)), make([]any, len(ids))
-	for i, id := range ids {
-		params[i], args[i] = "$"+strconv.Itoa(i+1), id
-	}
-	in := `(` + strings.Join(params, ", ") + `)`
+	in, args := sqlstore.In(ids)
 	rows, err := sqlstore.Collect(ctx, tx, scanSaga, `SELECT `+sagaColumns+` FROM orders WHERE id IN `+in, args...)
 	if err != nil {
 		return fmt.Errorf("read orders: %w", err)
 	}
+	items, err := readItems(ctx, tx, ids)
+	if err != nil {
+		return err
+	}
 	byID := make(map[string]*sagaRow, len(rows))
 	for _, r := range rows {
-		r.itemsKnown = true
+		r.items, r.itemsKnown = items[r.order.ID], true
 		byID[r.order.ID] = r
-	}
-	type line struct {
-		orderID string
-		item    Item
-	}
-	lines, err := sqlstore.Collect(ctx, tx, func(r sqlstore.Scanner) (l line, err error) {
-		var qty, price string
-		if err := r.Scan(&l.orderID, &l.item.SKU, &qty, &price); err != nil {
-			return l, err
-		}
-		l.item.Quantity, err = decimal.NewFromString(qty)
-		if err == nil {
-			l.item.UnitPrice, err = decimal.NewFromString(price)
-		}
-		return l, err
-	}, `SELECT order_id, sku, quantity, unit_price FROM order_items WHERE order_id IN `+in+` ORDER BY order_id, line`, args...)
-	if err != nil {
-		return fmt.Errorf("read items: %w", err)
-	}
-	for _, l := range lines {
-		if r := byID[l.orderID]; r != nil {
-			r.items = append(r.items, l.item)
-		}
 	}
 	tx.SetValue(prefetchedKey{}, byID)
 	return nil
@@ -228,23 +197,32 @@ func scanOrder(row interface{ Scan(...any) error }) (*Order, error) {
 	return &o, nil
 }
 
-func loadItems(ctx context.Context, q querier, id string) ([]Item, error) {
-	rows, err := q.QueryContext(ctx, `SELECT sku, quantity, unit_price FROM order_items WHERE order_id = $1 ORDER BY line`, id)
+// readItems reads the items of the orders in ids, each order's in line order.
+func readItems(ctx context.Context, tx *sqlstore.Tx, ids []string) (map[string][]Item, error) {
+	type line struct {
+		orderID string
+		item    Item
+	}
+	in, args := sqlstore.In(ids)
+	lines, err := sqlstore.Collect(ctx, tx, func(r sqlstore.Scanner) (l line, err error) {
+		var qty, price string
+		if err := r.Scan(&l.orderID, &l.item.SKU, &qty, &price); err != nil {
+			return l, err
+		}
+		l.item.Quantity, err = decimal.NewFromString(qty)
+		if err == nil {
+			l.item.UnitPrice, err = decimal.NewFromString(price)
+		}
+		return l, err
+	}, `SELECT order_id, sku, quantity, unit_price FROM order_items WHERE order_id IN `+in+` ORDER BY order_id, line`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read items: %w", err)
 	}
-	defer rows.Close()
-	var items []Item
-	for rows.Next() {
-		var it Item
-		var qty, price string
-		if err := rows.Scan(&it.SKU, &qty, &price); err != nil {
-			return nil, fmt.Errorf("read items: %w", err)
-		}
-		it.Quantity, it.UnitPrice = decimal.RequireFromString(qty), decimal.RequireFromString(price)
-		items = append(items, it)
+	items := make(map[string][]Item, len(ids))
+	for _, l := range lines {
+		items[l.orderID] = append(items[l.orderID], l.item)
 	}
-	return items, rows.Err()
+	return items, nil
 }
 
 // Filter selects orders to list; empty fields match everything.
