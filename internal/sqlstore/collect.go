@@ -1,16 +1,13 @@
 package sqlstore
 
-import (
-	"context"
-	"database/sql"
-)
+import "context"
 
-// Scanner is a row to scan: *sql.Rows or *sql.Row.
+// Scanner is a row to scan: a Rows, or a single row from QueryRowContext.
 type Scanner interface{ Scan(dest ...any) error }
 
 // Collect runs query and turns every row into a T with scan.
 func Collect[T any](ctx context.Context, q interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+	QueryContext(context.Context, string, ...any) (Rows, error)
 }, scan func(Scanner) (T, error), query string, args ...any) ([]T, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {

@@ -6,7 +6,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -123,82 +122,4 @@ func (db *DB) Close() error {
 		db.reads.Close()
 	}
 	return db.DB.Close()
-}
-
-// Tx is a transaction that can run hooks once it has committed.
-type Tx struct {
-	*sql.Tx
-	Dialect     Dialect
-	db          *DB
-	afterCommit []func()
-	once        map[string]bool
-	values      map[any]any
-	pending     []*pendingInsert // see InsertLater
-	flushErr    error            // a queued insert that failed before a statement; fails the commit
-}
-
-// Once reports true the first time it is called with key in this transaction, so that work
-// which must happen once per transaction (a wake-up, a NOTIFY) is not repeated per row.
-func (tx *Tx) Once(key string) bool {
-	if tx.once[key] {
-		return false
-	}
-	if tx.once == nil {
-		tx.once = map[string]bool{}
-	}
-	tx.once[key] = true
-	return true
-}
-
-// SetValue keeps v under key for as long as the transaction lasts: what a batch's Prepare read
-// for its handlers, say.
-func (tx *Tx) SetValue(key, v any) {
-	if tx.values == nil {
-		tx.values = map[any]any{}
-	}
-	tx.values[key] = v
-}
-
-// Value is what SetValue kept under key, or nil.
-func (tx *Tx) Value(key any) any { return tx.values[key] }
-
-// AfterCommit registers fn to run after a successful commit, never after a rollback: the outbox
-// uses it to wake its relay only for rows that really exist.
-func (tx *Tx) AfterCommit(fn func()) { tx.afterCommit = append(tx.afterCommit, fn) }
-
-// InTx runs fn in a transaction, committing if it returns nil and rolling back otherwise.
-func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
-	if db.writeMu != nil {
-		select {
-		case db.writeMu <- struct{}{}:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		defer func() { <-db.writeMu }()
-	}
-	sqlTx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	tx := &Tx{Tx: sqlTx, Dialect: db.Dialect, db: db}
-	if err := fn(tx); err != nil {
-		_ = sqlTx.Rollback()
-		return errors.Join(tx.flushErr, err) // a failed flush is the cause of what followed
-	}
-	err = tx.flushErr
-	if err == nil {
-		err = tx.flushInserts(ctx)
-	}
-	if err != nil {
-		_ = sqlTx.Rollback()
-		return err
-	}
-	if err := sqlTx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	db.noteCommit()
-	for _, hook := range tx.afterCommit {
-		hook()
-	}
-	return nil
 }

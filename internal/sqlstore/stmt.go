@@ -58,15 +58,23 @@ func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 }
 
 // QueryContext runs a query outside any transaction, on the read pool.
-func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return db.query(ctx, db.reads, &db.readStmts, query, args...)
+func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (Rows, error) {
+	return asRows(db.query(ctx, db.reads, &db.readStmts, query, args...))
 }
 
 // QueryWork runs a query for the service's own background work (the outbox relay) on the write
 // pool, so that however many API reads are waiting, the work that moves orders along never queues
 // behind them.
-func (db *DB) QueryWork(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return db.query(ctx, db.DB, &db.stmts, query, args...)
+func (db *DB) QueryWork(ctx context.Context, query string, args ...any) (Rows, error) {
+	return asRows(db.query(ctx, db.DB, &db.stmts, query, args...))
+}
+
+// asRows keeps a failed query's nil *sql.Rows from becoming a non-nil Rows.
+func asRows(rows *sql.Rows, err error) (Rows, error) {
+	if err != nil {
+		return nil, err
+	}
+	return rows, nil
 }
 
 func (db *DB) query(ctx context.Context, pool *sql.DB, cache *sync.Map, query string, args ...any) (*sql.Rows, error) {
@@ -88,47 +96,4 @@ func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *s
 		return db.reads.QueryRowContext(ctx, query, args...)
 	}
 	return s.QueryRowContext(ctx, args...)
-}
-
-// ExecContext runs a statement in the transaction, after any queued inserts it depends on.
-func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if err := tx.flushFor(ctx, query); err != nil {
-		return nil, err
-	}
-	return tx.exec(ctx, query, args...)
-}
-
-func (tx *Tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	s, err := tx.db.stmt(ctx, query)
-	if errors.Is(err, errNoCache) {
-		return tx.Tx.ExecContext(ctx, query, args...)
-	} else if err != nil {
-		return nil, err
-	}
-	return tx.Tx.StmtContext(ctx, s).ExecContext(ctx, args...)
-}
-
-// QueryContext runs a query in the transaction, after any queued inserts it reads.
-func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if err := tx.flushFor(ctx, query); err != nil {
-		return nil, err
-	}
-	s, err := tx.db.stmt(ctx, query)
-	if errors.Is(err, errNoCache) {
-		return tx.Tx.QueryContext(ctx, query, args...)
-	} else if err != nil {
-		return nil, err
-	}
-	return tx.Tx.StmtContext(ctx, s).QueryContext(ctx, args...)
-}
-
-// QueryRowContext runs a single-row query in the transaction, after any queued inserts it reads.
-func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	// A failed flush cannot be returned through *sql.Row; InTx reports it.
-	_ = tx.flushFor(ctx, query)
-	s, err := tx.db.stmt(ctx, query)
-	if err != nil {
-		return tx.Tx.QueryRowContext(ctx, query, args...)
-	}
-	return tx.Tx.StmtContext(ctx, s).QueryRowContext(ctx, args...)
 }

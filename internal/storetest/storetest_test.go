@@ -171,8 +171,8 @@ func testInbox(t *testing.T, db *sqlstore.DB) {
 		_, stmtErr = tx.ExecContext(ctx, `DELETE FROM inbox WHERE consumer = $1`, "nobody")
 		return stmtErr
 	})
-	if stmtErr == nil || !strings.Contains(stmtErr.Error(), "insert into inbox") ||
-		err == nil || !strings.Contains(err.Error(), "insert into inbox") {
+	if stmtErr == nil || !strings.Contains(stmtErr.Error(), "write to inbox") ||
+		err == nil || !strings.Contains(err.Error(), "write to inbox") {
 		t.Errorf("statement after a failing queued insert: %v; transaction: %v; want both to name the insert", stmtErr, err)
 	}
 }
