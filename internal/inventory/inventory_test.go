@@ -437,10 +437,10 @@ func testBatchLocksStock(t *testing.T, e *env) {
 	batchDone := make(chan error, 1)
 	go func() {
 		batchDone <- e.db.InTx(ctx, func(tx *sqlstore.Tx) error {
-			err := e.svc.Subscriptions()[0].Prepare(ctx, tx, []messaging.Event{
+			err := tx.QueryAll(ctx, e.svc.Subscriptions()[0].Prepare(tx, []messaging.Event{
 				{Payload: &events.ReserveStock{OrderID: uuid.NewString(), Lines: []events.Line{line("SKU-3", "1")}}},
 				{Payload: &events.OrderCompleted{OrderID: held}},
-			})
+			})...)
 			close(locked)
 			<-release
 			return err

@@ -170,9 +170,10 @@ func (s *Service) Seed(ctx context.Context, stock map[string]decimal.Decimal) er
 	})
 }
 
-// lockStock locks the stock rows a batch of commands and completions will update: the SKUs a
-// reservation asks for, and those the reservations of released or completed orders hold.
-func lockStock(ctx context.Context, tx *sqlstore.Tx, batch []messaging.Event) error {
+// lockStock gives the read that locks the stock rows a batch of commands and completions will
+// update: the SKUs a reservation asks for, and those the reservations of released or completed
+// orders hold.
+func lockStock(tx *sqlstore.Tx, batch []messaging.Event) []sqlstore.Read {
 	var skus []string
 	var orders []string
 	for _, e := range batch {
@@ -187,16 +188,14 @@ func lockStock(ctx context.Context, tx *sqlstore.Tx, batch []messaging.Event) er
 			orders = append(orders, p.OrderID)
 		}
 	}
-	if len(orders) > 0 {
-		in, args := sqlstore.In(orders)
-		held, err := sqlstore.Collect(ctx, tx, func(r sqlstore.Scanner) (sku string, err error) {
-			return sku, r.Scan(&sku)
-		}, `SELECT DISTINCT l.sku FROM reservation_lines l JOIN reservations r ON r.id = l.reservation_id
-			WHERE r.order_id IN `+in, args...)
-		if err != nil {
-			return fmt.Errorf("stock held by orders: %w", err)
-		}
-		skus = append(skus, held...)
-	}
-	return tx.LockRows(ctx, "stock", "sku", skus)
+	// An IN list cannot be empty on PostgreSQL, and no SKU or order id is "".
+	skus, orders = append(skus, ""), append(orders, "")
+	skuIn, args := sqlstore.In(skus)
+	orderIn, orderArgs := sqlstore.InAfter(len(args), orders)
+	return []sqlstore.Read{{
+		Query: `SELECT sku FROM stock WHERE sku IN ` + skuIn + ` OR sku IN (SELECT l.sku FROM reservation_lines l
+			JOIN reservations r ON r.id = l.reservation_id WHERE r.order_id IN ` + orderIn + `)` + tx.LockInOrder("sku"),
+		Args: append(args, orderArgs...),
+		Rows: func(sqlstore.Rows) error { return nil },
+	}}
 }

@@ -29,13 +29,15 @@ type Subscription struct {
 	// skipped without a transaction (an event of an unknown type is still dead-lettered).
 	Types  []events.Type
 	Handle Handler
-	// Prepare, when set, runs first in every transaction that applies several records, with the
-	// events it is about to apply. A handler that updates shared rows (stock per SKU) locks all
-	// of them there, in one order: records of a batch would otherwise take them in no common
-	// order, two batches on PostgreSQL could deadlock, and each deadlock costs a second before
-	// PostgreSQL notices it. A handler that reads a row per event (the saga's order) reads them
-	// all there in one statement. A transaction of one record skips it.
-	Prepare func(ctx context.Context, tx *sqlstore.Tx, batch []Event) error
+	// Prepare, when set, gives the reads that every transaction applying several records runs
+	// first, together with its inbox claim: one round trip on PostgreSQL. It sees every event of
+	// the batch, including any the inbox will then skip. A handler that updates shared rows (stock
+	// per SKU) locks all of them there, in one order: records of a batch would otherwise take them
+	// in no common order, two batches on PostgreSQL could deadlock, and each deadlock costs a
+	// second before PostgreSQL notices it. A handler that reads a row per event (the saga's
+	// order) reads them all there in one statement, keeping them with tx.SetValue. A transaction
+	// of one record skips it.
+	Prepare func(tx *sqlstore.Tx, batch []Event) []sqlstore.Read
 }
 
 // Event is one decoded record.
@@ -168,20 +170,13 @@ func (c *Consumer) applyBatch(ctx context.Context, batch []*kgo.Record) error {
 		return nil
 	}
 	return c.db.InTx(ctx, func(tx *sqlstore.Tx) error {
-		fresh, err := ClaimAll(ctx, tx, c.sub.Name, ids)
-		if err != nil {
-			return err
-		}
+		fresh := make([]bool, len(ids))
+		reads := []sqlstore.Read{claimRead(c.sub.Name, ids, fresh)}
 		if c.sub.Prepare != nil {
-			var apply []Event
-			for i, e := range todo {
-				if fresh[i] {
-					apply = append(apply, e)
-				}
-			}
-			if err := c.sub.Prepare(ctx, tx, apply); err != nil {
-				return err
-			}
+			reads = append(reads, c.sub.Prepare(tx, todo)...)
+		}
+		if err := tx.QueryAll(ctx, reads...); err != nil {
+			return err
 		}
 		for i, a := range todo {
 			if !fresh[i] {

@@ -30,6 +30,12 @@ func ClaimAll(ctx context.Context, tx *sqlstore.Tx, consumer string, eventIDs []
 	if len(eventIDs) == 0 {
 		return fresh, nil
 	}
+	return fresh, tx.QueryAll(ctx, claimRead(consumer, eventIDs, fresh))
+}
+
+// claimRead is ClaimAll's statement as a read that sets fresh, for a consumer to send with the
+// other reads its batch starts with.
+func claimRead(consumer string, eventIDs []string, fresh []bool) sqlstore.Read {
 	first := map[string]int{} // event id -> its first index
 	args := []any{consumer, time.Now().UTC()}
 	var values []string
@@ -41,21 +47,22 @@ func ClaimAll(ctx context.Context, tx *sqlstore.Tx, consumer string, eventIDs []
 		args = append(args, id)
 		values = append(values, "($1, $"+strconv.Itoa(len(args))+", $2)")
 	}
-	rows, err := tx.QueryContext(ctx, `INSERT INTO inbox (consumer, event_id, received_at) VALUES `+
-		strings.Join(values, ", ")+` ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("inbox: %w", err)
+	return sqlstore.Read{
+		Query: `INSERT INTO inbox (consumer, event_id, received_at) VALUES ` + strings.Join(values, ", ") +
+			` ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id`,
+		Args: args,
+		Rows: func(rows sqlstore.Rows) error {
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					return fmt.Errorf("inbox: %w", err)
+				}
+				fresh[first[id]] = true
+			}
+			if err := rows.Err(); err != nil {
+				return fmt.Errorf("inbox: %w", err)
+			}
+			return nil
+		},
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("inbox: %w", err)
-		}
-		fresh[first[id]] = true
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("inbox: %w", err)
-	}
-	return fresh, nil
 }

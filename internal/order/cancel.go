@@ -24,11 +24,11 @@ type CancelAnswer struct {
 // Cancel asks the saga to cancel an order: in any non-terminal status it starts undoing what was
 // done, and the order ends CANCELLED. The request is idempotent under key, like create.
 func (s *Service) Cancel(ctx context.Context, orderID, key string) (CancelAnswer, error) {
-	// On PostgreSQL a cancel can lose a race to a reply moving the same order, or to a request with
-	// the same key; it then runs again against what won, as a consumer's retry would.
+	// On PostgreSQL a cancel can lose a race to a request with the same key; it then runs again
+	// and replays what won.
 	for attempt := 1; ; attempt++ {
 		out, err := s.cancel(ctx, orderID, key)
-		if attempt < 5 && (errors.Is(err, errConcurrentUpdate) || sqlstore.IsUniqueViolation(err)) {
+		if attempt < 5 && sqlstore.IsUniqueViolation(err) {
 			continue
 		}
 		return out, err

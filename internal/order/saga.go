@@ -271,20 +271,17 @@ func (s *Service) Subscriptions() []messaging.Subscription {
 			events.TopicInventoryEvents, events.TopicFulfillmentEvents},
 		Types:  sagaEvents(),
 		Handle: s.advance,
-		Prepare: func(ctx context.Context, tx *sqlstore.Tx, batch []messaging.Event) error {
+		// Batches from the saga's four topics can hold events of the same orders (a refund and a
+		// release while compensating), so a batch locks its orders in id order first: on
+		// PostgreSQL two batches updating them in different orders would deadlock.
+		Prepare: func(tx *sqlstore.Tx, batch []messaging.Event) []sqlstore.Read {
 			ids := make([]string, 0, len(batch))
 			for _, e := range batch {
 				if !slices.Contains(ids, e.Envelope.Subject) {
 					ids = append(ids, e.Envelope.Subject)
 				}
 			}
-			// Lock the batch's orders in id order first: batches from the saga's four topics can
-			// hold events of the same orders (a refund and a release while compensating), and on
-			// PostgreSQL two batches updating them in different orders would deadlock.
-			if err := tx.LockRows(ctx, "orders", "id", ids); err != nil {
-				return err
-			}
-			return prefetchSagas(ctx, tx, ids)
+			return prefetchSagas(tx, ids)
 		},
 	}}
 }
@@ -329,9 +326,7 @@ func (s *Service) step(ctx context.Context, tx *sqlstore.Tx, orderID string, t e
 	if !nextState.Status.Terminal() && nextState.Status != Pending {
 		deadline = at.Add(s.StepTimeout)
 	}
-	if err := saveSaga(ctx, tx, orderID, version, st.Status, nextState, deadline, at); err != nil {
-		return false, err
-	}
+	saveSaga(tx, orderID, version, st.Status, nextState, deadline, at)
 	for _, typ := range send {
 		msg, err := events.NewWithID(commandID(orderID, typ), Name, orderID, build(typ, o, nextState))
 		if err != nil {

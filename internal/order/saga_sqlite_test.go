@@ -729,12 +729,8 @@ func TestSagaCancelConcurrent(t *testing.T) {
 			})
 			wg.Go(func() {
 				<-start
-				// The consumer retries a transient error, as here.
-				for range 10 {
-					if feedErr = feed(t, svc, db, "payment", r.id, r.paymentCharged()); !errors.Is(feedErr, errConcurrentUpdate) {
-						return
-					}
-				}
+				// Each locks the order, so the second waits for the first and applies to what it left.
+				feedErr = feed(t, svc, db, "payment", r.id, r.paymentCharged())
 			})
 			close(start)
 			wg.Wait()
@@ -955,30 +951,41 @@ func TestExpireStepsLogsOnlyChanges(t *testing.T) {
 	})
 }
 
-// TestSagaStepIsCompareAndSet: a saga step saved over a row that moved since it was read is
-// refused, so the event is retried against the new state instead of overwriting it.
-func TestSagaStepIsCompareAndSet(t *testing.T) {
+// TestSagaStepLocksTheOrder checks that a step holds its order from loadSaga until it commits,
+// so a second event of the same order waits and is then applied to the state the first left,
+// never to the state both read: PaymentDeclined arriving while PaymentCharged is being applied
+// must not fail an order that has moved on to INVENTORY.
+func TestSagaStepLocksTheOrder(t *testing.T) {
 	eachStore(t, func(t *testing.T, svc *Service, db *sqlstore.DB) {
 		ctx := context.Background()
 		r := startSaga(t, svc, db)
 		r.step(r.orderCreated(), Payment, "PAYMENT", events.ChargePaymentType)
-		var row *sagaRow
-		if err := db.InTx(ctx, func(tx *sqlstore.Tx) (err error) {
-			row, err = loadSaga(ctx, tx, r.id)
-			return err
-		}); err != nil {
-			t.Fatal(err)
+		stepped, release := make(chan struct{}), make(chan struct{})
+		first := make(chan error, 1)
+		go func() {
+			first <- db.InTx(ctx, func(tx *sqlstore.Tx) error {
+				_, err := svc.step(ctx, tx, r.id, events.PaymentChargedType, r.paymentCharged(), "e-charged")
+				close(stepped)
+				<-release
+				return err
+			})
+		}()
+		<-stepped
+		second := make(chan error, 1)
+		go func() { second <- feed(t, svc, db, "payment", r.id, r.paymentDeclined()) }()
+		select {
+		case err := <-second:
+			t.Fatalf("the second event was applied while the first held the order: %v", err)
+		case <-time.After(300 * time.Millisecond):
 		}
-		stale, version := row.state, row.version
-		r.step(r.paymentCharged(), Inventory, "INVENTORY", events.ReserveStockType)
-		stale.MaxAttempts = svc.StepAttempts
-		moved, _, _ := next(stale, events.PaymentDeclinedType, nil)
-		err := db.InTx(ctx, func(tx *sqlstore.Tx) error {
-			return saveSaga(ctx, tx, r.id, version, stale.Status, moved, nil, now())
-		})
-		if !errors.Is(err, errConcurrentUpdate) {
-			t.Errorf("saving over a moved order: %v, want errConcurrentUpdate", err)
+		close(release)
+		if err := <-first; err != nil {
+			t.Fatalf("first step: %v", err)
 		}
+		if err := <-second; err != nil {
+			t.Fatalf("second step: %v", err)
+		}
+		r.history = append(r.history, "INVENTORY")
 		r.check(Inventory)
 		r.checkHistory()
 	})
@@ -1042,7 +1049,7 @@ func TestSagaBatch(t *testing.T) {
 		}
 		sub := svc.Subscriptions()[0]
 		if err := db.InTx(ctx, func(tx *sqlstore.Tx) error {
-			if err := sub.Prepare(ctx, tx, batch); err != nil {
+			if err := tx.QueryAll(ctx, sub.Prepare(tx, batch)...); err != nil {
 				return err
 			}
 			for _, e := range batch {
@@ -1066,7 +1073,7 @@ func TestSagaBatch(t *testing.T) {
 		}
 		decoded, _ := msg.Envelope.Decode()
 		if err := db.InTx(ctx, func(tx *sqlstore.Tx) error {
-			if err := sub.Prepare(ctx, tx, []messaging.Event{{Envelope: msg.Envelope, Payload: decoded}}); err != nil {
+			if err := tx.QueryAll(ctx, sub.Prepare(tx, []messaging.Event{{Envelope: msg.Envelope, Payload: decoded}})...); err != nil {
 				return err
 			}
 			return sub.Handle(ctx, tx, msg.Envelope, decoded)

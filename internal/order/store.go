@@ -42,15 +42,11 @@ func addHistory(tx *sqlstore.Tx, orderID string, seq int64, s Status, reason str
 	tx.InsertLater("order_history", historyColumns, orderID, seq, string(s), reason, at)
 }
 
-// errConcurrentUpdate means another transaction moved the order first; the event is retried and
-// re-evaluated against the order's new state.
-var errConcurrentUpdate = errors.New("order changed concurrently")
-
 // sagaColumns are what loadSaga and prefetchSagas read of an order.
 const sagaColumns = orderColumns + `, version, charged, reserved, refund_pending,
 	release_pending, outcome, outcome_reason, step_attempts`
 
-// sagaRow is an order as the saga sees it, with the version to compare-and-set.
+// sagaRow is an order as the saga sees it, with its version.
 type sagaRow struct {
 	order   *Order
 	state   sagaState
@@ -88,40 +84,49 @@ func scanSaga(row sqlstore.Scanner) (*sagaRow, error) {
 // prefetchedKey is where a batch's prefetched saga rows are kept on its transaction.
 type prefetchedKey struct{}
 
-// prefetchSagas reads the saga rows and items of every order in ids, in two statements, for the
-// steps of one batch to use instead of a query each. A row serves one loadSaga only: once a step
-// has saved the order, a second event of the same batch must read the new version.
-func prefetchSagas(ctx context.Context, tx *sqlstore.Tx, ids []string) error {
+// prefetchSagas gives the reads that lock the orders in ids, in id order, and read their saga rows
+// and items, for the steps of one batch to use instead of a query each. A row serves one loadSaga
+// only: once a step has saved the order, a second event of the same batch must read the new
+// version.
+func prefetchSagas(tx *sqlstore.Tx, ids []string) []sqlstore.Read {
 	if len(ids) == 0 {
 		return nil
 	}
-	in, args := sqlstore.In(ids)
-	rows, err := sqlstore.Collect(ctx, tx, scanSaga, `SELECT `+sagaColumns+` FROM orders WHERE id IN `+in, args...)
-	if err != nil {
-		return fmt.Errorf("read orders: %w", err)
-	}
-	items, err := readItems(ctx, tx, ids)
-	if err != nil {
-		return err
-	}
-	byID := make(map[string]*sagaRow, len(rows))
-	for _, r := range rows {
-		r.items, r.itemsKnown = items[r.order.ID], true
-		byID[r.order.ID] = r
-	}
+	byID := make(map[string]*sagaRow, len(ids))
 	tx.SetValue(prefetchedKey{}, byID)
-	return nil
+	items := make(map[string][]Item, len(ids))
+	in, args := sqlstore.In(ids)
+	return []sqlstore.Read{{
+		Query: `SELECT ` + sagaColumns + ` FROM orders WHERE id IN ` + in + tx.LockInOrder("id"),
+		Args:  args,
+		Rows: func(rows sqlstore.Rows) error {
+			for rows.Next() {
+				r, err := scanSaga(rows)
+				if err != nil {
+					return fmt.Errorf("read orders: %w", err)
+				}
+				r.itemsKnown = true
+				byID[r.order.ID] = r
+			}
+			return rows.Err()
+		},
+	}, itemsRead(ids, items, func() {
+		for id, r := range byID {
+			r.items = items[id]
+		}
+	})}
 }
 
-// loadSaga reads an order (without items) and its saga state, with the version to compare-and-set:
-// from what the batch prefetched when it can, else with a query.
+// loadSaga reads an order (without items) and its saga state, locking its row until tx ends, so
+// that nothing else changes the order before saveSaga: from what the batch prefetched when it
+// can, else with a query.
 func loadSaga(ctx context.Context, tx *sqlstore.Tx, id string) (*sagaRow, error) {
 	if byID, _ := tx.Value(prefetchedKey{}).(map[string]*sagaRow); byID[id] != nil {
 		r := byID[id]
 		delete(byID, id)
 		return r, nil
 	}
-	r, err := scanSaga(tx.QueryRowContext(ctx, `SELECT `+sagaColumns+` FROM orders WHERE id = $1`, id))
+	r, err := scanSaga(tx.QueryRowContext(ctx, `SELECT `+sagaColumns+` FROM orders WHERE id = $1`+tx.LockInOrder("id"), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -131,34 +136,27 @@ func loadSaga(ctx context.Context, tx *sqlstore.Tx, id string) (*sagaRow, error)
 	return r, nil
 }
 
-// saveSaga stores a saga step as a compare-and-set on the order's version, and records it in the
-// history when the status changed or the step says something worth keeping.
-func saveSaga(ctx context.Context, q *sqlstore.Tx, id string, version int64, from Status, s sagaState, deadline any, at time.Time) error {
+// saveSaga stores a saga step of an order that loadSaga read, and locked, in the same
+// transaction, and records it in the history when the status changed or the step says something
+// worth keeping. Nothing can have changed the row since, so the update is queued with the commit
+// rather than checked.
+func saveSaga(q *sqlstore.Tx, id string, version int64, from Status, s sagaState, deadline any, at time.Time) {
 	failure := ""
 	if s.Status == Failed {
 		failure = s.FailureReason
 	}
-	res, err := q.ExecContext(ctx, `UPDATE orders SET status = $1, failure_reason = $2, updated_at = $3,
-		version = version + 1, charged = $4, reserved = $5, refund_pending = $6, release_pending = $7,
+	q.ExecLater("orders", `UPDATE orders SET status = $1, failure_reason = $2, updated_at = $3,
+		version = $12, charged = $4, reserved = $5, refund_pending = $6, release_pending = $7,
 		outcome = $8, outcome_reason = $9, step_deadline = $10, step_attempts = $11
-		WHERE id = $12 AND version = $13`,
+		WHERE id = $13`,
 		string(s.Status), failure, at, b2i(s.Charged), b2i(s.Reserved), b2i(s.RefundPending), b2i(s.ReleasePending),
-		string(s.Outcome), s.OutcomeReason, deadline, s.Attempts, id, version)
-	if err != nil {
-		return fmt.Errorf("update order: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("update order: %w", err)
-	} else if n != 1 {
-		return errConcurrentUpdate
-	}
+		string(s.Outcome), s.OutcomeReason, deadline, s.Attempts, version+1, id)
 	if s.UndoneTag != "" {
 		addHistory(q, id, 2*version+2, from, s.UndoneTag, at)
 	}
 	if s.Status != from || s.HistoryReasonTag != "" {
 		addHistory(q, id, 2*version+3, s.Status, s.HistoryReasonTag, at)
 	}
-	return nil
 }
 
 func b2i(b bool) int {
@@ -199,30 +197,42 @@ func scanOrder(row interface{ Scan(...any) error }) (*Order, error) {
 
 // readItems reads the items of the orders in ids, each order's in line order.
 func readItems(ctx context.Context, tx *sqlstore.Tx, ids []string) (map[string][]Item, error) {
-	type line struct {
-		orderID string
-		item    Item
-	}
-	in, args := sqlstore.In(ids)
-	lines, err := sqlstore.Collect(ctx, tx, func(r sqlstore.Scanner) (l line, err error) {
-		var qty, price string
-		if err := r.Scan(&l.orderID, &l.item.SKU, &qty, &price); err != nil {
-			return l, err
-		}
-		l.item.Quantity, err = decimal.NewFromString(qty)
-		if err == nil {
-			l.item.UnitPrice, err = decimal.NewFromString(price)
-		}
-		return l, err
-	}, `SELECT order_id, sku, quantity, unit_price FROM order_items WHERE order_id IN `+in+` ORDER BY order_id, line`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("read items: %w", err)
-	}
 	items := make(map[string][]Item, len(ids))
-	for _, l := range lines {
-		items[l.orderID] = append(items[l.orderID], l.item)
+	if err := tx.QueryAll(ctx, itemsRead(ids, items, func() {})); err != nil {
+		return nil, err
 	}
 	return items, nil
+}
+
+// itemsRead reads the items of the orders in ids into items, each order's in line order, and then
+// calls done.
+func itemsRead(ids []string, items map[string][]Item, done func()) sqlstore.Read {
+	in, args := sqlstore.In(ids)
+	return sqlstore.Read{
+		Query: `SELECT order_id, sku, quantity, unit_price FROM order_items WHERE order_id IN ` + in + ` ORDER BY order_id, line`,
+		Args:  args,
+		Rows: func(rows sqlstore.Rows) error {
+			for rows.Next() {
+				var id, qty, price string
+				var it Item
+				if err := rows.Scan(&id, &it.SKU, &qty, &price); err != nil {
+					return fmt.Errorf("read items: %w", err)
+				}
+				var err1, err2 error
+				it.Quantity, err1 = decimal.NewFromString(qty)
+				it.UnitPrice, err2 = decimal.NewFromString(price)
+				if err := errors.Join(err1, err2); err != nil {
+					return fmt.Errorf("order %s items: %w", id, err)
+				}
+				items[id] = append(items[id], it)
+			}
+			if err := rows.Err(); err != nil {
+				return fmt.Errorf("read items: %w", err)
+			}
+			done()
+			return nil
+		},
+	}
 }
 
 // Filter selects orders to list; empty fields match everything.

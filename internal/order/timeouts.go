@@ -2,7 +2,6 @@ package order
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/ordersys/ordersys/internal/sqlstore"
@@ -53,7 +52,6 @@ func (s *Service) expireSteps(ctx context.Context, at time.Time) error {
 			return err
 		})
 		switch {
-		case errors.Is(err, errConcurrentUpdate): // a reply won the race: nothing to do
 		case err != nil:
 			return err
 		case changed:

@@ -106,20 +106,13 @@ func (db *DB) DeleteIDs(ctx context.Context, table string, ids []int64) error {
 	})
 }
 
-// LockRows locks the rows of table whose column holds one of keys, in byte order of the keys,
-// until tx ends. Transactions that update several shared rows lock them all this way first, so
-// they take them in one order and cannot deadlock. On SQLite it does nothing: a write
-// transaction there already excludes every other.
-func (tx *Tx) LockRows(ctx context.Context, table, column string, keys []string) error {
-	if tx.Dialect != Postgres || len(keys) == 0 {
-		return nil
+// LockInOrder ends a SELECT so that it locks the rows it returns until tx ends, taking them in
+// byte order of column, so that transactions locking several rows cannot deadlock. ORDER BY
+// applies before the locking clause, so rows are locked in that order. On SQLite, whose write
+// transactions exclude each other, it only orders the rows.
+func (tx *Tx) LockInOrder(column string) string {
+	if tx.Dialect != Postgres {
+		return ` ORDER BY ` + column
 	}
-	col := quoteIdent(column)
-	// ORDER BY comes before the locking clause is applied, so rows are locked in that order.
-	_, err := tx.ExecContext(ctx, `SELECT 1 FROM `+quoteIdent(table)+` WHERE `+col+` = ANY($1)
-		ORDER BY `+col+` COLLATE "C" FOR UPDATE`, keys)
-	if err != nil {
-		return fmt.Errorf("lock %s rows: %w", table, err)
-	}
-	return nil
+	return ` ORDER BY ` + column + ` COLLATE "C" FOR UPDATE`
 }

@@ -57,7 +57,7 @@ func (tx *Tx) pgCommit(ctx context.Context) error {
 	if !tx.begun && len(queued) == 0 {
 		return nil
 	}
-	br, err := tx.send(ctx, queued, "COMMIT", nil)
+	br, err := tx.send(ctx, queued, statement{query: "COMMIT"})
 	if err != nil {
 		return err
 	}
@@ -84,9 +84,9 @@ func (tx *Tx) pgRollback(ctx context.Context) {
 }
 
 // send sends, in one pipeline, BEGIN if the transaction has not begun, the queued writes, and the
-// statement query. It reads the results of all but query, whose result is left for the caller to
+// statements last. It reads the results of all but last, whose results are left for the caller to
 // read before closing the batch.
-func (tx *Tx) send(ctx context.Context, queued []statement, query string, args []any) (pgx.BatchResults, error) {
+func (tx *Tx) send(ctx context.Context, queued []statement, last ...statement) (pgx.BatchResults, error) {
 	var b pgx.Batch
 	begin := !tx.begun
 	if begin {
@@ -95,7 +95,9 @@ func (tx *Tx) send(ctx context.Context, queued []statement, query string, args [
 	for _, s := range queued {
 		b.Queue(s.query, s.args...)
 	}
-	b.Queue(query, args...)
+	for _, s := range last {
+		b.Queue(s.query, s.args...)
+	}
 	tx.begun = true
 	br := tx.pg.SendBatch(ctx, &b)
 	if begin {
@@ -115,7 +117,7 @@ func (tx *Tx) send(ctx context.Context, queued []statement, query string, args [
 }
 
 func (tx *Tx) pgExec(ctx context.Context, query string, args []any) (sql.Result, error) {
-	br, err := tx.send(ctx, tx.takeFor(query), query, args)
+	br, err := tx.send(ctx, tx.takeFor(query), statement{query: query, args: args})
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +132,7 @@ func (tx *Tx) pgExec(ctx context.Context, query string, args []any) (sql.Result,
 }
 
 func (tx *Tx) pgQuery(ctx context.Context, query string, args []any) (Rows, error) {
-	br, err := tx.send(ctx, tx.takeFor(query), query, args)
+	br, err := tx.send(ctx, tx.takeFor(query), statement{query: query, args: args})
 	if err != nil {
 		return nil, err
 	}
@@ -142,6 +144,34 @@ func (tx *Tx) pgQuery(ctx context.Context, query string, args []any) (Rows, erro
 	return &pgRows{Rows: rows, br: br}, nil
 }
 
+func (tx *Tx) pgQueryAll(ctx context.Context, reads []Read) error {
+	var queued []statement
+	last := make([]statement, len(reads))
+	for i, r := range reads {
+		queued = append(queued, tx.takeFor(r.Query)...)
+		last[i] = statement{query: r.Query, args: r.Args}
+	}
+	br, err := tx.send(ctx, queued, last...)
+	if err != nil {
+		return err
+	}
+	defer br.Close()
+	for _, r := range reads {
+		rows, err := br.Query()
+		if err == nil {
+			err = r.Rows(&pgRows{Rows: rows})
+			rows.Close()
+		}
+		if err == nil {
+			err = rows.Err()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return br.Close()
+}
+
 func (tx *Tx) pgQueryRow(ctx context.Context, query string, args []any) Scanner {
 	rows, err := tx.pgQuery(ctx, query, args)
 	if err != nil {
@@ -150,7 +180,7 @@ func (tx *Tx) pgQueryRow(ctx context.Context, query string, args []any) Scanner 
 	return pgRow{rows}
 }
 
-// pgRows closes the batch its rows came from along with them.
+// pgRows are pgx's rows as Rows, closing the batch they came from, if any, along with them.
 type pgRows struct {
 	pgx.Rows
 	br pgx.BatchResults
@@ -159,6 +189,9 @@ type pgRows struct {
 func (r *pgRows) Close() error {
 	r.Rows.Close()
 	err := r.Rows.Err()
+	if r.br == nil {
+		return err
+	}
 	if cerr := r.br.Close(); err == nil {
 		err = cerr
 	}

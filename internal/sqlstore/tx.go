@@ -142,6 +142,36 @@ func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (Rows
 	return tx.sqlTx.StmtContext(ctx, s).QueryContext(ctx, args...)
 }
 
+// A Read is a query and the function that reads its rows, one of several that QueryAll runs.
+type Read struct {
+	Query string
+	Args  []any
+	// Rows reads the rows it wants; QueryAll closes them.
+	Rows func(Rows) error
+}
+
+// QueryAll runs reads in order, after the queued writes they read, and hands each one's rows to
+// its Rows function: on PostgreSQL all of them travel in one round trip.
+func (tx *Tx) QueryAll(ctx context.Context, reads ...Read) error {
+	if tx.pg != nil {
+		return tx.pgQueryAll(ctx, reads)
+	}
+	for _, r := range reads {
+		rows, err := tx.QueryContext(ctx, r.Query, r.Args...)
+		if err != nil {
+			return err
+		}
+		err = r.Rows(rows)
+		if cerr := rows.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // QueryRowContext runs a single-row query in the transaction, after the queued writes it reads.
 func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) Scanner {
 	if tx.pg != nil {
