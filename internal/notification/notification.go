@@ -67,12 +67,9 @@ func (s *Service) notify(ctx context.Context, tx *sqlstore.Tx, orderID, kind, re
 	if err != nil {
 		return messaging.Permanent(fmt.Errorf("notify %s %s: %w", orderID, kind, err))
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO notifications (id, order_id, kind, recipient, message, created_at)
+	tx.ExecLater("notifications", `INSERT INTO notifications (id, order_id, kind, recipient, message, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (order_id, kind) DO NOTHING`,
 		uuid.NewString(), orderID, kind, recipient, message, time.Now().UTC())
-	if err != nil {
-		return fmt.Errorf("notify %s %s: %w", orderID, kind, err)
-	}
 	return nil
 }
 

@@ -60,7 +60,7 @@ func (s *Service) cancel(ctx context.Context, orderID, key string) (CancelAnswer
 			return ErrTerminal
 		}
 		out.Body = api.CancelAccepted{OrderId: uuid.MustParse(o.ID), Status: api.OrderStatus(st.Status)}
-		return remember(ctx, tx, scope, key, orderID, http.StatusAccepted, out.Body, now())
+		return remember(tx, scope, key, orderID, http.StatusAccepted, out.Body, now())
 	})
 	return out, err
 }

@@ -88,9 +88,7 @@ func (s *Service) create(ctx context.Context, key, hash string, req *api.CreateO
 			return err
 		}
 		o := newOrder(req)
-		if err := insertOrder(ctx, tx, o); err != nil {
-			return err
-		}
+		insertOrder(tx, o)
 		msg, err := events.New(Name, o.ID, events.OrderCreated{
 			OrderID: o.ID, CustomerID: o.CustomerID, Total: o.Total, Currency: o.Currency})
 		if err != nil {
@@ -103,7 +101,7 @@ func (s *Service) create(ctx context.Context, key, hash string, req *api.CreateO
 			OrderId: uuid.MustParse(o.ID), Status: api.OrderStatus(o.Status), TotalAmount: o.Total,
 			Currency: o.Currency, CreatedAt: o.CreatedAt,
 		}}
-		return remember(ctx, tx, createScope, key, hash, placed.Status, placed.Body, o.CreatedAt)
+		return remember(tx, createScope, key, hash, placed.Status, placed.Body, o.CreatedAt)
 	})
 	return placed, err
 }
@@ -142,17 +140,16 @@ func (s *Service) recall(ctx context.Context, tx *sqlstore.Tx, scope, key, hash 
 }
 
 // remember stores the answer to a request under its Idempotency-Key, in the request's own
-// transaction.
-func remember(ctx context.Context, tx *sqlstore.Tx, scope, key, hash string, status int, body any, at time.Time) error {
+// transaction. The insert goes with the commit: if a racing request took the key first, the
+// commit fails on the unique key and the caller replays the winner's answer.
+func remember(tx *sqlstore.Tx, scope, key, hash string, status int, body any, at time.Time) error {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO idempotency_keys
+	tx.ExecLater("idempotency_keys", `INSERT INTO idempotency_keys
 		(scope, idem_key, request_hash, status_code, response, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-		scope, key, hash, status, string(b), at); err != nil {
-		return fmt.Errorf("store idempotency key: %w", err)
-	}
+		scope, key, hash, status, string(b), at)
 	return nil
 }
 

@@ -13,21 +13,19 @@ import (
 	"github.com/ordersys/ordersys/internal/sqlstore"
 )
 
-func insertOrder(ctx context.Context, q *sqlstore.Tx, o *Order) error {
+// insertOrder queues a new order, its items and its first history entry.
+func insertOrder(q *sqlstore.Tx, o *Order) {
 	a := o.Address
-	if _, err := q.ExecContext(ctx, `INSERT INTO orders (id, customer_id, status, currency, total_amount,
+	q.ExecLater("orders", `INSERT INTO orders (id, customer_id, status, currency, total_amount,
 		ship_country, ship_city, ship_line1, ship_line2, ship_postal, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)`,
 		o.ID, o.CustomerID, string(o.Status), o.Currency, o.Total.String(),
-		a.Country, a.City, a.AddressLine1, a.AddressLine2, a.PostalCode, o.CreatedAt); err != nil {
-		return fmt.Errorf("insert order: %w", err)
-	}
+		a.Country, a.City, a.AddressLine1, a.AddressLine2, a.PostalCode, o.CreatedAt)
 	for i, it := range o.Items {
 		q.InsertLater("order_items", itemColumns, o.ID, i+1, it.SKU, it.Quantity.String(), it.UnitPrice.String(),
 			lineTotal(it.Quantity, it.UnitPrice).String())
 	}
 	addHistory(q, o.ID, 1, o.Status, "", o.CreatedAt)
-	return nil
 }
 
 var itemColumns = []string{"order_id", "line", "sku", "quantity", "unit_price", "line_total"}

@@ -36,11 +36,11 @@ type statement struct {
 	args  []any
 }
 
-// InsertLater queues one row for table, inserted before the transaction commits, after every
-// write queued before it for that table (rows of one table keep their order; ids from a serial
-// column follow it). Every call for a table must name the same columns. Queue only rows that no
-// other row refers to by a foreign key: across tables the writes need not follow the calls, and
-// a statement that reaches a queued table only through a constraint does not name it.
+// InsertLater queues one row for table, inserted before the transaction commits. Queued writes
+// run in the order they were queued (ids from a serial column follow it; a row referring to
+// another by a foreign key is queued after it). Every call for a table must name the same
+// columns. A statement that reaches a queued table only through a constraint (a cascade) does
+// not name it, so it does not run the table's queued writes first.
 func (tx *Tx) InsertLater(table string, columns []string, values ...any) {
 	if len(values) != len(columns) {
 		panic(fmt.Sprintf("sqlstore: InsertLater %s: %d columns, %d values", table, len(columns), len(values)))
@@ -58,11 +58,10 @@ func (tx *Tx) InsertLater(table string, columns []string, values ...any) {
 }
 
 // ExecLater queues a statement that writes table and whose result nobody reads, run like
-// InsertLater's rows, in order with the other writes queued for table. The statement must
-// succeed whatever it finds: a failure fails the transaction, and a count of rows it changed is
-// never seen, so a condition the caller relies on must already hold (the row locked and read in
-// this transaction, say). Like InsertLater's rows it must not depend on another table's queued
-// writes.
+// InsertLater's rows, in order with the other queued writes. A failure fails the transaction, and
+// a count of rows it changed is never seen, so a condition the caller relies on must already hold
+// (the row locked and read in this transaction, say), or its failure must be the right outcome (a
+// unique key that a concurrent transaction took first).
 func (tx *Tx) ExecLater(table, query string, args ...any) {
 	tx.pending = append(tx.pending, &later{table: table, query: query, args: args})
 }
@@ -76,23 +75,29 @@ func (tx *Tx) lastQueued(table string) *later {
 	return nil
 }
 
-// takeAll removes every queued write from the queue and returns its statements, in order.
-func (tx *Tx) takeAll() []statement { return tx.take(func(*later) bool { return true }) }
-
-// takeFor removes the queued writes to any table that query names and returns their statements.
-// A name counts when it stands as a whole word; a false match only runs writes early.
+// takeFor removes the queued writes that must run before query, and returns their statements:
+// every write queued up to the last one to a table that query names, so that writes always run
+// in the order they were queued. A name counts when it stands as a whole word; a false match only
+// runs writes early (on PostgreSQL, in the same round trip as query anyway).
 func (tx *Tx) takeFor(query string) []statement {
-	return tx.take(func(l *later) bool { return namesTable(query, l.table) })
+	last := -1
+	for i, l := range tx.pending {
+		if namesTable(query, l.table) {
+			last = i
+		}
+	}
+	return tx.take(last + 1)
 }
 
-func (tx *Tx) take(match func(*later) bool) []statement {
+// takeAll removes every queued write from the queue and returns its statements, in order.
+func (tx *Tx) takeAll() []statement { return tx.take(len(tx.pending)) }
+
+// take removes the first n queued writes and returns their statements.
+func (tx *Tx) take(n int) []statement {
 	var out []statement
-	kept := tx.pending[:0:0]
-	for _, l := range tx.pending {
-		if !match(l) {
-			kept = append(kept, l)
-			continue
-		}
+	taken := tx.pending[:n]
+	tx.pending = slices.Clone(tx.pending[n:])
+	for _, l := range taken {
 		if l.query != "" {
 			out = append(out, statement{l.table, l.query, l.args})
 			continue
@@ -101,7 +106,6 @@ func (tx *Tx) take(match func(*later) bool) []statement {
 			out = append(out, statement{l.table, insertSQL(l.table, l.columns, len(rows)), slices.Concat(rows...)})
 		}
 	}
-	tx.pending = kept
 	return out
 }
 

@@ -74,6 +74,7 @@ func open(t *testing.T, dsn, service string) *sqlstore.DB {
 func run(t *testing.T, b backend) {
 	t.Run("inbox", func(t *testing.T) { testInbox(t, b(t, payment.Name)) })
 	t.Run("outbox", func(t *testing.T) { testOutbox(t, b(t, payment.Name)) })
+	t.Run("queued writes", func(t *testing.T) { testQueuedWrites(t, b(t, payment.Name)) })
 	t.Run("order", func(t *testing.T) { testOrder(t, b(t, order.Name)) })
 	t.Run("services", func(t *testing.T) {
 		testCommand(t, b(t, payment.Name), func(db *sqlstore.DB, out *messaging.Outbox) sub {
