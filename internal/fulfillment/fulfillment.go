@@ -4,9 +4,7 @@ package fulfillment
 
 import (
 	"context"
-	"database/sql"
 	"embed"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -91,70 +89,68 @@ func (s *Service) handle(ctx context.Context, tx *sqlstore.Tx, _ events.Envelope
 
 // ship decides once per order: it creates the order's one shipment and answers ShipmentCreated,
 // or records why it cannot and answers ShipmentFailed. A repeated command answers again with
-// that first decision.
+// that first decision. The decision is recorded by a plain INSERT that goes with the commit: a
+// concurrent command for the same order (two replicas during a rebalance) fails on the unique key
+// and is retried, and then finds the decision made.
 func (s *Service) ship(ctx context.Context, tx *sqlstore.Tx, cmd *events.CreateShipment) error {
-	reason, failed, err := failureOf(ctx, tx, cmd.OrderID)
-	if err != nil {
+	d, err := decisionOf(ctx, tx, cmd.OrderID)
+	switch {
+	case err != nil:
 		return err
-	}
-	if failed {
-		return s.reply(ctx, tx, cmd.OrderID, events.ShipmentFailed{OrderID: cmd.OrderID, Reason: reason})
+	case d.failed:
+		return s.reply(ctx, tx, cmd.OrderID, events.ShipmentFailed{OrderID: cmd.OrderID, Reason: d.reason})
+	case d.shipped:
+		// A shipment made before the country was dropped from the list still stands.
+		return s.reply(ctx, tx, cmd.OrderID, d.shipment)
 	}
 	a := cmd.Address
+	now := time.Now().UTC()
 	if !s.Ships(a.Country) {
-		// A shipment made before the country was dropped from the list still stands.
-		created, ok, err := shipmentOf(ctx, tx, cmd.OrderID)
-		if err != nil {
-			return err
-		}
-		if ok {
-			return s.reply(ctx, tx, cmd.OrderID, created)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO shipment_failures (order_id, reason, country, created_at)
-			VALUES ($1, $2, $3, $4) ON CONFLICT (order_id) DO NOTHING`,
-			cmd.OrderID, ReasonUnsupportedCountry, a.Country, time.Now().UTC()); err != nil {
-			return err
-		}
-		if reason, _, err = failureOf(ctx, tx, cmd.OrderID); err != nil {
-			return err
-		}
-		return s.reply(ctx, tx, cmd.OrderID, events.ShipmentFailed{OrderID: cmd.OrderID, Reason: reason})
+		tx.ExecLater("shipment_failures", `INSERT INTO shipment_failures (order_id, reason, country, created_at)
+			VALUES ($1, $2, $3, $4)`, cmd.OrderID, ReasonUnsupportedCountry, a.Country, now)
+		return s.reply(ctx, tx, cmd.OrderID, events.ShipmentFailed{OrderID: cmd.OrderID, Reason: ReasonUnsupportedCountry})
 	}
-
 	id := uuid.NewString()
-	tracking := "1Z" + strings.ToUpper(strings.ReplaceAll(id, "-", "")[:16])
-	if _, err := tx.ExecContext(ctx, `INSERT INTO shipments
+	created := events.ShipmentCreated{OrderID: cmd.OrderID, ShipmentID: id, Carrier: "UPS",
+		TrackingNumber: "1Z" + strings.ToUpper(strings.ReplaceAll(id, "-", "")[:16])}
+	tx.ExecLater("shipments", `INSERT INTO shipments
 		(id, order_id, carrier, tracking_number, country, city, address_line1, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (order_id) DO NOTHING`,
-		id, cmd.OrderID, "UPS", tracking, countryKey(a.Country), a.City, a.AddressLine1, time.Now().UTC()); err != nil {
-		return err
-	}
-	created, ok, err := shipmentOf(ctx, tx, cmd.OrderID)
-	if err == nil && !ok {
-		err = errors.New("shipment row vanished") // cannot happen: it was inserted or conflicted
-	}
-	if err != nil {
-		return err
-	}
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		id, cmd.OrderID, created.Carrier, created.TrackingNumber, countryKey(a.Country), a.City, a.AddressLine1, now)
 	return s.reply(ctx, tx, cmd.OrderID, created)
 }
 
-func failureOf(ctx context.Context, tx *sqlstore.Tx, orderID string) (reason string, ok bool, err error) {
-	err = tx.QueryRowContext(ctx, `SELECT reason FROM shipment_failures WHERE order_id = $1`, orderID).Scan(&reason)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", false, nil
-	}
-	return reason, err == nil, err
+// decision is what the service decided for an order before, if anything.
+type decision struct {
+	failed, shipped bool
+	reason          string // why it failed
+	shipment        events.ShipmentCreated
 }
 
-func shipmentOf(ctx context.Context, tx *sqlstore.Tx, orderID string) (events.ShipmentCreated, bool, error) {
-	e := events.ShipmentCreated{OrderID: orderID}
-	err := tx.QueryRowContext(ctx, `SELECT id, carrier, tracking_number FROM shipments WHERE order_id = $1`,
-		orderID).Scan(&e.ShipmentID, &e.Carrier, &e.TrackingNumber)
-	if errors.Is(err, sql.ErrNoRows) {
-		return events.ShipmentCreated{}, false, nil
-	}
-	return e, err == nil, err
+// decisionOf reads the order's recorded failure and shipment, in one round trip.
+func decisionOf(ctx context.Context, tx *sqlstore.Tx, orderID string) (d decision, err error) {
+	d.shipment.OrderID = orderID
+	err = tx.QueryAll(ctx, sqlstore.Read{
+		Query: `SELECT reason FROM shipment_failures WHERE order_id = $1`,
+		Args:  []any{orderID},
+		Rows: func(rows sqlstore.Rows) error {
+			if d.failed = rows.Next(); d.failed {
+				return rows.Scan(&d.reason)
+			}
+			return nil
+		},
+	}, sqlstore.Read{
+		Query: `SELECT id, carrier, tracking_number FROM shipments WHERE order_id = $1`,
+		Args:  []any{orderID},
+		Rows: func(rows sqlstore.Rows) error {
+			if d.shipped = rows.Next(); d.shipped {
+				sh := &d.shipment
+				return rows.Scan(&sh.ShipmentID, &sh.Carrier, &sh.TrackingNumber)
+			}
+			return nil
+		},
+	})
+	return d, err
 }
 
 func (s *Service) reply(ctx context.Context, tx *sqlstore.Tx, orderID string, p events.Payload) error {

@@ -2,10 +2,12 @@ package fulfillment_test
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/uuid"
@@ -198,6 +200,39 @@ func TestRepeatAnswersTheSame(t *testing.T) {
 		}
 		if n := count(t, svc, shipped) + count(t, svc, failed); n != 1 {
 			t.Errorf("%d shipments after a config change, want 1", n)
+		}
+	})
+}
+
+// TestConcurrentRepeatsShipOnce sends one order's CreateShipment several times at once, as
+// replicas can during a rebalance. On PostgreSQL all but one fail on the order's unique shipment
+// and are retried, as a consumer retries; every answer names the one shipment.
+func TestConcurrentRepeatsShipOnce(t *testing.T) {
+	each(t, func(t *testing.T, db *sqlstore.DB) {
+		svc := fulfillment.New(db, messaging.NewOutbox(), fulfillment.Config{})
+		order := uuid.NewString()
+		cmd := &events.CreateShipment{OrderID: order, Address: events.Address{Country: "USA", City: "Austin", AddressLine1: "1 Main"}}
+		var wg sync.WaitGroup
+		errs := make([]error, 8)
+		for i := range errs {
+			wg.Go(func() {
+				for range 3 {
+					if errs[i] = send(t, db, svc, order, cmd); !sqlstore.IsUniqueViolation(errs[i]) {
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+		ids := map[string]bool{}
+		for _, r := range replies(t, db) {
+			ids[wantCreated(t, r, order).ShipmentID] = true
+		}
+		if len(ids) != 1 || count(t, svc, order) != 1 {
+			t.Errorf("answers named shipments %v, %d shipments: want one", ids, count(t, svc, order))
 		}
 	})
 }

@@ -162,6 +162,7 @@ func (s *Service) charge(ctx context.Context, tx *sqlstore.Tx, cmd *events.Charg
 	if err != nil {
 		return fmt.Errorf("charge %s: %w", cmd.OrderID, err)
 	}
+	r := claim
 	if fresh {
 		res, err := s.provider.Charge(ctx, tx, ChargeRequest{PaymentID: claim.id, OrderID: cmd.OrderID,
 			CustomerID: cmd.CustomerID, Amount: cmd.Amount, Currency: cmd.Currency})
@@ -169,18 +170,19 @@ func (s *Service) charge(ctx context.Context, tx *sqlstore.Tx, cmd *events.Charg
 			return fmt.Errorf("charge %s: %w", cmd.OrderID, err)
 		}
 		if !res.Approved {
-			if _, err := tx.ExecContext(ctx, `UPDATE payments SET status = $2, reason = $3 WHERE id = $1`,
-				claim.id, statusDeclined, res.DeclineReason); err != nil {
-				return fmt.Errorf("charge %s: %w", cmd.OrderID, err)
-			}
+			r.status, r.reason = statusDeclined, res.DeclineReason
+			tx.ExecLater("payments", `UPDATE payments SET status = $2, reason = $3 WHERE id = $1`,
+				claim.id, r.status, r.reason)
 		}
-	}
-	r, ok, err := find(ctx, tx, cmd.OrderID, KindCharge)
-	if err == nil && !ok {
-		err = errors.New("charge row vanished") // cannot happen: it was inserted or conflicted
-	}
-	if err != nil {
-		return fmt.Errorf("charge %s: %w", cmd.OrderID, err)
+	} else {
+		var ok bool
+		r, ok, err = find(ctx, tx, cmd.OrderID, KindCharge)
+		if err == nil && !ok {
+			err = errors.New("charge row vanished") // cannot happen: it conflicted with it
+		}
+		if err != nil {
+			return fmt.Errorf("charge %s: %w", cmd.OrderID, err)
+		}
 	}
 	var reply events.Payload
 	if r.status == statusSucceeded {
