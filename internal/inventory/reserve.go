@@ -74,16 +74,12 @@ func (s *Service) reserve(ctx context.Context, tx *sqlstore.Tx, cmd *events.Rese
 	}
 
 	for i, l := range lines {
-		taken, err := take(ctx, tx, l, now)
+		reason, err := take(ctx, tx, l, now)
 		if err != nil {
 			return fmt.Errorf("reserve %s: %w", cmd.OrderID, err)
 		}
-		if taken {
+		if reason == "" {
 			continue
-		}
-		reason, err := whyShort(ctx, tx, l.sku)
-		if err != nil {
-			return fmt.Errorf("reserve %s: %w", cmd.OrderID, err)
 		}
 		// All or none: give back what this command took before the short line.
 		for _, done := range lines[:i] {
@@ -91,11 +87,9 @@ func (s *Service) reserve(ctx context.Context, tx *sqlstore.Tx, cmd *events.Rese
 				return fmt.Errorf("reserve %s: undo: %w", cmd.OrderID, err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE reservations
+		tx.ExecLater("reservations", `UPDATE reservations
 			SET status = $2, reject_sku = $3, reject_reason = $4, updated_at = $5 WHERE id = $1`,
-			id, StatusRejected, l.sku, reason, now); err != nil {
-			return fmt.Errorf("reserve %s: %w", cmd.OrderID, err)
-		}
+			id, StatusRejected, l.sku, reason, now)
 		s.log.Info("stock rejected", "order_id", cmd.OrderID, "sku", l.sku, "reason", reason)
 		return s.reply(ctx, tx, cmd.OrderID, events.StockRejected{OrderID: cmd.OrderID, SKU: l.sku, Reason: reason})
 	}
@@ -107,64 +101,59 @@ func (s *Service) reserve(ctx context.Context, tx *sqlstore.Tx, cmd *events.Rese
 
 var lineColumns = []string{"reservation_id", "sku", "quantity", "quantity_milli"}
 
-// take moves l's quantity from available to reserved if that much is available. The condition
-// and the arithmetic are one statement, so concurrent reservations cannot oversell: on
-// PostgreSQL a second UPDATE of the row waits for the first and re-checks the condition.
-func take(ctx context.Context, tx *sqlstore.Tx, l want, now time.Time) (bool, error) {
-	if l.huge {
-		return false, nil
-	}
-	res, err := tx.ExecContext(ctx, `UPDATE stock
-		SET available_milli = available_milli - $2, reserved_milli = reserved_milli + $2, updated_at = $3
-		WHERE sku = $1 AND available_milli >= $2`, l.sku, l.milli, now)
-	if err != nil {
-		return false, fmt.Errorf("take %s: %w", l.sku, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("take %s: %w", l.sku, err)
-	}
-	return n == 1, nil
-}
-
-// whyShort tells a SKU the service does not stock from one it has too little of.
-func whyShort(ctx context.Context, tx *sqlstore.Tx, sku string) (string, error) {
-	var one int
-	err := tx.QueryRowContext(ctx, `SELECT 1 FROM stock WHERE sku = $1`, sku).Scan(&one)
+// take moves l's quantity from available to reserved if that much is available, and otherwise
+// says why not. The row is locked (see stockOf), so the level it was read at still holds when
+// the queued update runs, and concurrent reservations cannot oversell.
+func take(ctx context.Context, tx *sqlstore.Tx, l want, now time.Time) (short string, err error) {
+	st, err := stockOf(ctx, tx, l.sku)
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return ReasonUnknownSKU, nil
 	case err != nil:
-		return "", fmt.Errorf("stock %s: %w", sku, err)
+		return "", err
+	case !st.exists:
+		return ReasonUnknownSKU, nil
+	case l.huge || st.available < l.milli:
+		return ReasonInsufficientStock, nil
 	}
-	return ReasonInsufficientStock, nil
+	st.available -= l.milli
+	levelsOf(tx)[l.sku] = st
+	tx.ExecLater("stock", `UPDATE stock
+		SET available_milli = available_milli - $2, reserved_milli = reserved_milli + $2, updated_at = $3
+		WHERE sku = $1`, l.sku, l.milli, now)
+	return "", nil
 }
 
 // giveBack moves milli thousandths of sku from reserved back to available.
 func giveBack(ctx context.Context, tx *sqlstore.Tx, sku string, milli int64, now time.Time) error {
-	return changeStock(ctx, tx, `UPDATE stock
+	st, err := heldStock(ctx, tx, sku)
+	if err != nil {
+		return err
+	}
+	st.available += milli
+	levelsOf(tx)[sku] = st
+	tx.ExecLater("stock", `UPDATE stock
 		SET available_milli = available_milli + $2, reserved_milli = reserved_milli - $2, updated_at = $3
 		WHERE sku = $1`, sku, milli, now)
+	return nil
 }
 
 // shipOut removes milli thousandths of sku from reserved: they have left with the order.
 func shipOut(ctx context.Context, tx *sqlstore.Tx, sku string, milli int64, now time.Time) error {
-	return changeStock(ctx, tx, `UPDATE stock SET reserved_milli = reserved_milli - $2, updated_at = $3
+	if _, err := heldStock(ctx, tx, sku); err != nil {
+		return err
+	}
+	tx.ExecLater("stock", `UPDATE stock SET reserved_milli = reserved_milli - $2, updated_at = $3
 		WHERE sku = $1`, sku, milli, now)
+	return nil
 }
 
-func changeStock(ctx context.Context, tx *sqlstore.Tx, query, sku string, milli int64, now time.Time) error {
-	res, err := tx.ExecContext(ctx, query, sku, milli, now)
-	if err != nil {
-		return fmt.Errorf("stock %s: %w", sku, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("stock %s: %w", sku, err)
-	} else if n != 1 {
+// heldStock returns the stock row of a SKU that a reservation holds.
+func heldStock(ctx context.Context, tx *sqlstore.Tx, sku string) (level, error) {
+	st, err := stockOf(ctx, tx, sku)
+	if err == nil && !st.exists {
 		// Stock rows are never deleted; a reservation of a SKU that has none is a bug.
-		return messaging.Permanent(fmt.Errorf("stock %s: no such SKU, though a reservation holds it", sku))
+		err = messaging.Permanent(fmt.Errorf("stock %s: no such SKU, though a reservation holds it", sku))
 	}
-	return nil
+	return st, err
 }
 
 // answerAgain answers a repeated ReserveStock from the recorded reservation, changing nothing.

@@ -170,9 +170,9 @@ func (s *Service) Seed(ctx context.Context, stock map[string]decimal.Decimal) er
 	})
 }
 
-// lockStock gives the read that locks the stock rows a batch of commands and completions will
-// update: the SKUs a reservation asks for, and those the reservations of released or completed
-// orders hold.
+// lockStock gives the read that locks and reads the stock rows a batch of commands and
+// completions will update: the SKUs a reservation asks for, and those the reservations of
+// released or completed orders hold.
 func lockStock(tx *sqlstore.Tx, batch []messaging.Event) []sqlstore.Read {
 	var skus []string
 	var orders []string
@@ -188,14 +188,73 @@ func lockStock(tx *sqlstore.Tx, batch []messaging.Event) []sqlstore.Read {
 			orders = append(orders, p.OrderID)
 		}
 	}
+	lv := levelsOf(tx)
+	for _, sku := range skus {
+		lv[sku] = level{} // unknown unless the read finds it
+	}
 	// An IN list cannot be empty on PostgreSQL, and no SKU or order id is "".
 	skus, orders = append(skus, ""), append(orders, "")
 	skuIn, args := sqlstore.In(skus)
 	orderIn, orderArgs := sqlstore.InAfter(len(args), orders)
 	return []sqlstore.Read{{
-		Query: `SELECT sku FROM stock WHERE sku IN ` + skuIn + ` OR sku IN (SELECT l.sku FROM reservation_lines l
-			JOIN reservations r ON r.id = l.reservation_id WHERE r.order_id IN ` + orderIn + `)` + tx.LockInOrder("sku"),
+		Query: `SELECT sku, available_milli FROM stock WHERE sku IN ` + skuIn + ` OR sku IN (SELECT l.sku
+			FROM reservation_lines l JOIN reservations r ON r.id = l.reservation_id WHERE r.order_id IN ` + orderIn + `)` +
+			tx.LockInOrder("sku"),
 		Args: append(args, orderArgs...),
-		Rows: func(sqlstore.Rows) error { return nil },
+		Rows: func(rows sqlstore.Rows) error {
+			for rows.Next() {
+				var sku string
+				var l level
+				if err := rows.Scan(&sku, &l.available); err != nil {
+					return err
+				}
+				l.exists = true
+				lv[sku] = l
+			}
+			return rows.Err()
+		},
 	}}
+}
+
+// level is what a transaction knows of a SKU's stock row, which it has locked.
+type level struct {
+	exists    bool
+	available int64 // thousandths
+}
+
+// levels are the stock rows a transaction has locked and read, by SKU. Its handlers decide
+// against them, keep them up to date, and queue their updates to go with the commit, so that a
+// batch's stock changes cost no round trip of their own.
+type levels map[string]level
+
+type levelsKey struct{}
+
+func levelsOf(tx *sqlstore.Tx) levels {
+	lv, _ := tx.Value(levelsKey{}).(levels)
+	if lv == nil {
+		lv = levels{}
+		tx.SetValue(levelsKey{}, lv)
+	}
+	return lv
+}
+
+// stockOf returns sku's row as tx has locked it: from the batch's read when it has one, else
+// with a query that locks it (a transaction of one record, which locks its SKUs in order).
+func stockOf(ctx context.Context, tx *sqlstore.Tx, sku string) (level, error) {
+	lv := levelsOf(tx)
+	if l, ok := lv[sku]; ok {
+		return l, nil
+	}
+	var l level
+	err := tx.QueryRowContext(ctx, `SELECT available_milli FROM stock WHERE sku = $1`+tx.LockInOrder("sku"), sku).
+		Scan(&l.available)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return level{}, fmt.Errorf("stock %s: %w", sku, err)
+	default:
+		l.exists = true
+	}
+	lv[sku] = l
+	return l, nil
 }
