@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/sethvargo/go-retry"
@@ -35,8 +34,7 @@ type Subscription struct {
 	// per SKU) locks all of them there, in one order: records of a batch would otherwise take them
 	// in no common order, two batches on PostgreSQL could deadlock, and each deadlock costs a
 	// second before PostgreSQL notices it. A handler that reads a row per event (the saga's
-	// order) reads them all there in one statement, keeping them with tx.SetValue. A transaction
-	// of one record skips it.
+	// order) reads them all there in one statement, keeping them with tx.SetValue.
 	Prepare func(tx *sqlstore.Tx, batch []Event) []sqlstore.Read
 }
 
@@ -108,13 +106,12 @@ func (c *Consumer) Run(ctx context.Context, brokers []string, extra ...kgo.Opt) 
 		fetches.EachError(func(topic string, partition int32, err error) {
 			c.log.Warn("fetch failed", "topic", topic, "partition", partition, "err", err)
 		})
-		var wg sync.WaitGroup
-		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-			if len(p.Records) > 0 {
-				wg.Go(func() { c.settle(ctx, cl, p.Records) })
-			}
-		})
-		wg.Wait()
+		// One transaction for records of every partition polled, rather than one per partition:
+		// fewer, larger transactions cost less per record (a commit each), and batches of one
+		// service never contend for the same rows (inventory's hot stock rows) with each other.
+		var records []*kgo.Record
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) { records = append(records, p.Records...) })
+		c.settle(ctx, cl, records)
 		cl.AllowRebalance()
 	}
 }
@@ -123,12 +120,13 @@ func (c *Consumer) Run(ctx context.Context, brokers []string, extra ...kgo.Opt) 
 // enough that the SQLite writer lock is not held long enough to delay API requests.
 const batchSize = 32
 
-// settle applies one partition's records in order and marks each for commit once it is settled.
-// The common case, every record applying cleanly, runs a batch per transaction; a batch that fails
-// is rolled back and replayed one record at a time, with retries and dead-lettering. The failed
-// batch's run of the culprit is not counted as an attempt (which record failed is only known once
-// they run alone), so a handler can run MaxAttempts+1 times; its database effects were rolled
-// back each time, so only side effects outside the transaction could repeat, and handlers have none.
+// settle applies records in order (those of one partition keep theirs) and marks each for
+// commit once it is settled. The common case, every record applying cleanly, runs a batch per
+// transaction. A batch that fails is rolled back and replayed one record at a time, with retries
+// and dead-lettering. The failed batch's run of the culprit is not counted as
+// an attempt (which record failed is only known once they run alone), so a handler can run
+// MaxAttempts+1 times; its database effects were rolled back each time, so only side effects
+// outside the transaction could repeat, and handlers have none.
 func (c *Consumer) settle(ctx context.Context, cl *kgo.Client, records []*kgo.Record) {
 	for len(records) > 0 {
 		batch := records[:min(len(records), batchSize)]
@@ -150,7 +148,6 @@ func (c *Consumer) settle(ctx context.Context, cl *kgo.Client, records []*kgo.Re
 // for the whole batch are one statement.
 func (c *Consumer) applyBatch(ctx context.Context, batch []*kgo.Record) error {
 	var todo []Event
-	var ids []string
 	for _, r := range batch {
 		env, err := FromRecord(r)
 		if err != nil {
@@ -164,10 +161,19 @@ func (c *Consumer) applyBatch(ctx context.Context, batch []*kgo.Record) error {
 			return err
 		}
 		todo = append(todo, Event{env, payload})
-		ids = append(ids, env.ID)
 	}
 	if len(todo) == 0 {
 		return nil
+	}
+	return c.apply(ctx, todo)
+}
+
+// apply runs the handler for each of todo in one transaction guarded by the inbox. Its first
+// round trip carries the inbox claims and the subscription's Prepare reads.
+func (c *Consumer) apply(ctx context.Context, todo []Event) error {
+	ids := make([]string, len(todo))
+	for i, e := range todo {
+		ids[i] = e.Envelope.ID
 	}
 	return c.db.InTx(ctx, func(tx *sqlstore.Tx) error {
 		fresh := make([]bool, len(ids))
@@ -256,15 +262,7 @@ func (c *Consumer) waitForDatabase(ctx context.Context, log *slog.Logger) bool {
 // Apply runs the handler for one event in a transaction guarded by the inbox: however many times
 // and however concurrently the same event arrives, its effects are applied once.
 func (c *Consumer) Apply(ctx context.Context, env events.Envelope, payload events.Payload) error {
-	return c.db.InTx(ctx, func(tx *sqlstore.Tx) error { return c.applyIn(ctx, tx, env, payload) })
-}
-
-func (c *Consumer) applyIn(ctx context.Context, tx *sqlstore.Tx, env events.Envelope, payload events.Payload) error {
-	fresh, err := Claim(ctx, tx, c.sub.Name, env.ID)
-	if err != nil || !fresh {
-		return err
-	}
-	return c.sub.Handle(ctx, tx, env, payload)
+	return c.apply(ctx, []Event{{env, payload}})
 }
 
 // deadLetter produces r to its topic's DLQ with the failure in headers, retrying the produce until
