@@ -48,7 +48,7 @@ func (c *RelayConfig) defaults() {
 // order's messages leave in the order they were written. Rows are never skipped by a watermark:
 // each round reads every unpublished row, so a transaction that commits after one with a higher
 // id is simply published in a later round. Per-key order still holds, because the writes for one
-// order are serialised by that order's own row (saga steps compare-and-set its status).
+// order are serialised by that order's own row (a saga step locks it until it commits).
 func (o *Outbox) RunRelay(ctx context.Context, db *sqlstore.DB, producer *kgo.Client, cfg RelayConfig, log *slog.Logger) error {
 	cfg.defaults()
 	if db.Dialect == sqlstore.Postgres {
