@@ -24,6 +24,7 @@ type Config struct {
 	requestTimeout time.Duration
 	firstPoll      time.Duration
 	maxPoll        time.Duration
+	maxPolls       int
 	progressEvery  time.Duration
 }
 
@@ -38,7 +39,12 @@ const (
 	defaultRequestTimeout = 10 * time.Second
 	defaultFirstPoll      = 100 * time.Millisecond
 	defaultMaxPoll        = time.Second
-	defaultProgressEvery  = time.Second
+	// At most this many GETs are outstanding at once. A healthy server answers a poll in a few
+	// milliseconds, so this bounds nothing then; an overloaded one answers slowly, and polls
+	// slow down with it instead of growing with the orders in flight and adding to the overload.
+	// Completion times come from the server's timestamps, so a late poll does not change them.
+	defaultMaxPolls      = 4
+	defaultProgressEvery = time.Second
 
 	// ConstantPacer divides a second by the rate; above 1e9 the interval
 	// becomes zero and the pacer divides by it. A million/s is far beyond
@@ -58,6 +64,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.maxPoll <= 0 {
 		c.maxPoll = defaultMaxPoll
+	}
+	if c.maxPolls <= 0 {
+		c.maxPolls = defaultMaxPolls
 	}
 	if c.progressEvery <= 0 {
 		c.progressEvery = defaultProgressEvery

@@ -103,6 +103,29 @@ func TestRunOrdersAllComplete(t *testing.T) {
 	}
 }
 
+// TestRunBoundsConcurrentPolls checks that a slow server gets no more than maxPolls GETs at once,
+// however many orders are in flight, and that every order is still followed to its end.
+func TestRunBoundsConcurrentPolls(t *testing.T) {
+	const n = 40
+	fake := &fakeAPI{skus: 5, completeAfter: 20 * time.Millisecond, getDelay: 30 * time.Millisecond}
+	srv := fake.start(t)
+	sum, err := Run(t.Context(), Config{
+		Target: srv.URL, Rate: 400, Orders: n, FollowTimeout: 10 * time.Second, SKUs: 5,
+		firstPoll: 10 * time.Millisecond, maxPolls: 3,
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	if fake.maxGets > 3 {
+		t.Errorf("the server answered %d GETs at once, want at most 3", fake.maxGets)
+	}
+	if sum.Completed != n {
+		t.Errorf("%d of %d orders completed: %v", sum.Completed, n, sum.Failures)
+	}
+}
+
 func TestRunCountsFailureKinds(t *testing.T) {
 	const n = 40
 	// By arrival index mod 10: 2×503, 1×never terminal, 3×FAILED,

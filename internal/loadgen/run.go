@@ -23,6 +23,8 @@ type runner struct {
 	// slots bounds concurrent creates; a full channel means the server is
 	// slower than the offered rate and more goroutines would only queue.
 	slots chan struct{}
+	// polls bounds concurrent GETs (see defaultMaxPolls).
+	polls chan struct{}
 }
 
 // Run sends orders as cfg describes, follows the accepted ones, and returns
@@ -43,6 +45,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Summary, error) {
 		orderBaseURL: base + "/api/v1/orders/",
 		stats:        newStats(),
 		slots:        make(chan struct{}, cfg.maxInFlight),
+		polls:        make(chan struct{}, cfg.maxPolls),
 	}
 	defer r.client.CloseIdleConnections()
 
