@@ -24,7 +24,7 @@ type Config struct {
 	requestTimeout time.Duration
 	firstPoll      time.Duration
 	maxPoll        time.Duration
-	maxPolls       int
+	pollsPerOrder  float64
 	progressEvery  time.Duration
 }
 
@@ -39,11 +39,12 @@ const (
 	defaultRequestTimeout = 10 * time.Second
 	defaultFirstPoll      = 100 * time.Millisecond
 	defaultMaxPoll        = time.Second
-	// At most this many GETs are outstanding at once. A healthy server answers a poll in a few
-	// milliseconds, so this bounds nothing then; an overloaded one answers slowly, and polls
-	// slow down with it instead of growing with the orders in flight and adding to the overload.
-	// Completion times come from the server's timestamps, so a late poll does not change them.
-	defaultMaxPolls      = 4
+	// Polls are paced to at most this many per order created per second (on average an order
+	// needs under 2). A healthy system never meets the limit; an overloaded one would otherwise
+	// draw a poll a second for every order in flight, thousands a second, and spend its CPU
+	// answering them instead of completing orders. Completion times come from the server's
+	// timestamps, so a poll that waits its turn changes no figure.
+	defaultPollsPerOrder = 2
 	defaultProgressEvery = time.Second
 
 	// ConstantPacer divides a second by the rate; above 1e9 the interval
@@ -65,8 +66,8 @@ func (c Config) withDefaults() Config {
 	if c.maxPoll <= 0 {
 		c.maxPoll = defaultMaxPoll
 	}
-	if c.maxPolls <= 0 {
-		c.maxPolls = defaultMaxPolls
+	if c.pollsPerOrder <= 0 {
+		c.pollsPerOrder = defaultPollsPerOrder
 	}
 	if c.progressEvery <= 0 {
 		c.progressEvery = defaultProgressEvery

@@ -36,15 +36,12 @@ type fakeAPI struct {
 	skus          int
 	completeAfter time.Duration // terminal history entry is exactly createdAt + this
 	createDelay   time.Duration
-	getDelay      time.Duration
 	behave        func(i int) behavior // nil: every order completes
 
 	mu       sync.Mutex
 	creates  []fakeCreate
 	orders   map[string]*fakeOrder
 	problems []string // contract violations seen in creates
-	getting  int      // GETs being answered now
-	maxGets  int      // the most GETs answered at once
 }
 
 type fakeCreate struct {
@@ -114,16 +111,6 @@ func (f *fakeAPI) create(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *fakeAPI) get(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	f.getting++
-	f.maxGets = max(f.maxGets, f.getting)
-	f.mu.Unlock()
-	defer func() {
-		f.mu.Lock()
-		f.getting--
-		f.mu.Unlock()
-	}()
-	time.Sleep(f.getDelay)
 	now := time.Now()
 	f.mu.Lock()
 	o := f.orders[r.PathValue("id")]

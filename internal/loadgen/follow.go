@@ -13,10 +13,10 @@ import (
 // follow polls one accepted order until it is terminal, the order's follow
 // window closes, or the run is interrupted. The first poll waits for the
 // median create-to-COMPLETED latency seen so far (at least firstPoll), later
-// ones double up to maxPoll, and at most maxPolls GETs are outstanding: the
+// ones double up to maxPoll, and all polls share a budget per second: the
 // load tool's own GETs compete with the system under test, and polling an
-// order before it can be done, or faster than the server answers, only adds
-// load. The latency itself comes from the server's timestamps, so it is not
+// order before it can be done, or more often than orders are created, only
+// adds load. The latency itself comes from the server's timestamps, so it is not
 // skewed by when the poll happens to look.
 func (r *runner) follow(ctx context.Context, o acceptedOrder) {
 	deadline := o.answeredAt.Add(r.cfg.FollowTimeout)
@@ -79,11 +79,8 @@ func (r *runner) finish(o acceptedOrder, view orderView) {
 // read. Errors are expected now and then (e.g. a 404 before a read replica
 // catches up), so the caller keeps polling rather than giving up.
 func (r *runner) getOrder(ctx context.Context, id string) (orderView, string) {
-	select {
-	case r.polls <- struct{}{}:
-		defer func() { <-r.polls }()
-	case <-ctx.Done():
-		return orderView{}, "GET " + transportKind(ctx, ctx.Err())
+	if err := r.polls.Wait(ctx); err != nil {
+		return orderView{}, "GET " + transportKind(ctx, err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.orderBaseURL+url.PathEscape(id), nil)
 	if err != nil {

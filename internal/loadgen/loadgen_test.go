@@ -103,26 +103,34 @@ func TestRunOrdersAllComplete(t *testing.T) {
 	}
 }
 
-// TestRunBoundsConcurrentPolls checks that a slow server gets no more than maxPolls GETs at once,
-// however many orders are in flight, and that every order is still followed to its end.
-func TestRunBoundsConcurrentPolls(t *testing.T) {
-	const n = 40
-	fake := &fakeAPI{skus: 5, completeAfter: 20 * time.Millisecond, getDelay: 30 * time.Millisecond}
+// TestRunPacesPolls checks that polls keep to their budget (pollsPerOrder per order created per
+// second) however many orders are in flight and however often each would poll, and that every
+// order is still followed to its end.
+func TestRunPacesPolls(t *testing.T) {
+	const n, perSecond = 40, 100
+	fake := &fakeAPI{skus: 5, completeAfter: 400 * time.Millisecond}
 	srv := fake.start(t)
 	sum, err := Run(t.Context(), Config{
-		Target: srv.URL, Rate: 400, Orders: n, FollowTimeout: 10 * time.Second, SKUs: 5,
-		firstPoll: 10 * time.Millisecond, maxPolls: 3,
+		Target: srv.URL, Rate: perSecond, Orders: n, FollowTimeout: 10 * time.Second, SKUs: 5,
+		firstPoll: 5 * time.Millisecond, maxPoll: 10 * time.Millisecond, pollsPerOrder: 1,
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fake.mu.Lock()
-	defer fake.mu.Unlock()
-	if fake.maxGets > 3 {
-		t.Errorf("the server answered %d GETs at once, want at most 3", fake.maxGets)
-	}
 	if sum.Completed != n {
 		t.Errorf("%d of %d orders completed: %v", sum.Completed, n, sum.Failures)
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	var gets []time.Time
+	for _, o := range fake.orders {
+		gets = append(gets, o.gets...)
+	}
+	slices.SortFunc(gets, func(a, b time.Time) int { return a.Compare(b) })
+	// The budget allows a burst of one second's worth, then perSecond a second.
+	span := gets[len(gets)-1].Sub(gets[0]).Seconds()
+	if limit := perSecond + perSecond*span*1.1; float64(len(gets)) > limit {
+		t.Errorf("%d GETs in %.2fs, want at most %.0f", len(gets), span, limit)
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
@@ -23,8 +25,8 @@ type runner struct {
 	// slots bounds concurrent creates; a full channel means the server is
 	// slower than the offered rate and more goroutines would only queue.
 	slots chan struct{}
-	// polls bounds concurrent GETs (see defaultMaxPolls).
-	polls chan struct{}
+	// polls paces GETs (see defaultPollsPerOrder).
+	polls *rate.Limiter
 }
 
 // Run sends orders as cfg describes, follows the accepted ones, and returns
@@ -45,7 +47,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Summary, error) {
 		orderBaseURL: base + "/api/v1/orders/",
 		stats:        newStats(),
 		slots:        make(chan struct{}, cfg.maxInFlight),
-		polls:        make(chan struct{}, cfg.maxPolls),
+		polls:        rate.NewLimiter(rate.Limit(cfg.pollsPerOrder*float64(cfg.Rate)), max(1, cfg.Rate)),
 	}
 	defer r.client.CloseIdleConnections()
 
