@@ -56,9 +56,16 @@ pgcpu() {
   for p in $(pgrep -u postgres postgres); do c=$(cpu "$p" 2>/dev/null) && t=$((t + c)); done
   echo $t
 }
-# Consumer groups take a few seconds to form after start; one order through the whole saga first,
-# so that the measured run does not include that.
+# Consumer groups take a few seconds to form after start, and every connection of every pool
+# opens, and prepares each statement, the first time it is used: a cold start is measured as a
+# backlog the run then has to work off. So one order goes through the whole saga first, then five
+# seconds at a third of the rate (WARMUP="RATE DURATION" to change it, WARMUP=none to skip it).
 "$bin" loadgen --target "http://127.0.0.1:$aport" --orders 1 --rate 1 >/dev/null
+warmup=${WARMUP:-"$(( (rate + 2) / 3 )) 5s"}
+if [ "$warmup" != none ]; then
+  read -r wrate wdur <<<"$warmup"
+  "$bin" loadgen --target "http://127.0.0.1:$aport" --rate "$wrate" --duration "$wdur" >/dev/null
+fi
 xacts() { "$pgbin/psql" -qtA "$db" -c "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"; }
 x0=$(xacts); b0=$(cpu $broker); p0=$(pgcpu); declare -A s0; for s in "${!svc[@]}"; do s0[$s]=$(cpu ${svc[$s]}); done
 start=$(date +%s.%N)

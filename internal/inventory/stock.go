@@ -192,13 +192,11 @@ func lockStock(tx *sqlstore.Tx, batch []messaging.Event) []sqlstore.Read {
 	for _, sku := range skus {
 		lv[sku] = level{} // unknown unless the read finds it
 	}
-	// An IN list cannot be empty on PostgreSQL, and no SKU or order id is "".
-	skus, orders = append(skus, ""), append(orders, "")
-	skuIn, args := sqlstore.In(skus)
-	orderIn, orderArgs := sqlstore.InAfter(len(args), orders)
+	skuIn, args := tx.In(0, skus)
+	orderIn, orderArgs := tx.In(len(args), orders)
 	return []sqlstore.Read{{
-		Query: `SELECT sku, available_milli FROM stock WHERE sku IN ` + skuIn + ` OR sku IN (SELECT l.sku
-			FROM reservation_lines l JOIN reservations r ON r.id = l.reservation_id WHERE r.order_id IN ` + orderIn + `)` +
+		Query: `SELECT sku, available_milli FROM stock WHERE sku ` + skuIn + ` OR sku IN (SELECT l.sku
+			FROM reservation_lines l JOIN reservations r ON r.id = l.reservation_id WHERE r.order_id ` + orderIn + `)` +
 			tx.LockInOrder("sku"),
 		Args: append(args, orderArgs...),
 		Rows: func(rows sqlstore.Rows) error {

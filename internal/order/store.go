@@ -93,9 +93,9 @@ func prefetchSagas(tx *sqlstore.Tx, ids []string) []sqlstore.Read {
 	byID := make(map[string]*sagaRow, len(ids))
 	tx.SetValue(prefetchedKey{}, byID)
 	items := make(map[string][]Item, len(ids))
-	in, args := sqlstore.In(ids)
+	in, args := tx.In(0, ids)
 	return []sqlstore.Read{{
-		Query: `SELECT ` + sagaColumns + ` FROM orders WHERE id IN ` + in + tx.LockInOrder("id"),
+		Query: `SELECT ` + sagaColumns + ` FROM orders WHERE id ` + in + tx.LockInOrder("id"),
 		Args:  args,
 		Rows: func(rows sqlstore.Rows) error {
 			for rows.Next() {
@@ -108,7 +108,7 @@ func prefetchSagas(tx *sqlstore.Tx, ids []string) []sqlstore.Read {
 			}
 			return rows.Err()
 		},
-	}, itemsRead(ids, items, func() {
+	}, itemsRead(tx, ids, items, func() {
 		for id, r := range byID {
 			r.items = items[id]
 		}
@@ -196,7 +196,7 @@ func scanOrder(row interface{ Scan(...any) error }) (*Order, error) {
 // readItems reads the items of the orders in ids, each order's in line order.
 func readItems(ctx context.Context, tx *sqlstore.Tx, ids []string) (map[string][]Item, error) {
 	items := make(map[string][]Item, len(ids))
-	if err := tx.QueryAll(ctx, itemsRead(ids, items, func() {})); err != nil {
+	if err := tx.QueryAll(ctx, itemsRead(tx, ids, items, func() {})); err != nil {
 		return nil, err
 	}
 	return items, nil
@@ -204,10 +204,10 @@ func readItems(ctx context.Context, tx *sqlstore.Tx, ids []string) (map[string][
 
 // itemsRead reads the items of the orders in ids into items, each order's in line order, and then
 // calls done.
-func itemsRead(ids []string, items map[string][]Item, done func()) sqlstore.Read {
-	in, args := sqlstore.In(ids)
+func itemsRead(tx *sqlstore.Tx, ids []string, items map[string][]Item, done func()) sqlstore.Read {
+	in, args := tx.In(0, ids)
 	return sqlstore.Read{
-		Query: `SELECT order_id, sku, quantity, unit_price FROM order_items WHERE order_id IN ` + in + ` ORDER BY order_id, line`,
+		Query: `SELECT order_id, sku, quantity, unit_price FROM order_items WHERE order_id ` + in + ` ORDER BY order_id, line`,
 		Args:  args,
 		Rows: func(rows sqlstore.Rows) error {
 			for rows.Next() {
