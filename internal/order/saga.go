@@ -274,14 +274,24 @@ func (s *Service) Subscriptions() []messaging.Subscription {
 		// Batches from the saga's four topics can hold events of the same orders (a refund and a
 		// release while compensating), so a batch locks its orders in id order first: on
 		// PostgreSQL two batches updating them in different orders would deadlock.
+		// Only the replies that move an order on to a step whose command lists its items
+		// (ReserveStock, CreateShipment) have its items read; a step that needs them otherwise
+		// reads them itself.
 		Prepare: func(tx *sqlstore.Tx, batch []messaging.Event) []sqlstore.Read {
-			ids := make([]string, 0, len(batch))
+			var ids, withItems []string
 			for _, e := range batch {
-				if !slices.Contains(ids, e.Envelope.Subject) {
-					ids = append(ids, e.Envelope.Subject)
+				id := e.Envelope.Subject
+				if !slices.Contains(ids, id) {
+					ids = append(ids, id)
+				}
+				switch e.Envelope.Type {
+				case events.PaymentChargedType, events.StockReservedType:
+					if !slices.Contains(withItems, id) {
+						withItems = append(withItems, id)
+					}
 				}
 			}
-			return prefetchSagas(tx, ids)
+			return prefetchSagas(tx, ids, withItems)
 		},
 	}}
 }

@@ -82,19 +82,18 @@ func scanSaga(row sqlstore.Scanner) (*sagaRow, error) {
 // prefetchedKey is where a batch's prefetched saga rows are kept on its transaction.
 type prefetchedKey struct{}
 
-// prefetchSagas gives the reads that lock the orders in ids, in id order, and read their saga rows
-// and items, for the steps of one batch to use instead of a query each. A row serves one loadSaga
-// only: once a step has saved the order, a second event of the same batch must read the new
-// version.
-func prefetchSagas(tx *sqlstore.Tx, ids []string) []sqlstore.Read {
+// prefetchSagas gives the reads that lock the orders in ids, in id order, and read their saga rows,
+// and the items of those in withItems, for the steps of one batch to use instead of a query each.
+// A row serves one loadSaga only: once a step has saved the order, a second event of the same
+// batch must read the new version.
+func prefetchSagas(tx *sqlstore.Tx, ids, withItems []string) []sqlstore.Read {
 	if len(ids) == 0 {
 		return nil
 	}
 	byID := make(map[string]*sagaRow, len(ids))
 	tx.SetValue(prefetchedKey{}, byID)
-	items := make(map[string][]Item, len(ids))
 	in, args := tx.In(0, ids)
-	return []sqlstore.Read{{
+	reads := []sqlstore.Read{{
 		Query: `SELECT ` + sagaColumns + ` FROM orders WHERE id ` + in + tx.LockInOrder("id"),
 		Args:  args,
 		Rows: func(rows sqlstore.Rows) error {
@@ -103,16 +102,22 @@ func prefetchSagas(tx *sqlstore.Tx, ids []string) []sqlstore.Read {
 				if err != nil {
 					return fmt.Errorf("read orders: %w", err)
 				}
-				r.itemsKnown = true
 				byID[r.order.ID] = r
 			}
 			return rows.Err()
 		},
-	}, itemsRead(tx, ids, items, func() {
-		for id, r := range byID {
-			r.items = items[id]
+	}}
+	if len(withItems) == 0 {
+		return reads
+	}
+	items := make(map[string][]Item, len(withItems))
+	return append(reads, itemsRead(tx, withItems, items, func() {
+		for _, id := range withItems {
+			if r := byID[id]; r != nil {
+				r.items, r.itemsKnown = items[id], true
+			}
 		}
-	})}
+	}))
 }
 
 // loadSaga reads an order (without items) and its saga state, locking its row until tx ends, so
