@@ -22,6 +22,9 @@ type RelayConfig struct {
 	Poll time.Duration
 	// Backoff is the wait after a failed round, doubled up to MaxBackoff (defaults 100ms and 5s).
 	Backoff, MaxBackoff time.Duration
+	// VacuumEvery is how many published rows the relay deletes between vacuums of the outbox
+	// (default 2,000; see sqlstore.DB.Vacuum).
+	VacuumEvery int
 }
 
 func (c *RelayConfig) defaults() {
@@ -36,6 +39,9 @@ func (c *RelayConfig) defaults() {
 	}
 	if c.MaxBackoff <= 0 {
 		c.MaxBackoff = 5 * time.Second
+	}
+	if c.VacuumEvery <= 0 {
+		c.VacuumEvery = 2000
 	}
 }
 
@@ -75,6 +81,7 @@ func (o *Outbox) RunRelay(ctx context.Context, db *sqlstore.DB, producer *kgo.Cl
 // relay publishes while the lease holds.
 func (o *Outbox) relay(ctx context.Context, db *sqlstore.DB, producer *kgo.Client, cfg RelayConfig, lease *sqlstore.Lease, log *slog.Logger) {
 	backoff := cfg.Backoff
+	deleted := 0 // rows deleted since the last vacuum
 	poll := time.NewTimer(cfg.Poll)
 	defer poll.Stop()
 	for {
@@ -97,6 +104,12 @@ func (o *Outbox) relay(ctx context.Context, db *sqlstore.DB, producer *kgo.Clien
 			continue
 		}
 		backoff = cfg.Backoff
+		if deleted += n; deleted >= cfg.VacuumEvery {
+			if err := db.Vacuum(ctx, "outbox"); err != nil && ctx.Err() == nil {
+				log.Warn("vacuuming the outbox failed", "err", err)
+			}
+			deleted = 0
+		}
 		if n == cfg.BatchSize {
 			continue // more rows are likely waiting
 		}

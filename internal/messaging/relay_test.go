@@ -13,6 +13,7 @@ import (
 
 	"github.com/ordersys/ordersys/internal/events"
 	"github.com/ordersys/ordersys/internal/messaging"
+	"github.com/ordersys/ordersys/internal/pgtest"
 	"github.com/ordersys/ordersys/internal/sqlstore"
 )
 
@@ -224,6 +225,39 @@ func TestRelayWakesAfterCommit(t *testing.T) {
 
 // One commit of more rows than a batch holds wakes the relay once; it keeps publishing full
 // batches until the backlog is gone, in order.
+// TestRelayVacuumsOutbox checks that on PostgreSQL the relay vacuums the outbox once it has
+// deleted VacuumEvery rows, so that its reads do not walk dead rows until autovacuum comes.
+func TestRelayVacuumsOutbox(t *testing.T) {
+	const topic, n = events.TopicPaymentCommands, 50
+	brokers := newBroker(t, 1, topic)
+	ctx := t.Context()
+	db, err := sqlstore.OpenService(ctx, pgtest.DSN(t), "relay_vacuum")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := sqlstore.Migrate(ctx, db, messaging.Migrations); err != nil {
+		t.Fatal(err)
+	}
+	vacuums := func() int {
+		return count(t, db, `SELECT vacuum_count FROM pg_stat_user_tables
+			WHERE schemaname = current_schema() AND relname = 'outbox'`)
+	}
+	before := vacuums()
+	o := messaging.NewOutbox()
+	startRelay(t, o, db, brokers, messaging.RelayConfig{BatchSize: 16, Poll: time.Hour, VacuumEvery: 20})
+	var msgs []events.Message
+	for i := range n {
+		msgs = append(msgs, charge(t, "order-1", int64(i)))
+	}
+	if err := db.InTx(ctx, func(tx *sqlstore.Tx) error { return o.Put(ctx, tx, msgs...) }); err != nil {
+		t.Fatal(err)
+	}
+	consumeAll(t, brokers, topic, n)
+	waitFor(t, "the outbox to empty", func() bool { return count(t, db, `SELECT COUNT(*) FROM outbox`) == 0 })
+	waitFor(t, "a vacuum of the outbox", func() bool { return vacuums() > before })
+}
+
 func TestRelayDrainsBacklog(t *testing.T) {
 	const (
 		topic = events.TopicPaymentCommands
