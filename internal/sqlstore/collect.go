@@ -24,18 +24,3 @@ func Collect[T any](ctx context.Context, q interface {
 	}
 	return out, rows.Err()
 }
-
-// Each returns a Read's Rows function that turns every row into a T with scan and appends it to
-// out.
-func Each[T any](out *[]T, scan func(Scanner) (T, error)) func(Rows) error {
-	return func(rows Rows) error {
-		for rows.Next() {
-			v, err := scan(rows)
-			if err != nil {
-				return err
-			}
-			*out = append(*out, v)
-		}
-		return rows.Err()
-	}
-}

@@ -37,10 +37,12 @@ type statement struct {
 }
 
 // InsertLater queues one row for table, inserted before the transaction commits. Queued writes
-// run in the order they were queued (ids from a serial column follow it; a row referring to
-// another by a foreign key is queued after it). Every call for a table must name the same
-// columns. A statement that reaches a queued table only through a constraint (a cascade) does
-// not name it, so it does not run the table's queued writes first.
+// run in the order they were queued, except that a row joins its table's insert if that is the
+// table's last queued write, and so runs ahead of other tables' writes queued since: a row may
+// refer by a foreign key only to rows queued before its table's insert began (ids from a serial
+// column follow the calls). Every call for a table must name the same columns. A statement that
+// reaches a queued table only through a constraint (a cascade) does not name it, so it does not
+// run the table's queued writes first.
 func (tx *Tx) InsertLater(table string, columns []string, values ...any) {
 	if len(values) != len(columns) {
 		panic(fmt.Sprintf("sqlstore: InsertLater %s: %d columns, %d values", table, len(columns), len(values)))

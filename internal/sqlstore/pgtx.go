@@ -202,17 +202,14 @@ func (r *pgRows) Close() error {
 type pgRow struct{ rows Rows }
 
 func (r pgRow) Scan(dest ...any) error {
-	defer r.rows.Close()
-	if !r.rows.Next() {
-		if err := r.rows.Close(); err != nil {
-			return err
-		}
-		return sql.ErrNoRows
+	err := sql.ErrNoRows
+	if r.rows.Next() {
+		err = r.rows.Scan(dest...)
 	}
-	if err := r.rows.Scan(dest...); err != nil {
-		return err
+	if cerr := r.rows.Close(); cerr != nil {
+		return cerr
 	}
-	return r.rows.Close()
+	return err
 }
 
 // pgResult is a statement's command tag as a sql.Result.

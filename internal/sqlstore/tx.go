@@ -135,11 +135,11 @@ func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (Rows
 	if err := tx.runQueued(ctx, tx.takeFor(query)); err != nil {
 		return nil, err
 	}
-	s, err := tx.db.stmt(ctx, query)
+	s, err := tx.sqliteStmt(ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	return tx.sqlTx.StmtContext(ctx, s).QueryContext(ctx, args...)
+	return s.QueryContext(ctx, args...)
 }
 
 // A Read is a query and the function that reads its rows, one of several that QueryAll runs.
@@ -180,19 +180,28 @@ func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) Sc
 	if err := tx.runQueued(ctx, tx.takeFor(query)); err != nil {
 		return errRow{err}
 	}
-	s, err := tx.db.stmt(ctx, query)
+	s, err := tx.sqliteStmt(ctx, query)
 	if err != nil {
 		return errRow{err}
 	}
-	return tx.sqlTx.StmtContext(ctx, s).QueryRowContext(ctx, args...)
+	return s.QueryRowContext(ctx, args...)
 }
 
 func (tx *Tx) sqliteExec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	s, err := tx.sqliteStmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return s.ExecContext(ctx, args...)
+}
+
+// sqliteStmt is query's cached prepared statement (see stmt.go), bound to the transaction.
+func (tx *Tx) sqliteStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	s, err := tx.db.stmt(ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	return tx.sqlTx.StmtContext(ctx, s).ExecContext(ctx, args...)
+	return tx.sqlTx.StmtContext(ctx, s), nil
 }
 
 // errRow is a row whose query failed before it ran.
