@@ -35,6 +35,7 @@ const (
 type fakeAPI struct {
 	skus          int
 	completeAfter time.Duration // terminal history entry is exactly createdAt + this
+	completeStep  time.Duration // ... plus this times the create's arrival index mod 10
 	createDelay   time.Duration
 	behave        func(i int) behavior // nil: every order completes
 
@@ -51,6 +52,7 @@ type fakeCreate struct {
 
 type fakeOrder struct {
 	createdAt time.Time
+	doneAfter time.Duration
 	behavior  behavior
 	gets      []time.Time
 }
@@ -102,7 +104,7 @@ func (f *fakeAPI) create(w http.ResponseWriter, r *http.Request) {
 	id := uuid.NewString()
 	now := time.Now().UTC()
 	f.mu.Lock()
-	f.orders[id] = &fakeOrder{createdAt: now, behavior: b}
+	f.orders[id] = &fakeOrder{createdAt: now, behavior: b, doneAfter: f.completeAfter + time.Duration(i%10)*f.completeStep}
 	f.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
@@ -138,7 +140,7 @@ func (f *fakeAPI) get(w http.ResponseWriter, r *http.Request) {
 		CreatedAt: o.createdAt.Format(time.RFC3339Nano),
 		History:   []entry{{statusPending, o.createdAt.Format(time.RFC3339Nano)}},
 	}
-	doneAt := o.createdAt.Add(f.completeAfter)
+	doneAt := o.createdAt.Add(o.doneAfter)
 	if o.behavior != staysPending && !now.Before(doneAt) {
 		switch o.behavior {
 		case completes:

@@ -11,16 +11,16 @@ import (
 )
 
 // follow polls one accepted order until it is terminal, the order's follow
-// window closes, or the run is interrupted. The first poll waits for the
-// median create-to-COMPLETED latency seen so far (at least firstPoll), later
-// ones double up to maxPoll, and all polls share a budget per second: the
-// load tool's own GETs compete with the system under test, and polling an
-// order before it can be done, or more often than orders are created, only
-// adds load. The latency itself comes from the server's timestamps, so it is not
-// skewed by when the poll happens to look.
+// window closes, or the run is interrupted. The first poll waits for the 90th
+// percentile of create-to-COMPLETED latency seen so far (at least firstPoll),
+// so that most orders take a single GET; later ones double up to maxPoll, and
+// all polls share a budget per second. The load tool's own GETs compete with
+// the system under test, and polling an order before it can be done, or more
+// often than orders are created, only adds load. The latency itself comes from
+// the server's timestamps, so it is not skewed by when the poll happens to look.
 func (r *runner) follow(ctx context.Context, o acceptedOrder) {
 	deadline := o.answeredAt.Add(r.cfg.FollowTimeout)
-	wait := max(r.cfg.firstPoll, r.stats.medianCompletion())
+	wait := max(r.cfg.firstPoll, r.stats.completionQuantile(90))
 	pollAt := o.answeredAt.Add(wait)
 	seen := false     // got at least one readable view of the order
 	lastProblem := "" // why the latest poll could not read it

@@ -93,14 +93,14 @@ func (s *stats) markCompleted(latency time.Duration, completedAt time.Time, ok b
 	s.mu.Unlock()
 }
 
-// medianCompletion is the median create-to-COMPLETED latency so far (0 before the first).
-func (s *stats) medianCompletion() time.Duration {
+// completionQuantile is the q-th percentile of create-to-COMPLETED latency so far (0 before the first).
+func (s *stats) completionQuantile(q float64) time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.createToCompleted.TotalCount() == 0 {
 		return 0
 	}
-	return time.Duration(s.createToCompleted.ValueAtQuantile(50)) * time.Microsecond
+	return time.Duration(s.createToCompleted.ValueAtQuantile(q)) * time.Microsecond
 }
 
 func (s *stats) fail(kind string) {
