@@ -78,12 +78,27 @@ func (o *Outbox) RunRelay(ctx context.Context, db *sqlstore.DB, producer *kgo.Cl
 	return nil
 }
 
-// relay publishes while the lease holds.
+// relay publishes while the lease holds. While rows keep coming, the rows a round published are
+// deleted in the next round's read, which saves PostgreSQL a round trip per round; before the
+// relay waits, they are deleted on their own, so that none linger while it is idle.
 func (o *Outbox) relay(ctx context.Context, db *sqlstore.DB, producer *kgo.Client, cfg RelayConfig, lease *sqlstore.Lease, log *slog.Logger) {
 	backoff := cfg.Backoff
-	deleted := 0 // rows deleted since the last vacuum
+	deleted := 0          // rows deleted since the last vacuum
+	var published []int64 // rows published and not yet deleted
 	poll := time.NewTimer(cfg.Poll)
 	defer poll.Stop()
+	defer func() {
+		if len(published) == 0 {
+			return
+		}
+		// Shutting down or losing the lease: delete what was published, so that a restart or the
+		// next holder does not publish it again (harmless, the inboxes absorb it, but wasteful).
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := db.DeleteIDs(ctx, "outbox", published); err != nil {
+			log.Warn("deleting published outbox rows failed; they will be published again", "err", err)
+		}
+	}()
 	for {
 		select {
 		case <-lease.Lost():
@@ -91,7 +106,20 @@ func (o *Outbox) relay(ctx context.Context, db *sqlstore.DB, producer *kgo.Clien
 			return
 		default:
 		}
-		n, err := publishBatch(ctx, db, producer, cfg.BatchSize)
+		ids, err := publishBatch(ctx, db, producer, cfg.BatchSize, published)
+		if err == nil {
+			deleted += len(published)
+			published = ids
+			if len(ids) < cfg.BatchSize && len(o.wake) == 0 && len(lease.Notifications()) == 0 && len(published) > 0 {
+				// Nothing else is known to be waiting: delete now rather than with the next read.
+				if err = db.DeleteIDs(ctx, "outbox", published); err != nil {
+					err = fmt.Errorf("delete published outbox rows: %w", err)
+				} else {
+					deleted += len(published)
+					published = nil
+				}
+			}
+		}
 		switch {
 		case ctx.Err() != nil:
 			return
@@ -104,13 +132,13 @@ func (o *Outbox) relay(ctx context.Context, db *sqlstore.DB, producer *kgo.Clien
 			continue
 		}
 		backoff = cfg.Backoff
-		if deleted += n; deleted >= cfg.VacuumEvery {
+		if deleted >= cfg.VacuumEvery {
 			if err := db.Vacuum(ctx, "outbox"); err != nil && ctx.Err() == nil {
 				log.Warn("vacuuming the outbox failed", "err", err)
 			}
 			deleted = 0
 		}
-		if n == cfg.BatchSize {
+		if len(published) > 0 {
 			continue // more rows are likely waiting
 		}
 		poll.Reset(cfg.Poll)
@@ -125,45 +153,44 @@ func (o *Outbox) relay(ctx context.Context, db *sqlstore.DB, producer *kgo.Clien
 	}
 }
 
-// publishBatch publishes up to limit rows and deletes them; it returns how many it published.
-func publishBatch(ctx context.Context, db *sqlstore.DB, producer *kgo.Client, limit int) (int, error) {
-	rows, err := db.QueryWork(ctx, `SELECT id, topic, msg_key, event_id, event_type, source,
-		event_time, traceparent, payload FROM outbox ORDER BY id LIMIT $1`, limit)
-	if err != nil {
-		return 0, fmt.Errorf("read outbox: %w", err)
-	}
+// publishBatch deletes the rows done (published by the previous round), then publishes up to
+// limit rows and returns their ids, to be deleted once the caller is done with them.
+func publishBatch(ctx context.Context, db *sqlstore.DB, producer *kgo.Client, limit int, done []int64) ([]int64, error) {
 	var ids []int64
 	var records []*kgo.Record
-	for rows.Next() {
-		var id int64
-		var m events.Message
-		var typ, payload string
-		if err := rows.Scan(&id, &m.Topic, &m.Key, &m.Envelope.ID, &typ, &m.Envelope.Source,
-			&m.Envelope.Time, &m.Envelope.TraceParent, &payload); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("read outbox: %w", err)
-		}
-		m.Envelope.Type = events.Type(typ)
-		m.Envelope.Subject = m.Key
-		m.Envelope.Data = []byte(payload)
-		ids = append(ids, id)
-		records = append(records, ToRecord(m))
+	err := db.DeleteIDsThen(ctx, "outbox", done, sqlstore.Read{
+		Query: `SELECT id, topic, msg_key, event_id, event_type, source,
+			event_time, traceparent, payload FROM outbox ORDER BY id LIMIT $1`,
+		Args: []any{limit},
+		Rows: func(rows sqlstore.Rows) error {
+			for rows.Next() {
+				var id int64
+				var m events.Message
+				var typ, payload string
+				if err := rows.Scan(&id, &m.Topic, &m.Key, &m.Envelope.ID, &typ, &m.Envelope.Source,
+					&m.Envelope.Time, &m.Envelope.TraceParent, &payload); err != nil {
+					return err
+				}
+				m.Envelope.Type = events.Type(typ)
+				m.Envelope.Subject = m.Key
+				m.Envelope.Data = []byte(payload)
+				ids = append(ids, id)
+				records = append(records, ToRecord(m))
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
 	}
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("read outbox: %w", err)
-	}
-	rows.Close()
 	if len(records) == 0 {
-		return 0, nil
+		return nil, nil
 	}
 	if err := producer.ProduceSync(ctx, records...).FirstErr(); err != nil {
-		return 0, fmt.Errorf("publish %d outbox records: %w", len(records), err)
+		return nil, fmt.Errorf("publish %d outbox records: %w", len(records), err)
 	}
 	// Delete by id, never by range: on PostgreSQL a row with a lower id may commit after we read.
-	if err := db.DeleteIDs(ctx, "outbox", ids); err != nil {
-		return 0, fmt.Errorf("delete published outbox rows: %w", err)
-	}
-	return len(records), nil
+	return ids, nil
 }
 
 // sleep waits d or until ctx ends, reporting whether the full wait happened.

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -103,6 +105,59 @@ func (db *DB) DeleteIDs(ctx context.Context, table string, ids []int64) error {
 			}
 		}
 		return nil
+	})
+}
+
+// DeleteIDsThen deletes the rows of table whose id is in ids (none: it deletes nothing), then runs
+// read, which sees them gone. On PostgreSQL both statements go in one pipeline, and so one round
+// trip and one implicit transaction; on SQLite, in process, they are DeleteIDs and a query.
+func (db *DB) DeleteIDsThen(ctx context.Context, table string, ids []int64, read Read) error {
+	if db.Dialect != Postgres {
+		if len(ids) > 0 {
+			if err := db.DeleteIDs(ctx, table, ids); err != nil {
+				return err
+			}
+		}
+		rows, err := db.QueryWork(ctx, read.Query, read.Args...)
+		if err != nil {
+			return err
+		}
+		err = read.Rows(rows)
+		if cerr := rows.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}
+	conn, err := db.DB.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(driverConn any) error {
+		var b pgx.Batch
+		if len(ids) > 0 {
+			b.Queue(`DELETE FROM `+quoteIdent(table)+` WHERE id = ANY($1)`, ids)
+		}
+		b.Queue(read.Query, read.Args...)
+		br := driverConn.(*stdlib.Conn).Conn().SendBatch(ctx, &b)
+		defer br.Close()
+		if len(ids) > 0 {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("delete from %s: %w", table, err)
+			}
+		}
+		rows, err := br.Query()
+		if err == nil {
+			err = read.Rows(&pgRows{Rows: rows})
+			rows.Close()
+		}
+		if err == nil {
+			err = rows.Err()
+		}
+		if err != nil {
+			return err
+		}
+		return br.Close()
 	})
 }
 

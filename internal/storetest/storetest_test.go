@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -278,6 +279,36 @@ func testOutbox(t *testing.T, db *sqlstore.DB) {
 	}
 	if want != 175 {
 		t.Errorf("outbox holds %d of the 75 messages", want-100)
+	}
+	rows.Close()
+
+	// DeleteIDsThen's read (the relay's next batch) sees the deleted rows (the last batch) gone.
+	scanID := func(r sqlstore.Scanner) (id int64, err error) { return id, r.Scan(&id) }
+	ids, err := sqlstore.Collect(ctx, db, scanID, `SELECT id FROM outbox ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var after []int64
+	if err := db.DeleteIDsThen(ctx, "outbox", ids[:len(ids)-2], sqlstore.Read{
+		Query: `SELECT id FROM outbox ORDER BY id`,
+		Rows: func(rows sqlstore.Rows) error {
+			for rows.Next() {
+				var id int64
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				after = append(after, id)
+			}
+			return nil
+		},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(after, ids[len(ids)-2:]) {
+		t.Errorf("after deleting all but the last 2 of %d rows, the read saw %v", len(ids), after)
+	}
+	if left, err := sqlstore.Collect(ctx, db, scanID, `SELECT id FROM outbox ORDER BY id`); err != nil || len(left) != 2 {
+		t.Errorf("outbox rows left: %v (%v), want the last 2", left, err)
 	}
 }
 
