@@ -35,7 +35,7 @@ db="postgres://postgres@127.0.0.1:$pgport/postgres?sslmode=disable"
 echo "PostgreSQL: $db" >&2
 
 "$pgbin/psql" -q "$db" -c "CREATE EXTENSION pg_stat_statements"
-"$bin" broker --addr "127.0.0.1:$kport" --data-dir "$dir/kafka" --sync-writes="${SYNC_WRITES:-true}" >/dev/null 2>"$dir/broker.log" & pids+=($!); broker=$!
+env ${BROKER_GOMAXPROCS:+GOMAXPROCS=$BROKER_GOMAXPROCS} "$bin" broker --addr "127.0.0.1:$kport" --data-dir "$dir/kafka" --sync-writes="${SYNC_WRITES:-true}" >/dev/null 2>"$dir/broker.log" & pids+=($!); broker=$!
 sleep 1
 "$bin" migrate --database-url "$db" >/dev/null
 declare -A svc
@@ -100,6 +100,14 @@ echo "Time from entering each status to the next (ms, from order_history):"
   FROM (SELECT status, seq, 1000 * extract(epoch FROM lead(at) OVER (PARTITION BY order_id ORDER BY seq) - at) AS ms
         FROM \"order\".order_history) s
   WHERE ms IS NOT NULL GROUP BY status ORDER BY min(seq)"
+
+echo "create-to-COMPLETED by when the order was created (ms, 5 s windows of the measured run):"
+"$pgbin/psql" -q "$db" -c "SELECT 5 * floor(extract(epoch FROM o.created_at - to_timestamp($start)) / 5) AS from_s, count(*) AS orders,
+    round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric) AS p50,
+    round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric) AS p99
+  FROM (SELECT o.created_at, 1000 * extract(epoch FROM h.at - o.created_at) AS ms
+        FROM \"order\".orders o JOIN \"order\".order_history h ON h.order_id = o.id AND h.status = 'COMPLETED'
+        WHERE o.created_at >= to_timestamp($start)) o GROUP BY 1 ORDER BY 1"
 
 if [ -n "${STATEMENTS:-}" ]; then
   echo "PostgreSQL time by statement (the 40 most frequent):"
