@@ -60,32 +60,43 @@ type Placed struct {
 
 // Create places an order under an Idempotency-Key. The order, its OrderCreated event and the
 // stored answer commit in one transaction, so a key never points at a missing order nor an order
-// lacks its answer. A request that races another with the same key waits for it (SQLite's single
-// writer, or PostgreSQL's unique index) and then replays its answer.
+// lacks its answer.
+//
+// Most keys are new, so the first attempt does not look the key up: the whole transaction is one
+// round trip to PostgreSQL. A key that is taken fails that commit on its unique index, and the
+// next attempt looks it up: it replays the stored answer, reports a key reused for a different
+// request, or replaces an expired one. A request that races another with the same key waits for
+// it (SQLite's single writer, or PostgreSQL's unique index) and so replays its answer.
 func (s *Service) Create(ctx context.Context, key string, req *api.CreateOrderRequest) (Placed, error) {
 	hash, err := requestHash(req)
 	if err != nil {
 		return Placed{}, err
 	}
-	placed, err := s.create(ctx, key, hash, req)
-	if sqlstore.IsUniqueViolation(err) {
-		placed, err = s.create(ctx, key, hash, req) // the racing request committed first: replay it
+	placed, err := s.create(ctx, key, hash, req, false)
+	for range 2 { // twice: an expired key can be replaced by a racing request before us
+		if !sqlstore.IsUniqueViolation(err) {
+			break
+		}
+		placed, err = s.create(ctx, key, hash, req, true)
 	}
 	return placed, err
 }
 
 const createScope = "POST /orders/create"
 
-func (s *Service) create(ctx context.Context, key, hash string, req *api.CreateOrderRequest) (Placed, error) {
+// create places the order in one transaction, first looking the key up if lookUp is set.
+func (s *Service) create(ctx context.Context, key, hash string, req *api.CreateOrderRequest, lookUp bool) (Placed, error) {
 	var placed Placed
 	err := s.db.InTx(ctx, func(tx *sqlstore.Tx) error {
-		stored, err := s.recall(ctx, tx, createScope, key, hash)
-		if err != nil || stored != nil {
+		if lookUp {
+			stored, err := s.recall(ctx, tx, createScope, key, hash)
+			if err != nil {
+				return err
+			}
 			if stored != nil {
 				placed = Placed{Status: stored.status, Replayed: true}
 				return json.Unmarshal(stored.body, &placed.Body)
 			}
-			return err
 		}
 		o := newOrder(req)
 		insertOrder(tx, o)

@@ -377,6 +377,31 @@ func testOrder(t *testing.T, db *sqlstore.DB) {
 	if _, total, _ := svc.List(ctx, order.Filter{Status: order.Pending, Page: 1, Size: 10}); total != 0 {
 		t.Errorf("%d pending orders, want 0", total)
 	}
+	// Concurrent requests with a new key: one places the order, the others wait for it (on
+	// PostgreSQL at the key's unique index) and replay its answer.
+	const racers = 8
+	answers := make([]order.Placed, racers)
+	errs := make([]error, racers)
+	var wg sync.WaitGroup
+	for i := range racers {
+		wg.Go(func() { answers[i], errs[i] = svc.Create(ctx, "key-race", req) })
+	}
+	wg.Wait()
+	placedBy := map[string]int{}
+	fresh := 0
+	for i, a := range answers {
+		if errs[i] != nil {
+			t.Errorf("racer %d: %v", i, errs[i])
+			continue
+		}
+		placedBy[a.Body.OrderId.String()]++
+		if !a.Replayed {
+			fresh++
+		}
+	}
+	if len(placedBy) != 1 || fresh != 1 {
+		t.Errorf("%d racers on one key got orders %v, %d of them fresh; want one order, placed once", racers, placedBy, fresh)
+	}
 }
 
 type sub interface {
