@@ -32,6 +32,7 @@ as_pg "$pgbin/pg_ctl" -D "$dir/pg" -l "$dir/pg.log" -w start \
   -o "-p $pgport -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c synchronous_commit=on \
       -c shared_preload_libraries=pg_stat_statements${PGLIBS:-} ${PGOPTS:-}" >/dev/null
 db="postgres://postgres@127.0.0.1:$pgport/postgres?sslmode=disable"
+[ -n "${PG_SOCKET:-}" ] && db="postgres://postgres@/postgres?host=$dir&port=$pgport&sslmode=disable"
 echo "PostgreSQL: $db" >&2
 
 "$pgbin/psql" -q "$db" -c "CREATE EXTENSION pg_stat_statements"
@@ -75,6 +76,10 @@ fi
 # Count statements and table scans from here on only.
 "$pgbin/psql" -qtA "$db" -c "SELECT pg_stat_reset(), pg_stat_statements_reset()" >/dev/null
 xacts() { "$pgbin/psql" -qtA "$db" -c "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"; }
+# The whole machine's busy and total clock ticks (/proc/stat: all but idle and iowait), kernel
+# work that no process is charged with included.
+machine() { awk '/^cpu /{t=0; for (i=2; i<=NF; i++) t+=$i; print t-$5-$6, t}' /proc/stat; }
+read -r m0 t0 <<<"$(machine)"
 x0=$(xacts); b0=$(cpu $broker); p0=$(pgcpu); declare -A s0; for s in "${!svc[@]}"; do s0[$s]=$(cpu ${svc[$s]}); done
 start=$(date +%s.%N)
 
@@ -84,6 +89,8 @@ start=$(date +%s.%N)
 elapsed=$(echo "$(date +%s.%N) - $start" | bc)
 hz=$(getconf CLK_TCK)
 share() { echo "scale=1; ($2 - $1) * 100 / $hz / $elapsed" | bc; }
+read -r m1 t1 <<<"$(machine)"
+echo "Machine busy: $(( 100 * (m1 - m0) / (t1 - t0) ))% of its $(nproc) cores"
 echo "CPU over ${elapsed%.*}s (percent of one core):"
 printf '  %-13s %s%%\n' postgresql "$(share "$p0" "$(pgcpu)")" broker "$(share "$b0" "$(cpu $broker)")"
 for s in order payment inventory fulfillment notification; do
