@@ -130,6 +130,25 @@ func TestMultiProcess(t *testing.T) {
 
 	t.Logf("500 more orders completed in %s", time.Since(start))
 	want := len(first) + len(second)
+	// Notifications follow COMPLETED (they are sent on OrderCompleted), so a restarted
+	// notification process may still be catching up: wait for them, then check every effect.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var n int
+		db, err := sqlstore.OpenService(ctx, c.dsn, "notification")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = db.QueryRowContext(ctx, `SELECT COUNT(DISTINCT order_id) FROM notifications`).Scan(&n)
+		db.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n >= want || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	for _, q := range []struct{ schema, query string }{
 		{"payment", `SELECT COUNT(*), COUNT(DISTINCT order_id) FROM payments WHERE kind = 'CHARGE'`},
 		{"inventory", `SELECT COUNT(*), COUNT(DISTINCT order_id) FROM reservations`},
