@@ -39,6 +39,7 @@ func suite(t *testing.T, b backend) {
 		{"seed", testSeed},
 		{"concurrent reservations", testConcurrentReservations},
 		{"concurrent multi-SKU reservations", testConcurrentMultiSKU},
+		{"concurrent repeats reserve once", testConcurrentRepeatsReserveOnce},
 		{"api", testAPI},
 		{"batch locks stock first", testBatchLocksStock},
 		{"reserve and release in one batch", testReserveAndReleaseInOneBatch},
@@ -507,4 +508,43 @@ func testReserveAndReleaseInOneBatch(t *testing.T, e *env) {
 	e.level(t, "SKU-1", "10", "0")
 	e.level(t, "SKU-2", "10", "0")
 	e.status(t, order, inventory.StatusReleased)
+}
+
+// The same ReserveStock handled by several transactions at once, as two replicas may during a
+// rebalance: one reservation's insert commits, the others fail on the unique order_id, and their
+// retries (the consumer's) answer from that reservation. Stock is taken once.
+func testConcurrentRepeatsReserveOnce(t *testing.T, e *env) {
+	e.seed(t, "SKU-1", "100")
+	order := uuid.NewString()
+	cmd := events.ReserveStock{OrderID: order, Lines: []events.Line{line("SKU-1", "7")}}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() {
+			err := e.handle(t, 0, order, cmd)
+			if sqlstore.IsUniqueViolation(err) {
+				err = e.handle(t, 0, order, cmd)
+			}
+			if err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("reserve: %v", err)
+	}
+	e.level(t, "SKU-1", "93", "7")
+	ids := map[string]int{}
+	for _, r := range e.replies(t) {
+		got, ok := decode(t, r).(events.StockReserved)
+		if !ok {
+			t.Fatalf("reply %#v, want StockReserved", decode(t, r))
+		}
+		ids[got.ReservationID]++
+	}
+	if len(ids) != 1 {
+		t.Errorf("replies name reservations %v, want one", ids)
+	}
 }

@@ -2,8 +2,6 @@ package inventory
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -53,26 +51,24 @@ func wanted(lines []events.Line) ([]want, error) {
 }
 
 // reserve takes every line of the order from available into reserved, or none of them, once per
-// order. The reservation row is claimed first (order_id is unique), so a repeated command, even
-// one running concurrently on PostgreSQL, waits for the first and then answers as it did.
+// order. A repeated command answers as the first did, from the order's reservation, which the
+// batch has locked. The reservation's insert is plain: should two transactions reserve for one
+// order at once (two replicas during a rebalance), its unique order_id fails one commit, and that
+// record's retry answers from the other's reservation.
 func (s *Service) reserve(ctx context.Context, tx *sqlstore.Tx, cmd *events.ReserveStock) error {
 	lines, err := wanted(cmd.Lines)
 	if err != nil {
 		return messaging.Permanent(fmt.Errorf("reserve %s: %w", cmd.OrderID, err))
 	}
-	now := time.Now().UTC()
-	id := uuid.NewString()
-	res, err := tx.ExecContext(ctx, `INSERT INTO reservations (id, order_id, status, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $4) ON CONFLICT (order_id) DO NOTHING`, id, cmd.OrderID, StatusReserved, now)
+	r, err := reservationOf(ctx, tx, cmd.OrderID)
 	if err != nil {
 		return fmt.Errorf("reserve %s: %w", cmd.OrderID, err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("reserve %s: %w", cmd.OrderID, err)
-	} else if n == 0 {
-		return s.answerAgain(ctx, tx, cmd.OrderID)
+	if r != nil {
+		return s.answerAgain(ctx, tx, cmd.OrderID, r)
 	}
-
+	now := time.Now().UTC()
+	r = &reservation{id: uuid.NewString(), status: StatusReserved}
 	for i, l := range lines {
 		reason, err := take(ctx, tx, l, now)
 		if err != nil {
@@ -87,16 +83,21 @@ func (s *Service) reserve(ctx context.Context, tx *sqlstore.Tx, cmd *events.Rese
 				return fmt.Errorf("reserve %s: undo: %w", cmd.OrderID, err)
 			}
 		}
-		tx.ExecLater("reservations", `UPDATE reservations
-			SET status = $2, reject_sku = $3, reject_reason = $4, updated_at = $5 WHERE id = $1`,
-			id, StatusRejected, l.sku, reason, now)
-		s.log.Info("stock rejected", "order_id", cmd.OrderID, "sku", l.sku, "reason", reason)
-		return s.reply(ctx, tx, cmd.OrderID, events.StockRejected{OrderID: cmd.OrderID, SKU: l.sku, Reason: reason})
+		r.status, r.rejectSKU, r.rejectReason = StatusRejected, l.sku, reason
+		break
 	}
+	reservationsOf(tx)[cmd.OrderID] = r
+	if r.status == StatusRejected {
+		tx.InsertLater("reservations", reservationColumns, r.id, cmd.OrderID, r.status, r.rejectSKU, r.rejectReason, now, now)
+		s.log.Info("stock rejected", "order_id", cmd.OrderID, "sku", r.rejectSKU, "reason", r.rejectReason)
+		return s.reply(ctx, tx, cmd.OrderID, events.StockRejected{OrderID: cmd.OrderID, SKU: r.rejectSKU, Reason: r.rejectReason})
+	}
+	tx.InsertLater("reservations", reservationColumns, r.id, cmd.OrderID, r.status, nil, nil, now, now)
 	for _, l := range lines {
-		tx.InsertLater("reservation_lines", lineColumns, id, l.sku, fromMilli(l.milli).String(), l.milli)
+		r.lines = append(r.lines, held{sku: l.sku, milli: l.milli})
+		tx.InsertLater("reservation_lines", lineColumns, r.id, l.sku, fromMilli(l.milli).String(), l.milli)
 	}
-	return s.reply(ctx, tx, cmd.OrderID, events.StockReserved{OrderID: cmd.OrderID, ReservationID: id})
+	return s.reply(ctx, tx, cmd.OrderID, events.StockReserved{OrderID: cmd.OrderID, ReservationID: r.id})
 }
 
 var lineColumns = []string{"reservation_id", "sku", "quantity", "quantity_milli"}
@@ -157,77 +158,33 @@ func heldStock(ctx context.Context, tx *sqlstore.Tx, sku string) (level, error) 
 }
 
 // answerAgain answers a repeated ReserveStock from the recorded reservation, changing nothing.
-func (s *Service) answerAgain(ctx context.Context, tx *sqlstore.Tx, orderID string) error {
-	var id, status string
-	var sku, reason sql.NullString
-	if err := tx.QueryRowContext(ctx, `SELECT id, status, reject_sku, reject_reason FROM reservations
-		WHERE order_id = $1`, orderID).Scan(&id, &status, &sku, &reason); err != nil {
-		return fmt.Errorf("reserve %s: %w", orderID, err)
-	}
-	switch status {
+func (s *Service) answerAgain(ctx context.Context, tx *sqlstore.Tx, orderID string, r *reservation) error {
+	switch r.status {
 	case StatusReserved, StatusConsumed:
-		return s.reply(ctx, tx, orderID, events.StockReserved{OrderID: orderID, ReservationID: id})
+		return s.reply(ctx, tx, orderID, events.StockReserved{OrderID: orderID, ReservationID: r.id})
 	case StatusRejected:
-		return s.reply(ctx, tx, orderID, events.StockRejected{OrderID: orderID, SKU: sku.String, Reason: reason.String})
+		return s.reply(ctx, tx, orderID, events.StockRejected{OrderID: orderID, SKU: r.rejectSKU, Reason: r.rejectReason})
 	case StatusReleased:
 		// The saga has compensated this order already (a late or replayed command): nothing is
 		// held for it, and nothing will be.
 		return s.reply(ctx, tx, orderID, events.StockReleased{OrderID: orderID})
 	default:
-		return messaging.Permanent(fmt.Errorf("reserve %s: reservation %s has unknown status %q", orderID, id, status))
+		return messaging.Permanent(fmt.Errorf("reserve %s: reservation %s has unknown status %q", orderID, r.id, r.status))
 	}
 }
 
-// held is one line a reservation holds.
-type held struct {
-	sku   string
-	milli int64
-}
-
-// settle moves the order's reservation from RESERVED to status and returns the lines it held; found is false when the order has no RESERVED reservation. The conditional UPDATE makes
-// release and consumption exclusive: on PostgreSQL the second waits for the first and then finds
-// the status changed.
+// settle moves the order's reservation from RESERVED to status and returns the lines it held;
+// found is false when the order has no RESERVED reservation. The reservation is locked, so
+// release and consumption exclude each other: on PostgreSQL the second waits for the first to
+// commit and then finds the status changed.
 func settle(ctx context.Context, tx *sqlstore.Tx, orderID, status string, now time.Time) (lines []held, found bool, err error) {
-	var id string
-	err = tx.QueryRowContext(ctx, `UPDATE reservations SET status = $2, updated_at = $3
-		WHERE order_id = $1 AND status = $4 RETURNING id`, orderID, status, now, StatusReserved).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, false, nil
-	}
-	if err != nil {
+	r, err := reservationOf(ctx, tx, orderID)
+	if err != nil || r == nil || r.status != StatusReserved {
 		return nil, false, err
 	}
-	// Lines written before stock was tracked have no quantity_milli; they held no stock.
-	rows, err := tx.QueryContext(ctx, `SELECT sku, quantity_milli FROM reservation_lines
-		WHERE reservation_id = $1 AND quantity_milli IS NOT NULL`, id)
-	if err != nil {
-		return nil, false, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var h held
-		if err := rows.Scan(&h.sku, &h.milli); err != nil {
-			return nil, false, err
-		}
-		lines = append(lines, h)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, false, err
-	}
-	// Lock stock rows in the order reserve does (byte order, which a database collation
-	// need not follow).
-	slices.SortFunc(lines, func(a, b held) int { return strings.Compare(a.sku, b.sku) })
-	return lines, true, nil
-}
-
-// statusOf is the order's reservation status, or "" when it has none.
-func statusOf(ctx context.Context, tx *sqlstore.Tx, orderID string) (string, error) {
-	var status string
-	err := tx.QueryRowContext(ctx, `SELECT status FROM reservations WHERE order_id = $1`, orderID).Scan(&status)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
-	return status, err
+	r.status = status
+	tx.ExecLater("reservations", `UPDATE reservations SET status = $2, updated_at = $3 WHERE id = $1`, r.id, status, now)
+	return r.lines, true, nil
 }
 
 // release gives a RESERVED reservation's stock back and answers StockReleased. Whatever else
@@ -237,45 +194,27 @@ func statusOf(ctx context.Context, tx *sqlstore.Tx, orderID string) (string, err
 // say) cannot hold stock for an order that is over.
 func (s *Service) release(ctx context.Context, tx *sqlstore.Tx, cmd *events.ReleaseStock) error {
 	now := time.Now().UTC()
-	for attempt := 1; ; attempt++ {
-		lines, found, err := settle(ctx, tx, cmd.OrderID, StatusReleased, now)
-		if err != nil {
+	lines, found, err := settle(ctx, tx, cmd.OrderID, StatusReleased, now)
+	if err != nil {
+		return fmt.Errorf("release %s: %w", cmd.OrderID, err)
+	}
+	for _, l := range lines {
+		if err := giveBack(ctx, tx, l.sku, l.milli, now); err != nil {
 			return fmt.Errorf("release %s: %w", cmd.OrderID, err)
 		}
-		if found {
-			for _, l := range lines {
-				if err := giveBack(ctx, tx, l.sku, l.milli, now); err != nil {
-					return fmt.Errorf("release %s: %w", cmd.OrderID, err)
-				}
-			}
-			break
-		}
-		status, err := statusOf(ctx, tx, cmd.OrderID)
-		if err != nil {
+	}
+	if !found {
+		r, err := reservationOf(ctx, tx, cmd.OrderID)
+		switch {
+		case err != nil:
 			return fmt.Errorf("release %s: %w", cmd.OrderID, err)
-		}
-		if status == StatusConsumed {
+		case r == nil:
+			r = &reservation{id: uuid.NewString(), status: StatusReleased}
+			reservationsOf(tx)[cmd.OrderID] = r
+			tx.InsertLater("reservations", reservationColumns, r.id, cmd.OrderID, r.status, nil, nil, now, now)
+		case r.status == StatusConsumed:
 			s.log.Warn("release of stock already consumed by the completed order; nothing released",
 				"order_id", cmd.OrderID)
-		}
-		if status != "" {
-			break
-		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO reservations (id, order_id, status, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $4) ON CONFLICT (order_id) DO NOTHING`, uuid.NewString(), cmd.OrderID, StatusReleased, now)
-		if err != nil {
-			return fmt.Errorf("release %s: %w", cmd.OrderID, err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("release %s: %w", cmd.OrderID, err)
-		}
-		if n == 1 {
-			break
-		}
-		// A reservation committed meanwhile (PostgreSQL only); release it.
-		if attempt == 2 {
-			return fmt.Errorf("release %s: reservation changed concurrently", cmd.OrderID)
 		}
 	}
 	return s.reply(ctx, tx, cmd.OrderID, events.StockReleased{OrderID: cmd.OrderID})
@@ -297,11 +236,15 @@ func (s *Service) consume(ctx context.Context, tx *sqlstore.Tx, orderID string) 
 		}
 		return nil
 	}
-	status, err := statusOf(ctx, tx, orderID)
+	r, err := reservationOf(ctx, tx, orderID)
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", orderID, err)
 	}
-	if status != StatusConsumed {
+	if r == nil || r.status != StatusConsumed {
+		status := ""
+		if r != nil {
+			status = r.status
+		}
 		s.log.Warn("order completed without a held reservation; nothing consumed",
 			"order_id", orderID, "reservation_status", status)
 	}

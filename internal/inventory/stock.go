@@ -170,18 +170,21 @@ func (s *Service) Seed(ctx context.Context, stock map[string]decimal.Decimal) er
 	})
 }
 
-// lockStock gives the read that locks and reads the stock rows a batch of commands and
-// completions will update: the SKUs a reservation asks for, and those the reservations of
-// released or completed orders hold.
+// lockStock gives the reads that lock and read what a batch of commands and completions will
+// update: the stock rows of the SKUs a reservation asks for and of those the reservations of
+// released or completed orders hold, then the reservations of all its orders (stock rows first,
+// in every transaction, so that two cannot deadlock).
 func lockStock(tx *sqlstore.Tx, batch []messaging.Event) []sqlstore.Read {
 	var skus []string
-	var orders []string
+	var orders []string // whose reservations hold stock to give back or ship
+	var all []string    // every order of the batch, whose reservation is locked and read
 	for _, e := range batch {
 		switch p := e.Payload.(type) {
 		case *events.ReserveStock:
 			for _, l := range p.Lines {
 				skus = append(skus, l.SKU)
 			}
+			all = append(all, p.OrderID)
 		case *events.ReleaseStock:
 			orders = append(orders, p.OrderID)
 		case *events.OrderCompleted:
@@ -194,7 +197,8 @@ func lockStock(tx *sqlstore.Tx, batch []messaging.Event) []sqlstore.Read {
 	}
 	skuIn, args := tx.In(0, skus)
 	orderIn, orderArgs := tx.In(len(args), orders)
-	return []sqlstore.Read{{
+	all = append(all, orders...)
+	return append([]sqlstore.Read{{
 		Query: `SELECT sku, available_milli FROM stock WHERE sku ` + skuIn + ` OR sku IN (SELECT l.sku
 			FROM reservation_lines l JOIN reservations r ON r.id = l.reservation_id WHERE r.order_id ` + orderIn + `)` +
 			tx.LockInOrder("sku"),
@@ -211,7 +215,7 @@ func lockStock(tx *sqlstore.Tx, batch []messaging.Event) []sqlstore.Read {
 			}
 			return rows.Err()
 		},
-	}}
+	}}, readReservations(tx, all)...)
 }
 
 // level is what a transaction knows of a SKU's stock row, which it has locked.
