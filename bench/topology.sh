@@ -5,7 +5,11 @@
 #
 #   bash bench/topology.sh RATE DURATION [PARTITIONS]     e.g. bash bench/topology.sh 150 30s
 #
-# Everything listens on 127.0.0.1 only and is stopped when the script exits.
+# Everything listens on 127.0.0.1 only and is stopped when the script exits. Settings, all optional:
+#   WARMUP="RATE DURATION" or none   ANALYZE=false     SYNC_WRITES=false (broker lets the OS flush)
+#   STATEMENTS=1 (statements, scans) PPROF=1 (pprof)   KEEP=1 (keep the data directory)
+#   PG_SOCKET=1 (Unix socket)         PGOPTS="-c name=value"  PGLIBS=,auto_explain
+#   BROKER_GOMAXPROCS=N
 set -euo pipefail
 rate=${1:?rate}
 duration=${2:?duration}
