@@ -43,6 +43,7 @@ func suite(t *testing.T, b backend) {
 		{"api", testAPI},
 		{"batch locks stock first", testBatchLocksStock},
 		{"reserve and release in one batch", testReserveAndReleaseInOneBatch},
+		{"reservations around a release in one batch", testReservationsAroundARelease},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b(t)) })
 	}
@@ -547,4 +548,49 @@ func testConcurrentRepeatsReserveOnce(t *testing.T, e *env) {
 	if len(ids) != 1 {
 		t.Errorf("replies name reservations %v, want one", ids)
 	}
+}
+
+// A batch reserves for one order, releases another's reservation, and reserves for a third: the
+// third reservation's lines are queued after the release's update of reservations, and must
+// still be written after their reservation (reservation_lines refers to it).
+func testReservationsAroundARelease(t *testing.T, e *env) {
+	e.seed(t, "SKU-1", "10", "SKU-2", "10")
+	ctx := t.Context()
+	released, a, b := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	e.reserve(t, released, line("SKU-1", "1"))
+	sub := e.svc.Subscriptions()[0]
+	var batch []messaging.Event
+	for _, p := range []events.Payload{
+		events.ReserveStock{OrderID: a, Lines: []events.Line{line("SKU-1", "2")}},
+		events.ReleaseStock{OrderID: released},
+		events.ReserveStock{OrderID: b, Lines: []events.Line{line("SKU-2", "3")}},
+	} {
+		msg, err := events.New("test", "", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		decoded, err := msg.Envelope.Decode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch = append(batch, messaging.Event{Envelope: msg.Envelope, Payload: decoded})
+	}
+	// As a consumer applies a batch: its Prepare reads first, then each handler.
+	if err := e.db.InTx(ctx, func(tx *sqlstore.Tx) error {
+		if err := tx.QueryAll(ctx, sub.Prepare(tx, batch)...); err != nil {
+			return err
+		}
+		for _, ev := range batch {
+			if err := sub.Handle(ctx, tx, ev.Envelope, ev.Payload); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.level(t, "SKU-1", "8", "2")
+	e.level(t, "SKU-2", "7", "3")
+	e.status(t, released, inventory.StatusReleased)
+	e.status(t, b, inventory.StatusReserved)
 }

@@ -95,12 +95,14 @@ func (s *Service) reserve(ctx context.Context, tx *sqlstore.Tx, cmd *events.Rese
 	tx.InsertLater("reservations", reservationColumns, r.id, cmd.OrderID, r.status, nil, nil, now, now)
 	for _, l := range lines {
 		r.lines = append(r.lines, held{sku: l.sku, milli: l.milli})
-		tx.InsertLater("reservation_lines", lineColumns, r.id, l.sku, fromMilli(l.milli).String(), l.milli)
+		// A statement of its own, not a row of a multi-row insert: that insert may have begun
+		// before this reservation's (a release's update of reservations between them starts a
+		// new one), and its rows would then run ahead of the reservation they refer to.
+		tx.ExecLater("reservation_lines", `INSERT INTO reservation_lines (reservation_id, sku, quantity, quantity_milli)
+			VALUES ($1, $2, $3, $4)`, r.id, l.sku, fromMilli(l.milli).String(), l.milli)
 	}
 	return s.reply(ctx, tx, cmd.OrderID, events.StockReserved{OrderID: cmd.OrderID, ReservationID: r.id})
 }
-
-var lineColumns = []string{"reservation_id", "sku", "quantity", "quantity_milli"}
 
 // take moves l's quantity from available to reserved if that much is available, and otherwise
 // says why not. The row is locked (see stockOf), so the level it was read at still holds when
