@@ -177,7 +177,7 @@ func publishBatch(ctx context.Context, db *sqlstore.DB, producer *kgo.Client, li
 				ids = append(ids, id)
 				records = append(records, ToRecord(m))
 			}
-			return nil
+			return rows.Err()
 		},
 	})
 	if err != nil {

@@ -123,6 +123,9 @@ func (db *DB) DeleteIDsThen(ctx context.Context, table string, ids []int64, read
 			return err
 		}
 		err = read.Rows(rows)
+		if err == nil {
+			err = rows.Err()
+		}
 		if cerr := rows.Close(); err == nil {
 			err = cerr
 		}
