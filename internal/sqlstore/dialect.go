@@ -149,15 +149,7 @@ func (db *DB) DeleteIDsThen(ctx context.Context, table string, ids []int64, read
 				return fmt.Errorf("delete from %s: %w", table, err)
 			}
 		}
-		rows, err := br.Query()
-		if err == nil {
-			err = read.Rows(&pgRows{Rows: rows})
-			rows.Close()
-		}
-		if err == nil {
-			err = rows.Err()
-		}
-		if err != nil {
+		if err := readNext(br, read); err != nil {
 			return err
 		}
 		return br.Close()

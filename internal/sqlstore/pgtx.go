@@ -157,19 +157,24 @@ func (tx *Tx) pgQueryAll(ctx context.Context, reads []Read) error {
 	}
 	defer br.Close()
 	for _, r := range reads {
-		rows, err := br.Query()
-		if err == nil {
-			err = r.Rows(&pgRows{Rows: rows})
-			rows.Close()
-		}
-		if err == nil {
-			err = rows.Err()
-		}
-		if err != nil {
+		if err := readNext(br, r); err != nil {
 			return err
 		}
 	}
 	return br.Close()
+}
+
+// readNext hands the next result of a batch to r and closes its rows.
+func readNext(br pgx.BatchResults, r Read) error {
+	rows, err := br.Query()
+	if err == nil {
+		err = r.Rows(&pgRows{Rows: rows})
+		rows.Close()
+	}
+	if err == nil {
+		err = rows.Err()
+	}
+	return err
 }
 
 func (tx *Tx) pgQueryRow(ctx context.Context, query string, args []any) Scanner {
