@@ -76,7 +76,7 @@ func (e *env) seed(t *testing.T, pairs ...string) {
 }
 
 // handle runs subscription i's handler on p, as a fresh event, in a transaction of its own.
-func (e *env) handle(t *testing.T, i int, orderID string, p events.Payload) error {
+func (e *env) handle(t *testing.T, orderID string, p events.Payload) error {
 	t.Helper()
 	msg, err := events.New("test", orderID, p)
 	if err != nil {
@@ -88,13 +88,13 @@ func (e *env) handle(t *testing.T, i int, orderID string, p events.Payload) erro
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	h := e.svc.Subscriptions()[i].Handle
+	h := e.svc.Subscriptions()[0].Handle
 	return e.db.InTx(ctx, func(tx *sqlstore.Tx) error { return h(ctx, tx, msg.Envelope, decoded) })
 }
 
 func (e *env) command(t *testing.T, orderID string, p events.Payload) {
 	t.Helper()
-	if err := e.handle(t, 0, orderID, p); err != nil {
+	if err := e.handle(t, orderID, p); err != nil {
 		t.Fatalf("%s: %v", p.EventType(), err)
 	}
 }
@@ -111,7 +111,7 @@ func (e *env) release(t *testing.T, orderID string) {
 
 func (e *env) complete(t *testing.T, orderID string) {
 	t.Helper()
-	if err := e.handle(t, 1, orderID, events.OrderCompleted{OrderID: orderID, CustomerID: "c",
+	if err := e.handle(t, orderID, events.OrderCompleted{OrderID: orderID, CustomerID: "c",
 		Total: d("1"), Currency: "USD"}); err != nil {
 		t.Fatalf("complete: %v", err)
 	}

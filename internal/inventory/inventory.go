@@ -20,10 +20,6 @@ import (
 // Name is the service's name: its consumer group, event source and database name.
 const Name = "inventory"
 
-// CompletionConsumer is the consumer group (and inbox consumer) that turns completed orders'
-// reservations into shipped stock. It is separate from Name's, which consumes the commands.
-const CompletionConsumer = Name + "-completion"
-
 //go:embed migrations/*.sql
 var migrationsFS embed.FS
 
@@ -62,16 +58,22 @@ func (s *Service) WithLogger(log *slog.Logger) *Service {
 	return s
 }
 
-// Subscriptions lists what the service consumes: its commands, and completed orders (in a
-// consumer group of its own, since order events are also consumed by other services). Both update
-// the hot stock rows, so a batch locks every stock row it will touch before applying any record
-// (see Subscription.Prepare).
+// Subscriptions lists what the service consumes: its commands, and completed orders, whose
+// reservations become shipped stock. Both update the hot stock rows, so they are one consumer:
+// as two, each held those rows locked while the other waited for them. A batch locks every stock
+// row it will touch before applying any record (see Subscription.Prepare).
+//
+// Until this version completed orders had a consumer group (and inbox name) of their own,
+// inventory-completion. The first start of this one reads order events from the topic's start
+// under the inventory group: completing an order again changes nothing (its reservation is
+// already consumed), so that re-reading costs time, never stock.
 func (s *Service) Subscriptions() []messaging.Subscription {
-	return []messaging.Subscription{
-		{Name: Name, Topics: []string{events.TopicInventoryCommands}, Handle: s.handle, Prepare: lockStock},
-		{Name: CompletionConsumer, Topics: []string{events.TopicOrderEvents},
-			Types: []events.Type{events.OrderCompletedType}, Handle: s.handleCompletion, Prepare: lockStock},
-	}
+	return []messaging.Subscription{{
+		Name:   Name,
+		Topics: []string{events.TopicInventoryCommands, events.TopicOrderEvents},
+		Types:  []events.Type{events.ReserveStockType, events.ReleaseStockType, events.OrderCompletedType},
+		Handle: s.handle, Prepare: lockStock,
+	}}
 }
 
 func (s *Service) handle(ctx context.Context, tx *sqlstore.Tx, _ events.Envelope, p events.Payload) error {
@@ -80,17 +82,10 @@ func (s *Service) handle(ctx context.Context, tx *sqlstore.Tx, _ events.Envelope
 		return s.reserve(ctx, tx, cmd)
 	case *events.ReleaseStock:
 		return s.release(ctx, tx, cmd)
+	case *events.OrderCompleted:
+		return s.consume(ctx, tx, cmd.OrderID)
 	default:
 		return messaging.Permanent(fmt.Errorf("inventory service cannot handle %s", p.EventType()))
-	}
-}
-
-func (s *Service) handleCompletion(ctx context.Context, tx *sqlstore.Tx, _ events.Envelope, p events.Payload) error {
-	switch e := p.(type) {
-	case *events.OrderCompleted:
-		return s.consume(ctx, tx, e.OrderID)
-	default:
-		return messaging.Permanent(fmt.Errorf("inventory completion cannot handle %s", p.EventType()))
 	}
 }
 
