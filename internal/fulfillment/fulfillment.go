@@ -6,6 +6,7 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -72,7 +73,8 @@ func (s *Service) Ships(country string) bool { return s.countries[countryKey(cou
 
 // Subscriptions lists what the service consumes.
 func (s *Service) Subscriptions() []messaging.Subscription {
-	return []messaging.Subscription{{Name: Name, Topics: []string{events.TopicFulfillmentCommands}, Handle: s.handle}}
+	return []messaging.Subscription{{Name: Name, Topics: []string{events.TopicFulfillmentCommands},
+		Handle: s.handle, Prepare: readDecisions}}
 }
 
 func (s *Service) handle(ctx context.Context, tx *sqlstore.Tx, _ events.Envelope, p events.Payload) error {
@@ -108,6 +110,7 @@ func (s *Service) ship(ctx context.Context, tx *sqlstore.Tx, cmd *events.CreateS
 	if !s.Ships(a.Country) {
 		tx.ExecLater("shipment_failures", `INSERT INTO shipment_failures (order_id, reason, country, created_at)
 			VALUES ($1, $2, $3, $4)`, cmd.OrderID, ReasonUnsupportedCountry, a.Country, now)
+		decided(tx, cmd.OrderID, decision{failed: true, reason: ReasonUnsupportedCountry})
 		return s.reply(ctx, tx, cmd.OrderID, events.ShipmentFailed{OrderID: cmd.OrderID, Reason: ReasonUnsupportedCountry})
 	}
 	id := uuid.NewString()
@@ -117,6 +120,7 @@ func (s *Service) ship(ctx context.Context, tx *sqlstore.Tx, cmd *events.CreateS
 		(id, order_id, carrier, tracking_number, country, city, address_line1, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		id, cmd.OrderID, created.Carrier, created.TrackingNumber, countryKey(a.Country), a.City, a.AddressLine1, now)
+	decided(tx, cmd.OrderID, decision{shipped: true, shipment: created})
 	return s.reply(ctx, tx, cmd.OrderID, created)
 }
 
@@ -127,30 +131,88 @@ type decision struct {
 	shipment        events.ShipmentCreated
 }
 
-// decisionOf reads the order's recorded failure and shipment, in one round trip.
-func decisionOf(ctx context.Context, tx *sqlstore.Tx, orderID string) (d decision, err error) {
-	d.shipment.OrderID = orderID
-	err = tx.QueryAll(ctx, sqlstore.Read{
-		Query: `SELECT reason FROM shipment_failures WHERE order_id = $1`,
-		Args:  []any{orderID},
+// decisions are what the service decided before for the orders of a transaction's batch, read
+// in its first round trip, by order id.
+type decisions map[string]decision
+
+type decisionsKey struct{}
+
+// readDecisions gives the reads of every decision recorded for the orders of a batch, so that
+// deciding costs no round trip per command.
+func readDecisions(tx *sqlstore.Tx, batch []messaging.Event) []sqlstore.Read {
+	var orders []string
+	for _, e := range batch {
+		if cmd, ok := e.Payload.(*events.CreateShipment); ok && !slices.Contains(orders, cmd.OrderID) {
+			orders = append(orders, cmd.OrderID)
+		}
+	}
+	if len(orders) == 0 {
+		return nil
+	}
+	ds := decisions{}
+	for _, o := range orders {
+		ds[o] = decision{shipment: events.ShipmentCreated{OrderID: o}}
+	}
+	tx.SetValue(decisionsKey{}, ds)
+	return decisionReads(tx, orders, ds)
+}
+
+// decisionReads reads the recorded failures and shipments of orders into ds.
+func decisionReads(tx *sqlstore.Tx, orders []string, ds decisions) []sqlstore.Read {
+	in, args := tx.In(0, orders)
+	return []sqlstore.Read{{
+		Query: `SELECT order_id, reason FROM shipment_failures WHERE order_id ` + in,
+		Args:  args,
 		Rows: func(rows sqlstore.Rows) error {
-			if d.failed = rows.Next(); d.failed {
-				return rows.Scan(&d.reason)
+			for rows.Next() {
+				var order, reason string
+				if err := rows.Scan(&order, &reason); err != nil {
+					return err
+				}
+				d := ds[order]
+				d.failed, d.reason = true, reason
+				ds[order] = d
 			}
-			return nil
+			return rows.Err()
 		},
-	}, sqlstore.Read{
-		Query: `SELECT id, carrier, tracking_number FROM shipments WHERE order_id = $1`,
-		Args:  []any{orderID},
+	}, {
+		Query: `SELECT order_id, id, carrier, tracking_number FROM shipments WHERE order_id ` + in,
+		Args:  args,
 		Rows: func(rows sqlstore.Rows) error {
-			if d.shipped = rows.Next(); d.shipped {
-				sh := &d.shipment
-				return rows.Scan(&sh.ShipmentID, &sh.Carrier, &sh.TrackingNumber)
+			for rows.Next() {
+				var order string
+				var sh events.ShipmentCreated
+				if err := rows.Scan(&order, &sh.ShipmentID, &sh.Carrier, &sh.TrackingNumber); err != nil {
+					return err
+				}
+				sh.OrderID = order
+				d := ds[order]
+				d.shipped, d.shipment = true, sh
+				ds[order] = d
 			}
-			return nil
+			return rows.Err()
 		},
-	})
-	return d, err
+	}}
+}
+
+// decisionOf returns the order's recorded failure and shipment: from the batch's reads, or read
+// now (one round trip) for a command applied on its own. A decision this transaction makes is
+// recorded in the batch's too, so a repeated command later in the batch gets the same answer.
+func decisionOf(ctx context.Context, tx *sqlstore.Tx, orderID string) (decision, error) {
+	ds, _ := tx.Value(decisionsKey{}).(decisions)
+	if d, ok := ds[orderID]; ok {
+		return d, nil
+	}
+	one := decisions{orderID: {shipment: events.ShipmentCreated{OrderID: orderID}}}
+	err := tx.QueryAll(ctx, decisionReads(tx, []string{orderID}, one)...)
+	return one[orderID], err
+}
+
+// decided records a decision made in tx for the rest of its batch.
+func decided(tx *sqlstore.Tx, orderID string, d decision) {
+	if ds, _ := tx.Value(decisionsKey{}).(decisions); ds != nil {
+		ds[orderID] = d
+	}
 }
 
 func (s *Service) reply(ctx context.Context, tx *sqlstore.Tx, orderID string, p events.Payload) error {

@@ -204,6 +204,63 @@ func TestRepeatAnswersTheSame(t *testing.T) {
 	})
 }
 
+// TestBatchDecidesOncePerOrder applies a batch the way a consumer does: Prepare reads the
+// recorded decisions of all its orders first, then each command is handled in order. An order
+// decided earlier keeps its answer, and one whose command comes twice in the batch is decided by
+// the first and answered the same by the second.
+func TestBatchDecidesOncePerOrder(t *testing.T) {
+	each(t, func(t *testing.T, db *sqlstore.DB) {
+		svc := fulfillment.New(db, messaging.NewOutbox(), fulfillment.Config{})
+		earlier, fresh, abroad := uuid.NewString(), uuid.NewString(), uuid.NewString()
+		first := wantCreated(t, ship(t, db, svc, earlier, "USA"), earlier)
+		var batch []messaging.Event
+		for _, c := range []struct{ order, country string }{
+			{earlier, "USA"}, {fresh, "USA"}, {abroad, "BRA"}, {fresh, "USA"}, {abroad, "BRA"},
+		} {
+			cmd := events.CreateShipment{OrderID: c.order, Address: events.Address{Country: c.country, City: "Austin"}}
+			msg, err := events.New("test", c.order, cmd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			decoded, err := msg.Envelope.Decode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			batch = append(batch, messaging.Event{Envelope: msg.Envelope, Payload: decoded})
+		}
+		sub := svc.Subscriptions()[0]
+		ctx := t.Context()
+		if err := db.InTx(ctx, func(tx *sqlstore.Tx) error {
+			if err := tx.QueryAll(ctx, sub.Prepare(tx, batch)...); err != nil {
+				return err
+			}
+			for _, e := range batch {
+				if err := sub.Handle(ctx, tx, e.Envelope, e.Payload); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		got := replies(t, db)[1:]
+		if len(got) != len(batch) {
+			t.Fatalf("%d replies to a batch of %d", len(got), len(batch))
+		}
+		if again := wantCreated(t, got[0], earlier); *again != *first {
+			t.Errorf("earlier order answered %+v, first was %+v", again, first)
+		}
+		if a, b := wantCreated(t, got[1], fresh), wantCreated(t, got[3], fresh); *a != *b {
+			t.Errorf("one order's two commands answered %+v and %+v", a, b)
+		}
+		wantFailed(t, got[2], abroad)
+		wantFailed(t, got[4], abroad)
+		if n := count(t, svc, earlier) + count(t, svc, fresh) + count(t, svc, abroad); n != 2 {
+			t.Errorf("%d shipments, want 2", n)
+		}
+	})
+}
+
 // TestConcurrentRepeatsShipOnce sends one order's CreateShipment several times at once, as
 // replicas can during a rebalance. On PostgreSQL all but one fail on the order's unique shipment
 // and are retried, as a consumer retries; every answer names the one shipment.
