@@ -93,7 +93,8 @@ func New(db *sqlstore.DB, outbox *messaging.Outbox, cfg Config) *Service {
 
 // Subscriptions lists what the service consumes.
 func (s *Service) Subscriptions() []messaging.Subscription {
-	return []messaging.Subscription{{Name: Name, Topics: []string{events.TopicPaymentCommands}, Handle: s.handle}}
+	return []messaging.Subscription{{Name: Name, Topics: []string{events.TopicPaymentCommands},
+		Handle: s.handle, Prepare: s.prepare}}
 }
 
 func (s *Service) handle(ctx context.Context, tx *sqlstore.Tx, _ events.Envelope, p events.Payload) error {
@@ -115,6 +116,20 @@ const insertPayment = `INSERT INTO payments
 
 // record inserts a payments row; it reports whether this call inserted it.
 func record(ctx context.Context, tx *sqlstore.Tx, r row) (bool, error) {
+	if k := knownOf(tx); k.covers(r.orderID) {
+		key := paymentKey{r.orderID, r.kind}
+		if _, taken := k.rows[key]; taken {
+			return false, nil
+		}
+		// A plain INSERT: a concurrent command that took the order's row of this kind first fails
+		// this commit on the unique key, and the retry reads that row.
+		tx.ExecLater("payments", `INSERT INTO payments
+			(id, order_id, customer_id, kind, amount, currency, status, reason, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, r.id, r.orderID, r.customerID, r.kind, r.amount.String(),
+			r.currency, r.status, r.reason, time.Now().UTC())
+		k.rows[key] = r
+		return true, nil
+	}
 	res, err := tx.ExecContext(ctx, insertPayment, r.id, r.orderID, r.customerID, r.kind, r.amount.String(),
 		r.currency, r.status, r.reason, time.Now().UTC())
 	if err != nil {
@@ -132,6 +147,10 @@ type row struct {
 
 // find reads the order's row of kind; ok is false if there is none.
 func find(ctx context.Context, tx *sqlstore.Tx, orderID, kind string) (r row, ok bool, err error) {
+	if k := knownOf(tx); k.covers(orderID) {
+		r, ok = k.rows[paymentKey{orderID, kind}]
+		return r, ok, nil
+	}
 	var amount string
 	err = tx.QueryRowContext(ctx, `SELECT id, customer_id, amount, currency, status, reason
 		FROM payments WHERE order_id = $1 AND kind = $2`, orderID, kind).
@@ -173,6 +192,9 @@ func (s *Service) charge(ctx context.Context, tx *sqlstore.Tx, cmd *events.Charg
 			r.status, r.reason = statusDeclined, res.DeclineReason
 			tx.ExecLater("payments", `UPDATE payments SET status = $2, reason = $3 WHERE id = $1`,
 				claim.id, r.status, r.reason)
+			if k := knownOf(tx); k.covers(cmd.OrderID) {
+				k.rows[paymentKey{cmd.OrderID, KindCharge}] = r
+			}
 		}
 	} else {
 		var ok bool

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -85,6 +86,9 @@ func (s *Simulator) Charge(ctx context.Context, tx *sqlstore.Tx, req ChargeReque
 	}
 	customer, currency := req.CustomerID, accountCurrency(req.Currency)
 	now := time.Now().UTC()
+	if a, read := s.batchAccount(tx, accountKey{customer, currency}); read {
+		return s.chargeRead(tx, a, accountKey{customer, currency}, amount, now), nil
+	}
 	// Queued, it runs in the UPDATE's round trip.
 	tx.ExecLater("accounts", `INSERT INTO accounts (customer_id, currency, limit_e4, used_e4, updated_at)
 		VALUES ($1, $2, $3, 0, $4) ON CONFLICT (customer_id, currency) DO NOTHING`,
@@ -115,6 +119,14 @@ func (s *Simulator) Refund(ctx context.Context, tx *sqlstore.Tx, req RefundReque
 	if err != nil {
 		return fmt.Errorf("refund amount %s: %w", req.Amount, err)
 	}
+	key := accountKey{req.CustomerID, accountCurrency(req.Currency)}
+	if a, read := s.batchAccount(tx, key); read {
+		if a != nil {
+			a.usedE4 = max(a.usedE4-amount, 0)
+			setUsed(tx, key, a.usedE4, time.Now().UTC())
+		}
+		return nil
+	}
 	if _, err := tx.ExecContext(ctx, `UPDATE accounts
 		SET used_e4 = CASE WHEN used_e4 > $3 THEN used_e4 - $3 ELSE 0 END, updated_at = $4
 		WHERE customer_id = $1 AND currency = $2`,
@@ -122,6 +134,86 @@ func (s *Simulator) Refund(ctx context.Context, tx *sqlstore.Tx, req RefundReque
 		return fmt.Errorf("give credit back: %w", err)
 	}
 	return nil
+}
+
+// account is an account as a transaction has locked it; nil in accounts: there is none.
+type account struct{ limitE4, usedE4 int64 }
+
+// accounts are the accounts a transaction read, and locked, for its batch.
+type accounts map[accountKey]*account
+
+type accountsKey struct{}
+
+// readAccounts gives the read that locks the batch's accounts (see accountReader).
+func (s *Simulator) readAccounts(tx *sqlstore.Tx, keys []accountKey) []sqlstore.Read {
+	as := accounts{}
+	var customers []string
+	for _, k := range keys {
+		as[k] = nil
+		if !slices.Contains(customers, k.customerID) {
+			customers = append(customers, k.customerID)
+		}
+	}
+	tx.SetValue(accountsKey{}, as)
+	in, args := tx.In(0, customers)
+	return []sqlstore.Read{{
+		Query: `SELECT customer_id, currency, limit_e4, used_e4 FROM accounts WHERE customer_id ` + in +
+			tx.LockInOrder("customer_id, currency"),
+		Args: args,
+		Rows: func(rows sqlstore.Rows) error {
+			for rows.Next() {
+				var k accountKey
+				var a account
+				if err := rows.Scan(&k.customerID, &k.currency, &a.limitE4, &a.usedE4); err != nil {
+					return err
+				}
+				if _, want := as[k]; want {
+					as[k] = &a
+				}
+			}
+			return rows.Err()
+		},
+	}}
+}
+
+// batchAccount returns the account as tx read it for its batch; read is false if it did not.
+func (s *Simulator) batchAccount(tx *sqlstore.Tx, k accountKey) (a *account, read bool) {
+	as, _ := tx.Value(accountsKey{}).(accounts)
+	a, read = as[k]
+	return a, read
+}
+
+// chargeRead decides a charge against an account tx has locked (nil: none yet, which the charge
+// opens, whatever its outcome, as the conditional path does), and queues the write.
+func (s *Simulator) chargeRead(tx *sqlstore.Tx, a *account, k accountKey, amount int64, now time.Time) Result {
+	open := a == nil
+	if open {
+		a = &account{limitE4: s.limitE4}
+		tx.Value(accountsKey{}).(accounts)[k] = a
+	}
+	approved := amount <= a.limitE4-a.usedE4
+	if approved {
+		a.usedE4 += amount
+	}
+	switch {
+	case open:
+		// A plain INSERT: if a concurrent charge opened the account first, this commit fails on
+		// its key and the retry reads that account.
+		tx.ExecLater("accounts", `INSERT INTO accounts (customer_id, currency, limit_e4, used_e4, updated_at)
+			VALUES ($1, $2, $3, $4, $5)`, k.customerID, k.currency, a.limitE4, a.usedE4, now)
+	case approved:
+		setUsed(tx, k, a.usedE4, now)
+	}
+	if !approved {
+		return Result{DeclineReason: ReasonCreditLimitExceeded}
+	}
+	return Result{Approved: true}
+}
+
+// setUsed queues the new credit used of an account tx has locked.
+func setUsed(tx *sqlstore.Tx, k accountKey, usedE4 int64, now time.Time) {
+	tx.ExecLater("accounts", `UPDATE accounts SET used_e4 = $3, updated_at = $4 WHERE customer_id = $1 AND currency = $2`,
+		k.customerID, k.currency, usedE4, now)
 }
 
 // accountCurrency is the currency as an account key: "usd" and "USD" are one account.
