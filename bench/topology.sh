@@ -5,6 +5,9 @@
 #
 #   bash bench/topology.sh RATE DURATION [PARTITIONS]     e.g. bash bench/topology.sh 150 30s
 #
+# PARTITIONS defaults to 1, enough for one process per service; two replicas of a service need two.
+# The embedded broker fsyncs each partition's batch on its single loop, so each partition costs.
+#
 # Everything listens on 127.0.0.1 only and is stopped when the script exits. Settings, all optional:
 #   WARMUP="RATE DURATION" or none   ANALYZE=false     SYNC_WRITES=false (broker lets the OS flush)
 #   STATEMENTS=1 (statements, scans) PPROF=1 (pprof)   KEEP=1 (keep the data directory)
@@ -13,7 +16,7 @@
 set -euo pipefail
 rate=${1:?rate}
 duration=${2:?duration}
-partitions=${3:-4}
+partitions=${3:-1}
 cd "$(dirname "$0")/.."
 go build -o bin/ordersys ./cmd/ordersys
 bin=$PWD/bin/ordersys
@@ -104,13 +107,22 @@ printf '  %-13s %s%%\n' loadgen "$(awk -v hz="$hz" -v e="$elapsed" '{printf "%.1
 
 echo "PostgreSQL transactions: $(( $(xacts) - x0 )) (pg_stat_database, includes the GETs the load tool polls with)"
 
-echo "Time from entering each status to the next (ms, from order_history):"
-"$pgbin/psql" -q "$db" -c "SELECT status, count(*) AS orders,
-    round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1) AS p50,
-    round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1) AS p99
-  FROM (SELECT status, seq, 1000 * extract(epoch FROM lead(at) OVER (PARTITION BY order_id ORDER BY seq) - at) AS ms
-        FROM \"order\".order_history) s
-  WHERE ms IS NOT NULL GROUP BY status ORDER BY min(seq)"
+echo "Time per hop of the saga (ms): from one service's commit to the next one's, by each service's own timestamps"
+"$pgbin/psql" -q "$db" -c "WITH h AS (SELECT order_id, max(at) FILTER (WHERE status = 'PENDING') AS pending,
+    max(at) FILTER (WHERE status = 'PAYMENT') AS payment, max(at) FILTER (WHERE status = 'INVENTORY') AS inventory,
+    max(at) FILTER (WHERE status = 'FULFILLMENT') AS fulfillment, max(at) FILTER (WHERE status = 'COMPLETED') AS completed
+    FROM \"order\".order_history GROUP BY order_id),
+  t AS (SELECT h.*, p.created_at AS charged, r.created_at AS reserved, s.created_at AS shipped
+    FROM h JOIN payment.payments p ON p.order_id = h.order_id AND p.kind = 'CHARGE'
+    JOIN inventory.reservations r ON r.order_id = h.order_id JOIN fulfillment.shipments s ON s.order_id = h.order_id
+    WHERE h.completed IS NOT NULL AND h.pending >= to_timestamp($start)),
+  hops AS (SELECT n, hop, 1000 * extract(epoch FROM b - a) AS ms FROM t, LATERAL (VALUES
+    (1, 'order -> order (OrderCreated)', pending, payment), (2, 'order -> payment', payment, charged),
+    (3, 'payment -> order', charged, inventory), (4, 'order -> inventory', inventory, reserved),
+    (5, 'inventory -> order', reserved, fulfillment), (6, 'order -> fulfillment', fulfillment, shipped),
+    (7, 'fulfillment -> order', shipped, completed)) v(n, hop, a, b))
+  SELECT hop, count(*) AS orders, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1) AS p50,
+    round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1) AS p99 FROM hops GROUP BY n, hop ORDER BY n"
 
 echo "create-to-COMPLETED by when the order was created (ms, 5 s windows of the measured run):"
 "$pgbin/psql" -q "$db" -c "SELECT 5 * floor(extract(epoch FROM o.created_at - to_timestamp($start)) / 5) AS from_s, count(*) AS orders,
