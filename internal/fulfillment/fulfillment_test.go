@@ -3,6 +3,7 @@ package fulfillment_test
 import (
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -230,17 +231,7 @@ func TestBatchDecidesOncePerOrder(t *testing.T) {
 		}
 		sub := svc.Subscriptions()[0]
 		ctx := t.Context()
-		if err := db.InTx(ctx, func(tx *sqlstore.Tx) error {
-			if err := tx.QueryAll(ctx, sub.Prepare(tx, batch)...); err != nil {
-				return err
-			}
-			for _, e := range batch {
-				if err := sub.Handle(ctx, tx, e.Envelope, e.Payload); err != nil {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
+		if err := messaging.NewConsumer(sub, db, nil, messaging.RetryConfig{}, slog.Default()).ApplyBatch(ctx, batch); err != nil {
 			t.Fatal(err)
 		}
 		got := replies(t, db)[1:]

@@ -2,6 +2,7 @@ package inventory_test
 
 import (
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"testing"
@@ -576,17 +577,7 @@ func testReservationsAroundARelease(t *testing.T, e *env) {
 		batch = append(batch, messaging.Event{Envelope: msg.Envelope, Payload: decoded})
 	}
 	// As a consumer applies a batch: its Prepare reads first, then each handler.
-	if err := e.db.InTx(ctx, func(tx *sqlstore.Tx) error {
-		if err := tx.QueryAll(ctx, sub.Prepare(tx, batch)...); err != nil {
-			return err
-		}
-		for _, ev := range batch {
-			if err := sub.Handle(ctx, tx, ev.Envelope, ev.Payload); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
+	if err := messaging.NewConsumer(sub, e.db, nil, messaging.RetryConfig{}, slog.Default()).ApplyBatch(ctx, batch); err != nil {
 		t.Fatal(err)
 	}
 	e.level(t, "SKU-1", "8", "2")

@@ -274,6 +274,12 @@ func (c *Consumer) Apply(ctx context.Context, env events.Envelope, payload event
 	return c.apply(ctx, []Event{{env, payload}})
 }
 
+// ApplyBatch applies events in one transaction, or none of them, as Run applies a poll: the inbox
+// claims and the subscription's Prepare reads first, then each fresh event's handler in order.
+func (c *Consumer) ApplyBatch(ctx context.Context, batch []Event) error {
+	return c.apply(ctx, batch)
+}
+
 // deadLetter produces r to its topic's DLQ with the failure in headers, retrying the produce until
 // it succeeds or ctx ends: a message is never dropped.
 func (c *Consumer) deadLetter(ctx context.Context, r *kgo.Record, cause error, attempts int) bool {

@@ -1048,17 +1048,7 @@ func TestSagaBatch(t *testing.T) {
 			batch = append(batch, messaging.Event{Envelope: msg.Envelope, Payload: decoded})
 		}
 		sub := svc.Subscriptions()[0]
-		if err := db.InTx(ctx, func(tx *sqlstore.Tx) error {
-			if err := tx.QueryAll(ctx, sub.Prepare(tx, batch)...); err != nil {
-				return err
-			}
-			for _, e := range batch {
-				if err := sub.Handle(ctx, tx, e.Envelope, e.Payload); err != nil {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
+		if err := messaging.NewConsumer(sub, db, nil, messaging.RetryConfig{}, slog.Default()).ApplyBatch(ctx, batch); err != nil {
 			t.Fatal(err)
 		}
 		a.history = append(a.history, "PAYMENT", "INVENTORY")

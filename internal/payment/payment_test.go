@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -363,17 +364,7 @@ func (h *harness) batch(cmds ...events.Payload) []events.Payload {
 	before := len(h.replies())
 	sub := h.svc.Subscriptions()[0]
 	ctx := h.t.Context()
-	if err := h.db.InTx(ctx, func(tx *sqlstore.Tx) error {
-		if err := tx.QueryAll(ctx, sub.Prepare(tx, batch)...); err != nil {
-			return err
-		}
-		for _, e := range batch {
-			if err := sub.Handle(ctx, tx, e.Envelope, e.Payload); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
+	if err := messaging.NewConsumer(sub, h.db, nil, messaging.RetryConfig{}, slog.Default()).ApplyBatch(ctx, batch); err != nil {
 		h.t.Fatal(err)
 	}
 	return h.replies()[before:]
