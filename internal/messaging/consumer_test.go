@@ -561,6 +561,34 @@ func TestConsumerResumesFromCommittedOffsets(t *testing.T) {
 	}
 }
 
+// A group that has never committed on a topic reads it from its start: a service deployed after
+// events were published, or given a topic its group did not read before (inventory's completions
+// joined its commands' group), must not skip them. franz-go's start offset does this; its reset
+// offset, a minute back from the last record consumed, only applies once data was lost.
+func TestNewGroupReadsTopicsFromTheStart(t *testing.T) {
+	env := newConsumerEnv(t)
+	var recs []*kgo.Record
+	var ids []string
+	for i := range 3 {
+		m := charge(t, "order-1", int64(i))
+		r := messaging.ToRecord(m)
+		r.Timestamp = time.Now().Add(-time.Hour) // published an hour before the group existed
+		recs = append(recs, r)
+		ids = append(ids, m.Envelope.ID)
+	}
+	produce(t, env.producer, recs...)
+	now := charge(t, "order-1", 3)
+	produce(t, env.producer, messaging.ToRecord(now))
+
+	startConsumer(t, newConsumer(t, env.db, env.brokers, "late-group", newRecorder(nil), fastRetry), env.brokers)
+	waitApplied(t, env.db, now.Envelope.ID)
+	for _, id := range ids {
+		if n := effects(t, env.db, id); n != 1 {
+			t.Errorf("event %s published before the group existed applied %d times, want 1", id, n)
+		}
+	}
+}
+
 // A consumer stopped while it retries a record commits only what precedes it; the next member of
 // the group resumes with that record and applies it and the rest once.
 func TestConsumerStopWhileRetrying(t *testing.T) {
