@@ -219,15 +219,11 @@ func TestBatchDecidesOncePerOrder(t *testing.T) {
 			{earlier, "USA"}, {fresh, "USA"}, {abroad, "BRA"}, {fresh, "USA"}, {abroad, "BRA"},
 		} {
 			cmd := events.CreateShipment{OrderID: c.order, Address: events.Address{Country: c.country, City: "Austin"}}
-			msg, err := events.New("test", c.order, cmd)
+			ev, err := messaging.NewEvent("test", c.order, cmd)
 			if err != nil {
 				t.Fatal(err)
 			}
-			decoded, err := msg.Envelope.Decode()
-			if err != nil {
-				t.Fatal(err)
-			}
-			batch = append(batch, messaging.Event{Envelope: msg.Envelope, Payload: decoded})
+			batch = append(batch, ev)
 		}
 		sub := svc.Subscriptions()[0]
 		ctx := t.Context()

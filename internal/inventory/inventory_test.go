@@ -566,15 +566,11 @@ func testReservationsAroundARelease(t *testing.T, e *env) {
 		events.ReleaseStock{OrderID: released},
 		events.ReserveStock{OrderID: b, Lines: []events.Line{line("SKU-2", "3")}},
 	} {
-		msg, err := events.New("test", "", p)
+		ev, err := messaging.NewEvent("test", "", p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		decoded, err := msg.Envelope.Decode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		batch = append(batch, messaging.Event{Envelope: msg.Envelope, Payload: decoded})
+		batch = append(batch, ev)
 	}
 	// As a consumer applies a batch: its Prepare reads first, then each handler.
 	if err := messaging.NewConsumer(sub, e.db, nil, messaging.RetryConfig{}, slog.Default()).ApplyBatch(ctx, batch); err != nil {

@@ -44,6 +44,17 @@ type Event struct {
 	Payload  events.Payload
 }
 
+// NewEvent is the Event a consumer would hand its handlers for a new message carrying p from
+// source about subject: encoded, then decoded, as it travels (for ApplyBatch).
+func NewEvent(source, subject string, p events.Payload) (Event, error) {
+	msg, err := events.New(source, subject, p)
+	if err != nil {
+		return Event{}, err
+	}
+	decoded, err := msg.Envelope.Decode()
+	return Event{Envelope: msg.Envelope, Payload: decoded}, err
+}
+
 // skips reports whether the subscription has no use for events of type t.
 func (s Subscription) skips(t events.Type) bool {
 	return s.Types != nil && !slices.Contains(s.Types, t) && events.Known(t)

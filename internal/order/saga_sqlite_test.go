@@ -1037,15 +1037,11 @@ func TestSagaBatch(t *testing.T) {
 			r *sagaRun
 			p events.Payload
 		}{{a, a.orderCreated()}, {b, b.orderCreated()}, {a, a.paymentCharged()}} {
-			msg, err := events.New(sourceOf(e.p.EventType()), e.r.id, e.p)
+			ev, err := messaging.NewEvent(sourceOf(e.p.EventType()), e.r.id, e.p)
 			if err != nil {
 				t.Fatal(err)
 			}
-			decoded, err := msg.Envelope.Decode()
-			if err != nil {
-				t.Fatal(err)
-			}
-			batch = append(batch, messaging.Event{Envelope: msg.Envelope, Payload: decoded})
+			batch = append(batch, ev)
 		}
 		sub := svc.Subscriptions()[0]
 		if err := messaging.NewConsumer(sub, db, nil, messaging.RetryConfig{}, slog.Default()).ApplyBatch(ctx, batch); err != nil {

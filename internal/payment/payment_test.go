@@ -351,15 +351,11 @@ func (h *harness) batch(cmds ...events.Payload) []events.Payload {
 		case *events.RefundPayment:
 			order = c.OrderID
 		}
-		msg, err := events.New("test", order, p)
+		ev, err := messaging.NewEvent("test", order, p)
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		decoded, err := msg.Envelope.Decode()
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		batch = append(batch, messaging.Event{Envelope: msg.Envelope, Payload: decoded})
+		batch = append(batch, ev)
 	}
 	before := len(h.replies())
 	sub := h.svc.Subscriptions()[0]

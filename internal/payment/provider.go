@@ -86,8 +86,8 @@ func (s *Simulator) Charge(ctx context.Context, tx *sqlstore.Tx, req ChargeReque
 	}
 	customer, currency := req.CustomerID, accountCurrency(req.Currency)
 	now := time.Now().UTC()
-	if a, read := s.batchAccount(tx, accountKey{customer, currency}); read {
-		return s.chargeRead(tx, a, accountKey{customer, currency}, amount, now), nil
+	if as := accountsOf(tx); as.has(accountKey{customer, currency}) {
+		return s.chargeRead(tx, as, accountKey{customer, currency}, amount, now), nil
 	}
 	// Queued, it runs in the UPDATE's round trip.
 	tx.ExecLater("accounts", `INSERT INTO accounts (customer_id, currency, limit_e4, used_e4, updated_at)
@@ -120,8 +120,8 @@ func (s *Simulator) Refund(ctx context.Context, tx *sqlstore.Tx, req RefundReque
 		return fmt.Errorf("refund amount %s: %w", req.Amount, err)
 	}
 	key := accountKey{req.CustomerID, accountCurrency(req.Currency)}
-	if a, read := s.batchAccount(tx, key); read {
-		if a != nil {
+	if as := accountsOf(tx); as.has(key) {
+		if a := as[key]; a != nil {
 			a.usedE4 = max(a.usedE4-amount, 0)
 			setUsed(tx, key, a.usedE4, time.Now().UTC())
 		}
@@ -176,20 +176,26 @@ func (s *Simulator) readAccounts(tx *sqlstore.Tx, keys []accountKey) []sqlstore.
 	}}
 }
 
-// batchAccount returns the account as tx read it for its batch; read is false if it did not.
-func (s *Simulator) batchAccount(tx *sqlstore.Tx, k accountKey) (a *account, read bool) {
+// accountsOf returns the accounts tx read for its batch (nil if it read none).
+func accountsOf(tx *sqlstore.Tx) accounts {
 	as, _ := tx.Value(accountsKey{}).(accounts)
-	a, read = as[k]
-	return a, read
+	return as
 }
 
-// chargeRead decides a charge against an account tx has locked (nil: none yet, which the charge
-// opens, whatever its outcome, as the conditional path does), and queues the write.
-func (s *Simulator) chargeRead(tx *sqlstore.Tx, a *account, k accountKey, amount int64, now time.Time) Result {
+// has reports whether the batch's read covered the account k (which may not exist).
+func (as accounts) has(k accountKey) bool {
+	_, read := as[k]
+	return read
+}
+
+// chargeRead decides a charge against the account k as tx locked it (none yet: the charge opens
+// it, whatever its outcome, as the conditional path does), and queues the write.
+func (s *Simulator) chargeRead(tx *sqlstore.Tx, as accounts, k accountKey, amount int64, now time.Time) Result {
+	a := as[k]
 	open := a == nil
 	if open {
 		a = &account{limitE4: s.limitE4}
-		tx.Value(accountsKey{}).(accounts)[k] = a
+		as[k] = a
 	}
 	approved := amount <= a.limitE4-a.usedE4
 	if approved {
