@@ -637,3 +637,38 @@ func TestConsumerStopWhileRetrying(t *testing.T) {
 		t.Errorf("committed offset = %d, want 3", got)
 	}
 }
+
+// A subscription with a Linger lets the broker gather records: ones produced one at a time over
+// a fraction of the linger are applied in a few transactions, and every one of them exactly once.
+// Without the linger each fetch would return as soon as a record arrived (about one a record).
+func TestConsumerLingerGathersRecords(t *testing.T) {
+	const n = 20
+	env := newConsumerEnv(t)
+	var mu sync.Mutex
+	txs := map[*sqlstore.Tx]bool{}
+	rec := newRecorder(nil)
+	sub := messaging.Subscription{Name: "lingering", Topics: []string{testTopic}, Linger: 500 * time.Millisecond,
+		Handle: func(ctx context.Context, tx *sqlstore.Tx, e events.Envelope, p events.Payload) error {
+			mu.Lock()
+			txs[tx] = true
+			mu.Unlock()
+			return rec.handle(ctx, tx, e, p)
+		}}
+	startConsumer(t, messaging.NewConsumer(sub, env.db, newClient(t, env.brokers), fastRetry, newLogger(t)), env.brokers)
+
+	var last events.Message
+	for i := range n {
+		last = charge(t, "order-1", int64(i))
+		produce(t, env.producer, messaging.ToRecord(last))
+		time.Sleep(5 * time.Millisecond)
+	}
+	waitApplied(t, env.db, last.Envelope.ID)
+	if got := totalEffects(t, env.db); got != n {
+		t.Errorf("%d effect rows, want %d", got, n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(txs) > 5 {
+		t.Errorf("%d records produced one at a time took %d transactions, want a few", n, len(txs))
+	}
+}

@@ -44,7 +44,9 @@ func New(db *sqlstore.DB) *Service { return &Service{db: db} }
 func (s *Service) Subscriptions() []messaging.Subscription {
 	return []messaging.Subscription{{Name: Name, Topics: []string{events.TopicOrderEvents},
 		Types:  []events.Type{events.OrderCompletedType, events.OrderFailedType, events.OrderCancelledType},
-		Handle: s.handle}}
+		Handle: s.handle,
+		// A customer's message can leave a fifth of a second later; the saga's steps cannot.
+		Linger: 200 * time.Millisecond}}
 }
 
 func (s *Service) handle(ctx context.Context, tx *sqlstore.Tx, _ events.Envelope, p events.Payload) error {
