@@ -298,8 +298,8 @@ func testLegacyReservation(t *testing.T, e *env) {
 			VALUES ($1, $2, 'RESERVED', $3)`, id, order, time.Now().UTC()); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.db.ExecContext(ctx, `INSERT INTO reservation_lines (reservation_id, sku, quantity)
-			VALUES ($1, 'SKU-1', '3')`, id); err != nil {
+		if _, err := e.db.ExecContext(ctx, `INSERT INTO reservation_lines (reservation_id, order_id, sku, quantity)
+			VALUES ($1, $2, 'SKU-1', '3')`, id, order); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -72,9 +72,8 @@ func readReservations(tx *sqlstore.Tx, orders []string) []sqlstore.Read {
 		},
 	}, {
 		// Lines written before stock was tracked have no quantity_milli; they held no stock.
-		Query: `SELECT r.order_id, l.sku, l.quantity_milli FROM reservation_lines l
-			JOIN reservations r ON r.id = l.reservation_id
-			WHERE r.order_id ` + in + ` AND l.quantity_milli IS NOT NULL`,
+		Query: `SELECT order_id, sku, quantity_milli FROM reservation_lines
+			WHERE order_id ` + in + ` AND quantity_milli IS NOT NULL`,
 		Args: args,
 		Rows: func(rows sqlstore.Rows) error {
 			for rows.Next() {

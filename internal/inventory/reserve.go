@@ -98,8 +98,8 @@ func (s *Service) reserve(ctx context.Context, tx *sqlstore.Tx, cmd *events.Rese
 		// A statement of its own, not a row of a multi-row insert: that insert may have begun
 		// before this reservation's (a release's update of reservations between them starts a
 		// new one), and its rows would then run ahead of the reservation they refer to.
-		tx.ExecLater("reservation_lines", `INSERT INTO reservation_lines (reservation_id, sku, quantity, quantity_milli)
-			VALUES ($1, $2, $3, $4)`, r.id, l.sku, fromMilli(l.milli).String(), l.milli)
+		tx.ExecLater("reservation_lines", `INSERT INTO reservation_lines (reservation_id, order_id, sku, quantity, quantity_milli)
+			VALUES ($1, $2, $3, $4, $5)`, r.id, cmd.OrderID, l.sku, fromMilli(l.milli).String(), l.milli)
 	}
 	return s.reply(ctx, tx, cmd.OrderID, events.StockReserved{OrderID: cmd.OrderID, ReservationID: r.id})
 }

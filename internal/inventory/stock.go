@@ -199,8 +199,8 @@ func lockStock(tx *sqlstore.Tx, batch []messaging.Event) []sqlstore.Read {
 	orderIn, orderArgs := tx.In(len(args), orders)
 	all = append(all, orders...)
 	return append([]sqlstore.Read{{
-		Query: `SELECT sku, available_milli FROM stock WHERE sku ` + skuIn + ` OR sku IN (SELECT l.sku
-			FROM reservation_lines l JOIN reservations r ON r.id = l.reservation_id WHERE r.order_id ` + orderIn + `)` +
+		Query: `SELECT sku, available_milli FROM stock WHERE sku ` + skuIn + ` OR sku IN (SELECT sku
+			FROM reservation_lines WHERE order_id ` + orderIn + `)` +
 			tx.LockInOrder("sku"),
 		Args: append(args, orderArgs...),
 		Rows: func(rows sqlstore.Rows) error {
