@@ -123,7 +123,7 @@ echo "Time per hop of the saga (ms): from one service's commit to the next one's
     JOIN inventory.reservations r ON r.order_id = h.order_id JOIN fulfillment.shipments s ON s.order_id = h.order_id
     WHERE h.completed IS NOT NULL AND h.pending >= to_timestamp($start)),
   hops AS (SELECT n, hop, 1000 * extract(epoch FROM b - a) AS ms FROM t, LATERAL (VALUES
-    (1, 'order -> order (OrderCreated)', pending, payment), (2, 'order -> payment', payment, charged),
+    (1, 'order: first step', pending, payment), (2, 'order -> payment', payment, charged),
     (3, 'payment -> order', charged, inventory), (4, 'order -> inventory', inventory, reserved),
     (5, 'inventory -> order', reserved, fulfillment), (6, 'order -> fulfillment', fulfillment, shipped),
     (7, 'fulfillment -> order', shipped, completed)) v(n, hop, a, b))

@@ -36,6 +36,7 @@ func TestCrashRestart(t *testing.T) {
 	p.restart(t, devReady)
 	for _, id := range ids {
 		waitStatus(t, p.addr, id, "COMPLETED", 90*time.Second)
+		waitNotified(t, p.addr, id, 10*time.Second)
 	}
 	p.stop(t)
 

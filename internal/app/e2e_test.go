@@ -97,6 +97,7 @@ func TestConcurrentOrders(t *testing.T) {
 	wg.Wait()
 	for _, id := range ids {
 		waitStatus(t, base, id, "COMPLETED", 60*time.Second)
+		waitNotified(t, base, id, 10*time.Second)
 	}
 	assertExactlyOnce(t, d, ids)
 

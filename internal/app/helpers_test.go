@@ -138,6 +138,27 @@ func waitStatus(t *testing.T, base, id, want string, timeout time.Duration) map[
 	}
 }
 
+// waitNotified polls an order's notifications until it has one, failing after timeout. The
+// notification service records an order's outcome a moment after the order reaches it (it
+// lingers to gather records), so a test that has seen COMPLETED waits for it.
+func waitNotified(t *testing.T, base, id string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		r := do(t, http.MethodGet, base+"/api/v1/notifications?orderId="+id, "", "", nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("notifications of %s: %d %s", id, r.status, r.body)
+		}
+		if items, _ := r.json(t)["items"].([]any); len(items) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("order %s has no notification after %s", id, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func historyStatuses(t *testing.T, o map[string]any) []string {
 	t.Helper()
 	var out []string

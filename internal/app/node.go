@@ -96,6 +96,7 @@ func startNode(ctx context.Context, cfg nodeConfig) (_ *node, err error) {
 		n.services[spec.name] = svc
 		if o, ok := svc.(*order.Service); ok {
 			n.wg.Go(func() { o.RunDeadlines(runCtx) })
+			n.wg.Go(func() { o.RunFirstSteps(runCtx) })
 		}
 		if inv, ok := svc.(*inventory.Service); ok && cfg.rules.DemoCatalog {
 			if err := inv.Seed(ctx, inventory.DemoCatalog); err != nil {

@@ -60,7 +60,7 @@ type Placed struct {
 
 // Create places an order under an Idempotency-Key. The order, its OrderCreated event and the
 // stored answer commit in one transaction, so a key never points at a missing order nor an order
-// lacks its answer.
+// lacks its answer. RunFirstSteps then starts its saga.
 //
 // Most keys are new, so the first attempt does not look the key up: the whole transaction is one
 // round trip to PostgreSQL. A key that is taken fails that commit on its unique index, and the
@@ -78,6 +78,9 @@ func (s *Service) Create(ctx context.Context, key string, req *api.CreateOrderRe
 			break
 		}
 		placed, err = s.create(ctx, key, hash, req, true)
+	}
+	if err == nil && !placed.Replayed {
+		s.firstSteps.add(placed.Body.OrderId.String())
 	}
 	return placed, err
 }
@@ -99,7 +102,7 @@ func (s *Service) create(ctx context.Context, key, hash string, req *api.CreateO
 			}
 		}
 		o := newOrder(req)
-		insertOrder(tx, o)
+		insertOrder(tx, o, o.CreatedAt.Add(s.StepTimeout))
 		msg, err := events.New(Name, o.ID, events.OrderCreated{
 			OrderID: o.ID, CustomerID: o.CustomerID, Total: o.Total, Currency: o.Currency})
 		if err != nil {

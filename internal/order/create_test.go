@@ -376,7 +376,7 @@ func TestListTiesBreakByID(t *testing.T) {
 		o := &Order{ID: id, CustomerID: customer, Status: Pending, Currency: "USD", Total: dec("1"),
 			Address: events.Address{Country: "US", City: "X", AddressLine1: "Y"},
 			Items:   []Item{{SKU: "S", Quantity: dec("1"), UnitPrice: dec("1")}}, CreatedAt: at, UpdatedAt: at}
-		if err := db.InTx(ctx, func(tx *sqlstore.Tx) error { insertOrder(tx, o); return nil }); err != nil {
+		if err := db.InTx(ctx, func(tx *sqlstore.Tx) error { insertOrder(tx, o, nil); return nil }); err != nil {
 			t.Fatalf("insert %s: %v", id, err)
 		}
 	}

@@ -86,12 +86,14 @@ type Service struct {
 	// and compensates (default 3).
 	StepTimeout  time.Duration
 	StepAttempts int
+
+	firstSteps *firstSteps // orders created here, for RunFirstSteps
 }
 
 // New returns the order service on db.
 func New(db *sqlstore.DB, outbox *messaging.Outbox, log *slog.Logger) *Service {
 	return &Service{db: db, outbox: outbox, log: log.With("service", Name), IdempotencyTTL: 24 * time.Hour,
-		StepTimeout: 30 * time.Second, StepAttempts: 3}
+		StepTimeout: 30 * time.Second, StepAttempts: 3, firstSteps: newFirstSteps()}
 }
 
 // now is the service's clock: UTC, to the microsecond that PostgreSQL keeps.

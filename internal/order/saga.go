@@ -55,9 +55,12 @@ type rule func(s sagaState, p events.Payload) (sagaState, []events.Type)
 // rules is the saga, the whole of it: for each status, what each event does. An event missing
 // here for the order's status is a duplicate or a late reply that needs nothing, and is ignored.
 var rules = map[Status]map[events.Type]rule{
+	// OrderCreated is applied by the process that created the order (RunFirstSteps); the deadline
+	// takes the step for an order whose process died first.
 	Pending: {
 		events.OrderCreatedType: advanceTo(Payment, events.ChargePaymentType),
 		cancelRequested:         finishAs(Cancelled, ReasonCancelled),
+		stepTimedOut:            advanceTo(Payment, events.ChargePaymentType),
 	},
 	Payment: {
 		events.PaymentChargedType: func(s sagaState, _ events.Payload) (sagaState, []events.Type) {
@@ -249,12 +252,13 @@ func commandID(orderID string, t events.Type) string {
 
 var sagaNamespace = uuid.MustParse("5b0c3a52-6c1e-4d4e-9a43-6f2a0a8d2f6e")
 
-// sagaEvents lists every real event type some rule consumes.
+// sagaEvents lists every event type some rule consumes from Kafka: all the real ones but
+// OrderCreated, which is applied where it is created.
 func sagaEvents() []events.Type {
 	var out []events.Type
 	for _, byEvent := range rules {
 		for t := range byEvent {
-			if events.Known(t) && !slices.Contains(out, t) {
+			if events.Known(t) && t != events.OrderCreatedType && !slices.Contains(out, t) {
 				out = append(out, t)
 			}
 		}
@@ -262,16 +266,15 @@ func sagaEvents() []events.Type {
 	return out
 }
 
-// Subscriptions lists what the order service consumes: its own OrderCreated, which starts the
-// saga, and every reply the other services send.
+// Subscriptions lists what the order service consumes: every reply the other services send. Its
+// own OrderCreated, which starts the saga, is applied where it is created (RunFirstSteps).
 func (s *Service) Subscriptions() []messaging.Subscription {
 	return []messaging.Subscription{{
-		Name: "order-saga",
-		Topics: []string{events.TopicOrderEvents, events.TopicPaymentEvents,
-			events.TopicInventoryEvents, events.TopicFulfillmentEvents},
+		Name:   "order-saga",
+		Topics: []string{events.TopicPaymentEvents, events.TopicInventoryEvents, events.TopicFulfillmentEvents},
 		Types:  sagaEvents(),
 		Handle: s.advance,
-		// Batches from the saga's four topics can hold events of the same orders (a refund and a
+		// Batches from the saga's three topics can hold events of the same orders (a refund and a
 		// release while compensating), so a batch locks its orders in id order first: on
 		// PostgreSQL two batches updating them in different orders would deadlock.
 		// Only the replies that move an order on to a step whose command lists its items
@@ -330,7 +333,8 @@ func (s *Service) step(ctx context.Context, tx *sqlstore.Tx, orderID string, t e
 			o.Items = items[orderID]
 		}
 	}
-	// Every status but PENDING and the terminal ones awaits a reply, by a deadline.
+	// Every status but the terminal ones awaits a reply (or, PENDING, its first step) by a deadline.
+	// No rule leads back to PENDING: only create sets its deadline.
 	at := now()
 	var deadline any
 	if !nextState.Status.Terminal() && nextState.Status != Pending {

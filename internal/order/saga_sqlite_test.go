@@ -273,7 +273,7 @@ func (r *sagaRun) check(want Status) sagaCols {
 	if s != want {
 		r.t.Fatalf("status = %s, want %s (%+v)", s, want, c)
 	}
-	if awaits := !s.Terminal() && s != Pending; c.HasDeadline != awaits {
+	if awaits := !s.Terminal(); c.HasDeadline != awaits {
 		r.t.Errorf("%s: has a step deadline %v, want %v", s, c.HasDeadline, awaits)
 	}
 	if (s == Failed) != (c.FailureReason != "") {
@@ -749,10 +749,11 @@ func TestSagaTimeouts(t *testing.T) {
 	eachStore(t, func(t *testing.T, svc *Service, db *sqlstore.DB) {
 		svc.StepTimeout, svc.StepAttempts = 5*time.Millisecond, 2
 		r := startSaga(t, svc, db)
-		r.expire("", "") // PENDING awaits no reply: no deadline
-		r.step(r.orderCreated(), Payment, "PAYMENT", events.ChargePaymentType)
+		// No process took the first step by the PENDING order's deadline (its own died): the
+		// deadline takes it.
+		r.expire(Payment, "PAYMENT", events.ChargePaymentType)
 		if c := readSagaCols(t, db, r.id); c.Attempts != 1 || !c.HasDeadline {
-			t.Fatalf("after OrderCreated: %+v, want attempt 1 with a deadline", c)
+			t.Fatalf("after the first deadline: %+v, want attempt 1 with a deadline", c)
 		}
 		// Not yet due: nothing happens.
 		if err := svc.expireSteps(context.Background(), time.Now().UTC().Add(-time.Minute)); err != nil {

@@ -147,7 +147,9 @@ func TestSagaTransitions(t *testing.T) {
 		nothing(pending, shipmentFailed),
 		{from: pending, on: cancel, want: sagaState{Status: Cancelled, Outcome: Cancelled, OutcomeReason: ReasonCancelled,
 			HistoryReasonTag: ReasonCancelled, MaxAttempts: maxTries}, send: send(orderCancelled)},
-		nothing(pending, timeout), // PENDING has no deadline
+		// The order's process died before taking the first step: the deadline takes it.
+		{from: pending, on: timeout, want: sagaState{Status: Payment, Attempts: 1, MaxAttempts: maxTries},
+			send: send(chargePayment)},
 
 		// PAYMENT: awaiting the charge.
 		nothing(payment, orderCreated), // duplicate
@@ -508,7 +510,6 @@ func TestSagaSubscriptions(t *testing.T) {
 	}
 	sub := subs[0]
 	want := []events.Type{
-		events.OrderCreatedType,
 		events.PaymentChargedType, events.PaymentDeclinedType, events.PaymentRefundedType,
 		events.StockReservedType, events.StockRejectedType, events.StockReleasedType,
 		events.ShipmentCreatedType, events.ShipmentFailedType,
@@ -528,6 +529,8 @@ func TestSagaSubscriptions(t *testing.T) {
 		switch topic {
 		case events.TopicPaymentCommands, events.TopicInventoryCommands, events.TopicFulfillmentCommands:
 			t.Errorf("subscribes to a command topic %s", topic)
+		case events.TopicOrderEvents:
+			t.Errorf("subscribes to its own events (%s): the first step is taken where the order is created", topic)
 		}
 	}
 	if sub.Handle == nil {

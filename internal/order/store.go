@@ -13,14 +13,15 @@ import (
 	"github.com/ordersys/ordersys/internal/sqlstore"
 )
 
-// insertOrder queues a new order, its items and its first history entry.
-func insertOrder(q *sqlstore.Tx, o *Order) {
+// insertOrder queues a new order, its items and its first history entry. deadline is when its
+// first saga step is overdue (nil for none).
+func insertOrder(q *sqlstore.Tx, o *Order, deadline any) {
 	a := o.Address
 	q.ExecLater("orders", `INSERT INTO orders (id, customer_id, status, currency, total_amount,
-		ship_country, ship_city, ship_line1, ship_line2, ship_postal, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)`,
+		ship_country, ship_city, ship_line1, ship_line2, ship_postal, created_at, updated_at, step_deadline)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)`,
 		o.ID, o.CustomerID, string(o.Status), o.Currency, o.Total.String(),
-		a.Country, a.City, a.AddressLine1, a.AddressLine2, a.PostalCode, o.CreatedAt)
+		a.Country, a.City, a.AddressLine1, a.AddressLine2, a.PostalCode, o.CreatedAt, deadline)
 	for i, it := range o.Items {
 		q.InsertLater("order_items", itemColumns, o.ID, i+1, it.SKU, it.Quantity.String(), it.UnitPrice.String(),
 			lineTotal(it.Quantity, it.UnitPrice).String())
