@@ -141,7 +141,7 @@ echo "create-to-COMPLETED by when the order was created (ms, 5 s windows of the 
 if [ -n "${STATEMENTS:-}" ]; then
   echo "PostgreSQL time by statement (the 40 most frequent):"
   "$pgbin/psql" -q "$db" -c "SELECT sum(calls) AS statements FROM pg_stat_statements"
-  "$pgbin/psql" -q "$db" -c "SELECT calls, round(total_exec_time) AS ms, round(mean_exec_time::numeric, 3) AS mean_ms,
+  "$pgbin/psql" -q "$db" -c "SELECT calls, rows, round(total_exec_time) AS ms, round(mean_exec_time::numeric, 3) AS mean_ms,
     left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS query FROM pg_stat_statements ORDER BY calls DESC LIMIT 40"
   echo "Table scans (a sequential scan of a growing table is a plan made while it was small):"
   "$pgbin/psql" -q "$db" -c "SELECT schemaname || '.' || relname AS table, seq_scan, seq_tup_read, idx_scan, n_live_tup,

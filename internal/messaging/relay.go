@@ -25,6 +25,9 @@ type RelayConfig struct {
 	// VacuumEvery is how many published rows the relay deletes between vacuums of the outbox
 	// (default 2,000; see sqlstore.DB.Vacuum).
 	VacuumEvery int
+	// DeleteWait is how long published rows wait to be deleted with the next round's read, in
+	// its round trip, before they are deleted on their own (default 100ms).
+	DeleteWait time.Duration
 }
 
 func (c *RelayConfig) defaults() {
@@ -42,6 +45,9 @@ func (c *RelayConfig) defaults() {
 	}
 	if c.VacuumEvery <= 0 {
 		c.VacuumEvery = 2000
+	}
+	if c.DeleteWait <= 0 {
+		c.DeleteWait = 100 * time.Millisecond
 	}
 }
 
@@ -78,9 +84,10 @@ func (o *Outbox) RunRelay(ctx context.Context, db *sqlstore.DB, producer *kgo.Cl
 	return nil
 }
 
-// relay publishes while the lease holds. While rows keep coming, the rows a round published are
-// deleted in the next round's read, which saves PostgreSQL a round trip per round; before the
-// relay waits, they are deleted on their own, so that none linger while it is idle.
+// relay publishes while the lease holds. The rows a round published are deleted in the next
+// round's read, which saves PostgreSQL a round trip per round and keeps one off the path from a
+// write to its publication; when no write comes within DeleteWait, they are deleted on their own,
+// so that none linger while the relay is idle.
 func (o *Outbox) relay(ctx context.Context, db *sqlstore.DB, producer *kgo.Client, cfg RelayConfig, lease *sqlstore.Lease, log *slog.Logger) {
 	backoff := cfg.Backoff
 	deleted := 0          // rows deleted since the last vacuum
@@ -115,8 +122,9 @@ func (o *Outbox) relay(ctx context.Context, db *sqlstore.DB, producer *kgo.Clien
 		if err == nil {
 			deleted += len(published)
 			published = ids
-			if len(ids) < cfg.BatchSize && len(o.wake) == 0 && len(lease.Notifications()) == 0 && len(published) > 0 {
-				// Nothing else is known to be waiting: delete now rather than with the next read.
+			// After a full batch more rows are likely waiting: read on at once.
+			if len(ids) > 0 && len(ids) < cfg.BatchSize && !o.awaitWrite(ctx, lease, cfg.DeleteWait) {
+				// Nothing written within DeleteWait: delete now rather than with the next read.
 				if err = db.DeleteIDs(ctx, "outbox", published); err != nil {
 					err = fmt.Errorf("delete published outbox rows: %w", err)
 				} else {
@@ -151,7 +159,7 @@ func (o *Outbox) relay(ctx context.Context, db *sqlstore.DB, producer *kgo.Clien
 			}
 		}
 		if len(published) > 0 {
-			continue // more rows are likely waiting
+			continue // a full batch, or a write came: read on, deleting what was published
 		}
 		poll.Reset(cfg.Poll)
 		select {
@@ -163,6 +171,22 @@ func (o *Outbox) relay(ctx context.Context, db *sqlstore.DB, producer *kgo.Clien
 		case <-poll.C:
 		}
 	}
+}
+
+// awaitWrite waits up to d for a write to wake the relay, reporting whether one did. It also
+// returns true when ctx ends or the lease is lost, for the relay's loop to notice.
+func (o *Outbox) awaitWrite(ctx context.Context, lease *sqlstore.Lease, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-o.wake:
+	case <-lease.Notifications():
+	case <-ctx.Done():
+	case <-lease.Lost():
+	case <-t.C:
+		return false
+	}
+	return true
 }
 
 // publishBatch deletes the rows done (published by the previous round), then publishes up to
