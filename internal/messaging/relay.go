@@ -26,7 +26,7 @@ type RelayConfig struct {
 	// (default 2,000; see sqlstore.DB.Vacuum).
 	VacuumEvery int
 	// DeleteWait is how long published rows wait to be deleted with the next round's read, in
-	// its round trip, before they are deleted on their own (default 100ms).
+	// its round trip, before they are deleted on their own (default 100ms; PostgreSQL only).
 	DeleteWait time.Duration
 }
 
@@ -99,6 +99,12 @@ func (o *Outbox) relay(ctx context.Context, db *sqlstore.DB, producer *kgo.Clien
 	defer vacuums.Wait()
 	poll := time.NewTimer(cfg.Poll)
 	defer poll.Stop()
+	// On SQLite, in process, a delete saves no round trip by going with the next read, and would
+	// make that read a write waiting for the writer's lock: delete at once unless a write waits.
+	deleteWait := cfg.DeleteWait
+	if db.Dialect != sqlstore.Postgres {
+		deleteWait = 0
+	}
 	defer func() {
 		if len(published) == 0 {
 			return
@@ -123,7 +129,7 @@ func (o *Outbox) relay(ctx context.Context, db *sqlstore.DB, producer *kgo.Clien
 			deleted += len(published)
 			published = ids
 			// After a full batch more rows are likely waiting: read on at once.
-			if len(ids) > 0 && len(ids) < cfg.BatchSize && !o.awaitWrite(ctx, lease, cfg.DeleteWait) {
+			if len(ids) > 0 && len(ids) < cfg.BatchSize && !o.awaitWrite(ctx, lease, deleteWait) {
 				// Nothing written within DeleteWait: delete now rather than with the next read.
 				if err = db.DeleteIDs(ctx, "outbox", published); err != nil {
 					err = fmt.Errorf("delete published outbox rows: %w", err)
@@ -176,6 +182,9 @@ func (o *Outbox) relay(ctx context.Context, db *sqlstore.DB, producer *kgo.Clien
 // awaitWrite waits up to d for a write to wake the relay, reporting whether one did. It also
 // returns true when ctx ends or the lease is lost, for the relay's loop to notice.
 func (o *Outbox) awaitWrite(ctx context.Context, lease *sqlstore.Lease, d time.Duration) bool {
+	if d <= 0 {
+		return len(o.wake) > 0 || len(lease.Notifications()) > 0
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -110,7 +110,12 @@ func (db *DB) DeleteIDs(ctx context.Context, table string, ids []int64) error {
 
 // DeleteIDsThen deletes the rows of table whose id is in ids (none: it deletes nothing), then runs
 // read, which sees them gone. On PostgreSQL both statements go in one pipeline, and so one round
-// trip and one implicit transaction; on SQLite, in process, they are DeleteIDs and a query.
+// trip and one transaction; on SQLite, in process, they are DeleteIDs and a query.
+//
+// The delete commits without waiting for its WAL to reach the disk (synchronous_commit off), so
+// that the read's answer does not wait for a flush. It is meant for rows that are safe to see again
+// (published outbox rows: a delete lost in a crash of PostgreSQL publishes them twice, and the
+// consumers' inboxes absorb the second).
 func (db *DB) DeleteIDsThen(ctx context.Context, table string, ids []int64, read Read) error {
 	if db.Dialect != Postgres {
 		if len(ids) > 0 {
@@ -139,14 +144,21 @@ func (db *DB) DeleteIDsThen(ctx context.Context, table string, ids []int64, read
 	return conn.Raw(func(driverConn any) error {
 		var b pgx.Batch
 		if len(ids) > 0 {
+			b.Queue(`BEGIN`)
+			b.Queue(`SET LOCAL synchronous_commit TO OFF`)
 			b.Queue(`DELETE FROM `+quoteIdent(table)+` WHERE id = ANY($1)`, ids)
 		}
 		b.Queue(read.Query, read.Args...)
+		if len(ids) > 0 {
+			b.Queue(`COMMIT`)
+		}
 		br := driverConn.(*stdlib.Conn).Conn().SendBatch(ctx, &b)
 		defer br.Close()
 		if len(ids) > 0 {
-			if _, err := br.Exec(); err != nil {
-				return fmt.Errorf("delete from %s: %w", table, err)
+			for range 3 {
+				if _, err := br.Exec(); err != nil {
+					return fmt.Errorf("delete from %s: %w", table, err)
+				}
 			}
 		}
 		if err := readNext(br, read); err != nil {
