@@ -121,21 +121,12 @@ func placeOrder(t *testing.T, base, body string) string {
 // waitStatus polls an order until it reaches want, failing after timeout.
 func waitStatus(t *testing.T, base, id, want string, timeout time.Duration) map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		r := do(t, http.MethodGet, base+"/api/v1/orders/"+id, "", "", nil)
-		if r.status != http.StatusOK {
-			t.Fatalf("get %s: %d %s", id, r.status, r.body)
-		}
-		o := r.json(t)
-		if o["status"] == want {
-			return o
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("order %s still %v after %s, want %s", id, o["status"], timeout, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	var o map[string]any
+	pollGET(t, base+"/api/v1/orders/"+id, timeout, func(body map[string]any) (bool, string) {
+		o = body
+		return o["status"] == want, fmt.Sprintf("order %s still %v, want %s", id, o["status"], want)
+	})
+	return o
 }
 
 // waitNotified polls an order's notifications until it has one, failing after timeout. The
@@ -143,17 +134,28 @@ func waitStatus(t *testing.T, base, id, want string, timeout time.Duration) map[
 // lingers to gather records), so a test that has seen COMPLETED waits for it.
 func waitNotified(t *testing.T, base, id string, timeout time.Duration) {
 	t.Helper()
+	pollGET(t, base+"/api/v1/notifications?orderId="+id, timeout, func(body map[string]any) (bool, string) {
+		items, _ := body["items"].([]any)
+		return len(items) > 0, fmt.Sprintf("order %s has no notification", id)
+	})
+}
+
+// pollGET gets url every 20 ms until done says its JSON body is what the test waits for, failing
+// with done's description of the last body after timeout. An answer other than 200 fails at once.
+func pollGET(t *testing.T, url string, timeout time.Duration, done func(map[string]any) (bool, string)) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		r := do(t, http.MethodGet, base+"/api/v1/notifications?orderId="+id, "", "", nil)
+		r := do(t, http.MethodGet, url, "", "", nil)
 		if r.status != http.StatusOK {
-			t.Fatalf("notifications of %s: %d %s", id, r.status, r.body)
+			t.Fatalf("GET %s: %d %s", url, r.status, r.body)
 		}
-		if items, _ := r.json(t)["items"].([]any); len(items) > 0 {
+		ok, state := done(r.json(t))
+		if ok {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("order %s has no notification after %s", id, timeout)
+			t.Fatalf("%s after %s", state, timeout)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
