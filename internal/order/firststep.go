@@ -78,20 +78,8 @@ func (s *Service) RunFirstSteps(ctx context.Context) {
 }
 
 func (s *Service) queuePending(ctx context.Context) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT id FROM orders WHERE status = $1`, string(Pending))
+	ids, err := s.orderIDs(ctx, `SELECT id FROM orders WHERE status = $1`, string(Pending))
 	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return err
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
 		return err
 	}
 	if len(ids) > 0 {

@@ -333,11 +333,11 @@ func (s *Service) step(ctx context.Context, tx *sqlstore.Tx, orderID string, t e
 			o.Items = items[orderID]
 		}
 	}
-	// Every status but the terminal ones awaits a reply (or, PENDING, its first step) by a deadline.
-	// No rule leads back to PENDING: only create sets its deadline.
+	// Every status but the terminal ones awaits a reply by a deadline (PENDING, whose deadline
+	// create sets, awaits its first step; no rule leads back to it).
 	at := now()
 	var deadline any
-	if !nextState.Status.Terminal() && nextState.Status != Pending {
+	if !nextState.Status.Terminal() {
 		deadline = at.Add(s.StepTimeout)
 	}
 	saveSaga(tx, orderID, version, st.Status, nextState, deadline, at)

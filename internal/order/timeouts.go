@@ -28,21 +28,8 @@ func (s *Service) RunDeadlines(ctx context.Context) {
 
 // expireSteps applies stepTimedOut to orders past their deadline, a bounded batch at a time.
 func (s *Service) expireSteps(ctx context.Context, at time.Time) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT id FROM orders WHERE step_deadline < $1 LIMIT 100`, at.UTC())
+	ids, err := s.orderIDs(ctx, `SELECT id FROM orders WHERE step_deadline < $1 LIMIT 100`, at.UTC())
 	if err != nil {
-		return err
-	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return err
 	}
 	for _, id := range ids {
@@ -59,4 +46,12 @@ func (s *Service) expireSteps(ctx context.Context, at time.Time) error {
 		}
 	}
 	return nil
+}
+
+// orderIDs runs a query for order ids.
+func (s *Service) orderIDs(ctx context.Context, query string, args ...any) ([]string, error) {
+	return sqlstore.Collect(ctx, s.db, func(r sqlstore.Scanner) (id string, err error) {
+		err = r.Scan(&id)
+		return id, err
+	}, query, args...)
 }
