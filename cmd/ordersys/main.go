@@ -12,6 +12,10 @@ import (
 )
 
 func main() {
+	if err := applyTimerSlack(os.Args, os.Getenv); err != nil {
+		fmt.Fprintln(os.Stderr, "ordersys:", err)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := app.Run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
 	stop()

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Go's sysmon thread sleeps 20 µs at a time for a millisecond or more whenever a process that was
+// idle makes a syscall (runtime/proc.go: "If it wakes from a syscall it resets idle and delay").
+// An ordersys process waits on the network, so it goes from idle to busy hundreds of times a
+// second, and its sysmon wakes thousands of times a second; on a virtual machine each of those
+// timer wake-ups goes through the hypervisor. A timer slack of a millisecond lets the kernel let
+// those sleeps run long. At 150 orders/s in bench/topology.sh it halved the context switches of
+// every ordersys process and took the machine from 86-88% to 74-81% busy (see README,
+// Performance). No ordersys timer needs better than a millisecond: what is latency-critical waits
+// on sockets, which the slack does not touch.
+//
+// Timer slack belongs to a thread and is inherited by the threads it creates, and sysmon's thread
+// exists before main runs. So the process sets the slack on its own thread and execs itself: the
+// new image starts on that thread, and every thread the runtime makes from then on inherits it.
+
+// slackCommands are the commands that run for long enough to matter.
+var slackCommands = map[string]bool{"dev": true, "serve": true, "broker": true, "loadgen": true}
+
+const defaultTimerSlack = time.Millisecond
+
+// applyTimerSlack gives the process the timer slack ORDERSYS_TIMER_SLACK asks for (1ms by
+// default; 0 keeps the system's), re-executing it once to do so. It returns only if the slack is
+// already in place, is not wanted, or cannot be applied, and errs only on a malformed setting.
+func applyTimerSlack(args []string, getenv func(string) string) error {
+	if len(args) < 2 || !slackCommands[args[1]] {
+		return nil
+	}
+	want := defaultTimerSlack
+	if v := getenv("ORDERSYS_TIMER_SLACK"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return fmt.Errorf("ORDERSYS_TIMER_SLACK=%q: want a duration such as 1ms, or 0", v)
+		}
+		want = d
+	}
+	if want == 0 {
+		return nil
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if current, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0); err != nil || current == int(want) {
+		return nil
+	}
+	// The kernel ignores the setting for real-time threads; re-reading it keeps that case from
+	// re-executing forever.
+	if err := unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(want), 0, 0, 0); err != nil {
+		return nil
+	}
+	if current, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0); err != nil || current != int(want) {
+		return nil
+	}
+	err := syscall.Exec("/proc/self/exe", os.Args, os.Environ())
+	// Still here: the exec failed (no /proc, a sandbox). Run on with the system's slack.
+	fmt.Fprintf(os.Stderr, "ordersys: timer slack not applied: %v\n", err)
+	return nil
+}
