@@ -12,7 +12,11 @@ import (
 )
 
 func main() {
-	if err := applyTimerSlack(os.Args, os.Getenv); err != nil {
+	command := ""
+	if len(os.Args) > 1 {
+		command = os.Args[1]
+	}
+	if err := applyTimerSlack(command, os.Getenv); err != nil {
 		fmt.Fprintln(os.Stderr, "ordersys:", err)
 		os.Exit(2)
 	}

@@ -16,9 +16,9 @@ import (
 // second, and its sysmon wakes thousands of times a second; on a virtual machine each of those
 // timer wake-ups goes through the hypervisor. A timer slack of a millisecond lets the kernel let
 // those sleeps run long. At 150 orders/s in bench/topology.sh it halved the context switches of
-// every ordersys process and took the machine from 86-88% to 74-81% busy (see README,
-// Performance). No ordersys timer needs better than a millisecond: what is latency-critical waits
-// on sockets, which the slack does not touch.
+// every ordersys process and cut p99 by about a third (README, Performance). No ordersys timer
+// needs better than a millisecond: what is latency-critical waits on sockets, which the slack does
+// not touch.
 //
 // Timer slack belongs to a thread and is inherited by the threads it creates, and sysmon's thread
 // exists before main runs. So the process sets the slack on its own thread and execs itself: the
@@ -29,11 +29,12 @@ var slackCommands = map[string]bool{"dev": true, "serve": true, "broker": true, 
 
 const defaultTimerSlack = time.Millisecond
 
-// applyTimerSlack gives the process the timer slack ORDERSYS_TIMER_SLACK asks for (1ms by
-// default; 0 keeps the system's), re-executing it once to do so. It returns only if the slack is
-// already in place, is not wanted, or cannot be applied, and errs only on a malformed setting.
-func applyTimerSlack(args []string, getenv func(string) string) error {
-	if len(args) < 2 || !slackCommands[args[1]] {
+// applyTimerSlack gives the process running command the timer slack ORDERSYS_TIMER_SLACK asks for
+// (1ms by default; 0 keeps the system's), re-executing it once to do so. It returns only if the
+// slack is already in place, is not wanted, or cannot be applied, and errs only on a malformed
+// setting.
+func applyTimerSlack(command string, getenv func(string) string) error {
+	if !slackCommands[command] {
 		return nil
 	}
 	want := defaultTimerSlack

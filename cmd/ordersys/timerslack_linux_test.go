@@ -18,7 +18,7 @@ import (
 func TestMain(m *testing.M) {
 	if command := os.Getenv("ORDERSYS_SLACK_HELPER"); command != "" {
 		runtime.LockOSThread()
-		if err := applyTimerSlack([]string{"ordersys", command}, os.Getenv); err != nil {
+		if err := applyTimerSlack(command, os.Getenv); err != nil {
 			fmt.Println("error:", err)
 			os.Exit(2)
 		}
