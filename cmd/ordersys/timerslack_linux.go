@@ -14,30 +14,33 @@ import (
 // idle makes a syscall (runtime/proc.go: "If it wakes from a syscall it resets idle and delay").
 // An ordersys process waits on the network, so it goes from idle to busy hundreds of times a
 // second, and its sysmon wakes thousands of times a second; on a virtual machine each of those
-// timer wake-ups goes through the hypervisor. A timer slack of a millisecond lets the kernel let
-// those sleeps run long. At 150 orders/s in bench/topology.sh it halved the context switches of
-// every ordersys process and cut p99 by about a third (README, Performance). No ordersys timer
-// needs better than a millisecond: what is latency-critical waits on sockets, which the slack does
-// not touch.
+// timer wake-ups goes through the hypervisor. A timer slack of a few milliseconds lets the kernel
+// let those sleeps run long. At 150 orders/s in bench/topology.sh it halved the context switches of
+// every ordersys process and cut p99 by a third (README, Performance). The services' own timers
+// are 50 ms and longer, and what is latency-critical waits on sockets, which the slack does not
+// touch. The load generator paces requests a few milliseconds apart, so it keeps to 1 ms.
 //
 // Timer slack belongs to a thread and is inherited by the threads it creates, and sysmon's thread
 // exists before main runs. So the process sets the slack on its own thread and execs itself: the
 // new image starts on that thread, and every thread the runtime makes from then on inherits it.
 
-// slackCommands are the commands that run for long enough to matter.
-var slackCommands = map[string]bool{"dev": true, "serve": true, "broker": true, "loadgen": true}
-
-const defaultTimerSlack = time.Millisecond
+// timerSlacks are the default slacks of the commands that run for long enough to matter.
+var timerSlacks = map[string]time.Duration{
+	"dev":     4 * time.Millisecond,
+	"serve":   4 * time.Millisecond,
+	"broker":  4 * time.Millisecond,
+	"loadgen": time.Millisecond,
+}
 
 // applyTimerSlack gives the process running command the timer slack ORDERSYS_TIMER_SLACK asks for
-// (1ms by default; 0 keeps the system's), re-executing it once to do so. It returns only if the
-// slack is already in place, is not wanted, or cannot be applied, and errs only on a malformed
+// (timerSlacks by default; 0 keeps the system's), re-executing it once to do so. It returns only if
+// the slack is already in place, is not wanted, or cannot be applied, and errs only on a malformed
 // setting.
 func applyTimerSlack(command string, getenv func(string) string) error {
-	if !slackCommands[command] {
+	want, ok := timerSlacks[command]
+	if !ok {
 		return nil
 	}
-	want := defaultTimerSlack
 	if v := getenv("ORDERSYS_TIMER_SLACK"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {

@@ -75,7 +75,8 @@ func TestTimerSlack(t *testing.T) {
 	}
 	unchanged := strings.TrimSpace(strings.Repeat(fmt.Sprint(own)+" ", 5))
 	for _, c := range []struct{ command, setting, want string }{
-		{"serve", "", "1000000 1000000 1000000 1000000 1000000"}, // the default, on every thread
+		{"serve", "", "4000000 4000000 4000000 4000000 4000000"}, // the default, on every thread
+		{"loadgen", "", "1000000 1000000 1000000 1000000 1000000"},
 		{"dev", "250us", "250000 250000 250000 250000 250000"},
 		{"serve", "0", unchanged},    // turned off
 		{"migrate", "", unchanged},   // a short command is left alone

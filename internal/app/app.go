@@ -29,8 +29,9 @@ Usage:
                                        latency
 
 Run 'ordersys COMMAND -h' for a command's flags. Every flag can also be set as ORDERSYS_<FLAG>,
-e.g. ORDERSYS_DATABASE_URL for --database-url. ORDERSYS_TIMER_SLACK (default 1ms, 0 for the
-system's) is the Linux timer slack that dev, serve, broker and loadgen set on themselves at start.
+e.g. ORDERSYS_DATABASE_URL for --database-url. ORDERSYS_TIMER_SLACK (default 4ms, 1ms for
+loadgen; 0 for the system's) is the Linux timer slack that dev, serve, broker and loadgen set on
+themselves at start.
 `
 
 // ErrUsage is returned for a command line that names no known command.
