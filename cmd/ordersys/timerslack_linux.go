@@ -53,7 +53,7 @@ func applyTimerSlack(command string, getenv func(string) string) error {
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	if current, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0); err != nil || current == int(want) {
+	if current, err := threadSlack(); err != nil || current == want {
 		return nil
 	}
 	// The kernel ignores the setting for real-time threads; re-reading it keeps that case from
@@ -61,11 +61,17 @@ func applyTimerSlack(command string, getenv func(string) string) error {
 	if err := unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(want), 0, 0, 0); err != nil {
 		return nil
 	}
-	if current, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0); err != nil || current != int(want) {
+	if current, err := threadSlack(); err != nil || current != want {
 		return nil
 	}
 	err := syscall.Exec("/proc/self/exe", os.Args, os.Environ())
 	// Still here: the exec failed (no /proc, a sandbox). Run on with the system's slack.
 	fmt.Fprintf(os.Stderr, "ordersys: timer slack not applied: %v\n", err)
 	return nil
+}
+
+// threadSlack is the timer slack of the calling thread.
+func threadSlack() (time.Duration, error) {
+	ns, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+	return time.Duration(ns), err
 }

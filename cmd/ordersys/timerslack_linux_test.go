@@ -8,8 +8,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
 
 // The helper process runs applyTimerSlack as main would for the command in ORDERSYS_SLACK_HELPER
@@ -32,11 +30,11 @@ func TestMain(m *testing.M) {
 // goroutines that lock one each and wait together.
 func threadSlacks(n int) []string {
 	slack := func() string {
-		v, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+		d, err := threadSlack()
 		if err != nil {
 			return err.Error()
 		}
-		return fmt.Sprint(v)
+		return fmt.Sprint(d.Nanoseconds())
 	}
 	out := make([]string, n+1)
 	out[0] = slack()
@@ -69,11 +67,11 @@ func runHelper(t *testing.T, command, setting string) string {
 }
 
 func TestTimerSlack(t *testing.T) {
-	own, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+	own, err := threadSlack()
 	if err != nil {
 		t.Fatal(err)
 	}
-	unchanged := strings.TrimSpace(strings.Repeat(fmt.Sprint(own)+" ", 5))
+	unchanged := strings.TrimSpace(strings.Repeat(fmt.Sprint(own.Nanoseconds())+" ", 5))
 	for _, c := range []struct{ command, setting, want string }{
 		{"serve", "", "4000000 4000000 4000000 4000000 4000000"}, // the default, on every thread
 		{"loadgen", "", "1000000 1000000 1000000 1000000 1000000"},
