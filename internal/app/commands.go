@@ -53,25 +53,10 @@ Press Ctrl-C to stop.
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	var cfg ServeConfig
-	var brokers, level string
-	fs := newFlagSet("serve", getenv, stderr)
-	fs.String(&cfg.Addr, "addr", "127.0.0.1:3001", "HTTP listen address (API if this process runs the order service; health and docs always)")
-	fs.String(&cfg.DatabaseURL, "database-url", "", "postgres://user:pass@host:5432/db (each service uses its own schema), or sqlite:DIR")
-	fs.String(&brokers, "kafka-brokers", "127.0.0.1:9092", "comma-separated Kafka bootstrap brokers")
-	fs.Int(&cfg.Partitions, "partitions", 8, "partitions per topic, for topics created at start")
-	fs.Int(&cfg.ReplicationFactor, "replication-factor", 1, "replication factor, for topics created at start")
-	fs.Bool(&cfg.Migrate, "migrate", true, "apply database migrations at start")
-	fs.Bool(&cfg.Rules.DemoCatalog, "demo-catalog", false, "stock SKU-1 to SKU-20 amply where missing, to try the system out (inventory)")
-	fs.String(&cfg.PprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address (off when empty)")
-	fs.Duration(&cfg.SessionTimeout, "session-timeout", 45*time.Second, "how long a silent replica keeps its partitions before the group reassigns them")
-	reliabilityFlags(fs, &cfg.Retry, &cfg.Retention)
-	fs.String(&level, "log-level", "info", "debug, info, warn or error")
-	if err := fs.parse(args, true); err != nil {
+	cfg, brokers, level, err := parseServe(args, getenv, stderr)
+	if err != nil {
 		return err
 	}
-	cfg.Services = fs.Args()
-	cfg.Brokers = splitList(brokers)
 	log, err := newLogger(stderr, level)
 	if err != nil {
 		return err
@@ -91,6 +76,29 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	waitErr := s.Wait(ctx)
 	log.Info("shutting down")
 	return errors.Join(waitErr, s.Close())
+}
+
+// parseServe reads serve's flags and environment into its configuration, apart from the logger.
+func parseServe(args []string, getenv func(string) string, stderr io.Writer) (cfg ServeConfig, brokers, level string, err error) {
+	fs := newFlagSet("serve", getenv, stderr)
+	fs.String(&cfg.Addr, "addr", "127.0.0.1:3001", "HTTP listen address (API if this process runs the order service; health and docs always)")
+	fs.String(&cfg.DatabaseURL, "database-url", "", "postgres://user:pass@host:5432/db (each service uses its own schema), or sqlite:DIR")
+	fs.String(&brokers, "kafka-brokers", "127.0.0.1:9092", "comma-separated Kafka bootstrap brokers")
+	fs.Int(&cfg.Partitions, "partitions", 8, "partitions per topic, for topics created at start")
+	fs.Int(&cfg.ReplicationFactor, "replication-factor", 1, "replication factor, for topics created at start")
+	fs.Bool(&cfg.Migrate, "migrate", true, "apply database migrations at start")
+	fs.Bool(&cfg.Rules.DemoCatalog, "demo-catalog", false, "stock SKU-1 to SKU-20 amply where missing, to try the system out (inventory)")
+	fs.String(&cfg.PprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address (off when empty)")
+	fs.Duration(&cfg.SessionTimeout, "session-timeout", 45*time.Second, "how long a silent replica keeps its partitions before the group reassigns them")
+	reliabilityFlags(fs, &cfg.Retry, &cfg.Retention)
+	rulesFlags(fs, &cfg.Rules)
+	fs.String(&level, "log-level", "info", "debug, info, warn or error")
+	if err := fs.parse(args, true); err != nil {
+		return cfg, "", "", err
+	}
+	cfg.Services = fs.Args()
+	cfg.Brokers = splitList(brokers)
+	return cfg, brokers, level, nil
 }
 
 func runBroker(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

@@ -1,0 +1,31 @@
+package app
+
+import (
+	"io"
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestParseServe checks that serve takes the business rules, from flags and from the environment,
+// as dev does: every replica of a service must be configurable alike.
+func TestParseServe(t *testing.T) {
+	env := map[string]string{"ORDERSYS_SHIP_COUNTRIES": "DEU,FRA", "ORDERSYS_STEP_ATTEMPTS": "5"}
+	cfg, brokers, _, err := parseServe([]string{"order", "--credit-limit", "250.50", "--step-timeout", "5s",
+		"--kafka-brokers", "k1:9092,k2:9092", "payment"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Rules
+	if r.CreditLimit.String() != "250.5" || r.StepTimeout != 5*time.Second || r.StepAttempts != 5 ||
+		!slices.Equal(r.ShipCountries, []string{"DEU", "FRA"}) {
+		t.Errorf("rules %+v: want credit limit 250.5, step timeout 5s, 5 attempts, ships to DEU and FRA", r)
+	}
+	if !slices.Equal(cfg.Services, []string{"order", "payment"}) || brokers != "k1:9092,k2:9092" ||
+		!slices.Equal(cfg.Brokers, []string{"k1:9092", "k2:9092"}) {
+		t.Errorf("services %q, brokers %q (%q)", cfg.Services, brokers, cfg.Brokers)
+	}
+	if _, _, _, err := parseServe([]string{"--credit-limit", "-1"}, func(string) string { return "" }, io.Discard); err == nil {
+		t.Error("a negative credit limit was accepted")
+	}
+}
