@@ -28,10 +28,10 @@ Usage:
   ordersys loadgen [flags]             post orders at a steady rate and report throughput and
                                        latency
 
-Run 'ordersys COMMAND -h' for a command's flags. Every flag can also be set as ORDERSYS_<FLAG>,
-e.g. ORDERSYS_DATABASE_URL for --database-url. ORDERSYS_TIMER_SLACK (default 4ms, 1ms for
-loadgen; 0 for the system's) is the Linux timer slack that dev, serve, broker and loadgen set on
-themselves at start.
+Run 'ordersys COMMAND -h' for a command's flags. Every flag but loadgen's can also be set as
+ORDERSYS_<FLAG>, e.g. ORDERSYS_DATABASE_URL for --database-url. ORDERSYS_TIMER_SLACK (default
+4ms, 1ms for loadgen; 0 for the system's) is the Linux timer slack that dev, serve, broker and
+loadgen set on themselves at start.
 `
 
 // ErrUsage is returned for a command line that names no known command.
