@@ -315,6 +315,9 @@ func (s *Service) step(ctx context.Context, tx *sqlstore.Tx, orderID string, t e
 	if err != nil {
 		return false, err
 	}
+	if due, ok := p.(stepDue); ok && !(row.deadline.Valid && row.deadline.Time.Before(due.by)) {
+		return false, nil // not due any more: the step moved on since it was found overdue
+	}
 	o, st, version := row.order, row.state, row.version
 	st.MaxAttempts = s.StepAttempts
 	nextState, send, ok := next(st, t, p)

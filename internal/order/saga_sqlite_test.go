@@ -874,6 +874,49 @@ func TestExpireStepsAnyZone(t *testing.T) {
 	})
 }
 
+// TestExpireStepRechecksDeadline: the deadline check reads the overdue orders before it locks each
+// one, and meanwhile another replica's check or a reply may move the step on. A step found overdue
+// is retried once, whatever the number of replicas that found it, and a step that has just begun
+// is not retried at all.
+func TestExpireStepRechecksDeadline(t *testing.T) {
+	eachStore(t, func(t *testing.T, svc *Service, db *sqlstore.DB) {
+		ctx := context.Background()
+		svc.StepTimeout, svc.StepAttempts = time.Millisecond, 3
+		r := startSaga(t, svc, db)
+		r.step(r.orderCreated(), Payment, "PAYMENT", events.ChargePaymentType)
+		time.Sleep(5 * time.Millisecond)
+		at := now() // two replicas find the order overdue
+
+		before := readSagaCols(t, db, r.id)
+		if _, err := svc.expireStep(ctx, r.id, at); err != nil {
+			t.Fatal(err)
+		}
+		r.after(before, Payment, []string{"PAYMENT STEP_RETRIED"}, []events.Type{events.ChargePaymentType})
+		before = readSagaCols(t, db, r.id)
+		if changed, err := svc.expireStep(ctx, r.id, at); err != nil || changed {
+			t.Fatalf("the second replica's expiry: changed %v, %v; want nothing to do", changed, err)
+		}
+		if after := readSagaCols(t, db, r.id); after != before {
+			t.Errorf("the second replica's expiry changed the order:\nbefore %+v\nafter  %+v", before, after)
+		}
+		r.checkSent(nil)
+
+		time.Sleep(5 * time.Millisecond)
+		at = now() // found overdue again; then the reply comes before the order is locked
+		svc.StepTimeout = time.Minute
+		r.step(r.paymentCharged(), Inventory, "INVENTORY", events.ReserveStockType)
+		before = readSagaCols(t, db, r.id)
+		if changed, err := svc.expireStep(ctx, r.id, at); err != nil || changed {
+			t.Fatalf("expiry after the reply: changed %v, %v; want nothing to do", changed, err)
+		}
+		if after := readSagaCols(t, db, r.id); after != before || after.Attempts != 1 {
+			t.Errorf("expiry after the reply changed the order:\nbefore %+v\nafter  %+v", before, after)
+		}
+		r.checkHistory()
+		r.checkSent(nil)
+	})
+}
+
 // logRecorder is a slog.Handler that keeps every record it is handed.
 type logRecorder struct {
 	mu      sync.Mutex

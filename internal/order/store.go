@@ -43,13 +43,14 @@ func addHistory(tx *sqlstore.Tx, orderID string, seq int64, s Status, reason str
 
 // sagaColumns are what loadSaga and prefetchSagas read of an order.
 const sagaColumns = orderColumns + `, version, charged, reserved, refund_pending,
-	release_pending, outcome, outcome_reason, step_attempts`
+	release_pending, outcome, outcome_reason, step_attempts, step_deadline`
 
 // sagaRow is an order as the saga sees it, with its version.
 type sagaRow struct {
-	order   *Order
-	state   sagaState
-	version int64
+	order    *Order
+	state    sagaState
+	version  int64
+	deadline sql.NullTime // when the current step is overdue
 	// items are set when the row was prefetched for a batch (which reads every order's items in
 	// the same round trip).
 	items      []Item
@@ -66,7 +67,8 @@ func scanSaga(row sqlstore.Scanner) (*sagaRow, error) {
 	st := &r.state
 	if err := row.Scan(&o.ID, &o.CustomerID, &status, &o.FailureReason, &o.Currency, &total,
 		&a.Country, &a.City, &a.AddressLine1, &a.AddressLine2, &a.PostalCode, &o.CreatedAt, &o.UpdatedAt,
-		&r.version, &charged, &reserved, &refund, &release, &outcome, &st.OutcomeReason, &st.Attempts); err != nil {
+		&r.version, &charged, &reserved, &refund, &release, &outcome, &st.OutcomeReason, &st.Attempts,
+		&r.deadline); err != nil {
 		return nil, err
 	}
 	var err error
