@@ -96,10 +96,18 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (cf
 	if err := fs.parse(args, true); err != nil {
 		return cfg, "", "", err
 	}
+	// Kafka and the embedded broker refuse a consumer whose session is shorter than their
+	// group.min.session.timeout.ms, 6s by default, and franz-go one shorter than its 3s heartbeat:
+	// the consumers would stop while the process went on taking orders.
+	if cfg.SessionTimeout < minSessionTimeout {
+		return cfg, "", "", fmt.Errorf("--session-timeout %v: want at least %v, the brokers' minimum", cfg.SessionTimeout, minSessionTimeout)
+	}
 	cfg.Services = fs.Args()
 	cfg.Brokers = splitList(brokers)
 	return cfg, brokers, level, nil
 }
+
+const minSessionTimeout = 6 * time.Second
 
 func runBroker(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var addr, dir string
@@ -164,6 +172,9 @@ func rulesFlags(fs *flagSet, r *Rules) {
 		d, err := decimal.NewFromString(v)
 		if err != nil || !d.IsPositive() {
 			return fmt.Errorf("want a positive amount, got %q", v)
+		}
+		if err := (payment.Config{CreditLimit: d}).Validate(); err != nil {
+			return err
 		}
 		r.CreditLimit = d
 		return nil

@@ -40,9 +40,11 @@ func (f *flagSet) String(p *string, name, def, usage string) {
 
 func (f *flagSet) Int(p *int, name string, def int, usage string) {
 	if v := f.getenv(envName(name)); v != "" {
-		if _, err := fmt.Sscan(v, &def); err != nil {
+		n, err := strconv.Atoi(v)
+		if err != nil {
 			f.errs = append(f.errs, fmt.Errorf("%s=%q: not a whole number", envName(name), v))
 		}
+		def = n
 	}
 	f.IntVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, envName(name)))
 }

@@ -25,7 +25,21 @@ func TestParseServe(t *testing.T) {
 		!slices.Equal(cfg.Brokers, []string{"k1:9092", "k2:9092"}) {
 		t.Errorf("services %q, brokers %q (%q)", cfg.Services, brokers, cfg.Brokers)
 	}
-	if _, _, _, err := parseServe([]string{"--credit-limit", "-1"}, func(string) string { return "" }, io.Discard); err == nil {
-		t.Error("a negative credit limit was accepted")
+	for _, v := range []string{"8x", "1.5"} {
+		env := func(k string) string {
+			if k == "ORDERSYS_PARTITIONS" {
+				return v
+			}
+			return ""
+		}
+		if _, _, _, err := parseServe(nil, env, io.Discard); err == nil {
+			t.Errorf("ORDERSYS_PARTITIONS=%q was accepted", v)
+		}
+	}
+	for _, bad := range [][]string{{"--credit-limit", "-1"}, {"--credit-limit", "0.00001"}, {"--credit-limit", "1e16"},
+		{"--session-timeout", "2s"}} {
+		if _, _, _, err := parseServe(bad, func(string) string { return "" }, io.Discard); err == nil {
+			t.Errorf("%q was accepted", bad)
+		}
 	}
 }
