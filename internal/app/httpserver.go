@@ -30,11 +30,14 @@ func listenAndServe(addr string, handler http.Handler) (*httpServer, error) {
 	return h, nil
 }
 
-// wait blocks until ctx ends (nil) or the server fails.
-func (h *httpServer) wait(ctx context.Context) error {
+// wait blocks until ctx ends (nil), the server fails, or n fails: a process whose consumers
+// have stopped must not go on taking orders that nothing will carry through the saga.
+func (h *httpServer) wait(ctx context.Context, n *node) error {
 	select {
 	case <-ctx.Done():
 		return nil
+	case err := <-n.failed:
+		return err
 	case err := <-h.served:
 		if errors.Is(err, http.ErrServerClosed) {
 			return nil

@@ -48,12 +48,13 @@ type node struct {
 	producer *kgo.Client
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
+	failed   chan error // the first consumer to stop for good while the node runs
 }
 
 // startNode opens and migrates each service's database, makes sure the topics exist and starts
 // every relay and consumer. It returns once all of that is running.
 func startNode(ctx context.Context, cfg nodeConfig) (_ *node, err error) {
-	n := &node{dbs: map[string]*sqlstore.DB{}, services: map[string]service{}}
+	n := &node{dbs: map[string]*sqlstore.DB{}, services: map[string]service{}, failed: make(chan error, 1)}
 	defer func() {
 		if err != nil {
 			n.close()
@@ -123,8 +124,12 @@ func startNode(ctx context.Context, cfg nodeConfig) (_ *node, err error) {
 				opts = append(opts, kgo.SessionTimeout(cfg.sessionTimeout))
 			}
 			n.wg.Go(func() {
-				if err := c.Run(runCtx, cfg.brokers, opts...); err != nil {
+				if err := c.Run(runCtx, cfg.brokers, opts...); err != nil && runCtx.Err() == nil {
 					log.Error("consumer stopped", "consumer", sub.Name, "err", err)
+					select {
+					case n.failed <- err:
+					default: // another one already said so
+					}
 				}
 			})
 		}

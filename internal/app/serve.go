@@ -91,8 +91,8 @@ func StartServe(ctx context.Context, cfg ServeConfig) (_ *Served, err error) {
 	return s, nil
 }
 
-// Wait blocks until ctx ends or the HTTP server fails.
-func (s *Served) Wait(ctx context.Context) error { return s.http.wait(ctx) }
+// Wait blocks until ctx ends, the HTTP server fails or a consumer stops for good.
+func (s *Served) Wait(ctx context.Context) error { return s.http.wait(ctx, s.node) }
 
 // Close stops taking requests, then stops the services.
 func (s *Served) Close() error {
