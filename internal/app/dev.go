@@ -149,7 +149,7 @@ func startBroker(addr, dir string, sync bool) (*kfake.Cluster, error) {
 	return c, nil
 }
 
-// Wait blocks until ctx ends or the HTTP server fails.
+// Wait blocks until ctx ends, the HTTP server fails or a consumer stops for good.
 func (d *Dev) Wait(ctx context.Context) error { return d.http.wait(ctx, d.node) }
 
 // Close shuts down in dependency order: stop taking requests, let in-flight ones finish, stop
