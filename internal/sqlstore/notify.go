@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"net"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -51,9 +52,13 @@ func (db *DB) Acquire(ctx context.Context, key, listen string, retry time.Durati
 		close(l.done)
 		return l, nil
 	}
+	cfg, err := leaseConfig(db.dsn)
+	if err != nil {
+		return nil, err
+	}
 	lockID := lockID(db.Schema + "/" + key)
 	for {
-		conn, err := pgx.Connect(ctx, db.dsn)
+		conn, err := pgx.ConnectConfig(ctx, cfg)
 		if err == nil {
 			var got bool
 			if err = conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, lockID).Scan(&got); err == nil && got {
@@ -71,6 +76,25 @@ func (db *DB) Acquire(ctx context.Context, key, listen string, retry time.Durati
 		case <-time.After(retry):
 		}
 	}
+}
+
+// leaseConfig is how a lease connects. The lock lasts as long as the session, so each end must
+// notice a peer that vanished without closing the connection (power lost, a network cut): the
+// server probes a silent client after 5 s and ends its session about 11 s after the client went,
+// freeing the lock for another replica (the operating system's defaults take over two hours), and
+// the client probes the server alike, so that Lost fires. Unix sockets ignore both.
+func leaseConfig(dsn string) (*pgx.ConnConfig, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("lease: %w", err)
+	}
+	cfg.RuntimeParams["tcp_keepalives_idle"] = "5"
+	cfg.RuntimeParams["tcp_keepalives_interval"] = "2"
+	cfg.RuntimeParams["tcp_keepalives_count"] = "3"
+	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAliveConfig: net.KeepAliveConfig{
+		Enable: true, Idle: 5 * time.Second, Interval: 2 * time.Second, Count: 3}}
+	cfg.DialFunc = dialer.DialContext
+	return cfg, nil
 }
 
 // listen forwards notifications until the lease is released or its connection fails.
