@@ -252,6 +252,10 @@ func (c *Consumer) process(ctx context.Context, r *kgo.Record) bool {
 		case IsPermanent(err):
 			log.Error("handler failed permanently; dead-lettering", "err", err)
 			return c.deadLetter(ctx, r, err, attempts)
+		case sqlstore.Unavailable(err):
+			// An outage that a ping does not show (a full disk, a read-only standby): like one
+			// that it does, it must not spend the message's retry budget.
+			attempts--
 		case !c.waitForDatabase(ctx, log):
 			return false
 		case attempts >= c.retry.MaxAttempts:

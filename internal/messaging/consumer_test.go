@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -452,6 +454,31 @@ func TestConsumerRetryBudgetSpent(t *testing.T) {
 	}
 	if n := rec.callsFor(bad.Envelope.ID); n != 3 {
 		t.Errorf("handler invoked %d times for the dead-lettered event, want 3", n)
+	}
+}
+
+// An outage that a ping does not show (here PostgreSQL's disk full, 53100) spends no retries: the
+// message waits it out and is applied, however many times it failed meanwhile.
+func TestConsumerWaitsOutAFullDisk(t *testing.T) {
+	env := newConsumerEnv(t)
+	e := charge(t, "order-1", 1)
+	rec := newRecorder(func(_ context.Context, id string, call int) error {
+		if id == e.Envelope.ID && call <= 5 {
+			return fmt.Errorf("insert: %w", &pgconn.PgError{Code: "53100", Message: "could not extend file"})
+		}
+		return nil
+	})
+	retry := fastRetry
+	retry.MaxAttempts = 2
+	produce(t, env.producer, messaging.ToRecord(e))
+	startConsumer(t, newConsumer(t, env.db, env.brokers, "disk-full", rec, retry), env.brokers)
+
+	waitApplied(t, env.db, e.Envelope.ID)
+	if n := rec.callsFor(e.Envelope.ID); n != 6 {
+		t.Errorf("handler invoked %d times, want 6", n)
+	}
+	if n := endOffsets(t, env.brokers, events.DLQ(testTopic)); n != 0 {
+		t.Errorf("%d dead letters, want none", n)
 	}
 }
 

@@ -75,6 +75,35 @@ func IsUniqueViolation(err error) bool {
 	return false
 }
 
+// Unavailable reports whether err says the database cannot do work for now rather than that this
+// work failed: on PostgreSQL a lost connection (SQLSTATE class 08), a full disk or too little
+// memory or connections (class 53), a server shutting down or starting (57P01 to 57P03), or a
+// read-only standby where a primary was expected (25006); on SQLite a full disk, an I/O error or
+// a read-only file. Such a database may still answer a ping.
+func Unavailable(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff { // the primary code, whatever the extended one
+		case sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY:
+			return true
+		}
+		return false
+	}
+	var pe interface{ SQLState() string }
+	if errors.As(err, &pe) {
+		code := pe.SQLState()
+		switch {
+		case strings.HasPrefix(code, "08"), strings.HasPrefix(code, "53"):
+			return true
+		}
+		switch code {
+		case "57P01", "57P02", "57P03", "25006":
+			return true
+		}
+	}
+	return false
+}
+
 // withSearchPath points every connection of a PostgreSQL URL at one schema.
 func withSearchPath(dsn, schema string) (string, error) {
 	u, err := url.Parse(dsn)
