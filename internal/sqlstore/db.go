@@ -7,6 +7,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -47,13 +50,18 @@ func Open(ctx context.Context, dsn string) (*DB, error) { return open(ctx, dsn, 
 
 // OpenService connects to one service's database. On PostgreSQL, services share a database and
 // each keeps its tables in a schema of its own, named after it and created if missing. On SQLite
-// dsn names the file itself.
+// dsn names the file itself, whose directory is likewise created if missing.
 func OpenService(ctx context.Context, dsn, service string) (*DB, error) {
 	dialect, _, err := parseDSN(dsn)
 	if err != nil {
 		return nil, err
 	}
 	if dialect != Postgres {
+		if path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//"); path != ":memory:" {
+			if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+				return nil, fmt.Errorf("database directory: %w", err)
+			}
+		}
 		return open(ctx, dsn, "")
 	}
 	db, err := open(ctx, dsn, service)
