@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/google/uuid"
 
@@ -189,7 +190,7 @@ func finishIfUndone(s sagaState) (sagaState, []events.Type) {
 	}
 }
 
-// retryOr re-sends the step's command (same command id) until the attempts run out, then does
+// retryOr re-sends the step's command (a new command id each time) until the attempts run out, then does
 // what otherwise says.
 func retryOr(command events.Type, otherwise rule) rule {
 	return func(s sagaState, p events.Payload) (sagaState, []events.Type) {
@@ -244,10 +245,17 @@ func lines(o *Order) []events.Line {
 	return out
 }
 
-// commandID derives a message's event id from its order and type, so the same step of the same
-// order always sends the same id and a re-sent command is recognisably the one sent before.
-func commandID(orderID string, t events.Type) string {
-	return uuid.NewSHA1(sagaNamespace, []byte(orderID+"/"+string(t))).String()
+// commandID derives a message's event id from its order, type and attempt, so that a message the
+// relay sends twice is one message to its receiver's inbox, while a step's command re-sent after
+// its deadline is a new one: the receiver answers it again from what it recorded the first time,
+// and a reply that was lost (dead-lettered on its way back, say) is sent again. The first attempt
+// (and messages sent once, with attempt 0) keep the id of the order and type alone.
+func commandID(orderID string, t events.Type, attempt int) string {
+	name := orderID + "/" + string(t)
+	if attempt > 1 {
+		name += "/" + strconv.Itoa(attempt)
+	}
+	return uuid.NewSHA1(sagaNamespace, []byte(name)).String()
 }
 
 var sagaNamespace = uuid.MustParse("5b0c3a52-6c1e-4d4e-9a43-6f2a0a8d2f6e")
@@ -345,7 +353,7 @@ func (s *Service) step(ctx context.Context, tx *sqlstore.Tx, orderID string, t e
 	}
 	saveSaga(tx, orderID, version, st.Status, nextState, deadline, at)
 	for _, typ := range send {
-		msg, err := events.NewWithID(commandID(orderID, typ), Name, orderID, build(typ, o, nextState))
+		msg, err := events.NewWithID(commandID(orderID, typ, nextState.Attempts), Name, orderID, build(typ, o, nextState))
 		if err != nil {
 			return false, err
 		}

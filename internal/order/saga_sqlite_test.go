@@ -341,11 +341,12 @@ func (r *sagaRun) checkSent(sent []events.Type) {
 	if !slices.Equal(got, sent) {
 		r.t.Fatalf("sent %v, want %v", got, sent)
 	}
+	attempt := readSagaCols(r.t, r.db, r.id).Attempts // the attempt the step sent its messages as
 	for _, row := range added {
 		ty := events.Type(row.EventType)
-		if row.Topic != sentTopics[ty] || row.Key != r.id || row.Source != Name || row.EventID != commandID(r.id, ty) {
+		if id := commandID(r.id, ty, attempt); row.Topic != sentTopics[ty] || row.Key != r.id || row.Source != Name || row.EventID != id {
 			r.t.Errorf("outbox row %+v: want topic %s, key %s, source %s, event id %s",
-				row, sentTopics[ty], r.id, Name, commandID(r.id, ty))
+				row, sentTopics[ty], r.id, Name, id)
 		}
 		r.checkPayload(decodeRow(r.t, row))
 	}
@@ -762,13 +763,14 @@ func TestSagaTimeouts(t *testing.T) {
 		r.checkSent(nil)
 		r.check(Payment)
 
-		// First deadline: the same command again, with the same id.
+		// First deadline: the same command again, under a new id, so that payment answers it even
+		// if it applied the first (the reply may be what was lost).
 		r.expire(Payment, "PAYMENT STEP_RETRIED", events.ChargePaymentType)
 		rows := r.outbox()
 		if charges := slices.DeleteFunc(slices.Clone(rows), func(row outboxRow) bool {
 			return row.EventType != string(events.ChargePaymentType)
-		}); len(charges) != 2 || charges[0].EventID != charges[1].EventID || charges[0].Payload != charges[1].Payload {
-			t.Errorf("ChargePayment rows = %+v, want the same command twice", charges)
+		}); len(charges) != 2 || charges[0].EventID == charges[1].EventID || charges[0].Payload != charges[1].Payload {
+			t.Errorf("ChargePayment rows = %+v, want the same command twice under two ids", charges)
 		}
 		if c := readSagaCols(t, db, r.id); c.Attempts != 2 || !c.HasDeadline {
 			t.Errorf("after the retry: %+v, want attempt 2 with a deadline", c)

@@ -629,10 +629,11 @@ func TestCommandID(t *testing.T) {
 	const orderA = "0190a0f2-0000-7000-8000-00000000000a"
 	const orderB = "0190a0f2-0000-7000-8000-00000000000b"
 
-	// Deterministic: the same (order, type) always gives the same id, a name-based (SHA-1) UUID.
+	// Deterministic: the same (order, type, attempt) always gives the same id, a name-based
+	// (SHA-1) UUID.
 	for _, ty := range allEventTypes {
-		id := commandID(orderA, ty)
-		if again := commandID(orderA, ty); again != id {
+		id := commandID(orderA, ty, 1)
+		if again := commandID(orderA, ty, 1); again != id {
 			t.Errorf("commandID(%s, %s) = %s then %s", orderA, ty, id, again)
 		}
 		u, err := uuid.Parse(id)
@@ -652,7 +653,7 @@ func TestCommandID(t *testing.T) {
 	ids := map[string]string{}
 	for _, o := range []string{orderA, orderB} {
 		for _, ty := range allEventTypes {
-			id := commandID(o, ty)
+			id := commandID(o, ty, 1)
 			if prev, dup := ids[id]; dup {
 				t.Errorf("commandID(%s, %s) = %s, same as %s", o, ty, id, prev)
 			}
@@ -663,6 +664,19 @@ func TestCommandID(t *testing.T) {
 		t.Errorf("got %d distinct ids, want %d", len(ids), 2*len(allEventTypes))
 	}
 
+	// Attempts: 0 (a message sent once) and 1 are the same id; each re-send after that is new.
+	byAttempt := map[string]int{}
+	for attempt := range 4 {
+		id := commandID(orderA, events.ChargePaymentType, attempt)
+		if prev, dup := byAttempt[id]; dup && !(prev <= 1 && attempt <= 1) {
+			t.Errorf("commandID for attempt %d = %s, same as attempt %d", attempt, id, prev)
+		}
+		byAttempt[id] = attempt
+	}
+	if len(byAttempt) != 3 {
+		t.Errorf("attempts 0 to 3 gave %d distinct ids, want 3", len(byAttempt))
+	}
+
 	// Pinned: the id of a sent command is part of the wire contract (the receivers dedupe on it), so
 	// changing the namespace or the name format silently re-sends every in-flight command.
 	// The literals are uuid.NewSHA1(5b0c3a52-6c1e-4d4e-9a43-6f2a0a8d2f6e, orderA+"/"+type).
@@ -670,7 +684,7 @@ func TestCommandID(t *testing.T) {
 		events.ChargePaymentType: "46a631ee-1a9a-5e3e-975d-e3b5c2129e3b",
 		events.RefundPaymentType: "30a4800c-ed02-5a0e-bb92-39a18f3171ac",
 	} {
-		if got := commandID(orderA, ty); got != want {
+		if got := commandID(orderA, ty, 1); got != want {
 			t.Errorf("commandID(%s, %s) = %s, want %s", orderA, ty, got, want)
 		}
 	}

@@ -9,8 +9,9 @@ import (
 )
 
 // RunDeadlines watches saga steps until ctx ends: a step whose reply has not come by its deadline
-// has its command sent again (same command id), and after StepAttempts sends the saga compensates
-// and the order ends FAILED with reason TIMEOUT. Nothing is left hanging.
+// has its command sent again (under a new id, so that a lost reply is sent again too), and after
+// StepAttempts sends the saga compensates and the order ends FAILED with reason TIMEOUT. Nothing
+// is left hanging.
 func (s *Service) RunDeadlines(ctx context.Context) {
 	tick := max(s.StepTimeout/4, 50*time.Millisecond)
 	t := time.NewTicker(tick)
