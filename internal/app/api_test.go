@@ -144,6 +144,7 @@ func TestValidation(t *testing.T) {
 	for _, c := range []struct{ path, field string }{
 		{"/api/v1/orders/not-a-uuid", "orderId"},
 		{"/api/v1/orders?size=0", "size"},
+		{"/api/v1/orders?page=4611686018427387905&size=2", "page"}, // (page-1)*size would overflow
 		{"/api/v1/orders?status=DONE", "status"},
 		{"/api/v1/orders?customerId=x", "customerId"},
 	} {
