@@ -90,7 +90,7 @@ func TestEachOutcomeOnce(t *testing.T) {
 		customer := uuid.NewString()
 		completed, failed, cancelled := uuid.New(), uuid.New(), uuid.New()
 		deliver(t, db, svc, completed.String(), &events.OrderCompleted{OrderID: completed.String(), CustomerID: customer,
-			Total: decimal.RequireFromString("1022.17"), Currency: "USD"})
+			Total: decimal.RequireFromString("1022.5"), Currency: "USD"})
 		deliver(t, db, svc, failed.String(), &events.OrderFailed{OrderID: failed.String(), CustomerID: customer,
 			Reason: "OUT_OF_STOCK", Detail: "SKU-9 has 2 left"})
 		deliver(t, db, svc, cancelled.String(), &events.OrderCancelled{OrderID: cancelled.String(), CustomerID: customer})
@@ -98,7 +98,7 @@ func TestEachOutcomeOnce(t *testing.T) {
 			kind  api.NotificationKind
 			texts []string
 		}{
-			completed: {api.ORDERCOMPLETED, []string{completed.String(), "complete", "1022.17 USD"}},
+			completed: {api.ORDERCOMPLETED, []string{completed.String(), "complete", "1022.50 USD"}},
 			failed:    {api.ORDERFAILED, []string{failed.String(), "OUT_OF_STOCK", "out of stock", "SKU-9 has 2 left"}},
 			cancelled: {api.ORDERCANCELLED, []string{cancelled.String(), "cancelled"}},
 		} {

@@ -31,7 +31,7 @@ func validate(req *api.CreateOrderRequest) []api.FieldError {
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, api.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
 	}
-	scale, err := minorUnit(req.Currency)
+	scale, err := events.MinorUnit(req.Currency)
 	if err != nil {
 		bad("currency", "%v", err)
 	}
@@ -168,7 +168,7 @@ func remember(tx *sqlstore.Tx, scope, key, hash string, status int, body any, at
 }
 
 func newOrder(req *api.CreateOrderRequest) *Order {
-	scale, _ := minorUnit(req.Currency) // validated before
+	scale, _ := events.MinorUnit(req.Currency) // validated before
 	at := now()
 	o := &Order{
 		ID:         uuid.Must(uuid.NewV7()).String(), // time-ordered: index-friendly

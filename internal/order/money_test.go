@@ -7,12 +7,13 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ordersys/ordersys/api"
+	"github.com/ordersys/ordersys/internal/events"
 )
 
 func TestOrderTotalQuickStart(t *testing.T) {
-	scale, err := minorUnit("USD")
+	scale, err := events.MinorUnit("USD")
 	if err != nil || scale != 2 {
-		t.Fatalf("minorUnit(USD) = %d, %v; want 2", scale, err)
+		t.Fatalf("events.MinorUnit(USD) = %d, %v; want 2", scale, err)
 	}
 	items := []Item{
 		{SKU: "SKU-APPLE", Quantity: dec("33"), UnitPrice: dec("19.99")},
@@ -63,9 +64,9 @@ func TestOrderTotalRounding(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			scale, err := minorUnit(tt.currency)
+			scale, err := events.MinorUnit(tt.currency)
 			if err != nil {
-				t.Fatalf("minorUnit(%s): %v", tt.currency, err)
+				t.Fatalf("events.MinorUnit(%s): %v", tt.currency, err)
 			}
 			items := make([]Item, len(tt.lines))
 			for i, l := range tt.lines {
@@ -77,43 +78,6 @@ func TestOrderTotalRounding(t *testing.T) {
 			}
 			if -got.Exponent() > scale {
 				t.Errorf("orderTotal = %s has exponent %d, more digits than %s's %d", got, got.Exponent(), tt.currency, scale)
-			}
-		})
-	}
-}
-
-func TestMinorUnit(t *testing.T) {
-	tests := []struct {
-		code    string
-		want    int32
-		wantErr bool
-	}{
-		{"USD", 2, false},
-		{"EUR", 2, false},
-		{"GBP", 2, false},
-		{"JPY", 0, false},
-		{"KRW", 0, false},
-		{"KWD", 3, false},
-		{"BHD", 3, false},
-		{"usd", 0, true},
-		{"Usd", 0, true},
-		{"XYZ", 0, true},
-		{"US", 0, true},
-		{"USDD", 0, true},
-		{"", 0, true},
-		{" USD", 0, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.code, func(t *testing.T) {
-			got, err := minorUnit(tt.code)
-			if tt.wantErr {
-				if err == nil {
-					t.Fatalf("minorUnit(%q) = %d, want an error", tt.code, got)
-				}
-				return
-			}
-			if err != nil || got != tt.want {
-				t.Fatalf("minorUnit(%q) = %d, %v; want %d", tt.code, got, err, tt.want)
 			}
 		})
 	}
