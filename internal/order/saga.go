@@ -190,8 +190,8 @@ func finishIfUndone(s sagaState) (sagaState, []events.Type) {
 	}
 }
 
-// retryOr re-sends the step's command (a new command id each time) until the attempts run out, then does
-// what otherwise says.
+// retryOr re-sends the step's command (a new command id each time) until the attempts run out,
+// then does what otherwise says.
 func retryOr(command events.Type, otherwise rule) rule {
 	return func(s sagaState, p events.Payload) (sagaState, []events.Type) {
 		if s.Attempts < s.MaxAttempts {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -57,7 +56,7 @@ func OpenService(ctx context.Context, dsn, service string) (*DB, error) {
 		return nil, err
 	}
 	if dialect != Postgres {
-		if path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//"); path != ":memory:" {
+		if path := sqlitePath(dsn); path != ":memory:" {
 			if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 				return nil, fmt.Errorf("database directory: %w", err)
 			}

@@ -28,8 +28,7 @@ const (
 func parseDSN(dsn string) (Dialect, string, error) {
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
-		path := strings.TrimPrefix(dsn, "sqlite:")
-		path = strings.TrimPrefix(path, "//")
+		path := sqlitePath(dsn)
 		if path == "" {
 			return "", "", errors.New("sqlite DSN has no path")
 		}
@@ -39,6 +38,11 @@ func parseDSN(dsn string) (Dialect, string, error) {
 	default:
 		return "", "", fmt.Errorf("unsupported database DSN %q: want sqlite:PATH or postgres://", dsn)
 	}
+}
+
+// sqlitePath is the file (or ":memory:") a sqlite: DSN names.
+func sqlitePath(dsn string) string {
+	return strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//")
 }
 
 // sqliteDSN turns on WAL (readers never wait for the writer), a busy timeout as a backstop to the
