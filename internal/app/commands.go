@@ -53,7 +53,7 @@ Press Ctrl-C to stop.
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, brokers, level, err := parseServe(args, getenv, stderr)
+	cfg, level, err := parseServe(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -72,14 +72,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		names = serviceNames()
 	}
 	fmt.Fprintf(stdout, "ordersys serve is running %s\n  HTTP        http://%s\n  Kafka       %s\nPress Ctrl-C to stop.\n",
-		strings.Join(names, ", "), s.Addr, brokers)
+		strings.Join(names, ", "), s.Addr, strings.Join(cfg.Brokers, ","))
 	waitErr := s.Wait(ctx)
 	log.Info("shutting down")
 	return errors.Join(waitErr, s.Close())
 }
 
 // parseServe reads serve's flags and environment into its configuration, apart from the logger.
-func parseServe(args []string, getenv func(string) string, stderr io.Writer) (cfg ServeConfig, brokers, level string, err error) {
+func parseServe(args []string, getenv func(string) string, stderr io.Writer) (cfg ServeConfig, level string, err error) {
+	var brokers string
 	fs := newFlagSet("serve", getenv, stderr)
 	fs.String(&cfg.Addr, "addr", "127.0.0.1:3001", "HTTP listen address (API if this process runs the order service; health and docs always)")
 	fs.String(&cfg.DatabaseURL, "database-url", "", "postgres://user:pass@host:5432/db (each service uses its own schema), or sqlite:DIR")
@@ -94,17 +95,17 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (cf
 	rulesFlags(fs, &cfg.Rules)
 	fs.String(&level, "log-level", "info", "debug, info, warn or error")
 	if err := fs.parse(args, true); err != nil {
-		return cfg, "", "", err
+		return cfg, "", err
 	}
 	// Kafka and the embedded broker refuse a consumer whose session is shorter than their
 	// group.min.session.timeout.ms, 6s by default, and franz-go one shorter than its 3s heartbeat:
 	// the consumers would stop while the process went on taking orders.
 	if cfg.SessionTimeout < minSessionTimeout {
-		return cfg, "", "", fmt.Errorf("--session-timeout %v: want at least %v, the brokers' minimum", cfg.SessionTimeout, minSessionTimeout)
+		return cfg, "", fmt.Errorf("--session-timeout %v: want at least %v, the brokers' minimum", cfg.SessionTimeout, minSessionTimeout)
 	}
 	cfg.Services = fs.Args()
 	cfg.Brokers = splitList(brokers)
-	return cfg, brokers, level, nil
+	return cfg, level, nil
 }
 
 const minSessionTimeout = 6 * time.Second

@@ -150,7 +150,7 @@ func startBroker(addr, dir string, sync bool) (*kfake.Cluster, error) {
 }
 
 // Wait blocks until ctx ends, the HTTP server fails or a consumer stops for good.
-func (d *Dev) Wait(ctx context.Context) error { return d.http.wait(ctx, d.node) }
+func (d *Dev) Wait(ctx context.Context) error { return d.http.wait(ctx, d.node.failed) }
 
 // Close shuts down in dependency order: stop taking requests, let in-flight ones finish, stop
 // the services (consumers commit what they applied), then the broker.

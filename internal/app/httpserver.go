@@ -30,13 +30,13 @@ func listenAndServe(addr string, handler http.Handler) (*httpServer, error) {
 	return h, nil
 }
 
-// wait blocks until ctx ends (nil), the server fails, or n fails: a process whose consumers
-// have stopped must not go on taking orders that nothing will carry through the saga.
-func (h *httpServer) wait(ctx context.Context, n *node) error {
+// wait blocks until ctx ends (nil), the server fails, or an error comes on failed: a process
+// whose consumers have stopped must not go on taking orders that nothing will carry through.
+func (h *httpServer) wait(ctx context.Context, failed <-chan error) error {
 	select {
 	case <-ctx.Done():
 		return nil
-	case err := <-n.failed:
+	case err := <-failed:
 		return err
 	case err := <-h.served:
 		if errors.Is(err, http.ErrServerClosed) {

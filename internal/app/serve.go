@@ -92,7 +92,7 @@ func StartServe(ctx context.Context, cfg ServeConfig) (_ *Served, err error) {
 }
 
 // Wait blocks until ctx ends, the HTTP server fails or a consumer stops for good.
-func (s *Served) Wait(ctx context.Context) error { return s.http.wait(ctx, s.node) }
+func (s *Served) Wait(ctx context.Context) error { return s.http.wait(ctx, s.node.failed) }
 
 // Close stops taking requests, then stops the services.
 func (s *Served) Close() error {
