@@ -3,12 +3,11 @@ package app
 import (
 	"context"
 	"errors"
-	"net/http"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordersys/ordersys/api"
-	"github.com/ordersys/ordersys/internal/httpx"
+	"github.com/ordersys/ordersys/internal/errs"
 	"github.com/ordersys/ordersys/internal/messaging"
 )
 
@@ -23,8 +22,7 @@ func (a admin) ListDeadLetters(ctx context.Context, req api.ListDeadLettersReque
 	}
 	letters, err := messaging.ListDeadLetters(ctx, a.kafka, topics)
 	if err != nil {
-		p := httpx.NewProblem(http.StatusBadGateway, httpx.TypeUnavailable, "Cannot read the dead-letter topics", err.Error())
-		return api.ListDeadLettersdefaultApplicationProblemPlusJSONResponse{Body: p, StatusCode: p.Status}, nil
+		return nil, errs.New(errs.EUNAVAILABLE, "Cannot read the dead-letter topics", err.Error())
 	}
 	out := api.ListDeadLetters200JSONResponse{Items: []api.DeadLetter{}}
 	for _, dl := range letters {
@@ -37,12 +35,10 @@ func (a admin) ListDeadLetters(ctx context.Context, req api.ListDeadLettersReque
 func (a admin) ReplayDeadLetter(ctx context.Context, req api.ReplayDeadLetterRequestObject) (api.ReplayDeadLetterResponseObject, error) {
 	dl, err := messaging.ReplayDeadLetter(ctx, a.kafka, req.Id)
 	if errors.Is(err, messaging.ErrDeadLetterNotFound) {
-		p := httpx.NewProblem(http.StatusNotFound, httpx.TypeNotFound, "No such dead letter", err.Error())
-		return api.ReplayDeadLetterdefaultApplicationProblemPlusJSONResponse{Body: p, StatusCode: p.Status}, nil
+		return nil, errs.New(errs.ENOTFOUND, "No such dead letter", err.Error())
 	}
 	if err != nil {
-		p := httpx.NewProblem(http.StatusBadGateway, httpx.TypeUnavailable, "Replay failed", err.Error())
-		return api.ReplayDeadLetterdefaultApplicationProblemPlusJSONResponse{Body: p, StatusCode: p.Status}, nil
+		return nil, errs.New(errs.EUNAVAILABLE, "Replay failed", err.Error())
 	}
 	return api.ReplayDeadLetter202JSONResponse(deadLetterAPI(dl)), nil
 }

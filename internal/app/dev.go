@@ -82,7 +82,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 	d.KafkaAddr = d.cluster.ListenAddrs()[0]
 
 	cfg.Rules.DemoCatalog = true
-	specs, err := pick(cfg.Services)
+	specs, err := pick(cfg.Services, cfg.Rules)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +95,6 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 		replicas:   1,
 		retry:      cfg.Retry,
 		retention:  cfg.Retention,
-		rules:      cfg.Rules,
 		log:        cfg.Log,
 	})
 	if err != nil {

@@ -12,19 +12,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordersys/ordersys/internal/events"
-	"github.com/ordersys/ordersys/internal/fulfillment"
 	"github.com/ordersys/ordersys/internal/httpx"
-	"github.com/ordersys/ordersys/internal/inventory"
 	"github.com/ordersys/ordersys/internal/messaging"
-	"github.com/ordersys/ordersys/internal/notification"
-	"github.com/ordersys/ordersys/internal/order"
-	"github.com/ordersys/ordersys/internal/payment"
+	"github.com/ordersys/ordersys/internal/service"
 	"github.com/ordersys/ordersys/internal/sqlstore"
 )
 
 // nodeConfig says which services one process runs and where their databases and broker are.
 type nodeConfig struct {
-	services   []serviceSpec
+	services   []service.Module
 	dsn        func(service string) string
 	migrate    bool
 	brokers    []string
@@ -36,15 +32,14 @@ type nodeConfig struct {
 	sessionTimeout time.Duration
 	// retention says how long inbox rows and idempotency keys are kept (zero: the defaults).
 	retention messaging.RetentionConfig
-	// services configures the services' rules.
-	rules Rules
-	log   *slog.Logger
+	log       *slog.Logger
 }
 
-// node is a running set of services: their databases, outbox relays and consumers.
+// node is a running set of services: their databases, outbox relays, consumers and loops.
 type node struct {
 	dbs      map[string]*sqlstore.DB
-	services map[string]service
+	services map[string]any // each started service, by name
+	apis     []any          // the API operations of the services, in start order
 	producer *kgo.Client
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -52,9 +47,9 @@ type node struct {
 }
 
 // startNode opens and migrates each service's database, makes sure the topics exist and starts
-// every relay and consumer. It returns once all of that is running.
+// every relay, consumer and loop. It returns once all of that is running.
 func startNode(ctx context.Context, cfg nodeConfig) (_ *node, err error) {
-	n := &node{dbs: map[string]*sqlstore.DB{}, services: map[string]service{}, failed: make(chan error, 1)}
+	n := &node{dbs: map[string]*sqlstore.DB{}, services: map[string]any{}, failed: make(chan error, 1)}
 	defer func() {
 		if err != nil {
 			n.close()
@@ -80,61 +75,64 @@ func startNode(ctx context.Context, cfg nodeConfig) (_ *node, err error) {
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
-	for _, spec := range cfg.services {
-		log := cfg.log.With("service", spec.name)
-		db, err := sqlstore.OpenService(ctx, cfg.dsn(spec.name), spec.name)
-		if err != nil {
-			return nil, fmt.Errorf("%s database: %w", spec.name, err)
-		}
-		n.dbs[spec.name] = db
-		if cfg.migrate {
-			if err := sqlstore.Migrate(ctx, db, messaging.Migrations, spec.migrations); err != nil {
-				return nil, fmt.Errorf("%s database: %w", spec.name, err)
-			}
-		}
-		out := messaging.NewOutbox()
-		svc := spec.build(db, out, cfg.rules, log)
-		n.services[spec.name] = svc
-		if o, ok := svc.(*order.Service); ok {
-			n.wg.Go(func() { o.RunDeadlines(runCtx) })
-			n.wg.Go(func() { o.RunFirstSteps(runCtx) })
-		}
-		if inv, ok := svc.(*inventory.Service); ok && cfg.rules.DemoCatalog {
-			if err := inv.Seed(ctx, inventory.DemoCatalog); err != nil {
-				return nil, fmt.Errorf("demo catalog: %w", err)
-			}
-		}
-		n.wg.Go(func() {
-			_ = out.RunRelay(runCtx, db, n.producer, messaging.RelayConfig{}, log.With("component", "relay"))
-		})
-		pruners := []messaging.Pruner{messaging.InboxPruner(db, cfg.retention)}
-		if o, ok := svc.(*order.Service); ok {
-			batch := cfg.retention.BatchSize
-			pruners = append(pruners, func(ctx context.Context, now time.Time) (int64, error) {
-				return o.PruneIdempotencyKeys(ctx, now, batch)
-			})
-		}
-		n.wg.Go(func() {
-			messaging.RunRetention(runCtx, cfg.retention, log.With("component", "retention"), pruners...)
-		})
-		for _, sub := range svc.Subscriptions() {
-			c := messaging.NewConsumer(sub, db, n.producer, cfg.retry, log)
-			var opts []kgo.Opt
-			if cfg.sessionTimeout > 0 {
-				opts = append(opts, kgo.SessionTimeout(cfg.sessionTimeout))
-			}
-			n.wg.Go(func() {
-				if err := c.Run(runCtx, cfg.brokers, opts...); err != nil && runCtx.Err() == nil {
-					log.Error("consumer stopped", "consumer", sub.Name, "err", err)
-					select {
-					case n.failed <- err:
-					default: // another one already said so
-					}
-				}
-			})
+	for _, m := range cfg.services {
+		if err := n.start(ctx, runCtx, cfg, m); err != nil {
+			return nil, fmt.Errorf("%s: %w", m.Name, err)
 		}
 	}
 	return n, nil
+}
+
+// start opens one service's database, starts the service, and runs its relay, retention, loops
+// and consumers until runCtx ends.
+func (n *node) start(ctx, runCtx context.Context, cfg nodeConfig, m service.Module) error {
+	log := cfg.log.With("service", m.Name)
+	db, err := sqlstore.OpenService(ctx, cfg.dsn(m.Name), m.Name)
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	n.dbs[m.Name] = db
+	if cfg.migrate {
+		if err := sqlstore.Migrate(ctx, db, messaging.Migrations, m.Migrations); err != nil {
+			return fmt.Errorf("database: %w", err)
+		}
+	}
+	out := messaging.NewOutbox()
+	parts, err := m.Start(ctx, service.Deps{DB: db, Outbox: out, Log: log, Retention: cfg.retention})
+	if err != nil {
+		return err
+	}
+	n.services[m.Name] = parts.Service
+	if parts.API != nil {
+		n.apis = append(n.apis, parts.API)
+	}
+	n.wg.Go(func() {
+		_ = out.RunRelay(runCtx, db, n.producer, messaging.RelayConfig{}, log.With("component", "relay"))
+	})
+	pruners := append([]messaging.Pruner{messaging.InboxPruner(db, cfg.retention)}, parts.Pruners...)
+	n.wg.Go(func() {
+		messaging.RunRetention(runCtx, cfg.retention, log.With("component", "retention"), pruners...)
+	})
+	for _, loop := range parts.Loops {
+		n.wg.Go(func() { loop(runCtx) })
+	}
+	var opts []kgo.Opt
+	if cfg.sessionTimeout > 0 {
+		opts = append(opts, kgo.SessionTimeout(cfg.sessionTimeout))
+	}
+	for _, sub := range parts.Subscriptions {
+		c := messaging.NewConsumer(sub, db, n.producer, cfg.retry, log)
+		n.wg.Go(func() {
+			if err := c.Run(runCtx, cfg.brokers, opts...); err != nil && runCtx.Err() == nil {
+				log.Error("consumer stopped", "consumer", sub.Name, "err", err)
+				select {
+				case n.failed <- err:
+				default: // another one already said so
+				}
+			}
+		})
+	}
+	return nil
 }
 
 // health answers readiness from every database of this node and the broker.
@@ -147,35 +145,8 @@ func (n *node) health() *httpx.Health {
 	return h
 }
 
-// orderAPI is the order service's API when this node runs it, else nil.
-func (n *node) orderAPI() *order.API {
-	if svc, ok := n.services[order.Name].(*order.Service); ok {
-		return order.NewAPI(svc)
-	}
-	return nil
-}
-
 // server is the REST API of this node: the operations of the services it runs, 404 for the rest.
-func (n *node) server() server {
-	none := notServedHere{}
-	srv := server{none, none, none, none, none, admin{n.producer}, n.health()}
-	if api := n.orderAPI(); api != nil {
-		srv.orderOperations = api
-	}
-	if svc, ok := n.services[inventory.Name].(*inventory.Service); ok {
-		srv.inventoryOperations = inventory.NewAPI(svc)
-	}
-	if svc, ok := n.services[payment.Name].(*payment.Service); ok {
-		srv.paymentOperations = payment.NewAPI(svc)
-	}
-	if svc, ok := n.services[fulfillment.Name].(*fulfillment.Service); ok {
-		srv.fulfillmentOperations = fulfillment.NewAPI(svc)
-	}
-	if svc, ok := n.services[notification.Name].(*notification.Service); ok {
-		srv.notificationOperations = notification.NewAPI(svc)
-	}
-	return srv
-}
+func (n *node) server() server { return newServer(n.apis, admin{n.producer}, n.health()) }
 
 // close stops relays and consumers (consumers commit what they applied), then closes the
 // producer and the databases.

@@ -7,15 +7,18 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
+	"slices"
 
 	"github.com/swaggest/swgui/v5emb"
 
 	"github.com/ordersys/ordersys/api"
+	"github.com/ordersys/ordersys/internal/errs"
 	"github.com/ordersys/ordersys/internal/httpx"
 )
 
 // The operations of the API, grouped by the service that implements them. A process serves the
-// groups of the services it runs; the others answer 404 (notServedHere).
+// groups of the services it runs; notServedHere answers the others' operations with 404.
 type (
 	orderOperations interface {
 		CreateOrder(context.Context, api.CreateOrderRequestObject) (api.CreateOrderResponseObject, error)
@@ -49,6 +52,38 @@ type server struct {
 	notificationOperations
 	admin
 	*httpx.Health
+	// notServed are the operation IDs of the groups that are nil.
+	notServed []string
+}
+
+// newServer is the API of the groups that the values in ops implement (each service's API value
+// implements its group). Adding a group here, and to server, is all a new service's operations need.
+func newServer(ops []any, adm admin, health *httpx.Health) server {
+	srv := server{admin: adm, Health: health}
+	srv.notServed = slices.Concat(
+		adopt(&srv.orderOperations, ops),
+		adopt(&srv.inventoryOperations, ops),
+		adopt(&srv.paymentOperations, ops),
+		adopt(&srv.fulfillmentOperations, ops),
+		adopt(&srv.notificationOperations, ops),
+	)
+	return srv
+}
+
+// adopt sets *group to the value in ops that implements G. When none does, it returns G's
+// operations: its method names, which are the operation IDs the generated code passes middleware.
+func adopt[G any](group *G, ops []any) []string {
+	for _, op := range ops {
+		if g, ok := op.(G); ok {
+			*group = g
+			return nil
+		}
+	}
+	var ids []string
+	for m := range reflect.TypeFor[G]().Methods() {
+		ids = append(ids, m.Name)
+	}
+	return ids
 }
 
 // routes is the HTTP surface of ordersys, all of it.
@@ -62,14 +97,18 @@ func routes(srv server, log *slog.Logger) (http.Handler, error) {
 		return nil, fmt.Errorf("encode OpenAPI spec: %w", err)
 	}
 
-	strict := api.NewStrictHandlerWithOptions(srv, nil, api.StrictHTTPServerOptions{
+	middleware := []api.StrictMiddlewareFunc{notServedHere(srv.notServed)}
+	strict := api.NewStrictHandlerWithOptions(srv, middleware, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			httpx.WriteProblem(w, httpx.NewProblem(http.StatusBadRequest, httpx.TypeMalformed, "The request could not be read", err.Error()))
 		},
+		// Handlers return their failures as errors; this is where each becomes its answer.
 		ResponseErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
-			log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-			httpx.WriteProblem(w, httpx.NewProblem(http.StatusInternalServerError, httpx.TypeInternal, "Internal error",
-				"the request could not be completed; it is safe to retry with the same Idempotency-Key"))
+			p := httpx.ProblemFor(err)
+			if p.Status >= http.StatusInternalServerError {
+				log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			}
+			httpx.WriteProblem(w, p)
 		},
 	})
 	apiMux := http.NewServeMux()
@@ -77,7 +116,7 @@ func routes(srv server, log *slog.Logger) (http.Handler, error) {
 		BaseRouter: apiMux,
 		// Parameters the validator let through but the generated code cannot parse.
 		ErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
-			httpx.WriteProblem(w, httpx.ValidationProblem([]api.FieldError{{Field: paramName(err), Message: err.Error()}}))
+			httpx.WriteProblem(w, httpx.ProblemFor(errs.Invalid(errs.FieldError{Field: paramName(err), Message: err.Error()})))
 		},
 	})
 
@@ -90,8 +129,8 @@ func routes(srv server, log *slog.Logger) (http.Handler, error) {
 	mux.Handle("GET /docs", http.RedirectHandler("/docs/", http.StatusMovedPermanently))
 	mux.Handle("GET /docs/", v5emb.New("ordersys API", "/docs.json", "/docs/"))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		httpx.WriteProblem(w, httpx.NewProblem(http.StatusNotFound, httpx.TypeNotFound, "Not found",
-			"nothing at "+r.URL.Path+"; the API is under /api and documented at /docs"))
+		httpx.WriteProblem(w, httpx.ProblemFor(errs.New(errs.ENOTFOUND, "Not found",
+			"nothing at "+r.URL.Path+"; the API is under /api and documented at /docs")))
 	})
 	return httpx.Recover(log, mux), nil
 }
@@ -109,54 +148,19 @@ func paramName(err error) string {
 	return ""
 }
 
-// notServedHere stands in for the operations of services this process does not run.
-type notServedHere struct{}
+// errNotServed answers an operation of a service this process does not run.
+var errNotServed = errs.New(errs.ENOTFOUND, "Not served here",
+	"this process does not run the service that answers this; send the request to one that does")
 
-func elsewhere() api.Problem {
-	return httpx.NewProblem(http.StatusNotFound, httpx.TypeNotFound, "Not served here",
-		"this process does not run the service that answers this; send the request to one that does")
-}
-
-func (notServedHere) CreateOrder(context.Context, api.CreateOrderRequestObject) (api.CreateOrderResponseObject, error) {
-	return api.CreateOrderdefaultApplicationProblemPlusJSONResponse{Body: elsewhere(), StatusCode: http.StatusNotFound}, nil
-}
-
-func (notServedHere) CreateOrderExternal(context.Context, api.CreateOrderExternalRequestObject) (api.CreateOrderExternalResponseObject, error) {
-	return api.CreateOrderExternaldefaultApplicationProblemPlusJSONResponse{Body: elsewhere(), StatusCode: http.StatusNotFound}, nil
-}
-
-func (notServedHere) GetOrder(context.Context, api.GetOrderRequestObject) (api.GetOrderResponseObject, error) {
-	return api.GetOrderdefaultApplicationProblemPlusJSONResponse{Body: elsewhere(), StatusCode: http.StatusNotFound}, nil
-}
-
-func (notServedHere) ListOrders(context.Context, api.ListOrdersRequestObject) (api.ListOrdersResponseObject, error) {
-	return api.ListOrdersdefaultApplicationProblemPlusJSONResponse{Body: elsewhere(), StatusCode: http.StatusNotFound}, nil
-}
-
-func (notServedHere) CancelOrder(context.Context, api.CancelOrderRequestObject) (api.CancelOrderResponseObject, error) {
-	return api.CancelOrderdefaultApplicationProblemPlusJSONResponse{Body: elsewhere(), StatusCode: http.StatusNotFound}, nil
-}
-
-func (notServedHere) ListInventory(context.Context, api.ListInventoryRequestObject) (api.ListInventoryResponseObject, error) {
-	return api.ListInventorydefaultApplicationProblemPlusJSONResponse{Body: elsewhere(), StatusCode: http.StatusNotFound}, nil
-}
-
-func (notServedHere) GetStock(context.Context, api.GetStockRequestObject) (api.GetStockResponseObject, error) {
-	return api.GetStockdefaultApplicationProblemPlusJSONResponse{Body: elsewhere(), StatusCode: http.StatusNotFound}, nil
-}
-
-func (notServedHere) SetStock(context.Context, api.SetStockRequestObject) (api.SetStockResponseObject, error) {
-	return api.SetStockdefaultApplicationProblemPlusJSONResponse{Body: elsewhere(), StatusCode: http.StatusNotFound}, nil
-}
-
-func (notServedHere) ListPayments(context.Context, api.ListPaymentsRequestObject) (api.ListPaymentsResponseObject, error) {
-	return api.ListPaymentsdefaultApplicationProblemPlusJSONResponse{Body: elsewhere(), StatusCode: http.StatusNotFound}, nil
-}
-
-func (notServedHere) ListShipments(context.Context, api.ListShipmentsRequestObject) (api.ListShipmentsResponseObject, error) {
-	return api.ListShipmentsdefaultApplicationProblemPlusJSONResponse{Body: elsewhere(), StatusCode: http.StatusNotFound}, nil
-}
-
-func (notServedHere) ListNotifications(context.Context, api.ListNotificationsRequestObject) (api.ListNotificationsResponseObject, error) {
-	return api.ListNotificationsdefaultApplicationProblemPlusJSONResponse{Body: elsewhere(), StatusCode: http.StatusNotFound}, nil
+// notServedHere answers the operations ops (IDs) with errNotServed, before the nil group that
+// would implement them is called.
+func notServedHere(ops []string) api.StrictMiddlewareFunc {
+	return func(next api.StrictHandlerFunc, operationID string) api.StrictHandlerFunc {
+		if !slices.Contains(ops, operationID) {
+			return next
+		}
+		return func(context.Context, http.ResponseWriter, *http.Request, any) (any, error) {
+			return nil, errNotServed
+		}
+	}
 }

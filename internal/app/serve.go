@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ordersys/ordersys/internal/messaging"
+	"github.com/ordersys/ordersys/internal/service"
 	"github.com/ordersys/ordersys/internal/sqlstore"
 )
 
@@ -43,7 +44,7 @@ type Served struct {
 
 // StartServe starts the named services and their HTTP listener.
 func StartServe(ctx context.Context, cfg ServeConfig) (_ *Served, err error) {
-	specs, err := pick(cfg.Services)
+	specs, err := pick(cfg.Services, cfg.Rules)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +69,6 @@ func StartServe(ctx context.Context, cfg ServeConfig) (_ *Served, err error) {
 		replicas:       int16(cfg.ReplicationFactor),
 		retry:          cfg.Retry,
 		retention:      cfg.Retention,
-		rules:          cfg.Rules,
 		sessionTimeout: cfg.SessionTimeout,
 		log:            cfg.Log,
 	})
@@ -109,29 +109,24 @@ func (s *Served) Close() error {
 	return errors.Join(errs...)
 }
 
-// pick resolves service names; no names means all five.
-func pick(names []string) ([]serviceSpec, error) {
+// pick resolves service names to their modules, configured by rules; no names means all five.
+func pick(names []string, rules Rules) ([]service.Module, error) {
+	all := modules(rules)
 	if len(names) == 0 {
-		return catalog, nil
-	}
-	var out []serviceSpec
-	for _, spec := range catalog {
-		if slices.Contains(names, spec.name) {
-			out = append(out, spec)
-		}
+		return all, nil
 	}
 	for _, name := range names {
-		if !slices.ContainsFunc(catalog, func(s serviceSpec) bool { return s.name == name }) {
+		if !slices.ContainsFunc(all, func(m service.Module) bool { return m.Name == name }) {
 			return nil, fmt.Errorf("unknown service %q: choose from %s", name, strings.Join(serviceNames(), ", "))
 		}
 	}
-	return out, nil
+	return slices.DeleteFunc(all, func(m service.Module) bool { return !slices.Contains(names, m.Name) }), nil
 }
 
 func serviceNames() []string {
 	var out []string
-	for _, s := range catalog {
-		out = append(out, s.name)
+	for _, m := range modules(Rules{}) {
+		out = append(out, m.Name)
 	}
 	return out
 }
@@ -149,20 +144,20 @@ func serviceDSN(url string) func(string) string {
 
 // migrateAll runs the named services' migrations and nothing else.
 func migrateAll(ctx context.Context, url string, names []string) error {
-	specs, err := pick(names)
+	specs, err := pick(names, Rules{})
 	if err != nil {
 		return err
 	}
 	dsn := serviceDSN(url)
-	for _, spec := range specs {
-		db, err := sqlstore.OpenService(ctx, dsn(spec.name), spec.name)
+	for _, m := range specs {
+		db, err := sqlstore.OpenService(ctx, dsn(m.Name), m.Name)
 		if err != nil {
-			return fmt.Errorf("%s: %w", spec.name, err)
+			return fmt.Errorf("%s: %w", m.Name, err)
 		}
-		err = sqlstore.Migrate(ctx, db, messaging.Migrations, spec.migrations)
+		err = sqlstore.Migrate(ctx, db, messaging.Migrations, m.Migrations)
 		db.Close()
 		if err != nil {
-			return fmt.Errorf("%s: %w", spec.name, err)
+			return fmt.Errorf("%s: %w", m.Name, err)
 		}
 	}
 	return nil

@@ -1,24 +1,17 @@
 package app
 
 import (
-	"log/slog"
 	"time"
 
 	"github.com/shopspring/decimal"
 
 	"github.com/ordersys/ordersys/internal/fulfillment"
 	"github.com/ordersys/ordersys/internal/inventory"
-	"github.com/ordersys/ordersys/internal/messaging"
 	"github.com/ordersys/ordersys/internal/notification"
 	"github.com/ordersys/ordersys/internal/order"
 	"github.com/ordersys/ordersys/internal/payment"
-	"github.com/ordersys/ordersys/internal/sqlstore"
+	"github.com/ordersys/ordersys/internal/service"
 )
-
-// service is what the wiring needs of every service: what it consumes.
-type service interface {
-	Subscriptions() []messaging.Subscription
-}
 
 // Rules are the settings of the services' business rules.
 type Rules struct {
@@ -35,35 +28,13 @@ type Rules struct {
 	ShipCountries []string
 }
 
-// serviceSpec says how to build one service: its database migrations and its constructor.
-type serviceSpec struct {
-	name       string
-	migrations sqlstore.Migrations
-	build      func(db *sqlstore.DB, out *messaging.Outbox, rules Rules, log *slog.Logger) service
-}
-
-// catalog lists the five services in saga order.
-var catalog = []serviceSpec{
-	{order.Name, order.Migrations, func(db *sqlstore.DB, out *messaging.Outbox, r Rules, log *slog.Logger) service {
-		svc := order.New(db, out, log)
-		if r.StepTimeout > 0 {
-			svc.StepTimeout = r.StepTimeout
-		}
-		if r.StepAttempts > 0 {
-			svc.StepAttempts = r.StepAttempts
-		}
-		return svc
-	}},
-	{payment.Name, payment.Migrations, func(db *sqlstore.DB, out *messaging.Outbox, r Rules, _ *slog.Logger) service {
-		return payment.New(db, out, payment.Config{CreditLimit: r.CreditLimit})
-	}},
-	{inventory.Name, inventory.Migrations, func(db *sqlstore.DB, out *messaging.Outbox, _ Rules, log *slog.Logger) service {
-		return inventory.New(db, out).WithLogger(log)
-	}},
-	{fulfillment.Name, fulfillment.Migrations, func(db *sqlstore.DB, out *messaging.Outbox, r Rules, _ *slog.Logger) service {
-		return fulfillment.New(db, out, fulfillment.Config{Countries: r.ShipCountries})
-	}},
-	{notification.Name, notification.Migrations, func(db *sqlstore.DB, _ *messaging.Outbox, _ Rules, _ *slog.Logger) service {
-		return notification.New(db)
-	}},
+// modules lists the five services in saga order, configured by r. A new service is a new line.
+func modules(r Rules) []service.Module {
+	return []service.Module{
+		order.Module(order.Config{StepTimeout: r.StepTimeout, StepAttempts: r.StepAttempts}),
+		payment.Module(payment.Config{CreditLimit: r.CreditLimit}),
+		inventory.Module(inventory.Config{DemoCatalog: r.DemoCatalog}),
+		fulfillment.Module(fulfillment.Config{Countries: r.ShipCountries}),
+		notification.Module(),
+	}
 }

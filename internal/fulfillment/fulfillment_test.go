@@ -43,7 +43,7 @@ func open(t *testing.T, dsn string) *sqlstore.DB {
 	return db
 }
 
-// send delivers p, under a fresh event id, to svc's handler in a transaction of its own.
+// send delivers p, under a fresh event id, to svc's subscription in a transaction of its own.
 func send(t *testing.T, db *sqlstore.DB, svc *fulfillment.Service, orderID string, p events.Payload) error {
 	t.Helper()
 	msg, err := events.New("test", orderID, p)
@@ -54,9 +54,8 @@ func send(t *testing.T, db *sqlstore.DB, svc *fulfillment.Service, orderID strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := t.Context()
-	handle := svc.Subscriptions()[0].Handle
-	return db.InTx(ctx, func(tx *sqlstore.Tx) error { return handle(ctx, tx, msg.Envelope, decoded) })
+	c := messaging.NewConsumer(svc.Subscriptions()[0], db, nil, messaging.RetryConfig{}, slog.Default())
+	return c.Apply(t.Context(), msg.Envelope, decoded)
 }
 
 // ship sends CreateShipment for a new order (or orderID, if given) to country and returns the reply.
@@ -205,7 +204,7 @@ func TestRepeatAnswersTheSame(t *testing.T) {
 	})
 }
 
-// TestBatchDecidesOncePerOrder applies a batch the way a consumer does: Prepare reads the
+// TestBatchDecidesOncePerOrder applies a batch the way a consumer does: its loader reads the
 // recorded decisions of all its orders first, then each command is handled in order. An order
 // decided earlier keeps its answer, and one whose command comes twice in the batch is decided by
 // the first and answered the same by the second.

@@ -1,5 +1,6 @@
-// Package httpx holds what every HTTP surface of ordersys shares: RFC 9457 problem documents,
-// request validation against the OpenAPI spec, body limits, health and docs.
+// Package httpx holds what every HTTP surface of ordersys shares: RFC 9457 problem documents and
+// the mapping of errs codes to them, request validation against the OpenAPI spec, body limits,
+// panic recovery and the health probes.
 package httpx
 
 import (

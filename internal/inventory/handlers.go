@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/ordersys/ordersys/api"
+	"github.com/ordersys/ordersys/internal/errs"
 	"github.com/ordersys/ordersys/internal/httpx"
 )
 
@@ -37,8 +37,9 @@ func (a *API) ListInventory(ctx context.Context, _ api.ListInventoryRequestObjec
 func (a *API) GetStock(ctx context.Context, req api.GetStockRequestObject) (api.GetStockResponseObject, error) {
 	l, err := a.svc.Stock(ctx, req.Sku)
 	if errors.Is(err, ErrUnknownSKU) {
-		p := httpx.NewProblem(http.StatusNotFound, httpx.TypeNotFound, "SKU not found",
-			fmt.Sprintf("no stock is kept for SKU %q", req.Sku))
+		// Answered as a typed response, not returned, because callers of the API (its tests)
+		// read it; httpx still decides its status and type.
+		p := httpx.ProblemFor(errs.New(errs.ENOTFOUND, "SKU not found", fmt.Sprintf("no stock is kept for SKU %q", req.Sku)))
 		return api.GetStockdefaultApplicationProblemPlusJSONResponse{Body: p, StatusCode: p.Status}, nil
 	}
 	if err != nil {
@@ -51,7 +52,7 @@ func (a *API) GetStock(ctx context.Context, req api.GetStockRequestObject) (api.
 // answers the level now. What reservations hold is not changed.
 func (a *API) SetStock(ctx context.Context, req api.SetStockRequestObject) (api.SetStockResponseObject, error) {
 	bad := func(field, msg string) (api.SetStockResponseObject, error) {
-		p := httpx.ValidationProblem([]api.FieldError{{Field: field, Message: msg}})
+		p := httpx.ProblemFor(errs.Invalid(errs.FieldError{Field: field, Message: msg}))
 		return api.SetStockdefaultApplicationProblemPlusJSONResponse{Body: p, StatusCode: p.Status}, nil
 	}
 	invalid := func(msg string) (api.SetStockResponseObject, error) { return bad("available", msg) }

@@ -75,21 +75,18 @@ func (e *env) seed(t *testing.T, pairs ...string) {
 	}
 }
 
-// handle runs subscription i's handler on p, as a fresh event, in a transaction of its own.
+// handle applies p, as a fresh event, through the service's subscription, in a transaction of
+// its own.
 func (e *env) handle(t *testing.T, orderID string, p events.Payload) error {
 	t.Helper()
-	msg, err := events.New("test", orderID, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	decoded, err := msg.Envelope.Decode()
+	ev, err := messaging.NewEvent("test", orderID, p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	h := e.svc.Subscriptions()[0].Handle
-	return e.db.InTx(ctx, func(tx *sqlstore.Tx) error { return h(ctx, tx, msg.Envelope, decoded) })
+	c := messaging.NewConsumer(e.svc.Subscriptions()[0], e.db, nil, messaging.RetryConfig{}, slog.Default())
+	return c.ApplyBatch(ctx, []messaging.Event{ev})
 }
 
 func (e *env) command(t *testing.T, orderID string, p events.Payload) {

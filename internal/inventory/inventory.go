@@ -61,31 +61,26 @@ func (s *Service) WithLogger(log *slog.Logger) *Service {
 // Subscriptions lists what the service consumes: its commands, and completed orders, whose
 // reservations become shipped stock. Both update the hot stock rows, so they are one consumer:
 // as two, each held those rows locked while the other waited for them. A batch locks every stock
-// row it will touch before applying any record (see Subscription.Prepare).
-//
-// Until this version completed orders had a consumer group (and inbox name) of their own,
-// inventory-completion. The first start of this one reads order events from the topic's start
-// under the inventory group: completing an order again changes nothing (its reservation is
-// already consumed), so that re-reading costs time, never stock.
+// row it will touch before applying any record (see load).
 func (s *Service) Subscriptions() []messaging.Subscription {
 	return []messaging.Subscription{{
 		Name:   Name,
 		Topics: []string{events.TopicInventoryCommands, events.TopicOrderEvents},
 		Types:  []events.Type{events.ReserveStockType, events.ReleaseStockType, events.OrderCompletedType},
-		Handle: s.handle, Prepare: lockStock,
+		Load:   messaging.Stateful(load, s.handle),
 	}}
 }
 
-func (s *Service) handle(ctx context.Context, tx *sqlstore.Tx, _ events.Envelope, p events.Payload) error {
-	switch cmd := p.(type) {
+func (s *Service) handle(ctx context.Context, tx *sqlstore.Tx, b *batch, e messaging.Event) error {
+	switch cmd := e.Payload.(type) {
 	case *events.ReserveStock:
-		return s.reserve(ctx, tx, cmd)
+		return s.reserve(ctx, tx, b, cmd)
 	case *events.ReleaseStock:
-		return s.release(ctx, tx, cmd)
+		return s.release(ctx, tx, b, cmd)
 	case *events.OrderCompleted:
-		return s.consume(ctx, tx, cmd.OrderID)
+		return s.consume(tx, b, cmd.OrderID)
 	default:
-		return messaging.Permanent(fmt.Errorf("inventory service cannot handle %s", p.EventType()))
+		return messaging.Permanent(fmt.Errorf("inventory service cannot handle %s", e.Payload.EventType()))
 	}
 }
 

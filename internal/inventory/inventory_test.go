@@ -427,7 +427,7 @@ func testConcurrentMultiSKU(t *testing.T, e *env) {
 	e.level(t, "SKU-C", "940", "0")
 }
 
-// testBatchLocksStock checks Subscription.Prepare: before a batch applies any record, it holds the
+// testBatchLocksStock checks the subscription's loader: before a batch applies any record, it holds the
 // stock rows the batch's reservations ask for and those its completed orders hold, and (on
 // PostgreSQL, where writers do not exclude each other) no others.
 func testBatchLocksStock(t *testing.T, e *env) {
@@ -440,10 +440,11 @@ func testBatchLocksStock(t *testing.T, e *env) {
 	batchDone := make(chan error, 1)
 	go func() {
 		batchDone <- e.db.InTx(ctx, func(tx *sqlstore.Tx) error {
-			err := tx.QueryAll(ctx, e.svc.Subscriptions()[0].Prepare(tx, []messaging.Event{
+			_, reads := e.svc.Subscriptions()[0].Load(tx, []messaging.Event{
 				{Payload: &events.ReserveStock{OrderID: uuid.NewString(), Lines: []events.Line{line("SKU-3", "1")}}},
 				{Payload: &events.OrderCompleted{OrderID: held}},
-			})...)
+			})
+			err := tx.QueryAll(ctx, reads...)
 			close(locked)
 			<-release
 			return err
@@ -486,25 +487,19 @@ func testBatchLocksStock(t *testing.T, e *env) {
 func testReserveAndReleaseInOneBatch(t *testing.T, e *env) {
 	e.seed(t, "SKU-1", "10", "SKU-2", "10")
 	order := uuid.NewString()
-	ctx := t.Context()
-	handle := e.svc.Subscriptions()[0].Handle
-	apply := func(tx *sqlstore.Tx, p events.Payload) error {
-		msg, err := events.New("test", order, p)
+	var batch []messaging.Event
+	for _, p := range []events.Payload{
+		events.ReserveStock{OrderID: order, Lines: []events.Line{line("SKU-1", "3"), line("SKU-2", "4")}},
+		events.ReleaseStock{OrderID: order},
+	} {
+		ev, err := messaging.NewEvent("test", order, p)
 		if err != nil {
-			return err
+			t.Fatal(err)
 		}
-		decoded, err := msg.Envelope.Decode()
-		if err != nil {
-			return err
-		}
-		return handle(ctx, tx, msg.Envelope, decoded)
+		batch = append(batch, ev)
 	}
-	if err := e.db.InTx(ctx, func(tx *sqlstore.Tx) error {
-		if err := apply(tx, events.ReserveStock{OrderID: order, Lines: []events.Line{line("SKU-1", "3"), line("SKU-2", "4")}}); err != nil {
-			return err
-		}
-		return apply(tx, events.ReleaseStock{OrderID: order})
-	}); err != nil {
+	c := messaging.NewConsumer(e.svc.Subscriptions()[0], e.db, nil, messaging.RetryConfig{}, slog.Default())
+	if err := c.ApplyBatch(t.Context(), batch); err != nil {
 		t.Fatal(err)
 	}
 	e.level(t, "SKU-1", "10", "0")

@@ -12,8 +12,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/ordersys/ordersys/internal/events"
-	"github.com/ordersys/ordersys/internal/messaging"
+	"github.com/ordersys/ordersys/internal/errs"
 	"github.com/ordersys/ordersys/internal/sqlstore"
 )
 
@@ -37,10 +36,10 @@ var DemoCatalog = func() map[string]decimal.Decimal {
 
 var (
 	// ErrUnknownSKU: no stock is kept for the SKU.
-	ErrUnknownSKU = errors.New("unknown SKU")
+	ErrUnknownSKU = errs.New(errs.ENOTFOUND, "SKU not found", "unknown SKU")
 	// ErrInvalidQuantity: a quantity is negative, too large or has more than QuantityDigits
 	// fraction digits.
-	ErrInvalidQuantity = errors.New("invalid quantity")
+	ErrInvalidQuantity = errs.New(errs.EINVALID, "Invalid quantity", "invalid quantity")
 )
 
 var maxMilli = decimal.NewFromInt(math.MaxInt64)
@@ -168,95 +167,4 @@ func (s *Service) Seed(ctx context.Context, stock map[string]decimal.Decimal) er
 		}
 		return nil
 	})
-}
-
-// lockStock gives the reads that lock and read what a batch of commands and completions will
-// update: the stock rows of the SKUs a reservation asks for and of those the reservations of
-// released or completed orders hold, then the reservations of all its orders (stock rows first,
-// in every transaction, so that two cannot deadlock).
-func lockStock(tx *sqlstore.Tx, batch []messaging.Event) []sqlstore.Read {
-	var skus []string
-	var orders []string // whose reservations hold stock to give back or ship
-	var all []string    // every order of the batch, whose reservation is locked and read
-	for _, e := range batch {
-		switch p := e.Payload.(type) {
-		case *events.ReserveStock:
-			for _, l := range p.Lines {
-				skus = append(skus, l.SKU)
-			}
-			all = append(all, p.OrderID)
-		case *events.ReleaseStock:
-			orders = append(orders, p.OrderID)
-		case *events.OrderCompleted:
-			orders = append(orders, p.OrderID)
-		}
-	}
-	lv := levelsOf(tx)
-	for _, sku := range skus {
-		lv[sku] = level{} // unknown unless the read finds it
-	}
-	skuIn, args := tx.In(0, skus)
-	orderIn, orderArgs := tx.In(len(args), orders)
-	all = append(all, orders...)
-	return append([]sqlstore.Read{{
-		Query: `SELECT sku, available_milli FROM stock WHERE sku ` + skuIn + ` OR sku IN (SELECT sku
-			FROM reservation_lines WHERE order_id ` + orderIn + `)` +
-			tx.LockInOrder("sku"),
-		Args: append(args, orderArgs...),
-		Rows: func(rows sqlstore.Rows) error {
-			for rows.Next() {
-				var sku string
-				var l level
-				if err := rows.Scan(&sku, &l.available); err != nil {
-					return err
-				}
-				l.exists = true
-				lv[sku] = l
-			}
-			return rows.Err()
-		},
-	}}, readReservations(tx, all)...)
-}
-
-// level is what a transaction knows of a SKU's stock row, which it has locked.
-type level struct {
-	exists    bool
-	available int64 // thousandths
-}
-
-// levels are the stock rows a transaction has locked and read, by SKU. Its handlers decide
-// against them, keep them up to date, and queue their updates to go with the commit, so that a
-// batch's stock changes cost no round trip of their own.
-type levels map[string]level
-
-type levelsKey struct{}
-
-func levelsOf(tx *sqlstore.Tx) levels {
-	lv, _ := tx.Value(levelsKey{}).(levels)
-	if lv == nil {
-		lv = levels{}
-		tx.SetValue(levelsKey{}, lv)
-	}
-	return lv
-}
-
-// stockOf returns sku's row as tx has locked it: from the batch's read when it has one, else
-// with a query that locks it (a transaction of one record, which locks its SKUs in order).
-func stockOf(ctx context.Context, tx *sqlstore.Tx, sku string) (level, error) {
-	lv := levelsOf(tx)
-	if l, ok := lv[sku]; ok {
-		return l, nil
-	}
-	var l level
-	err := tx.QueryRowContext(ctx, `SELECT available_milli FROM stock WHERE sku = $1`+tx.LockInOrder("sku"), sku).
-		Scan(&l.available)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return level{}, fmt.Errorf("stock %s: %w", sku, err)
-	default:
-		l.exists = true
-	}
-	lv[sku] = l
-	return l, nil
 }

@@ -17,25 +17,43 @@ import (
 
 // Handler applies one event inside tx. Returning an error rolls the transaction back; wrap it
 // with Permanent when retrying cannot help.
-type Handler func(ctx context.Context, tx *sqlstore.Tx, e events.Envelope, payload events.Payload) error
+type Handler func(ctx context.Context, tx *sqlstore.Tx, e Event) error
+
+// Loader starts a transaction's batch of events: it returns the handler that applies each fresh
+// event of the batch, and the reads that fetch, and lock, what that handler decides against.
+// The consumer sends those reads with the batch's inbox claims, in one round trip on PostgreSQL.
+// See Stateless and Stateful.
+type Loader func(tx *sqlstore.Tx, batch []Event) (Handler, []sqlstore.Read)
+
+// Stateless is the Loader of a handler that reads nothing before it decides.
+func Stateless(h Handler) Loader {
+	return func(*sqlstore.Tx, []Event) (Handler, []sqlstore.Read) { return h, nil }
+}
+
+// Stateful is the Loader of a handler that decides each event against state S, read for the
+// whole batch at once by load. A handler that updates shared rows (stock per SKU) locks all of
+// them in load, in one order: records of a batch would otherwise take them in no common order,
+// and two batches on PostgreSQL could deadlock. load sees every event of the batch, including
+// any the inbox will then skip; handle sees only the fresh ones, in order, and keeps S up to date
+// with what it writes, so that a later event of the batch decides against it.
+func Stateful[S any](load func(tx *sqlstore.Tx, batch []Event) (S, []sqlstore.Read),
+	handle func(ctx context.Context, tx *sqlstore.Tx, state S, e Event) error) Loader {
+	return func(tx *sqlstore.Tx, batch []Event) (Handler, []sqlstore.Read) {
+		state, reads := load(tx, batch)
+		return func(ctx context.Context, tx *sqlstore.Tx, e Event) error { return handle(ctx, tx, state, e) }, reads
+	}
+}
 
 // Subscription is what a service consumes and how it applies it.
 type Subscription struct {
 	// Name is both the Kafka consumer group and the inbox's consumer column.
 	Name   string
 	Topics []string
-	// Types, when set, are the event types Handle wants; other known types on the topics are
-	// skipped without a transaction (an event of an unknown type is still dead-lettered).
-	Types  []events.Type
-	Handle Handler
-	// Prepare, when set, gives the reads that every transaction applying several records runs
-	// first, together with its inbox claim: one round trip on PostgreSQL. It sees every event of
-	// the batch, including any the inbox will then skip. A handler that updates shared rows (stock
-	// per SKU) locks all of them there, in one order: records of a batch would otherwise take them
-	// in no common order, two batches on PostgreSQL could deadlock, and each deadlock costs a
-	// second before PostgreSQL notices it. A handler that reads a row per event (the saga's
-	// order) reads them all there in one statement, keeping them with tx.SetValue.
-	Prepare func(tx *sqlstore.Tx, batch []Event) []sqlstore.Read
+	// Types, when set, are the event types the subscription wants; other known types on the
+	// topics are skipped without a transaction (an event of an unknown type is still
+	// dead-lettered).
+	Types []events.Type
+	Load  Loader
 	// Linger, when set, lets the broker hold each fetch this long to gather records, for a
 	// subscription that no step of an order waits for (notifications): fewer, larger transactions
 	// leave the CPU to the consumers that orders do wait for.
@@ -198,7 +216,7 @@ func (c *Consumer) applyBatch(ctx context.Context, batch []*kgo.Record) error {
 }
 
 // apply runs the handler for each of todo in one transaction guarded by the inbox. Its first
-// round trip carries the inbox claims and the subscription's Prepare reads.
+// round trip carries the inbox claims and the subscription's loader reads.
 func (c *Consumer) apply(ctx context.Context, todo []Event) error {
 	ids := make([]string, len(todo))
 	for i, e := range todo {
@@ -206,18 +224,15 @@ func (c *Consumer) apply(ctx context.Context, todo []Event) error {
 	}
 	return c.db.InTx(ctx, func(tx *sqlstore.Tx) error {
 		fresh := make([]bool, len(ids))
-		reads := []sqlstore.Read{claimRead(c.sub.Name, ids, fresh)}
-		if c.sub.Prepare != nil {
-			reads = append(reads, c.sub.Prepare(tx, todo)...)
-		}
-		if err := tx.QueryAll(ctx, reads...); err != nil {
+		handle, reads := c.sub.Load(tx, todo)
+		if err := tx.QueryAll(ctx, append([]sqlstore.Read{claimRead(c.sub.Name, ids, fresh)}, reads...)...); err != nil {
 			return err
 		}
-		for i, a := range todo {
+		for i, e := range todo {
 			if !fresh[i] {
 				continue
 			}
-			if err := c.sub.Handle(ctx, tx, a.Envelope, a.Payload); err != nil {
+			if err := handle(ctx, tx, e); err != nil {
 				return err
 			}
 		}
@@ -299,7 +314,7 @@ func (c *Consumer) Apply(ctx context.Context, env events.Envelope, payload event
 }
 
 // ApplyBatch applies events in one transaction, or none of them, as Run applies a poll: the inbox
-// claims and the subscription's Prepare reads first, then each fresh event's handler in order.
+// claims and the subscription's loader reads first, then each fresh event's handler in order.
 func (c *Consumer) ApplyBatch(ctx context.Context, batch []Event) error {
 	return c.apply(ctx, batch)
 }

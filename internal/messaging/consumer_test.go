@@ -33,7 +33,7 @@ func newConsumer(t *testing.T, db *sqlstore.DB, brokers []string, name string, r
 	if brokers != nil {
 		dlq = newClient(t, brokers)
 	}
-	sub := messaging.Subscription{Name: name, Topics: []string{testTopic}, Handle: rec.handle}
+	sub := messaging.Subscription{Name: name, Topics: []string{testTopic}, Load: messaging.Stateless(rec.handle)}
 	return messaging.NewConsumer(sub, db, dlq, retry, newLogger(t))
 }
 
@@ -675,12 +675,12 @@ func TestConsumerLingerGathersRecords(t *testing.T) {
 	txs := map[*sqlstore.Tx]bool{}
 	rec := newRecorder(nil)
 	sub := messaging.Subscription{Name: "lingering", Topics: []string{testTopic}, Linger: 500 * time.Millisecond,
-		Handle: func(ctx context.Context, tx *sqlstore.Tx, e events.Envelope, p events.Payload) error {
+		Load: messaging.Stateless(func(ctx context.Context, tx *sqlstore.Tx, e messaging.Event) error {
 			mu.Lock()
 			txs[tx] = true
 			mu.Unlock()
-			return rec.handle(ctx, tx, e, p)
-		}}
+			return rec.handle(ctx, tx, e)
+		})}
 	startConsumer(t, messaging.NewConsumer(sub, env.db, newClient(t, env.brokers), fastRetry, newLogger(t)), env.brokers)
 
 	var last events.Message

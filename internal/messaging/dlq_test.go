@@ -340,7 +340,8 @@ func TestDeadLetterReplayEndToEnd(t *testing.T) {
 	var fixed atomic.Bool
 	var mu sync.Mutex
 	calls := map[string]int{}
-	handle := func(ctx context.Context, tx *sqlstore.Tx, e events.Envelope, _ events.Payload) error {
+	handle := func(ctx context.Context, tx *sqlstore.Tx, ev Event) error {
+		e := ev.Envelope
 		mu.Lock()
 		calls[e.ID]++
 		mu.Unlock()
@@ -366,7 +367,7 @@ func TestDeadLetterReplayEndToEnd(t *testing.T) {
 			}
 		}
 	})
-	sub := Subscription{Name: "dlq-e2e", Topics: []string{"t"}, Handle: handle}
+	sub := Subscription{Name: "dlq-e2e", Topics: []string{"t"}, Load: Stateless(handle)}
 	consumer := NewConsumer(sub, db, dlqClient(t, brokers), RetryConfig{Base: time.Millisecond, Cap: 10 * time.Millisecond}, slog.New(logs))
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -153,7 +153,8 @@ func newRecorder(fail func(ctx context.Context, id string, call int) error) *rec
 	return &recorder{calls: make(map[string]int), fail: fail}
 }
 
-func (r *recorder) handle(ctx context.Context, tx *sqlstore.Tx, e events.Envelope, p events.Payload) error {
+func (r *recorder) handle(ctx context.Context, tx *sqlstore.Tx, ev messaging.Event) error {
+	e, p := ev.Envelope, ev.Payload
 	cp, ok := p.(*events.ChargePayment)
 	if !ok {
 		return messaging.Permanent(fmt.Errorf("unexpected payload %T", p))

@@ -47,6 +47,16 @@ func (o *Outbox) Put(_ context.Context, tx *sqlstore.Tx, msgs ...events.Message)
 	return nil
 }
 
+// Send puts a new message from source about subject, carrying p, in tx: a service's reply to a
+// command, say.
+func (o *Outbox) Send(ctx context.Context, tx *sqlstore.Tx, source, subject string, p events.Payload) error {
+	msg, err := events.New(source, subject, p)
+	if err != nil {
+		return err
+	}
+	return o.Put(ctx, tx, msg)
+}
+
 // notifyChannel is where outbox writes are announced to the relay holding the lease.
 const notifyChannel = "outbox"
 

@@ -43,14 +43,14 @@ func New(db *sqlstore.DB) *Service { return &Service{db: db} }
 // Subscriptions lists what the service consumes: the three ways an order ends.
 func (s *Service) Subscriptions() []messaging.Subscription {
 	return []messaging.Subscription{{Name: Name, Topics: []string{events.TopicOrderEvents},
-		Types:  []events.Type{events.OrderCompletedType, events.OrderFailedType, events.OrderCancelledType},
-		Handle: s.handle,
+		Types: []events.Type{events.OrderCompletedType, events.OrderFailedType, events.OrderCancelledType},
+		Load:  messaging.Stateless(s.handle),
 		// A customer's message can leave a fifth of a second later; the saga's steps cannot.
 		Linger: 200 * time.Millisecond}}
 }
 
-func (s *Service) handle(ctx context.Context, tx *sqlstore.Tx, _ events.Envelope, p events.Payload) error {
-	switch e := p.(type) {
+func (s *Service) handle(ctx context.Context, tx *sqlstore.Tx, ev messaging.Event) error {
+	switch e := ev.Payload.(type) {
 	case *events.OrderCompleted:
 		return s.notify(ctx, tx, e.OrderID, KindOrderCompleted, e.CustomerID, e)
 	case *events.OrderFailed:

@@ -1,6 +1,7 @@
 package notification_test
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -49,9 +50,8 @@ func deliver(t *testing.T, db *sqlstore.DB, svc *notification.Service, orderID s
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := t.Context()
-	handle := svc.Subscriptions()[0].Handle
-	if err := db.InTx(ctx, func(tx *sqlstore.Tx) error { return handle(ctx, tx, msg.Envelope, decoded) }); err != nil {
+	c := messaging.NewConsumer(svc.Subscriptions()[0], db, nil, messaging.RetryConfig{}, slog.Default())
+	if err := c.Apply(t.Context(), msg.Envelope, decoded); err != nil {
 		t.Fatalf("%s: %v", p.EventType(), err)
 	}
 }

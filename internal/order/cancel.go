@@ -3,22 +3,28 @@ package order
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"net/http"
 
 	"github.com/google/uuid"
 
-	"github.com/ordersys/ordersys/api"
+	"github.com/ordersys/ordersys/internal/errs"
 	"github.com/ordersys/ordersys/internal/sqlstore"
 )
 
 // ErrTerminal is returned when cancelling an order that has already ended.
-var ErrTerminal = errors.New("the order has already ended")
+var ErrTerminal = errs.New(errs.ECONFLICT, "The order has already ended",
+	"only an order that has not reached COMPLETED, FAILED or CANCELLED can be cancelled")
 
-// CancelAnswer is the answer to a cancel request, as stored for replays.
+// CancelAnswer is the answer to a cancel request.
 type CancelAnswer struct {
-	Body     api.CancelAccepted
+	Body     CancelAccepted
 	Replayed bool
+}
+
+// CancelAccepted is what a cancel request answers, stored as JSON for replays like Created (the
+// API's CancelAccepted).
+type CancelAccepted struct {
+	OrderID uuid.UUID `json:"orderId"`
+	Status  Status    `json:"status"`
 }
 
 // Cancel asks the saga to cancel an order: in any non-terminal status it starts undoing what was
@@ -47,11 +53,12 @@ func (s *Service) cancel(ctx context.Context, orderID, key string) (CancelAnswer
 			out.Replayed = true
 			return json.Unmarshal(stored.body, &out.Body)
 		}
-		changed, err := s.step(ctx, tx, orderID, cancelRequested, nil, "")
+		sg, err := readSagas(ctx, tx, []string{orderID}, nil)
 		if err != nil {
 			return err
 		}
-		row, err := loadSaga(ctx, tx, orderID)
+		row := sg[orderID]
+		changed, err := s.step(ctx, tx, row, cancelRequested, nil, "")
 		if err != nil {
 			return err
 		}
@@ -59,8 +66,8 @@ func (s *Service) cancel(ctx context.Context, orderID, key string) (CancelAnswer
 		if !changed && st.Status.Terminal() {
 			return ErrTerminal
 		}
-		out.Body = api.CancelAccepted{OrderId: uuid.MustParse(o.ID), Status: api.OrderStatus(st.Status)}
-		return remember(tx, scope, key, orderID, http.StatusAccepted, out.Body, now())
+		out.Body = CancelAccepted{OrderID: uuid.MustParse(o.ID), Status: st.Status}
+		return remember(tx, scope, key, orderID, acceptedCode, out.Body, now())
 	})
 	return out, err
 }

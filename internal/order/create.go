@@ -8,28 +8,45 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
 
-	"github.com/ordersys/ordersys/api"
+	"github.com/ordersys/ordersys/internal/errs"
 	"github.com/ordersys/ordersys/internal/events"
 	"github.com/ordersys/ordersys/internal/sqlstore"
 )
 
 // ErrKeyReused is returned when an Idempotency-Key comes back with a different request.
-var ErrKeyReused = errors.New("this Idempotency-Key was used with a different request")
+var ErrKeyReused = errs.New(errs.EKEYREUSED, "Idempotency-Key reused",
+	"this Idempotency-Key was used with a different request")
+
+// Request is an order to place, as a client asks for it.
+type Request struct {
+	CustomerID uuid.UUID
+	Currency   string
+	Address    Address
+	Items      []Item
+}
+
+// Address is where a Request ships to. A nil line 2 or postal code was not sent at all, which
+// requestHash tells apart from one sent empty, as it always has.
+type Address struct {
+	Country, City, AddressLine1 string
+	AddressLine2, PostalCode    *string
+}
 
 // maxQuantityDigits is how many fraction digits a quantity may have (grams of a kilogram).
 const maxQuantityDigits = 3
 
 // validate checks what the OpenAPI schema cannot: the currency is a real ISO 4217 code and amounts
-// fit it. It names every bad field, so a client can fix them all at once.
-func validate(req *api.CreateOrderRequest) []api.FieldError {
-	var errs []api.FieldError
+// fit it. It names every bad field (by its JSON path in the API), so a client can fix them all at
+// once.
+func validate(req Request) []errs.FieldError {
+	var fields []errs.FieldError
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, api.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+		fields = append(fields, errs.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
 	}
 	scale, err := events.MinorUnit(req.Currency)
 	if err != nil {
@@ -48,15 +65,32 @@ func validate(req *api.CreateOrderRequest) []api.FieldError {
 				it.UnitPrice, -it.UnitPrice.Exponent(), req.Currency, scale)
 		}
 	}
-	return errs
+	return fields
 }
 
-// Placed is the answer to a create request, as stored for replays.
+// Placed is the answer to a create request.
 type Placed struct {
-	Status   int
-	Body     api.OrderCreated
+	Body     Created
 	Replayed bool
 }
+
+// Created is what a create request answers. It is stored as JSON for replays, so its JSON is a
+// storage format: the API's OrderCreated, field for field and in order, amounts as plain numbers
+// (package api sets decimal to write them so).
+type Created struct {
+	CreatedAt   time.Time       `json:"createdAt"`
+	Currency    string          `json:"currency"`
+	OrderID     uuid.UUID       `json:"orderId"`
+	Status      Status          `json:"status"`
+	TotalAmount decimal.Decimal `json:"totalAmount"`
+}
+
+// idempotency_keys.status_code holds the HTTP status of each stored answer, as it always has;
+// nothing reads it back.
+const (
+	createdCode  = 201
+	acceptedCode = 202
+)
 
 // Create places an order under an Idempotency-Key. The order, its OrderCreated event and the
 // stored answer commit in one transaction, so a key never points at a missing order nor an order
@@ -67,7 +101,12 @@ type Placed struct {
 // next attempt looks it up: it replays the stored answer, reports a key reused for a different
 // request, or replaces an expired one. A request that races another with the same key waits for
 // it (SQLite's single writer, or PostgreSQL's unique index) and so replays its answer.
-func (s *Service) Create(ctx context.Context, key string, req *api.CreateOrderRequest) (Placed, error) {
+//
+// An invalid request is refused with an errs.EINVALID error that names every bad field.
+func (s *Service) Create(ctx context.Context, key string, req Request) (Placed, error) {
+	if fields := validate(req); len(fields) > 0 {
+		return Placed{}, errs.Invalid(fields...)
+	}
 	hash, err := requestHash(req)
 	if err != nil {
 		return Placed{}, err
@@ -80,7 +119,7 @@ func (s *Service) Create(ctx context.Context, key string, req *api.CreateOrderRe
 		placed, err = s.create(ctx, key, hash, req, true)
 	}
 	if err == nil && !placed.Replayed {
-		s.firstSteps.add(placed.Body.OrderId.String())
+		s.firstSteps.add(placed.Body.OrderID.String())
 	}
 	return placed, err
 }
@@ -88,7 +127,7 @@ func (s *Service) Create(ctx context.Context, key string, req *api.CreateOrderRe
 const createScope = "POST /orders/create"
 
 // create places the order in one transaction, first looking the key up if lookUp is set.
-func (s *Service) create(ctx context.Context, key, hash string, req *api.CreateOrderRequest, lookUp bool) (Placed, error) {
+func (s *Service) create(ctx context.Context, key, hash string, req Request, lookUp bool) (Placed, error) {
 	var placed Placed
 	err := s.db.InTx(ctx, func(tx *sqlstore.Tx) error {
 		if lookUp {
@@ -97,7 +136,7 @@ func (s *Service) create(ctx context.Context, key, hash string, req *api.CreateO
 				return err
 			}
 			if stored != nil {
-				placed = Placed{Status: stored.status, Replayed: true}
+				placed = Placed{Replayed: true}
 				return json.Unmarshal(stored.body, &placed.Body)
 			}
 		}
@@ -111,29 +150,27 @@ func (s *Service) create(ctx context.Context, key, hash string, req *api.CreateO
 		if err := s.outbox.Put(ctx, tx, msg); err != nil {
 			return err
 		}
-		placed = Placed{Status: http.StatusCreated, Body: api.OrderCreated{
-			OrderId: uuid.MustParse(o.ID), Status: api.OrderStatus(o.Status), TotalAmount: o.Total,
+		placed = Placed{Body: Created{
+			OrderID: uuid.MustParse(o.ID), Status: o.Status, TotalAmount: o.Total,
 			Currency: o.Currency, CreatedAt: o.CreatedAt,
 		}}
-		return remember(tx, createScope, key, hash, placed.Status, placed.Body, o.CreatedAt)
+		return remember(tx, createScope, key, hash, createdCode, placed.Body, o.CreatedAt)
 	})
 	return placed, err
 }
 
 // storedAnswer is the answer an Idempotency-Key already has.
 type storedAnswer struct {
-	status int
-	body   []byte
+	body []byte
 }
 
 // recall looks an Idempotency-Key up in tx: the stored answer if the same request was made under
 // it, ErrKeyReused if a different one was, nil if the key is new (or expired).
 func (s *Service) recall(ctx context.Context, tx *sqlstore.Tx, scope, key, hash string) (*storedAnswer, error) {
 	var storedHash, response string
-	var status int
 	var storedAt time.Time
-	err := tx.QueryRowContext(ctx, `SELECT request_hash, status_code, response, created_at FROM idempotency_keys
-		WHERE scope = $1 AND idem_key = $2`, scope, key).Scan(&storedHash, &status, &response, &storedAt)
+	err := tx.QueryRowContext(ctx, `SELECT request_hash, response, created_at FROM idempotency_keys
+		WHERE scope = $1 AND idem_key = $2`, scope, key).Scan(&storedHash, &response, &storedAt)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, nil
@@ -143,7 +180,7 @@ func (s *Service) recall(ctx context.Context, tx *sqlstore.Tx, scope, key, hash 
 		if storedHash != hash {
 			return nil, ErrKeyReused
 		}
-		return &storedAnswer{status, []byte(response)}, nil
+		return &storedAnswer{[]byte(response)}, nil
 	}
 	// Expired but not pruned yet: it no longer counts.
 	if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE scope = $1 AND idem_key = $2`,
@@ -167,35 +204,54 @@ func remember(tx *sqlstore.Tx, scope, key, hash string, status int, body any, at
 	return nil
 }
 
-func newOrder(req *api.CreateOrderRequest) *Order {
+func newOrder(req Request) *Order {
 	scale, _ := events.MinorUnit(req.Currency) // validated before
 	at := now()
-	o := &Order{
+	a := req.Address
+	return &Order{
 		ID:         uuid.Must(uuid.NewV7()).String(), // time-ordered: index-friendly
-		CustomerID: req.CustomerId.String(),
+		CustomerID: req.CustomerID.String(),
 		Status:     Pending,
 		Currency:   req.Currency,
-		Address: events.Address{
-			Country: req.ShippingAddress.Country, City: req.ShippingAddress.City,
-			AddressLine1: req.ShippingAddress.AddressLine1,
-			AddressLine2: deref(req.ShippingAddress.AddressLine2), PostalCode: deref(req.ShippingAddress.PostalCode),
-		},
+		Total:      orderTotal(req.Items, scale),
+		Address: events.Address{Country: a.Country, City: a.City, AddressLine1: a.AddressLine1,
+			AddressLine2: deref(a.AddressLine2), PostalCode: deref(a.PostalCode)},
+		Items:     append([]Item(nil), req.Items...),
 		CreatedAt: at,
 		UpdatedAt: at,
 	}
-	for _, it := range req.Items {
-		o.Items = append(o.Items, Item{SKU: it.Sku, Quantity: it.Quantity, UnitPrice: it.UnitPrice})
-	}
-	o.Total = orderTotal(o.Items, scale)
-	return o
 }
 
-// requestHash fingerprints the request's meaning: 14.50 and 14.5 are the same quantity.
-func requestHash(req *api.CreateOrderRequest) (string, error) {
-	canon := *req
-	canon.Items = make([]api.OrderItemInput, len(req.Items))
+// requestHash fingerprints the request's meaning: 14.50 and 14.5 are the same quantity. Stored
+// keys hold it, so it hashes the JSON it always has: the API's CreateOrderRequest with its
+// amounts normalized, written as plain numbers.
+func requestHash(req Request) (string, error) {
+	type item struct {
+		Quantity  json.Number `json:"quantity"`
+		SKU       string      `json:"sku"`
+		UnitPrice json.Number `json:"unitPrice"`
+	}
+	type address struct {
+		AddressLine1 string  `json:"addressLine1"`
+		AddressLine2 *string `json:"addressLine2,omitempty"`
+		City         string  `json:"city"`
+		Country      string  `json:"country"`
+		PostalCode   *string `json:"postalCode,omitempty"`
+	}
+	a := req.Address
+	canon := struct {
+		Currency        string    `json:"currency"`
+		CustomerID      uuid.UUID `json:"customerId"`
+		Items           []item    `json:"items"`
+		ShippingAddress address   `json:"shippingAddress"`
+	}{
+		Currency: req.Currency, CustomerID: req.CustomerID, Items: make([]item, len(req.Items)),
+		ShippingAddress: address{AddressLine1: a.AddressLine1, AddressLine2: a.AddressLine2, City: a.City,
+			Country: a.Country, PostalCode: a.PostalCode},
+	}
 	for i, it := range req.Items {
-		canon.Items[i] = api.OrderItemInput{Sku: it.Sku, Quantity: it.Quantity.Normalize(), UnitPrice: it.UnitPrice.Normalize()}
+		canon.Items[i] = item{Quantity: json.Number(it.Quantity.Normalize().String()), SKU: it.SKU,
+			UnitPrice: json.Number(it.UnitPrice.Normalize().String())}
 	}
 	b, err := json.Marshal(canon)
 	if err != nil {

@@ -95,11 +95,12 @@ func (s *Service) takeFirstSteps(ctx context.Context, ids []string) error {
 	backoff := retry.WithMaxRetries(3, retry.NewExponential(100*time.Millisecond))
 	return retry.Do(ctx, backoff, func(ctx context.Context) error {
 		err := s.db.InTx(ctx, func(tx *sqlstore.Tx) error {
-			if err := tx.QueryAll(ctx, prefetchSagas(tx, ids, nil)...); err != nil {
+			sg, err := readSagas(ctx, tx, ids, nil)
+			if err != nil {
 				return err
 			}
 			for _, id := range ids {
-				if _, err := s.step(ctx, tx, id, events.OrderCreatedType, nil, ""); err != nil &&
+				if _, err := s.step(ctx, tx, sg[id], events.OrderCreatedType, nil, ""); err != nil &&
 					!errors.Is(err, ErrNotFound) {
 					return err
 				}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/ordersys/ordersys/api"
 	"github.com/ordersys/ordersys/internal/events"
 	"github.com/ordersys/ordersys/internal/messaging"
 	"github.com/ordersys/ordersys/internal/sqlstore"
@@ -32,10 +31,10 @@ func TestFirstSteps(t *testing.T) {
 		for range 5 {
 			// The worker may take the step before the create returns, so only the answer is PENDING.
 			placed := mustCreate(t, svc, "create-"+uuid.NewString(), quickStart(uuid.New()))
-			if placed.Body.Status != api.OrderStatus(Pending) {
+			if placed.Body.Status != Pending {
 				t.Errorf("create answered %s, want PENDING", placed.Body.Status)
 			}
-			runs = append(runs, &sagaRun{t: t, svc: svc, db: db, id: placed.Body.OrderId.String(),
+			runs = append(runs, &sagaRun{t: t, svc: svc, db: db, id: placed.Body.OrderID.String(),
 				history: []string{"PENDING"}})
 		}
 		for _, r := range runs {

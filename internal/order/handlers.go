@@ -10,7 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ordersys/ordersys/api"
-	"github.com/ordersys/ordersys/internal/httpx"
+	"github.com/ordersys/ordersys/internal/errs"
 )
 
 // API implements the order operations of the REST API on top of the service.
@@ -31,18 +31,6 @@ func (c created) VisitCreateOrderExternalResponse(w http.ResponseWriter) error {
 	return c.VisitCreateOrderResponse(w)
 }
 
-type problem struct {
-	api.CreateOrderdefaultApplicationProblemPlusJSONResponse
-}
-
-func (p problem) VisitCreateOrderExternalResponse(w http.ResponseWriter) error {
-	return p.VisitCreateOrderResponse(w)
-}
-
-func newProblem(p api.Problem) problem {
-	return problem{api.CreateOrderdefaultApplicationProblemPlusJSONResponse{Body: p, StatusCode: p.Status}}
-}
-
 // CreateOrder is POST /api/v1/orders/create.
 func (a *API) CreateOrder(ctx context.Context, req api.CreateOrderRequestObject) (api.CreateOrderResponseObject, error) {
 	return a.create(ctx, req.Params.IdempotencyKey, req.Body)
@@ -55,25 +43,21 @@ func (a *API) CreateOrderExternal(ctx context.Context, req api.CreateOrderExtern
 
 func (a *API) create(ctx context.Context, key *string, body *api.CreateOrderRequest) (createResponse, error) {
 	if key == nil || strings.TrimSpace(*key) == "" {
-		return newProblem(httpx.NewProblem(http.StatusBadRequest, httpx.TypeIdempotency, "Idempotency-Key is required",
-			"send a unique Idempotency-Key header (a UUID is a good choice) so the request can be retried safely")), nil
+		return nil, errs.New(errs.EBADKEY, "Idempotency-Key is required",
+			"send a unique Idempotency-Key header (a UUID is a good choice) so the request can be retried safely")
 	}
 	if utf8.RuneCountInString(*key) > 255 {
-		return newProblem(httpx.NewProblem(http.StatusBadRequest, httpx.TypeIdempotency, "Idempotency-Key is too long",
-			"keys are at most 255 characters")), nil
+		return nil, errs.New(errs.EBADKEY, "Idempotency-Key is too long", "keys are at most 255 characters")
 	}
-	if errs := validate(body); len(errs) > 0 {
-		return newProblem(httpx.ValidationProblem(errs)), nil
-	}
-	placed, err := a.svc.Create(ctx, *key, body)
-	if errors.Is(err, ErrKeyReused) {
-		return newProblem(httpx.NewProblem(http.StatusUnprocessableEntity, httpx.TypeKeyReused,
-			"Idempotency-Key reused", err.Error())), nil
-	}
+	placed, err := a.svc.Create(ctx, *key, requestFromAPI(body))
 	if err != nil {
 		return nil, err
 	}
-	resp := api.CreateOrder201JSONResponse{OrderCreatedJSONResponse: api.OrderCreatedJSONResponse{Body: placed.Body}}
+	c := placed.Body
+	resp := api.CreateOrder201JSONResponse{OrderCreatedJSONResponse: api.OrderCreatedJSONResponse{Body: api.OrderCreated{
+		OrderId: c.OrderID, Status: api.OrderStatus(c.Status), TotalAmount: c.TotalAmount, Currency: c.Currency,
+		CreatedAt: c.CreatedAt,
+	}}}
 	if placed.Replayed {
 		yes := "true"
 		resp.Headers.IdempotentReplayed = &yes
@@ -81,16 +65,31 @@ func (a *API) create(ctx context.Context, key *string, body *api.CreateOrderRequ
 	return created{resp}, nil
 }
 
+// requestFromAPI is the order a create request asks for.
+func requestFromAPI(body *api.CreateOrderRequest) Request {
+	a := body.ShippingAddress
+	req := Request{CustomerID: body.CustomerId, Currency: body.Currency, Items: make([]Item, len(body.Items)),
+		Address: Address{Country: a.Country, City: a.City, AddressLine1: a.AddressLine1,
+			AddressLine2: a.AddressLine2, PostalCode: a.PostalCode}}
+	for i, it := range body.Items {
+		req.Items[i] = Item{SKU: it.Sku, Quantity: it.Quantity, UnitPrice: it.UnitPrice}
+	}
+	return req
+}
+
+// orderNotFound says which order err does not find: the service's ErrNotFound does not.
+func orderNotFound(err error, id uuid.UUID) error {
+	if errors.Is(err, ErrNotFound) {
+		return errs.New(errs.ENOTFOUND, "Order not found", "no order has id "+id.String())
+	}
+	return err
+}
+
 // GetOrder is GET /api/v1/orders/{orderId}.
 func (a *API) GetOrder(ctx context.Context, req api.GetOrderRequestObject) (api.GetOrderResponseObject, error) {
 	o, err := a.svc.Get(ctx, req.OrderId.String())
-	if errors.Is(err, ErrNotFound) {
-		p := httpx.NewProblem(http.StatusNotFound, httpx.TypeNotFound, "Order not found",
-			"no order has id "+req.OrderId.String())
-		return api.GetOrderdefaultApplicationProblemPlusJSONResponse{Body: p, StatusCode: p.Status}, nil
-	}
 	if err != nil {
-		return nil, err
+		return nil, orderNotFound(err, req.OrderId)
 	}
 	return api.GetOrder200JSONResponse(toAPI(o)), nil
 }
@@ -156,28 +155,17 @@ func optional(s string) *string {
 
 // CancelOrder is POST /api/v1/orders/{orderId}/cancel.
 func (a *API) CancelOrder(ctx context.Context, req api.CancelOrderRequestObject) (api.CancelOrderResponseObject, error) {
-	fail := func(p api.Problem) (api.CancelOrderResponseObject, error) {
-		return api.CancelOrderdefaultApplicationProblemPlusJSONResponse{Body: p, StatusCode: p.Status}, nil
-	}
 	key := req.Params.IdempotencyKey
 	if key == nil || strings.TrimSpace(*key) == "" || utf8.RuneCountInString(*key) > 255 {
-		return fail(httpx.NewProblem(http.StatusBadRequest, httpx.TypeIdempotency, "Idempotency-Key is required",
-			"send a unique Idempotency-Key header of at most 255 characters so the request can be retried safely"))
+		return nil, errs.New(errs.EBADKEY, "Idempotency-Key is required",
+			"send a unique Idempotency-Key header of at most 255 characters so the request can be retried safely")
 	}
 	answer, err := a.svc.Cancel(ctx, req.OrderId.String(), *key)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return fail(httpx.NewProblem(http.StatusNotFound, httpx.TypeNotFound, "Order not found",
-			"no order has id "+req.OrderId.String()))
-	case errors.Is(err, ErrTerminal):
-		return fail(httpx.NewProblem(http.StatusConflict, httpx.TypeConflict, "The order has already ended",
-			"only an order that has not reached COMPLETED, FAILED or CANCELLED can be cancelled"))
-	case errors.Is(err, ErrKeyReused):
-		return fail(httpx.NewProblem(http.StatusUnprocessableEntity, httpx.TypeKeyReused, "Idempotency-Key reused", err.Error()))
-	case err != nil:
-		return nil, err
+	if err != nil {
+		return nil, orderNotFound(err, req.OrderId)
 	}
-	resp := api.CancelOrder202JSONResponse{Body: answer.Body}
+	resp := api.CancelOrder202JSONResponse{Body: api.CancelAccepted{OrderId: answer.Body.OrderID,
+		Status: api.OrderStatus(answer.Body.Status)}}
 	if answer.Replayed {
 		yes := "true"
 		resp.Headers.IdempotentReplayed = &yes

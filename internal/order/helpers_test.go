@@ -133,22 +133,17 @@ func countRows(t *testing.T, db *sqlstore.DB, table string) int {
 // in a transaction.
 func feed(t *testing.T, svc *Service, db *sqlstore.DB, source, orderID string, p events.Payload) error {
 	t.Helper()
-	msg, err := events.New(source, orderID, p)
+	ev, err := messaging.NewEvent(source, orderID, p)
 	if err != nil {
 		t.Fatalf("build %T: %v", p, err)
 	}
-	env := msg.Envelope
-	decoded, err := env.Decode()
-	if err != nil {
-		t.Fatalf("decode %s: %v", env.Type, err)
-	}
-	ctx := context.Background()
-	return db.InTx(ctx, func(tx *sqlstore.Tx) error { return svc.advance(ctx, tx, env, decoded) })
+	c := messaging.NewConsumer(svc.Subscriptions()[0], db, nil, messaging.RetryConfig{}, slog.Default())
+	return c.ApplyBatch(context.Background(), []messaging.Event{ev})
 }
 
 func mustCreate(t *testing.T, svc *Service, key string, req *api.CreateOrderRequest) Placed {
 	t.Helper()
-	p, err := svc.Create(context.Background(), key, req)
+	p, err := svc.Create(context.Background(), key, requestFromAPI(req))
 	if err != nil {
 		t.Fatalf("create %q: %v", key, err)
 	}

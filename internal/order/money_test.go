@@ -29,7 +29,7 @@ func TestOrderTotalQuickStart(t *testing.T) {
 		t.Errorf("orderTotal(quick start) = %s, want 1022.17", got)
 	}
 	// Through newOrder as Create uses it, and as the stored/JSON form.
-	o := newOrder(quickStart(uuid.New()))
+	o := newOrder(requestFromAPI(quickStart(uuid.New())))
 	if got := o.Total.String(); got != "1022.17" {
 		t.Errorf("newOrder(quick start).Total = %s, want 1022.17", got)
 	}
@@ -122,7 +122,7 @@ func TestValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			errs := validate(tt.req)
+			errs := validate(requestFromAPI(tt.req))
 			var got []string
 			for _, e := range errs {
 				got = append(got, e.Field)

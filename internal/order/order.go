@@ -4,12 +4,12 @@ package order
 
 import (
 	"embed"
-	"errors"
 	"log/slog"
 	"time"
 
 	"github.com/shopspring/decimal"
 
+	"github.com/ordersys/ordersys/internal/errs"
 	"github.com/ordersys/ordersys/internal/events"
 	"github.com/ordersys/ordersys/internal/messaging"
 	"github.com/ordersys/ordersys/internal/sqlstore"
@@ -72,7 +72,7 @@ type Order struct {
 }
 
 // ErrNotFound is returned for an order id that does not exist.
-var ErrNotFound = errors.New("order not found")
+var ErrNotFound = errs.New(errs.ENOTFOUND, "Order not found", "order not found")
 
 // Service is the order service.
 type Service struct {

@@ -2,6 +2,7 @@ package order
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -281,79 +282,74 @@ func (s *Service) Subscriptions() []messaging.Subscription {
 		Name:   "order-saga",
 		Topics: []string{events.TopicPaymentEvents, events.TopicInventoryEvents, events.TopicFulfillmentEvents},
 		Types:  sagaEvents(),
-		Handle: s.advance,
-		// Batches from the saga's three topics can hold events of the same orders (a refund and a
-		// release while compensating), so a batch locks its orders in id order first: on
-		// PostgreSQL two batches updating them in different orders would deadlock.
-		// Only the replies that move an order on to a step whose command lists its items
-		// (ReserveStock, CreateShipment) have its items read; a step that needs them otherwise
-		// reads them itself.
-		Prepare: func(tx *sqlstore.Tx, batch []messaging.Event) []sqlstore.Read {
-			var ids, withItems []string
-			for _, e := range batch {
-				id := e.Envelope.Subject
-				if !slices.Contains(ids, id) {
-					ids = append(ids, id)
-				}
-				switch e.Envelope.Type {
-				case events.PaymentChargedType, events.StockReservedType:
-					if !slices.Contains(withItems, id) {
-						withItems = append(withItems, id)
-					}
-				}
-			}
-			return prefetchSagas(tx, ids, withItems)
-		},
+		Load:   messaging.Stateful(loadBatch, s.advance),
 	}}
 }
 
+// loadBatch locks a batch's orders in id order before any step: batches from the saga's three
+// topics can hold events of the same orders (a refund and a release while compensating), and on
+// PostgreSQL two batches updating them in different orders would deadlock. Only the replies that
+// move an order on to a step whose command lists its items have its items read.
+func loadBatch(tx *sqlstore.Tx, batch []messaging.Event) (sagas, []sqlstore.Read) {
+	var ids, withItems []string
+	for _, e := range batch {
+		id := e.Envelope.Subject
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+		switch e.Envelope.Type {
+		case events.PaymentChargedType, events.StockReservedType:
+			if !slices.Contains(withItems, id) {
+				withItems = append(withItems, id)
+			}
+		}
+	}
+	return loadSagas(tx, ids, withItems)
+}
+
 // advance applies one event to its order's saga.
-func (s *Service) advance(ctx context.Context, tx *sqlstore.Tx, e events.Envelope, p events.Payload) error {
-	_, err := s.step(ctx, tx, e.Subject, e.Type, p, e.ID)
+func (s *Service) advance(ctx context.Context, tx *sqlstore.Tx, sg sagas, e messaging.Event) error {
+	_, err := s.step(ctx, tx, sg[e.Envelope.Subject], e.Envelope.Type, e.Payload, e.Envelope.ID)
 	if errors.Is(err, ErrNotFound) {
-		return messaging.Permanent(fmt.Errorf("%s for unknown order %q", e.Type, e.Subject))
+		return messaging.Permanent(fmt.Errorf("%s for unknown order %q", e.Envelope.Type, e.Envelope.Subject))
 	}
 	return err
 }
 
-// step applies event t to an order in tx and sends what the saga says. It reports whether the
-// order changed.
-func (s *Service) step(ctx context.Context, tx *sqlstore.Tx, orderID string, t events.Type, p events.Payload, eventID string) (bool, error) {
-	row, err := loadSaga(ctx, tx, orderID)
-	if err != nil {
-		return false, err
+// step applies event t to an order that tx has locked and read (nil: there is no such order)
+// and sends what the saga says. It reports whether the order changed.
+func (s *Service) step(ctx context.Context, tx *sqlstore.Tx, row *sagaRow, t events.Type, p events.Payload, eventID string) (bool, error) {
+	if row == nil {
+		return false, ErrNotFound
 	}
 	if due, ok := p.(stepDue); ok && !(row.deadline.Valid && row.deadline.Time.Before(due.by)) {
 		return false, nil // not due any more: the step moved on since it was found overdue
 	}
-	o, st, version := row.order, row.state, row.version
+	o, st := row.order, row.state
 	st.MaxAttempts = s.StepAttempts
 	nextState, send, ok := next(st, t, p)
 	if !ok {
-		s.log.Debug("event changes nothing", "order_id", orderID, "status", st.Status, "event_type", t, "event_id", eventID)
+		s.log.Debug("event changes nothing", "order_id", o.ID, "status", st.Status, "event_type", t, "event_id", eventID)
 		return false, nil
 	}
 	if slices.ContainsFunc(send, func(t events.Type) bool {
 		return t == events.ReserveStockType || t == events.CreateShipmentType
 	}) {
-		if o.Items = row.items; !row.itemsKnown {
-			items, err := readItems(ctx, tx, []string{orderID})
-			if err != nil {
-				return false, err
-			}
-			o.Items = items[orderID]
+		if !row.itemsKnown {
+			return false, fmt.Errorf("order %s: %s lists its items, which were not read", o.ID, send)
 		}
+		o.Items = row.items
 	}
 	// Every status but the terminal ones awaits a reply by a deadline (PENDING, whose deadline
 	// create sets, awaits its first step; no rule leads back to it).
 	at := now()
-	var deadline any
+	var deadline sql.NullTime
 	if !nextState.Status.Terminal() {
-		deadline = at.Add(s.StepTimeout)
+		deadline = sql.NullTime{Time: at.Add(s.StepTimeout), Valid: true}
 	}
-	saveSaga(tx, orderID, version, st.Status, nextState, deadline, at)
+	row.save(tx, nextState, deadline, at)
 	for _, typ := range send {
-		msg, err := events.NewWithID(commandID(orderID, typ, nextState.Attempts), Name, orderID, build(typ, o, nextState))
+		msg, err := events.NewWithID(commandID(o.ID, typ, nextState.Attempts), Name, o.ID, build(typ, o, nextState))
 		if err != nil {
 			return false, err
 		}
@@ -361,7 +357,7 @@ func (s *Service) step(ctx context.Context, tx *sqlstore.Tx, orderID string, t e
 			return false, err
 		}
 	}
-	s.log.Debug("saga step", "order_id", orderID, "from", st.Status, "to", nextState.Status, "event_type", t,
+	s.log.Debug("saga step", "order_id", o.ID, "from", st.Status, "to", nextState.Status, "event_type", t,
 		"event_id", eventID, "sent", send)
 	return true, nil
 }

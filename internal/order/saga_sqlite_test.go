@@ -84,7 +84,7 @@ func startSaga(t *testing.T, svc *Service, db *sqlstore.DB) *sagaRun {
 	t.Helper()
 	customer := uuid.New()
 	placed := mustCreate(t, svc, "create-"+uuid.NewString(), quickStart(customer))
-	r := &sagaRun{t: t, svc: svc, db: db, id: placed.Body.OrderId.String(), customer: customer.String(),
+	r := &sagaRun{t: t, svc: svc, db: db, id: placed.Body.OrderID.String(), customer: customer.String(),
 		history: []string{"PENDING"}}
 	rows := r.outbox()
 	if len(rows) != 1 {
@@ -198,7 +198,7 @@ func (r *sagaRun) cancel(key string, want Status, hist string, sent ...events.Ty
 	if err != nil {
 		r.t.Fatalf("cancel in %s: %v", before.Status, err)
 	}
-	if ans.Replayed || ans.Body.OrderId.String() != r.id || string(ans.Body.Status) != string(want) {
+	if ans.Replayed || ans.Body.OrderID.String() != r.id || string(ans.Body.Status) != string(want) {
 		r.t.Errorf("cancel in %s = %+v, want order %s status %s, not replayed", before.Status, ans, r.id, want)
 	}
 	r.after(before, want, []string{hist}, sent)
@@ -997,7 +997,7 @@ func TestExpireStepsLogsOnlyChanges(t *testing.T) {
 	})
 }
 
-// TestSagaStepLocksTheOrder checks that a step holds its order from loadSaga until it commits,
+// TestSagaStepLocksTheOrder checks that a step holds its order from its read until it commits,
 // so a second event of the same order waits and is then applied to the state the first left,
 // never to the state both read: PaymentDeclined arriving while PaymentCharged is being applied
 // must not fail an order that has moved on to INVENTORY.
@@ -1010,7 +1010,10 @@ func TestSagaStepLocksTheOrder(t *testing.T) {
 		first := make(chan error, 1)
 		go func() {
 			first <- db.InTx(ctx, func(tx *sqlstore.Tx) error {
-				_, err := svc.step(ctx, tx, r.id, events.PaymentChargedType, r.paymentCharged(), "e-charged")
+				sg, err := readSagas(ctx, tx, []string{r.id}, []string{r.id})
+				if err == nil {
+					_, err = svc.step(ctx, tx, sg[r.id], events.PaymentChargedType, r.paymentCharged(), "e-charged")
+				}
 				close(stepped)
 				<-release
 				return err
@@ -1071,9 +1074,9 @@ func TestAdvanceUnknownOrderIsPermanent(t *testing.T) {
 }
 
 // TestSagaBatch applies several events in one transaction the way the consumer applies a batch:
-// Prepare reads every order of the batch first, and each step uses that row once. Two events of
-// one order in a batch must not trip over the version the first one saved, and the items read in
-// advance must be the order's.
+// its loader reads every order of the batch first, and each step decides against that row as the
+// steps before it left it. Two events of one order in a batch must not trip over the version the
+// first one saved, and the items read in advance must be the order's.
 func TestSagaBatch(t *testing.T) {
 	eachStore(t, func(t *testing.T, svc *Service, db *sqlstore.DB) {
 		ctx := context.Background()
@@ -1098,18 +1101,12 @@ func TestSagaBatch(t *testing.T) {
 		b.history = append(b.history, "PAYMENT")
 		b.check(Payment)
 
-		// b's next step runs on the prefetched row, items included.
-		msg, err := events.New(sourceOf(events.PaymentChargedType), b.id, b.paymentCharged())
+		// b's next step reads its row, items included, with the batch.
+		ev, err := messaging.NewEvent(sourceOf(events.PaymentChargedType), b.id, b.paymentCharged())
 		if err != nil {
 			t.Fatal(err)
 		}
-		decoded, _ := msg.Envelope.Decode()
-		if err := db.InTx(ctx, func(tx *sqlstore.Tx) error {
-			if err := tx.QueryAll(ctx, sub.Prepare(tx, []messaging.Event{{Envelope: msg.Envelope, Payload: decoded}})...); err != nil {
-				return err
-			}
-			return sub.Handle(ctx, tx, msg.Envelope, decoded)
-		}); err != nil {
+		if err := messaging.NewConsumer(sub, db, nil, messaging.RetryConfig{}, slog.Default()).ApplyBatch(ctx, []messaging.Event{ev}); err != nil {
 			t.Fatal(err)
 		}
 		b.history = append(b.history, "INVENTORY")

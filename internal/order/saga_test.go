@@ -533,7 +533,7 @@ func TestSagaSubscriptions(t *testing.T) {
 			t.Errorf("subscribes to its own events (%s): the first step is taken where the order is created", topic)
 		}
 	}
-	if sub.Handle == nil {
+	if sub.Load == nil {
 		t.Error("no handler")
 	}
 }

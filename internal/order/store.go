@@ -41,7 +41,7 @@ func addHistory(tx *sqlstore.Tx, orderID string, seq int64, s Status, reason str
 	tx.InsertLater("order_history", historyColumns, orderID, seq, string(s), reason, at)
 }
 
-// sagaColumns are what loadSaga and prefetchSagas read of an order.
+// sagaColumns are what loadSagas reads of an order.
 const sagaColumns = orderColumns + `, version, charged, reserved, refund_pending,
 	release_pending, outcome, outcome_reason, step_attempts, step_deadline`
 
@@ -51,8 +51,7 @@ type sagaRow struct {
 	state    sagaState
 	version  int64
 	deadline sql.NullTime // when the current step is overdue
-	// items are set when the row was prefetched for a batch (which reads every order's items in
-	// the same round trip).
+	// items are known when the batch read them (see loadSagas).
 	items      []Item
 	itemsKnown bool
 }
@@ -82,19 +81,19 @@ func scanSaga(row sqlstore.Scanner) (*sagaRow, error) {
 	return &r, nil
 }
 
-// prefetchedKey is where a batch's prefetched saga rows are kept on its transaction.
-type prefetchedKey struct{}
+// sagas are the orders a transaction has locked and read, by id (missing: no such order), kept
+// up to date with the steps it takes, so that a second event of the same order in one batch
+// decides against the first one's outcome.
+type sagas map[string]*sagaRow
 
-// prefetchSagas gives the reads that lock the orders in ids, in id order, and read their saga rows,
-// and the items of those in withItems, for the steps of one batch to use instead of a query each.
-// A row serves one loadSaga only: once a step has saved the order, a second event of the same
-// batch must read the new version.
-func prefetchSagas(tx *sqlstore.Tx, ids, withItems []string) []sqlstore.Read {
+// loadSagas gives the reads that lock the orders in ids, in id order, and read their saga rows,
+// and the items of those in withItems: a step that sends a command listing them (ReserveStock,
+// CreateShipment) needs them.
+func loadSagas(tx *sqlstore.Tx, ids, withItems []string) (sagas, []sqlstore.Read) {
+	byID := make(sagas, len(ids))
 	if len(ids) == 0 {
-		return nil
+		return byID, nil
 	}
-	byID := make(map[string]*sagaRow, len(ids))
-	tx.SetValue(prefetchedKey{}, byID)
 	in, args := tx.In(0, ids)
 	reads := []sqlstore.Read{{
 		Query: `SELECT ` + sagaColumns + ` FROM orders WHERE id ` + in + tx.LockInOrder("id"),
@@ -111,10 +110,10 @@ func prefetchSagas(tx *sqlstore.Tx, ids, withItems []string) []sqlstore.Read {
 		},
 	}}
 	if len(withItems) == 0 {
-		return reads
+		return byID, reads
 	}
 	items := make(map[string][]Item, len(withItems))
-	return append(reads, itemsRead(tx, withItems, items, func() {
+	return byID, append(reads, itemsRead(tx, withItems, items, func() {
 		for _, id := range withItems {
 			if r := byID[id]; r != nil {
 				r.items, r.itemsKnown = items[id], true
@@ -123,46 +122,39 @@ func prefetchSagas(tx *sqlstore.Tx, ids, withItems []string) []sqlstore.Read {
 	}))
 }
 
-// loadSaga reads an order (without items) and its saga state, locking its row until tx ends, so
-// that nothing else changes the order before saveSaga: from what the batch prefetched when it
-// can, else with a query.
-func loadSaga(ctx context.Context, tx *sqlstore.Tx, id string) (*sagaRow, error) {
-	if byID, _ := tx.Value(prefetchedKey{}).(map[string]*sagaRow); byID[id] != nil {
-		r := byID[id]
-		delete(byID, id)
-		return r, nil
-	}
-	r, err := scanSaga(tx.QueryRowContext(ctx, `SELECT `+sagaColumns+` FROM orders WHERE id = $1`+tx.LockInOrder("id"), id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read order: %w", err)
-	}
-	return r, nil
+// readSagas runs loadSagas's reads now, for work outside a consumer's batch.
+func readSagas(ctx context.Context, tx *sqlstore.Tx, ids, withItems []string) (sagas, error) {
+	sg, reads := loadSagas(tx, ids, withItems)
+	return sg, tx.QueryAll(ctx, reads...)
 }
 
-// saveSaga stores a saga step of an order that loadSaga read, and locked, in the same
-// transaction, and records it in the history when the status changed or the step says something
-// worth keeping. Nothing can have changed the row since, so the update is queued with the commit
-// rather than checked.
-func saveSaga(q *sqlstore.Tx, id string, version int64, from Status, s sagaState, deadline any, at time.Time) {
-	failure := ""
-	if s.Status == Failed {
-		failure = s.FailureReason
+// save stores a saga step of an order that the transaction has locked, and records it in the
+// history when the status changed or the step says something worth keeping. Nothing can have
+// changed the row since it was read, so the update is queued with the commit rather than
+// checked; the row in memory becomes what the update writes.
+func (r *sagaRow) save(q *sqlstore.Tx, s sagaState, deadline sql.NullTime, at time.Time) {
+	from, id, version := r.state.Status, r.order.ID, r.version
+	if s.Status != Failed {
+		s.FailureReason = ""
+	}
+	var due any
+	if deadline.Valid {
+		due = deadline.Time
 	}
 	q.ExecLater("orders", `UPDATE orders SET status = $1, failure_reason = $2, updated_at = $3,
 		version = $12, charged = $4, reserved = $5, refund_pending = $6, release_pending = $7,
 		outcome = $8, outcome_reason = $9, step_deadline = $10, step_attempts = $11
 		WHERE id = $13`,
-		string(s.Status), failure, at, b2i(s.Charged), b2i(s.Reserved), b2i(s.RefundPending), b2i(s.ReleasePending),
-		string(s.Outcome), s.OutcomeReason, deadline, s.Attempts, version+1, id)
+		string(s.Status), s.FailureReason, at, b2i(s.Charged), b2i(s.Reserved), b2i(s.RefundPending), b2i(s.ReleasePending),
+		string(s.Outcome), s.OutcomeReason, due, s.Attempts, version+1, id)
 	if s.UndoneTag != "" {
 		addHistory(q, id, 2*version+2, from, s.UndoneTag, at)
 	}
 	if s.Status != from || s.HistoryReasonTag != "" {
 		addHistory(q, id, 2*version+3, s.Status, s.HistoryReasonTag, at)
 	}
+	r.state, r.version, r.deadline = s, version+1, deadline
+	r.order.Status, r.order.FailureReason, r.order.UpdatedAt = s.Status, s.FailureReason, at
 }
 
 func b2i(b bool) int {
@@ -199,15 +191,6 @@ func scanOrder(row interface{ Scan(...any) error }) (*Order, error) {
 	}
 	o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()
 	return &o, nil
-}
-
-// readItems reads the items of the orders in ids, each order's in line order.
-func readItems(ctx context.Context, tx *sqlstore.Tx, ids []string) (map[string][]Item, error) {
-	items := make(map[string][]Item, len(ids))
-	if err := tx.QueryAll(ctx, itemsRead(tx, ids, items, func() {})); err != nil {
-		return nil, err
-	}
-	return items, nil
 }
 
 // itemsRead reads the items of the orders in ids into items, each order's in line order, and then

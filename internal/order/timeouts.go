@@ -53,8 +53,13 @@ func (s *Service) expireSteps(ctx context.Context, at time.Time) error {
 // were read before this locks the order, and meanwhile a reply, or the deadline check of another
 // replica, may have moved the step on: it must not be retried, nor its try counted, again.
 func (s *Service) expireStep(ctx context.Context, id string, at time.Time) (changed bool, err error) {
-	err = s.db.InTx(ctx, func(tx *sqlstore.Tx) (err error) {
-		changed, err = s.step(ctx, tx, id, stepTimedOut, stepDue{by: at}, "")
+	err = s.db.InTx(ctx, func(tx *sqlstore.Tx) error {
+		// Its items: a retried ReserveStock or CreateShipment lists them.
+		sg, err := readSagas(ctx, tx, []string{id}, []string{id})
+		if err != nil {
+			return err
+		}
+		changed, err = s.step(ctx, tx, sg[id], stepTimedOut, stepDue{by: at}, "")
 		return err
 	})
 	return changed, err

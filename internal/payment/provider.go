@@ -57,106 +57,62 @@ type Provider interface {
 	Refund(ctx context.Context, tx *sqlstore.Tx, req RefundRequest) error
 }
 
-// Simulator is the built-in provider: every customer has a credit limit per currency, which
+// batchProvider is a Provider as the service uses it: load reads, and locks, in a batch's first
+// round trip whatever the provider decides against (the accounts of the simulator), and returns
+// the Provider that serves that batch.
+type batchProvider interface {
+	load(tx *sqlstore.Tx, accounts []accountKey) (Provider, []sqlstore.Read)
+}
+
+// fixed is a provider that keeps nothing in the service's database: every batch uses it as it is.
+type fixed struct{ Provider }
+
+func (f fixed) load(*sqlstore.Tx, []accountKey) (Provider, []sqlstore.Read) { return f.Provider, nil }
+
+// accountKey names an account: a customer's credit in one currency.
+type accountKey struct{ customerID, currency string }
+
+// simulator is the built-in provider: every customer has a credit limit per currency, which
 // charges use up and refunds give back; a charge that does not fit in what is left is declined.
 // Accounts live in the payment database (table accounts), in integer ten-thousandths.
-type Simulator struct {
+type simulator struct {
 	limitE4 int64
 }
 
-// NewSimulator returns a simulated provider giving each new account the credit limit limit.
-func NewSimulator(limit decimal.Decimal) (*Simulator, error) {
+// newSimulator returns a simulated provider giving each new account the credit limit limit.
+func newSimulator(limit decimal.Decimal) (*simulator, error) {
 	e4, err := toE4(limit)
 	if err != nil {
 		return nil, fmt.Errorf("credit limit %s: %w", limit, err)
 	}
-	return &Simulator{limitE4: e4}, nil
+	return &simulator{limitE4: e4}, nil
 }
 
-// Charge uses amount of the customer's credit, or declines if too little is left. Creating the
-// account and the conditional UPDATE make the check-and-use atomic on both databases: on
-// PostgreSQL a concurrent charge waits on the row lock and the condition is re-evaluated on the
-// row it left behind; on SQLite writers are serialised.
-func (s *Simulator) Charge(ctx context.Context, tx *sqlstore.Tx, req ChargeRequest) (Result, error) {
-	amount, err := toE4(req.Amount)
-	if errors.Is(err, errTooLarge) {
-		return Result{DeclineReason: ReasonCreditLimitExceeded}, nil // more than any limit can hold
-	} else if err != nil {
-		return Result{}, err
-	}
-	customer, currency := req.CustomerID, accountCurrency(req.Currency)
-	now := time.Now().UTC()
-	if as := accountsOf(tx); as.has(accountKey{customer, currency}) {
-		return s.chargeRead(tx, as, accountKey{customer, currency}, amount, now), nil
-	}
-	// Queued, it runs in the UPDATE's round trip.
-	tx.ExecLater("accounts", `INSERT INTO accounts (customer_id, currency, limit_e4, used_e4, updated_at)
-		VALUES ($1, $2, $3, 0, $4) ON CONFLICT (customer_id, currency) DO NOTHING`,
-		customer, currency, s.limitE4, now)
-	// "$3 <= limit_e4 - used_e4" rather than "used_e4 + $3 <= limit_e4": the same test, but it
-	// cannot overflow a BIGINT (used_e4 never exceeds limit_e4), whatever the amount.
-	res, err := tx.ExecContext(ctx, `UPDATE accounts SET used_e4 = used_e4 + $3, updated_at = $4
-		WHERE customer_id = $1 AND currency = $2 AND $3 <= limit_e4 - used_e4`,
-		customer, currency, amount, now)
-	if err != nil {
-		return Result{}, fmt.Errorf("use credit: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return Result{}, fmt.Errorf("use credit: %w", err)
-	}
-	if n != 1 {
-		return Result{DeclineReason: ReasonCreditLimitExceeded}, nil
-	}
-	return Result{Approved: true}, nil
-}
-
-// Refund gives the charge's amount back to the customer's credit. It never goes below zero used,
-// and an account that does not exist (a charge taken before accounts were kept) has nothing to
-// give back.
-func (s *Simulator) Refund(ctx context.Context, tx *sqlstore.Tx, req RefundRequest) error {
-	amount, err := toE4(req.Amount)
-	if err != nil {
-		return fmt.Errorf("refund amount %s: %w", req.Amount, err)
-	}
-	key := accountKey{req.CustomerID, accountCurrency(req.Currency)}
-	if as := accountsOf(tx); as.has(key) {
-		if a := as[key]; a != nil {
-			a.usedE4 = max(a.usedE4-amount, 0)
-			setUsed(tx, key, a.usedE4, time.Now().UTC())
-		}
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE accounts
-		SET used_e4 = CASE WHEN used_e4 > $3 THEN used_e4 - $3 ELSE 0 END, updated_at = $4
-		WHERE customer_id = $1 AND currency = $2`,
-		req.CustomerID, accountCurrency(req.Currency), amount, time.Now().UTC()); err != nil {
-		return fmt.Errorf("give credit back: %w", err)
-	}
-	return nil
-}
-
-// account is an account as a transaction has locked it; nil in accounts: there is none.
+// account is an account as a transaction has locked it; nil in a ledger: there is none.
 type account struct{ limitE4, usedE4 int64 }
 
-// accounts are the accounts a transaction read, and locked, for its batch.
-type accounts map[accountKey]*account
+// ledger is the simulator serving one batch: the accounts the batch read and locked, kept up to
+// date with the writes it queues.
+type ledger struct {
+	limitE4  int64
+	accounts map[accountKey]*account
+}
 
-type accountsKey struct{}
-
-// readAccounts gives the read that locks the batch's accounts (see accountReader).
-func (s *Simulator) readAccounts(tx *sqlstore.Tx, keys []accountKey) []sqlstore.Read {
-	as := accounts{}
+// load reads, and locks, the accounts of a batch's commands.
+func (s *simulator) load(tx *sqlstore.Tx, keys []accountKey) (Provider, []sqlstore.Read) {
+	l := &ledger{limitE4: s.limitE4, accounts: map[accountKey]*account{}}
+	if len(keys) == 0 {
+		return l, nil
+	}
 	var customers []string
 	for _, k := range keys {
-		as[k] = nil
+		l.accounts[k] = nil
 		if !slices.Contains(customers, k.customerID) {
 			customers = append(customers, k.customerID)
 		}
 	}
-	tx.SetValue(accountsKey{}, as)
 	in, args := tx.In(0, customers)
-	return []sqlstore.Read{{
+	return l, []sqlstore.Read{{
 		Query: `SELECT customer_id, currency, limit_e4, used_e4 FROM accounts WHERE customer_id ` + in +
 			tx.LockInOrder("customer_id, currency"),
 		Args: args,
@@ -167,8 +123,8 @@ func (s *Simulator) readAccounts(tx *sqlstore.Tx, keys []accountKey) []sqlstore.
 				if err := rows.Scan(&k.customerID, &k.currency, &a.limitE4, &a.usedE4); err != nil {
 					return err
 				}
-				if _, want := as[k]; want {
-					as[k] = &a
+				if _, want := l.accounts[k]; want {
+					l.accounts[k] = &a
 				}
 			}
 			return rows.Err()
@@ -176,31 +132,31 @@ func (s *Simulator) readAccounts(tx *sqlstore.Tx, keys []accountKey) []sqlstore.
 	}}
 }
 
-// accountsOf returns the accounts tx read for its batch (nil if it read none).
-func accountsOf(tx *sqlstore.Tx) accounts {
-	as, _ := tx.Value(accountsKey{}).(accounts)
-	return as
-}
-
-// has reports whether the batch's read covered the account k (which may not exist).
-func (as accounts) has(k accountKey) bool {
-	_, read := as[k]
-	return read
-}
-
-// chargeRead decides a charge against the account k as tx locked it (none yet: the charge opens
-// it, whatever its outcome, as the conditional path does), and queues the write.
-func (s *Simulator) chargeRead(tx *sqlstore.Tx, as accounts, k accountKey, amount int64, now time.Time) Result {
-	a := as[k]
+// Charge uses amount of the customer's credit, or declines if too little is left. The account
+// is locked, so the level it was read at still holds when the queued write runs. A charge to a
+// customer with no account opens it, whatever its outcome.
+func (l *ledger) Charge(_ context.Context, tx *sqlstore.Tx, req ChargeRequest) (Result, error) {
+	amount, err := toE4(req.Amount)
+	if errors.Is(err, errTooLarge) {
+		return Result{DeclineReason: ReasonCreditLimitExceeded}, nil // more than any limit can hold
+	} else if err != nil {
+		return Result{}, err
+	}
+	k := accountKey{req.CustomerID, accountCurrency(req.Currency)}
+	a, read := l.accounts[k]
+	if !read {
+		return Result{}, fmt.Errorf("account %s %s was not read for this batch", k.customerID, k.currency)
+	}
 	open := a == nil
 	if open {
-		a = &account{limitE4: s.limitE4}
-		as[k] = a
+		a = &account{limitE4: l.limitE4}
+		l.accounts[k] = a
 	}
 	approved := amount <= a.limitE4-a.usedE4
 	if approved {
 		a.usedE4 += amount
 	}
+	now := time.Now().UTC()
 	switch {
 	case open:
 		// A plain INSERT: if a concurrent charge opened the account first, this commit fails on
@@ -211,9 +167,32 @@ func (s *Simulator) chargeRead(tx *sqlstore.Tx, as accounts, k accountKey, amoun
 		setUsed(tx, k, a.usedE4, now)
 	}
 	if !approved {
-		return Result{DeclineReason: ReasonCreditLimitExceeded}
+		return Result{DeclineReason: ReasonCreditLimitExceeded}, nil
 	}
-	return Result{Approved: true}
+	return Result{Approved: true}, nil
+}
+
+// Refund gives the charge's amount back to the customer's credit. It never goes below zero used,
+// and an account that does not exist (a charge taken before accounts were kept) has nothing to
+// give back. An account the batch did not read (a command naming another customer than its
+// charge) is updated without being read: nothing in the batch decides against it.
+func (l *ledger) Refund(_ context.Context, tx *sqlstore.Tx, req RefundRequest) error {
+	amount, err := toE4(req.Amount)
+	if err != nil {
+		return fmt.Errorf("refund amount %s: %w", req.Amount, err)
+	}
+	k := accountKey{req.CustomerID, accountCurrency(req.Currency)}
+	a, read := l.accounts[k]
+	switch {
+	case !read:
+		tx.ExecLater("accounts", `UPDATE accounts
+			SET used_e4 = CASE WHEN used_e4 > $3 THEN used_e4 - $3 ELSE 0 END, updated_at = $4
+			WHERE customer_id = $1 AND currency = $2`, k.customerID, k.currency, amount, time.Now().UTC())
+	case a != nil:
+		a.usedE4 = max(a.usedE4-amount, 0)
+		setUsed(tx, k, a.usedE4, time.Now().UTC())
+	}
+	return nil
 }
 
 // setUsed queues the new credit used of an account tx has locked.

@@ -9,12 +9,12 @@ import (
 )
 
 // Writes whose outcome a transaction does not need to see need not cost a round trip each.
-// InsertLater and ExecLater queue them, and the transaction runs them just before it commits, or
-// just before one of its own statements names their table, so it always reads its own writes.
-// Queued rows of one table become multi-row INSERTs. On PostgreSQL the queued statements also
-// travel in one pipeline with the statement that needed them, or with COMMIT (see pgtx.go): a
-// consumer applying a batch of events writes its outbox, its history and its updates, and commits,
-// in one round trip.
+// InsertLater and ExecLater queue them; they run when the transaction commits, or, after a Flush,
+// ahead of the transaction's next statement. Nothing else runs them: a statement does not see
+// writes queued before it unless the code says so with Flush. Queued rows of one table become
+// multi-row INSERTs. On PostgreSQL they travel in one pipeline with the statement that follows
+// the Flush, or with COMMIT (see pgtx.go): a consumer applying a batch of events writes its
+// outbox, its history and its updates, and commits, in one round trip.
 
 // maxRowsPerInsert bounds one INSERT: the SQL text varies with the row count, and SQLite caches
 // a prepared statement per text, so the cap also bounds that cache.
@@ -40,9 +40,7 @@ type statement struct {
 // run in the order they were queued, except that a row joins its table's insert if that is the
 // table's last queued write, and so runs ahead of other tables' writes queued since: a row may
 // refer by a foreign key only to rows queued before its table's insert began (ids from a serial
-// column follow the calls). Every call for a table must name the same columns. A statement that
-// reaches a queued table only through a constraint (a cascade) does not name it, so it does not
-// run the table's queued writes first.
+// column follow the calls). Every call for a table must name the same columns.
 func (tx *Tx) InsertLater(table string, columns []string, values ...any) {
 	if len(values) != len(columns) {
 		panic(fmt.Sprintf("sqlstore: InsertLater %s: %d columns, %d values", table, len(columns), len(values)))
@@ -77,18 +75,15 @@ func (tx *Tx) lastQueued(table string) *later {
 	return nil
 }
 
-// takeFor removes the queued writes that must run before query, and returns their statements:
-// every write queued up to the last one to a table that query names, so that writes always run
-// in the order they were queued. A name counts when it stands as a whole word; a false match only
-// runs writes early (on PostgreSQL, in the same round trip as query anyway).
-func (tx *Tx) takeFor(query string) []statement {
-	last := -1
-	for i, l := range tx.pending {
-		if namesTable(query, l.table) {
-			last = i
-		}
-	}
-	return tx.take(last + 1)
+// Flush makes every write queued so far run before the transaction's next statement (on
+// PostgreSQL, in that statement's round trip), so that the statement sees them.
+func (tx *Tx) Flush() { tx.due = append(tx.due, tx.takeAll()...) }
+
+// takeDue removes the flushed writes from the transaction and returns them, in order.
+func (tx *Tx) takeDue() []statement {
+	due := tx.due
+	tx.due = nil
+	return due
 }
 
 // takeAll removes every queued write from the queue and returns its statements, in order.
@@ -129,25 +124,6 @@ func (tx *Tx) failQueued(s statement, err error) {
 	if tx.flushErr == nil {
 		tx.flushErr = fmt.Errorf("write to %s: %w", s.table, err)
 	}
-}
-
-// namesTable reports whether table occurs in query as a whole identifier.
-func namesTable(query, table string) bool {
-	for i := 0; ; {
-		j := strings.Index(query[i:], table)
-		if j < 0 {
-			return false
-		}
-		start, end := i+j, i+j+len(table)
-		if (start == 0 || !isIdentByte(query[start-1])) && (end == len(query) || !isIdentByte(query[end])) {
-			return true
-		}
-		i = start + 1
-	}
-}
-
-func isIdentByte(b byte) bool {
-	return b == '_' || b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z'
 }
 
 // insertSQL is INSERT INTO table (columns) VALUES ($1, ...), (...), with n rows.

@@ -53,7 +53,8 @@ func (tx *Tx) pgRun(ctx context.Context, fn func(*Tx) error) error {
 }
 
 func (tx *Tx) pgCommit(ctx context.Context) error {
-	queued := tx.takeAll()
+	tx.Flush()
+	queued := tx.takeDue()
 	if !tx.begun && len(queued) == 0 {
 		return nil
 	}
@@ -117,7 +118,7 @@ func (tx *Tx) send(ctx context.Context, queued []statement, last ...statement) (
 }
 
 func (tx *Tx) pgExec(ctx context.Context, query string, args []any) (sql.Result, error) {
-	br, err := tx.send(ctx, tx.takeFor(query), statement{query: query, args: args})
+	br, err := tx.send(ctx, tx.takeDue(), statement{query: query, args: args})
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +133,7 @@ func (tx *Tx) pgExec(ctx context.Context, query string, args []any) (sql.Result,
 }
 
 func (tx *Tx) pgQuery(ctx context.Context, query string, args []any) (Rows, error) {
-	br, err := tx.send(ctx, tx.takeFor(query), statement{query: query, args: args})
+	br, err := tx.send(ctx, tx.takeDue(), statement{query: query, args: args})
 	if err != nil {
 		return nil, err
 	}
@@ -145,13 +146,11 @@ func (tx *Tx) pgQuery(ctx context.Context, query string, args []any) (Rows, erro
 }
 
 func (tx *Tx) pgQueryAll(ctx context.Context, reads []Read) error {
-	var queued []statement
 	last := make([]statement, len(reads))
 	for i, r := range reads {
-		queued = append(queued, tx.takeFor(r.Query)...)
 		last[i] = statement{query: r.Query, args: r.Args}
 	}
-	br, err := tx.send(ctx, queued, last...)
+	br, err := tx.send(ctx, tx.takeDue(), last...)
 	if err != nil {
 		return err
 	}

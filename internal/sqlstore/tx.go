@@ -26,9 +26,9 @@ type Tx struct {
 	begun       bool      // PostgreSQL: BEGIN has been sent
 	afterCommit []func()
 	once        map[string]bool
-	values      map[any]any
-	pending     []*later // see InsertLater and ExecLater
-	flushErr    error    // a queued write that failed; fails the commit
+	pending     []*later    // see InsertLater and ExecLater
+	due         []statement // queued writes that a Flush has released, for the next statement
+	flushErr    error       // a queued write that failed; fails the commit
 }
 
 // Once reports true the first time it is called with key in this transaction, so that work
@@ -43,18 +43,6 @@ func (tx *Tx) Once(key string) bool {
 	tx.once[key] = true
 	return true
 }
-
-// SetValue keeps v under key for as long as the transaction lasts: what a batch's Prepare read
-// for its handlers, say.
-func (tx *Tx) SetValue(key, v any) {
-	if tx.values == nil {
-		tx.values = map[any]any{}
-	}
-	tx.values[key] = v
-}
-
-// Value is what SetValue kept under key, or nil.
-func (tx *Tx) Value(key any) any { return tx.values[key] }
 
 // AfterCommit registers fn to run after a successful commit, never after a rollback: the outbox
 // uses it to wake its relay only for rows that really exist.
@@ -96,7 +84,8 @@ func (tx *Tx) runSQLite(ctx context.Context, fn func(*Tx) error) error {
 		err = tx.flushErr
 	}
 	if err == nil {
-		err = tx.runQueued(ctx, tx.takeAll())
+		tx.Flush()
+		err = tx.runQueued(ctx, tx.takeDue())
 	}
 	if err != nil {
 		_ = tx.sqlTx.Rollback()
@@ -116,23 +105,23 @@ func (tx *Tx) cause(err error) error {
 	return errors.Join(tx.flushErr, err)
 }
 
-// ExecContext runs a statement in the transaction, after the queued writes it depends on.
+// ExecContext runs a statement in the transaction, after the writes a Flush released.
 func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	if tx.pg != nil {
 		return tx.pgExec(ctx, query, args)
 	}
-	if err := tx.runQueued(ctx, tx.takeFor(query)); err != nil {
+	if err := tx.runQueued(ctx, tx.takeDue()); err != nil {
 		return nil, err
 	}
 	return tx.sqliteExec(ctx, query, args...)
 }
 
-// QueryContext runs a query in the transaction, after the queued writes it reads.
+// QueryContext runs a query in the transaction, after the writes a Flush released.
 func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (Rows, error) {
 	if tx.pg != nil {
 		return tx.pgQuery(ctx, query, args)
 	}
-	if err := tx.runQueued(ctx, tx.takeFor(query)); err != nil {
+	if err := tx.runQueued(ctx, tx.takeDue()); err != nil {
 		return nil, err
 	}
 	s, err := tx.sqliteStmt(ctx, query)
@@ -150,7 +139,7 @@ type Read struct {
 	Rows func(Rows) error
 }
 
-// QueryAll runs reads in order, after the queued writes they read, and hands each one's rows to
+// QueryAll runs reads in order, after the writes a Flush released, and hands each one's rows to
 // its Rows function: on PostgreSQL all of them travel in one round trip.
 func (tx *Tx) QueryAll(ctx context.Context, reads ...Read) error {
 	if tx.pg != nil {
@@ -172,12 +161,12 @@ func (tx *Tx) QueryAll(ctx context.Context, reads ...Read) error {
 	return nil
 }
 
-// QueryRowContext runs a single-row query in the transaction, after the queued writes it reads.
+// QueryRowContext runs a single-row query in the transaction, after the writes a Flush released.
 func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) Scanner {
 	if tx.pg != nil {
 		return tx.pgQueryRow(ctx, query, args)
 	}
-	if err := tx.runQueued(ctx, tx.takeFor(query)); err != nil {
+	if err := tx.runQueued(ctx, tx.takeDue()); err != nil {
 		return errRow{err}
 	}
 	s, err := tx.sqliteStmt(ctx, query)

@@ -30,14 +30,18 @@ func testQueuedWrites(t *testing.T, db *sqlstore.DB) {
 		return n
 	}
 
-	// The transaction reads its queued writes; they run in queue order whatever their kind: the
-	// DELETE removes only the row queued before it.
+	// After a Flush the transaction reads its queued writes; they run in queue order whatever
+	// their kind: the DELETE removes only the row queued before it.
 	if err := db.InTx(ctx, func(tx *sqlstore.Tx) error {
 		tx.ExecLater("inbox", insert, "q", "a", now)
 		tx.InsertLater("inbox", columns, "q", "b", now)
 		tx.ExecLater("inbox", `DELETE FROM inbox WHERE consumer = $1 AND event_id = $2`, "q", "a")
 		tx.InsertLater("inbox", columns, "q", "a", now)
 		tx.InsertLater("inbox", columns, "q", "c", now)
+		if n := count(tx, "q"); n != 0 {
+			t.Errorf("the transaction saw %d of its queued rows before a Flush", n)
+		}
+		tx.Flush()
 		if n := count(tx, "q"); n != 3 {
 			t.Errorf("the transaction saw %d of its 3 queued rows", n)
 		}

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,7 +21,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
 
-	"github.com/ordersys/ordersys/api"
 	"github.com/ordersys/ordersys/internal/events"
 	"github.com/ordersys/ordersys/internal/fulfillment"
 	"github.com/ordersys/ordersys/internal/inventory"
@@ -165,11 +163,12 @@ func testInbox(t *testing.T, db *sqlstore.DB) {
 		t.Error("an event claimed in a batch was claimed again")
 	}
 
-	// A queued row that cannot be inserted fails the statement that needed it, and the
+	// A flushed row that cannot be inserted fails the statement after the Flush, and the
 	// transaction reports the insert as the cause.
 	var stmtErr error
 	err := db.InTx(ctx, func(tx *sqlstore.Tx) error {
 		tx.InsertLater("inbox", []string{"consumer", "event_id", "received_at"}, "d", nil, time.Now().UTC())
+		tx.Flush()
 		_, stmtErr = tx.ExecContext(ctx, `DELETE FROM inbox WHERE consumer = $1`, "nobody")
 		return stmtErr
 	})
@@ -231,11 +230,12 @@ func testOutbox(t *testing.T, db *sqlstore.DB) {
 		t.Errorf("outbox holds %v, want 1,2,4 (3 was rolled back)", amounts)
 	}
 
-	// A transaction reads its own queued rows: they are inserted before a statement naming the table.
+	// A transaction reads its own queued rows once it has flushed them.
 	if err := db.InTx(ctx, func(tx *sqlstore.Tx) error {
 		if err := out.Put(ctx, tx, msg(5)); err != nil {
 			return err
 		}
+		tx.Flush()
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE id > $1`, last).Scan(&n); err != nil {
 			return err
@@ -316,17 +316,22 @@ func testOrder(t *testing.T, db *sqlstore.DB) {
 	ctx := t.Context()
 	svc := order.New(db, messaging.NewOutbox(), slog.New(slog.DiscardHandler))
 	customer := uuid.New()
-	req := &api.CreateOrderRequest{
-		CustomerId: customer, Currency: "USD",
-		Items: []api.OrderItemInput{
-			{Sku: "SKU-1", Quantity: decimal.RequireFromString("33"), UnitPrice: decimal.RequireFromString("19.99")},
-			{Sku: "SKU-2", Quantity: decimal.RequireFromString("14.50"), UnitPrice: decimal.RequireFromString("25")},
+	req := order.Request{
+		CustomerID: customer, Currency: "USD",
+		Items: []order.Item{
+			{SKU: "SKU-1", Quantity: decimal.RequireFromString("33"), UnitPrice: decimal.RequireFromString("19.99")},
+			{SKU: "SKU-2", Quantity: decimal.RequireFromString("14.50"), UnitPrice: decimal.RequireFromString("25")},
 		},
-		ShippingAddress: api.Address{Country: "USA", City: "Austin", AddressLine1: "Lincoln, 65"},
+		Address: order.Address{Country: "USA", City: "Austin", AddressLine1: "Lincoln, 65"},
 	}
 	placed, err := svc.Create(ctx, "key-1", req)
-	if err != nil || placed.Status != http.StatusCreated || placed.Replayed {
+	if err != nil || placed.Replayed {
 		t.Fatalf("create: %+v %v", placed, err)
+	}
+	var status int // the stored answer keeps its HTTP status
+	if err := db.QueryRowContext(ctx, `SELECT status_code FROM idempotency_keys WHERE idem_key = $1`, "key-1").
+		Scan(&status); err != nil || status != 201 {
+		t.Errorf("stored status %d, %v; want 201", status, err)
 	}
 	if placed.Body.TotalAmount.String() != "1022.17" {
 		t.Errorf("total %s", placed.Body.TotalAmount)
@@ -337,14 +342,14 @@ func testOrder(t *testing.T, db *sqlstore.DB) {
 	if err != nil || !again.Replayed || string(first) != string(replayed) {
 		t.Errorf("replay: %+v %v, want %+v", again, err, placed.Body)
 	}
-	other := *req
+	other := req
 	other.Currency = "EUR"
-	if _, err := svc.Create(ctx, "key-1", &other); !errors.Is(err, order.ErrKeyReused) {
+	if _, err := svc.Create(ctx, "key-1", other); !errors.Is(err, order.ErrKeyReused) {
 		t.Errorf("reused key: %v", err)
 	}
 
-	id := placed.Body.OrderId.String()
-	handle := svc.Subscriptions()[0].Handle
+	id := placed.Body.OrderID.String()
+	sub := svc.Subscriptions()[0]
 	for _, p := range []events.Payload{
 		events.OrderCreated{OrderID: id},
 		events.PaymentCharged{OrderID: id, PaymentID: "p"},
@@ -352,7 +357,7 @@ func testOrder(t *testing.T, db *sqlstore.DB) {
 		events.StockReserved{OrderID: id},
 		events.ShipmentCreated{OrderID: id},
 	} {
-		apply(t, db, handle, p)
+		apply(t, db, sub, p)
 	}
 	o, err := svc.Get(ctx, id)
 	if err != nil {
@@ -394,7 +399,7 @@ func testOrder(t *testing.T, db *sqlstore.DB) {
 			t.Errorf("racer %d: %v", i, errs[i])
 			continue
 		}
-		placedBy[a.Body.OrderId.String()]++
+		placedBy[a.Body.OrderID.String()]++
 		if !a.Replayed {
 			fresh++
 		}
@@ -413,9 +418,9 @@ type sub interface {
 func testCommand(t *testing.T, db *sqlstore.DB, build func(*sqlstore.DB, *messaging.Outbox) sub, cmd events.Payload, table string, reply events.Type) {
 	t.Run(table, func(t *testing.T) {
 		svc := build(db, messaging.NewOutbox())
-		handle := svc.Subscriptions()[0].Handle
-		apply(t, db, handle, cmd)
-		apply(t, db, handle, cmd)
+		sub := svc.Subscriptions()[0]
+		apply(t, db, sub, cmd)
+		apply(t, db, sub, cmd)
 		var rows int
 		if err := db.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM `+table).Scan(&rows); err != nil {
 			t.Fatal(err)
@@ -433,22 +438,19 @@ func testCommand(t *testing.T, db *sqlstore.DB, build func(*sqlstore.DB, *messag
 	})
 }
 
-func apply(t *testing.T, db *sqlstore.DB, handle messaging.Handler, p events.Payload) {
+func apply(t *testing.T, db *sqlstore.DB, sub messaging.Subscription, p events.Payload) {
 	t.Helper()
 	orderID := map[string]any{}
 	b, _ := json.Marshal(p)
 	_ = json.Unmarshal(b, &orderID)
-	msg, err := events.New("test", orderID["orderId"].(string), p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	decoded, err := msg.Envelope.Decode()
+	ev, err := messaging.NewEvent("test", orderID["orderId"].(string), p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	if err := db.InTx(ctx, func(tx *sqlstore.Tx) error { return handle(ctx, tx, msg.Envelope, decoded) }); err != nil {
+	c := messaging.NewConsumer(sub, db, nil, messaging.RetryConfig{}, slog.Default())
+	if err := c.ApplyBatch(ctx, []messaging.Event{ev}); err != nil {
 		t.Fatalf("apply %s: %v", p.EventType(), err)
 	}
 }
