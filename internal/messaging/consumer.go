@@ -154,19 +154,6 @@ func (c *Consumer) Run(ctx context.Context, brokers []string, extra ...kgo.Opt) 
 	}
 }
 
-// batchSize bounds how many records share one transaction. On SQLite, 32: enough to amortise the
-// commit, few enough that the writer lock is not held long enough to delay API requests. On
-// PostgreSQL a transaction locks only the rows it touches, and a larger batch costs no more round
-// trips than a small one: the saga's consumer takes four events an order, and at 300 orders/s
-// with 32 a transaction it fell behind (280 completed/s, latency growing past 5 s) where with 128
-// it kept up (298/s, p99 0.8 s; bench/topology.sh).
-func (c *Consumer) batchSize() int {
-	if c.db.Dialect == sqlstore.Postgres {
-		return 128
-	}
-	return 32
-}
-
 // settle applies records in order (those of one partition keep theirs) and marks each for
 // commit once it is settled. The common case, every record applying cleanly, runs a batch per
 // transaction. A batch that fails is rolled back and replayed one record at a time, with retries
@@ -176,7 +163,7 @@ func (c *Consumer) batchSize() int {
 // outside the transaction could repeat, and handlers have none.
 func (c *Consumer) settle(ctx context.Context, cl *kgo.Client, records []*kgo.Record) {
 	for len(records) > 0 {
-		batch := records[:min(len(records), c.batchSize())]
+		batch := records[:min(len(records), c.db.Dialect.BatchSize)]
 		records = records[len(batch):]
 		if len(batch) > 1 && c.applyBatch(ctx, batch) == nil {
 			cl.MarkCommitRecords(batch...)

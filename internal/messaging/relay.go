@@ -63,11 +63,9 @@ func (c *RelayConfig) defaults() {
 // order are serialised by that order's own row (a saga step locks it until it commits).
 func (o *Outbox) RunRelay(ctx context.Context, db *sqlstore.DB, producer *kgo.Client, cfg RelayConfig, log *slog.Logger) error {
 	cfg.defaults()
-	if db.Dialect == sqlstore.Postgres {
-		var announcer sync.WaitGroup
-		announcer.Go(func() { o.announceWrites(ctx, db, log) })
-		defer announcer.Wait()
-	}
+	var announcer sync.WaitGroup
+	announcer.Go(func() { o.announceWrites(ctx, db, log) })
+	defer announcer.Wait()
 	for ctx.Err() == nil {
 		lease, err := db.Acquire(ctx, "outbox-relay", notifyChannel, cfg.Poll)
 		if err != nil {
@@ -92,17 +90,17 @@ func (o *Outbox) relay(ctx context.Context, db *sqlstore.DB, producer *kgo.Clien
 	backoff := cfg.Backoff
 	deleted := 0          // rows deleted since the last vacuum
 	var published []int64 // rows published and not yet deleted
-	// Vacuums run beside the relay, one at a time: inline, each stopped publishing for as long as
-	// it took, up to 120 ms on a busy machine (bench/topology.sh at 150 orders/s).
+	// Vacuums run beside the relay, one at a time: inline, each would stop publishing for as long
+	// as it took.
 	vacuuming := make(chan struct{}, 1)
 	var vacuums sync.WaitGroup
 	defer vacuums.Wait()
 	poll := time.NewTimer(cfg.Poll)
 	defer poll.Stop()
-	// On SQLite, in process, a delete saves no round trip by going with the next read, and would
-	// make that read a write waiting for the writer's lock: delete at once unless a write waits.
+	// In process, a delete saves no round trip by going with the next read, and would make that
+	// read a write waiting for the writer's lock: delete at once.
 	deleteWait := cfg.DeleteWait
-	if db.Dialect != sqlstore.Postgres {
+	if !db.Dialect.Networked {
 		deleteWait = 0
 	}
 	defer func() {

@@ -7,9 +7,8 @@ import (
 
 // SQLite's WAL must be copied back into the database file now and then (a checkpoint). Left to
 // SQLite, that happens inside whichever transaction commits past wal_autocheckpoint pages, while
-// it holds the writer lock, so every write of the service waits for it: at 150 orders/s in
-// ordersys dev those stalls were the whole of create's p99 (61 ms; 9.5 ms with no checkpoints at
-// all). A checkpointer of our own runs PASSIVE checkpoints on a connection of its own a moment
+// it holds the writer lock, so every write of the service waits for it (docs/performance.md has
+// what that cost). A checkpointer of our own runs PASSIVE checkpoints on a connection of its own a moment
 // after commits, alongside the writer rather than in its way; the auto-checkpoint stays as a
 // backstop and, with the WAL already copied, has next to nothing left to do when it fires.
 

@@ -4,65 +4,70 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// Dialect names the database behind a DB. Almost all SQL is shared: both engines accept $1
-// placeholders, ON CONFLICT DO NOTHING and RETURNING. What differs lives in this file and in the
-// per-dialect migration folders.
-type Dialect string
+// Dialect is everything that differs between the databases sqlstore runs on, held once per
+// database (sqlite.go, postgres.go) so that no caller branches on which one it has. Almost all
+// SQL is shared: both engines accept $1 placeholders, ON CONFLICT DO NOTHING and RETURNING.
+type Dialect struct {
+	Name string
+	// BatchSize is how many records a consumer applies in one transaction.
+	BatchSize int
+	// Networked says the database is a server that several processes share: a statement costs
+	// a network round trip, and other processes learn of writes (NOTIFY) and take turns (leases)
+	// through it.
+	Networked bool
 
-const (
-	SQLite   Dialect = "sqlite3"
-	Postgres Dialect = "postgres"
-)
+	prefixes []string // of the DSNs that name it
+	driver   string   // the database/sql driver
+	goose    goose.Dialect
+	// connString is the driver's connection string for dsn, its tables in schema ("": default).
+	connString func(dsn, schema string) (string, error)
+	// openService opens one service's database (see OpenService) with d.
+	openService func(ctx context.Context, d *Dialect, dsn, service string) (*DB, error)
+	// migrations is the folder of a migration set that holds this dialect's own DDL, if any.
+	migrations string
+	// writeConns and readConns size the pools of writers and of readers (see DB.reads);
+	// readOnly is added to the readers' connection string.
+	writeConns, readConns int
+	readOnly              string
+	// oneWriter: writers exclude each other (a lock in process, see DB.writeMu), and the
+	// process checkpoints the write-ahead log itself (checkpoint.go).
+	oneWriter bool
+	// cacheStatements: prepare every query once, by its text (stmt.go).
+	cacheStatements bool
+	// migrationLock: replicas starting together take a lock to migrate one at a time.
+	migrationLock bool
+	// vacuum: deleted rows linger until a VACUUM (see DB.Vacuum).
+	vacuum bool
+	// lockRows ends "ORDER BY column" so that the rows are locked in that order (see LockInOrder).
+	lockRows string
+	// in matches a column against values (see Tx.In).
+	in func(after int, values []string) (string, []any)
+	// run runs a transaction (tx.go, pgtx.go).
+	run func(tx *Tx, ctx context.Context, fn func(*Tx) error) error
+	// deleteIDsThen is DB.DeleteIDsThen.
+	deleteIDsThen func(ctx context.Context, db *DB, table string, ids []int64, read Read) error
+}
 
-// parseDSN maps a DSN to its dialect and the driver's own connection string. SQLite DSNs are
-// "sqlite:PATH" (or "sqlite::memory:"); PostgreSQL ones are ordinary postgres:// URLs.
-func parseDSN(dsn string) (Dialect, string, error) {
-	switch {
-	case strings.HasPrefix(dsn, "sqlite:"):
-		path := sqlitePath(dsn)
-		if path == "" {
-			return "", "", errors.New("sqlite DSN has no path")
+var dialects = []*Dialect{SQLite, Postgres}
+
+// dialectOf is the dialect a DSN names: "sqlite:PATH" (or "sqlite::memory:"), or a postgres://
+// URL.
+func dialectOf(dsn string) (*Dialect, error) {
+	for _, d := range dialects {
+		for _, p := range d.prefixes {
+			if strings.HasPrefix(dsn, p) {
+				return d, nil
+			}
 		}
-		return SQLite, sqliteDSN(path), nil
-	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		return Postgres, dsn, nil
-	default:
-		return "", "", fmt.Errorf("unsupported database DSN %q: want sqlite:PATH or postgres://", dsn)
 	}
-}
-
-// sqlitePath is the file (or ":memory:") a sqlite: DSN names.
-func sqlitePath(dsn string) string {
-	return strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//")
-}
-
-// sqliteDSN turns on WAL (readers never wait for the writer), a busy timeout as a backstop to the
-// writer lock in DB, and synchronous=NORMAL: a commit survives a process crash but may be lost on
-// power failure, the usual trade for an embedded development database. Checkpoints are the
-// checkpointer's job (checkpoint.go); SQLite's own, which runs inside a committing transaction,
-// stays at 8,000 pages as a backstop (at the default 1,000, before the checkpointer, ordersys dev
-// had p99 3.5 s at 300 orders/s). The 32 MB page cache keeps the hot pages of a busy service.
-func sqliteDSN(path string) string {
-	params := []string{
-		"_pragma=journal_mode(WAL)",
-		"_pragma=synchronous(NORMAL)",
-		"_pragma=busy_timeout(10000)",
-		"_pragma=cache_size(-32000)",
-		"_pragma=wal_autocheckpoint(8000)",
-		"_pragma=foreign_keys(1)",
-		"_txlock=immediate",
-		"_time_format=sqlite",
-	}
-	return "file:" + path + "?" + strings.Join(params, "&")
+	return nil, fmt.Errorf("unsupported database DSN %q: want sqlite:PATH or postgres://", dsn)
 }
 
 // IsUniqueViolation reports whether err is a unique-constraint violation in either dialect.
@@ -108,120 +113,57 @@ func Unavailable(err error) bool {
 	return false
 }
 
-// withSearchPath points every connection of a PostgreSQL URL at one schema.
-func withSearchPath(dsn, schema string) (string, error) {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return "", fmt.Errorf("database URL: %w", err)
-	}
-	q := u.Query()
-	q.Set("search_path", quoteIdent(schema))
-	u.RawQuery = q.Encode()
-	return u.String(), nil
-}
-
-// quoteIdent quotes a PostgreSQL identifier: "order" is a reserved word.
+// quoteIdent quotes an identifier: "order" is a reserved word.
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
-// DeleteIDs deletes the rows of table whose id is in ids. PostgreSQL takes them as one array in
-// one statement; SQLite runs one fixed statement per id in a transaction, which its statement
-// cache and single writer make cheap, where a network round trip per row would not be.
+// In returns a condition that a column's value is one of values, to follow the column's name in a
+// query that has after arguments before these, and the values as arguments. Its text depends on
+// the number of values only where the database cannot take them as one array (an empty list
+// matches nothing).
+func (tx *Tx) In(after int, values []string) (string, []any) { return tx.Dialect.in(after, values) }
+
+// LockInOrder ends a SELECT so that it locks the rows it returns until tx ends, taking them in
+// byte order of column, so that transactions locking several rows cannot deadlock. Where writers
+// exclude each other anyway it only orders the rows.
+func (tx *Tx) LockInOrder(column string) string { return ` ORDER BY ` + column + tx.Dialect.lockRows }
+
+// DeleteIDs deletes the rows of table whose id is in ids.
 func (db *DB) DeleteIDs(ctx context.Context, table string, ids []int64) error {
-	if db.Dialect == Postgres {
-		_, err := db.DB.ExecContext(ctx, `DELETE FROM `+quoteIdent(table)+` WHERE id = ANY($1)`, ids)
-		return err
-	}
-	return db.InTx(ctx, func(tx *Tx) error {
-		for _, id := range ids {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM `+quoteIdent(table)+` WHERE id = $1`, id); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return db.Dialect.deleteIDsThen(ctx, db, table, ids, Read{})
 }
 
 // DeleteIDsThen deletes the rows of table whose id is in ids (none: it deletes nothing), then runs
-// read, which sees them gone. On PostgreSQL both statements go in one pipeline, and so one round
-// trip and one transaction; on SQLite, in process, they are DeleteIDs and a query.
+// read, if it has a query, which sees them gone: in one round trip where statements cost one.
 //
-// The delete commits without waiting for its WAL to reach the disk (synchronous_commit off), so
-// that the read's answer does not wait for a flush. It is meant for rows that are safe to see again
-// (published outbox rows: a delete lost in a crash of PostgreSQL publishes them twice, and the
+// The delete may commit without waiting for its write-ahead log to reach the disk, so that the
+// read's answer does not wait for a flush. It is meant for rows that are safe to see again
+// (published outbox rows: a delete lost in a crash of the database publishes them twice, and the
 // consumers' inboxes absorb the second).
 func (db *DB) DeleteIDsThen(ctx context.Context, table string, ids []int64, read Read) error {
-	if db.Dialect != Postgres {
-		if len(ids) > 0 {
-			if err := db.DeleteIDs(ctx, table, ids); err != nil {
-				return err
-			}
-		}
-		rows, err := db.QueryWork(ctx, read.Query, read.Args...)
-		if err != nil {
-			return err
-		}
-		err = read.Rows(rows)
-		if err == nil {
-			err = rows.Err()
-		}
-		if cerr := rows.Close(); err == nil {
-			err = cerr
-		}
-		return err
-	}
-	conn, err := db.DB.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	return conn.Raw(func(driverConn any) error {
-		var b pgx.Batch
-		if len(ids) > 0 {
-			b.Queue(`BEGIN`)
-			b.Queue(`SET LOCAL synchronous_commit TO OFF`)
-			b.Queue(`DELETE FROM `+quoteIdent(table)+` WHERE id = ANY($1)`, ids)
-		}
-		b.Queue(read.Query, read.Args...)
-		if len(ids) > 0 {
-			b.Queue(`COMMIT`)
-		}
-		br := driverConn.(*stdlib.Conn).Conn().SendBatch(ctx, &b)
-		defer br.Close()
-		if len(ids) > 0 {
-			for range 3 {
-				if _, err := br.Exec(); err != nil {
-					return fmt.Errorf("delete from %s: %w", table, err)
-				}
-			}
-		}
-		if err := readNext(br, read); err != nil {
-			return err
-		}
-		return br.Close()
-	})
-}
-
-// LockInOrder ends a SELECT so that it locks the rows it returns until tx ends, taking them in
-// byte order of column, so that transactions locking several rows cannot deadlock. ORDER BY
-// applies before the locking clause, so rows are locked in that order. On SQLite, whose write
-// transactions exclude each other, it only orders the rows.
-func (tx *Tx) LockInOrder(column string) string {
-	if tx.Dialect != Postgres {
-		return ` ORDER BY ` + column
-	}
-	return ` ORDER BY ` + column + ` COLLATE "C" FOR UPDATE`
+	return db.Dialect.deleteIDsThen(ctx, db, table, ids, read)
 }
 
 // Vacuum reclaims the dead rows of a table whose rows are all deleted soon after they are written
-// (the outbox). On PostgreSQL they would otherwise stay in its index until autovacuum comes by, a
-// minute or more later, and every read in id order would walk them: with a vacuum every 2 seconds
-// the relay's DELETE at 200 orders/s took 0.3 ms instead of 1.1. SQLite reuses the space at once.
+// (the outbox), where the database leaves them in its indexes until a vacuum: every read in id
+// order would otherwise walk them.
 func (db *DB) Vacuum(ctx context.Context, table string) error {
-	if db.Dialect != Postgres {
+	if !db.Dialect.vacuum {
 		return nil
 	}
 	if _, err := db.DB.ExecContext(ctx, `VACUUM `+quoteIdent(table)); err != nil {
 		return fmt.Errorf("vacuum %s: %w", table, err)
 	}
 	return nil
+}
+
+// readRows hands rows to read and closes them.
+func readRows(rows Rows, read Read) error {
+	err := read.Rows(rows)
+	if err == nil {
+		err = rows.Err()
+	}
+	if cerr := rows.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -24,14 +24,13 @@ type Migrations struct {
 func Migrate(ctx context.Context, db *DB, sets ...Migrations) error {
 	for _, set := range sets {
 		fsys := set.FS
-		if sub, err := fs.Sub(set.FS, string(dirFor(db.Dialect))); err == nil {
+		if sub, err := fs.Sub(set.FS, db.Dialect.migrations); err == nil {
 			if entries, err := fs.ReadDir(sub, "."); err == nil && len(entries) > 0 {
 				fsys = sub
 			}
 		}
-		dialect := map[Dialect]goose.Dialect{SQLite: goose.DialectSQLite3, Postgres: goose.DialectPostgres}[db.Dialect]
 		opts := []goose.ProviderOption{goose.WithTableName(set.Table), goose.WithDisableGlobalRegistry(true)}
-		if db.Dialect == Postgres {
+		if db.Dialect.migrationLock {
 			// Replicas of a service start together and would otherwise race to migrate.
 			locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(lockID(db.Schema + "/migrate/" + set.Table)))
 			if err != nil {
@@ -39,7 +38,7 @@ func Migrate(ctx context.Context, db *DB, sets ...Migrations) error {
 			}
 			opts = append(opts, goose.WithSessionLocker(locker))
 		}
-		p, err := goose.NewProvider(dialect, db.DB, fsys, opts...)
+		p, err := goose.NewProvider(db.Dialect.goose, db.DB, fsys, opts...)
 		if err != nil {
 			return fmt.Errorf("migrations %s: %w", set.Table, err)
 		}
@@ -48,13 +47,6 @@ func Migrate(ctx context.Context, db *DB, sets ...Migrations) error {
 		}
 	}
 	return nil
-}
-
-func dirFor(d Dialect) string {
-	if d == Postgres {
-		return "postgres"
-	}
-	return "sqlite"
 }
 
 // EmbeddedMigrations is the set in dir of fsys (usually an embed.FS holding "migrations").

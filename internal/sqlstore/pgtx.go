@@ -13,11 +13,10 @@ import (
 )
 
 // On PostgreSQL a transaction speaks pgx's own protocol on a connection of the write pool, since
-// database/sql cannot pipeline, and every round trip counts: on these 2 cores a statement's round
-// trip costs PostgreSQL more CPU than running it does (pgbench: a 10-statement transaction runs
-// 2,180/s one statement at a time, 5,860/s pipelined). So a transaction sends BEGIN with its first
-// statement, the writes queued ahead of a statement with that statement, and whatever is still
-// queued with COMMIT. A transaction that never ran a statement sends nothing at all.
+// database/sql cannot pipeline, and a statement's round trip costs the server more than running
+// it does (docs/performance.md). So a transaction sends BEGIN with its first statement, the
+// writes a Flush released with the statement after it, and whatever is still queued with COMMIT.
+// A transaction that never ran a statement sends nothing at all.
 
 func (tx *Tx) runPostgres(ctx context.Context, fn func(*Tx) error) error {
 	conn, err := tx.db.DB.Conn(ctx)

@@ -29,7 +29,7 @@ func (db *DB) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 }
 
 func (db *DB) cached(ctx context.Context, pool *sql.DB, cache *sync.Map, query string) (*sql.Stmt, error) {
-	if db.Dialect != SQLite {
+	if !db.Dialect.cacheStatements {
 		return nil, errNoCache
 	}
 	if s, ok := cache.Load(query); ok {

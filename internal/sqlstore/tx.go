@@ -19,7 +19,7 @@ type Rows interface {
 
 // Tx is a transaction that can run hooks once it has committed.
 type Tx struct {
-	Dialect     Dialect
+	Dialect     *Dialect
 	db          *DB
 	sqlTx       *sql.Tx   // SQLite
 	pg          *pgx.Conn // PostgreSQL; see pgtx.go
@@ -51,13 +51,7 @@ func (tx *Tx) AfterCommit(fn func()) { tx.afterCommit = append(tx.afterCommit, f
 // InTx runs fn in a transaction, committing if it returns nil and rolling back otherwise.
 func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
 	tx := &Tx{Dialect: db.Dialect, db: db}
-	var err error
-	if db.Dialect == Postgres {
-		err = tx.runPostgres(ctx, fn)
-	} else {
-		err = tx.runSQLite(ctx, fn)
-	}
-	if err != nil {
+	if err := db.Dialect.run(tx, ctx, fn); err != nil {
 		return err
 	}
 	db.noteCommit()
