@@ -1,7 +1,6 @@
 package sqlstore
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strconv"
@@ -104,19 +103,6 @@ func (tx *Tx) take(n int) []statement {
 		}
 	}
 	return out
-}
-
-// runQueued runs statements taken from the queue one by one (SQLite's way; PostgreSQL pipelines
-// them instead). A failure is returned and also kept, so that the transaction reports it, and
-// rolls back, even where the statement that needed the writes cannot return it.
-func (tx *Tx) runQueued(ctx context.Context, stmts []statement) error {
-	for _, s := range stmts {
-		if _, err := tx.sqliteExec(ctx, s.query, s.args...); err != nil {
-			tx.failQueued(s, err)
-			return tx.flushErr
-		}
-	}
-	return nil
 }
 
 // failQueued records that the queued write s failed with err.

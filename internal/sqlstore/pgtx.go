@@ -28,6 +28,7 @@ func (tx *Tx) runPostgres(ctx context.Context, fn func(*Tx) error) error {
 	var txErr error
 	if err := conn.Raw(func(driverConn any) error {
 		tx.pg = driverConn.(*stdlib.Conn).Conn()
+		tx.stmts = pgTx{tx}
 		txErr = tx.pgRun(ctx, fn)
 		return nil
 	}); err != nil {
@@ -116,7 +117,10 @@ func (tx *Tx) send(ctx context.Context, queued []statement, last ...statement) (
 	return br, nil
 }
 
-func (tx *Tx) pgExec(ctx context.Context, query string, args []any) (sql.Result, error) {
+// pgTx runs a transaction's statements on PostgreSQL.
+type pgTx struct{ *Tx }
+
+func (tx pgTx) exec(ctx context.Context, query string, args []any) (sql.Result, error) {
 	br, err := tx.send(ctx, tx.takeDue(), statement{query: query, args: args})
 	if err != nil {
 		return nil, err
@@ -131,7 +135,7 @@ func (tx *Tx) pgExec(ctx context.Context, query string, args []any) (sql.Result,
 	return pgResult(tag), nil
 }
 
-func (tx *Tx) pgQuery(ctx context.Context, query string, args []any) (Rows, error) {
+func (tx pgTx) query(ctx context.Context, query string, args []any) (Rows, error) {
 	br, err := tx.send(ctx, tx.takeDue(), statement{query: query, args: args})
 	if err != nil {
 		return nil, err
@@ -144,7 +148,7 @@ func (tx *Tx) pgQuery(ctx context.Context, query string, args []any) (Rows, erro
 	return &pgRows{Rows: rows, br: br}, nil
 }
 
-func (tx *Tx) pgQueryAll(ctx context.Context, reads []Read) error {
+func (tx pgTx) queryAll(ctx context.Context, reads []Read) error {
 	last := make([]statement, len(reads))
 	for i, r := range reads {
 		last[i] = statement{query: r.Query, args: r.Args}
@@ -175,8 +179,8 @@ func readNext(br pgx.BatchResults, r Read) error {
 	return err
 }
 
-func (tx *Tx) pgQueryRow(ctx context.Context, query string, args []any) Scanner {
-	rows, err := tx.pgQuery(ctx, query, args)
+func (tx pgTx) queryRow(ctx context.Context, query string, args []any) Scanner {
+	rows, err := tx.query(ctx, query, args)
 	if err != nil {
 		return errRow{err}
 	}

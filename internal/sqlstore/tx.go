@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -21,7 +20,8 @@ type Rows interface {
 type Tx struct {
 	Dialect     *Dialect
 	db          *DB
-	sqlTx       *sql.Tx   // SQLite
+	stmts       statements
+	sqlTx       *sql.Tx   // SQLite; see sqlitetx.go
 	pg          *pgx.Conn // PostgreSQL; see pgtx.go
 	begun       bool      // PostgreSQL: BEGIN has been sent
 	afterCommit []func()
@@ -61,36 +61,6 @@ func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
 	return nil
 }
 
-func (tx *Tx) runSQLite(ctx context.Context, fn func(*Tx) error) error {
-	db := tx.db
-	select {
-	case db.writeMu <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	defer func() { <-db.writeMu }()
-	var err error
-	if tx.sqlTx, err = db.BeginTx(ctx, nil); err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	err = fn(tx)
-	if err == nil {
-		err = tx.flushErr
-	}
-	if err == nil {
-		tx.Flush()
-		err = tx.runQueued(ctx, tx.takeDue())
-	}
-	if err != nil {
-		_ = tx.sqlTx.Rollback()
-		return tx.cause(err)
-	}
-	if err := tx.sqlTx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
-
 // cause joins a failed queued write to err, which it is the cause of.
 func (tx *Tx) cause(err error) error {
 	if tx.flushErr == nil || errors.Is(err, tx.flushErr) {
@@ -99,30 +69,23 @@ func (tx *Tx) cause(err error) error {
 	return errors.Join(tx.flushErr, err)
 }
 
+// statements runs a transaction's statements, each after the writes a Flush released: one at a
+// time on SQLite (sqlitetx.go), pipelined on PostgreSQL (pgtx.go).
+type statements interface {
+	exec(ctx context.Context, query string, args []any) (sql.Result, error)
+	query(ctx context.Context, query string, args []any) (Rows, error)
+	queryAll(ctx context.Context, reads []Read) error
+	queryRow(ctx context.Context, query string, args []any) Scanner
+}
+
 // ExecContext runs a statement in the transaction, after the writes a Flush released.
 func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if tx.pg != nil {
-		return tx.pgExec(ctx, query, args)
-	}
-	if err := tx.runQueued(ctx, tx.takeDue()); err != nil {
-		return nil, err
-	}
-	return tx.sqliteExec(ctx, query, args...)
+	return tx.stmts.exec(ctx, query, args)
 }
 
 // QueryContext runs a query in the transaction, after the writes a Flush released.
 func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (Rows, error) {
-	if tx.pg != nil {
-		return tx.pgQuery(ctx, query, args)
-	}
-	if err := tx.runQueued(ctx, tx.takeDue()); err != nil {
-		return nil, err
-	}
-	s, err := tx.sqliteStmt(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	return s.QueryContext(ctx, args...)
+	return tx.stmts.query(ctx, query, args)
 }
 
 // A Read is a query and the function that reads its rows, one of several that QueryAll runs.
@@ -136,55 +99,12 @@ type Read struct {
 // QueryAll runs reads in order, after the writes a Flush released, and hands each one's rows to
 // its Rows function: on PostgreSQL all of them travel in one round trip.
 func (tx *Tx) QueryAll(ctx context.Context, reads ...Read) error {
-	if tx.pg != nil {
-		return tx.pgQueryAll(ctx, reads)
-	}
-	for _, r := range reads {
-		rows, err := tx.QueryContext(ctx, r.Query, r.Args...)
-		if err != nil {
-			return err
-		}
-		err = r.Rows(rows)
-		if cerr := rows.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return tx.stmts.queryAll(ctx, reads)
 }
 
 // QueryRowContext runs a single-row query in the transaction, after the writes a Flush released.
 func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) Scanner {
-	if tx.pg != nil {
-		return tx.pgQueryRow(ctx, query, args)
-	}
-	if err := tx.runQueued(ctx, tx.takeDue()); err != nil {
-		return errRow{err}
-	}
-	s, err := tx.sqliteStmt(ctx, query)
-	if err != nil {
-		return errRow{err}
-	}
-	return s.QueryRowContext(ctx, args...)
-}
-
-func (tx *Tx) sqliteExec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	s, err := tx.sqliteStmt(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	return s.ExecContext(ctx, args...)
-}
-
-// sqliteStmt is query's cached prepared statement (see stmt.go), bound to the transaction.
-func (tx *Tx) sqliteStmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	s, err := tx.db.stmt(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	return tx.sqlTx.StmtContext(ctx, s), nil
+	return tx.stmts.queryRow(ctx, query, args)
 }
 
 // errRow is a row whose query failed before it ran.
