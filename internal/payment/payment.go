@@ -5,9 +5,7 @@ package payment
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
@@ -162,26 +160,4 @@ func (s *Service) refund(ctx context.Context, tx *sqlstore.Tx, b *batch, cmd *ev
 		b.insert(tx, refund)
 	}
 	return s.outbox.Send(ctx, tx, Name, cmd.OrderID, events.PaymentRefunded{OrderID: cmd.OrderID, RefundID: refund.id})
-}
-
-// chargeReply is the answer to every ChargePayment of an order once its charge row r exists.
-func chargeReply(r row) events.Payload {
-	if r.status == statusSucceeded {
-		return events.PaymentCharged{OrderID: r.orderID, PaymentID: r.id, Amount: r.amount, Currency: r.currency}
-	}
-	return events.PaymentDeclined{OrderID: r.orderID, Reason: r.reason}
-}
-
-// validate rejects a charge that no retry could make valid.
-func validate(customer string, amount decimal.Decimal, currency string) error {
-	if strings.TrimSpace(customer) == "" {
-		return errors.New("customerId is required")
-	}
-	if strings.TrimSpace(currency) == "" {
-		return errors.New("currency is required")
-	}
-	if _, err := toE4(amount); err != nil && !errors.Is(err, errTooLarge) {
-		return fmt.Errorf("amount %s %w", amount, err)
-	}
-	return nil
 }
