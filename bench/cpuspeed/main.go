@@ -6,9 +6,8 @@
 //
 // Each sample is timed twice: by the wall clock, and by the CPU time of the thread that ran it.
 // The wall time also counts waiting for a core, the CPU time does not; but beside a load test the
-// CPU time rises too (other processes' memory traffic slows the same work: 4.1 to 6.4 ms by 5 s
-// window beside bench/topology.sh at 150 orders/s, against 3.7 to 3.8 ms in the idle machine's
-// fast spells), so run it on an idle machine to see the host.
+// CPU time rises too (other processes' memory traffic slows the same work; docs/performance.md
+// has the figures), so run it on an idle machine to see the host.
 package main
 
 import (

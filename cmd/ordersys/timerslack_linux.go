@@ -15,10 +15,10 @@ import (
 // An ordersys process waits on the network, so it goes from idle to busy hundreds of times a
 // second, and its sysmon wakes thousands of times a second; on a virtual machine each of those
 // timer wake-ups goes through the hypervisor. A timer slack of a few milliseconds lets the kernel
-// let those sleeps run long. At 150 orders/s in bench/topology.sh it halved the context switches of
-// every ordersys process and cut p99 by a third (docs/performance.md). The services' own timers
-// are 50 ms and longer, and what is latency-critical waits on sockets, which the slack does not
-// touch. The load generator paces requests a few milliseconds apart, so it keeps to 1 ms.
+// let those sleeps run long, so a busy process switches context far less and its tail latency
+// drops (measured in docs/performance.md). The services' own timers are 50 ms and longer, and
+// what is latency-critical waits on sockets, which the slack does not touch. The load generator
+// paces requests a few milliseconds apart, so it keeps to 1 ms.
 //
 // Timer slack belongs to a thread and is inherited by the threads it creates, and sysmon's thread
 // exists before main runs. So the process sets the slack on its own thread and execs itself: the

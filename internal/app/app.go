@@ -1,4 +1,6 @@
-// Package app wires the services into the ordersys command: dev, serve, broker, migrate, loadgen.
+// Package app wires the services into the ordersys command: dev, serve, broker, migrate, dlq and
+// loadgen. A process that runs services (dev, serve) starts them as a node (node.go) from their
+// modules (services.go) and serves their API operations on one listener (routes.go).
 package app
 
 import (

@@ -16,18 +16,8 @@ import (
 )
 
 func runDev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	var cfg DevConfig
-	var level string
-	fs := newFlagSet("dev", getenv, stderr)
-	fs.String(&cfg.Addr, "addr", "127.0.0.1:3001", "HTTP listen address")
-	fs.String(&cfg.DataDir, "data-dir", "./data", "directory for the SQLite databases and the broker's log")
-	fs.String(&cfg.KafkaAddr, "kafka-addr", "127.0.0.1:9092", "embedded Kafka broker listen address")
-	fs.Int(&cfg.Partitions, "partitions", 1, "partitions per topic (the embedded broker syncs each partition's batch to disk, so more partitions cost throughput in one process)")
-	fs.String(&level, "log-level", "info", "debug, info, warn or error")
-	fs.String(&cfg.PprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address (off when empty)")
-	reliabilityFlags(fs, &cfg.Retry, &cfg.Retention)
-	rulesFlags(fs, &cfg.Rules)
-	if err := fs.parse(args, false); err != nil {
+	cfg, level, err := parseDev(args, getenv, stderr)
+	if err != nil {
 		return err
 	}
 	log, err := newLogger(stderr, level)
@@ -50,6 +40,27 @@ Press Ctrl-C to stop.
 	waitErr := d.Wait(ctx)
 	log.Info("shutting down")
 	return errors.Join(waitErr, d.Close())
+}
+
+// parseDev reads dev's flags and environment into its configuration, apart from the logger, and
+// refuses contradictory settings.
+func parseDev(args []string, getenv func(string) string, stderr io.Writer) (cfg DevConfig, level string, err error) {
+	fs := newFlagSet("dev", getenv, stderr)
+	fs.String(&cfg.Addr, "addr", "127.0.0.1:3001", "HTTP listen address")
+	fs.String(&cfg.DataDir, "data-dir", "./data", "directory for the SQLite databases and the broker's log")
+	fs.String(&cfg.KafkaAddr, "kafka-addr", "127.0.0.1:9092", "embedded Kafka broker listen address")
+	fs.Int(&cfg.Partitions, "partitions", 1, "partitions per topic (the embedded broker syncs each partition's batch to disk, so more partitions cost throughput in one process)")
+	fs.String(&level, "log-level", "info", "debug, info, warn or error")
+	fs.String(&cfg.PprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address (off when empty)")
+	reliabilityFlags(fs, &cfg.Retry, &cfg.Retention)
+	rulesFlags(fs, &cfg.Rules)
+	if err := fs.parse(args, false); err != nil {
+		return cfg, "", err
+	}
+	if err := checkSettings(cfg.Retry, cfg.Retention, cfg.Rules); err != nil {
+		return cfg, "", err
+	}
+	return cfg, level, nil
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -78,7 +89,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	return errors.Join(waitErr, s.Close())
 }
 
-// parseServe reads serve's flags and environment into its configuration, apart from the logger.
+// parseServe reads serve's flags and environment into its configuration, apart from the logger,
+// and refuses contradictory settings.
 func parseServe(args []string, getenv func(string) string, stderr io.Writer) (cfg ServeConfig, level string, err error) {
 	var brokers string
 	fs := newFlagSet("serve", getenv, stderr)
@@ -102,6 +114,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (cf
 	// the consumers would stop while the process went on taking orders.
 	if cfg.SessionTimeout < minSessionTimeout {
 		return cfg, "", fmt.Errorf("--session-timeout %v: want at least %v, the brokers' minimum", cfg.SessionTimeout, minSessionTimeout)
+	}
+	if err := checkSettings(cfg.Retry, cfg.Retention, cfg.Rules); err != nil {
+		return cfg, "", err
 	}
 	cfg.Services = fs.Args()
 	cfg.Brokers = splitList(brokers)
@@ -161,9 +176,42 @@ func splitList(s string) []string {
 // reliabilityFlags are the retry and retention settings every process that runs services takes.
 func reliabilityFlags(fs *flagSet, retry *messaging.RetryConfig, retention *messaging.RetentionConfig) {
 	fs.Duration(&retry.Base, "retry-base", messaging.DefaultRetryBase, "first wait before retrying a failed handler; doubles each attempt, with jitter")
-	fs.Duration(&retry.Cap, "retry-cap", messaging.DefaultRetryCap, "longest wait between handler retries")
+	fs.Duration(&retry.Cap, "retry-cap", messaging.DefaultRetryCap, "longest wait between handler retries; at least --retry-base")
 	fs.Int(&retry.MaxAttempts, "retry-attempts", messaging.DefaultRetryAttempts, "attempts before a failing message goes to its topic's .dlq")
-	fs.Duration(&retention.Inbox, "inbox-retention", messaging.DefaultInboxRetention, "how long applied event ids are remembered; keep it above the topics' retention")
+	fs.Duration(&retention.Inbox, "inbox-retention", messaging.DefaultInboxRetention, fmt.Sprintf("how long applied event ids are remembered; at least the topics' retention, %v, or a late redelivery would apply its event twice", messaging.TopicRetention))
+}
+
+// checkSettings refuses reliability and rules flags that contradict themselves or each other. Every
+// one of these flags states its default, so a zero or negative value is refused rather than
+// silently replaced by that default, as the services do with a zero field.
+func checkSettings(retry messaging.RetryConfig, retention messaging.RetentionConfig, r Rules) error {
+	var errs []error
+	positive := func(flag string, v time.Duration) {
+		if v <= 0 {
+			errs = append(errs, fmt.Errorf("--%s %v: want a positive duration", flag, v))
+		}
+	}
+	atLeastOne := func(flag string, n int) {
+		if n < 1 {
+			errs = append(errs, fmt.Errorf("--%s %d: want at least 1", flag, n))
+		}
+	}
+	positive("retry-base", retry.Base)
+	positive("retry-cap", retry.Cap)
+	atLeastOne("retry-attempts", retry.MaxAttempts)
+	positive("inbox-retention", retention.Inbox)
+	positive("step-timeout", r.StepTimeout)
+	atLeastOne("step-attempts", r.StepAttempts)
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if err := retry.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("--retry-cap, --retry-base: %w", err))
+	}
+	if err := retention.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("--inbox-retention: %w", err))
+	}
+	return errors.Join(errs...)
 }
 
 // rulesFlags are the settings of the services' business rules.

@@ -82,12 +82,12 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 	d.KafkaAddr = d.cluster.ListenAddrs()[0]
 
 	cfg.Rules.DemoCatalog = true
-	specs, err := pick(cfg.Services, cfg.Rules)
+	mods, err := pick(cfg.Services, cfg.Rules)
 	if err != nil {
 		return nil, err
 	}
 	d.node, err = startNode(ctx, nodeConfig{
-		services:   specs,
+		services:   mods,
 		dsn:        func(svc string) string { return "sqlite:" + filepath.Join(cfg.DataDir, svc+".db") },
 		migrate:    true,
 		brokers:    []string{d.KafkaAddr},

@@ -18,7 +18,8 @@ import (
 	"github.com/ordersys/ordersys/internal/sqlstore"
 )
 
-// nodeConfig says which services one process runs and where their databases and broker are.
+// nodeConfig says which services one process runs, where their databases and broker are, and how
+// their consumers retry and their bookkeeping is pruned.
 type nodeConfig struct {
 	services   []service.Module
 	dsn        func(service string) string
@@ -30,15 +31,17 @@ type nodeConfig struct {
 	// sessionTimeout is how long the group waits for a silent consumer before handing its
 	// partitions to another replica (0: franz-go's default, 45 s).
 	sessionTimeout time.Duration
-	// retention says how long inbox rows and idempotency keys are kept (zero: the defaults).
+	// retention says how long inbox rows are kept and how often, in what batches, every pruner
+	// of the node runs (zero fields: the defaults).
 	retention messaging.RetentionConfig
 	log       *slog.Logger
 }
 
-// node is a running set of services: their databases, outbox relays, consumers and loops.
+// node is a running set of services: their databases, and the relays, pruners, loops and
+// consumers that run until close.
 type node struct {
 	dbs      map[string]*sqlstore.DB
-	services map[string]any // each started service, by name
+	services map[string]any // each started service, by name, for callers in this process (tests)
 	apis     []any          // the API operations of the services, in start order
 	producer *kgo.Client
 	cancel   context.CancelFunc
@@ -46,8 +49,8 @@ type node struct {
 	failed   chan error // the first consumer to stop for good while the node runs
 }
 
-// startNode opens and migrates each service's database, makes sure the topics exist and starts
-// every relay, consumer and loop. It returns once all of that is running.
+// startNode makes sure the topics exist, then opens and migrates each service's database and
+// starts its relay, pruners, loops and consumers. It returns once all of that is running.
 func startNode(ctx context.Context, cfg nodeConfig) (_ *node, err error) {
 	n := &node{dbs: map[string]*sqlstore.DB{}, services: map[string]any{}, failed: make(chan error, 1)}
 	defer func() {
@@ -83,8 +86,8 @@ func startNode(ctx context.Context, cfg nodeConfig) (_ *node, err error) {
 	return n, nil
 }
 
-// start opens one service's database, starts the service, and runs its relay, retention, loops
-// and consumers until runCtx ends.
+// start opens (and migrates) one service's database, starts the service, and runs its relay,
+// pruners, loops and consumers until runCtx ends.
 func (n *node) start(ctx, runCtx context.Context, cfg nodeConfig, m service.Module) error {
 	log := cfg.log.With("service", m.Name)
 	db, err := sqlstore.OpenService(ctx, cfg.dsn(m.Name), m.Name)

@@ -44,7 +44,7 @@ type Served struct {
 
 // StartServe starts the named services and their HTTP listener.
 func StartServe(ctx context.Context, cfg ServeConfig) (_ *Served, err error) {
-	specs, err := pick(cfg.Services, cfg.Rules)
+	mods, err := pick(cfg.Services, cfg.Rules)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +61,7 @@ func StartServe(ctx context.Context, cfg ServeConfig) (_ *Served, err error) {
 		}
 	}()
 	s.node, err = startNode(ctx, nodeConfig{
-		services:       specs,
+		services:       mods,
 		dsn:            serviceDSN(cfg.DatabaseURL),
 		migrate:        cfg.Migrate,
 		brokers:        cfg.Brokers,
@@ -144,12 +144,12 @@ func serviceDSN(url string) func(string) string {
 
 // migrateAll runs the named services' migrations and nothing else.
 func migrateAll(ctx context.Context, url string, names []string) error {
-	specs, err := pick(names, Rules{})
+	mods, err := pick(names, Rules{})
 	if err != nil {
 		return err
 	}
 	dsn := serviceDSN(url)
-	for _, m := range specs {
+	for _, m := range mods {
 		db, err := sqlstore.OpenService(ctx, dsn(m.Name), m.Name)
 		if err != nil {
 			return fmt.Errorf("%s: %w", m.Name, err)

@@ -15,7 +15,8 @@ import (
 
 // Rules are the settings of the services' business rules.
 type Rules struct {
-	// StepTimeout and StepAttempts bound how long the saga waits for each reply (see order.Service).
+	// StepTimeout and StepAttempts bound how long the saga waits for each reply (see order.Service;
+	// zero: its defaults).
 	StepTimeout  time.Duration
 	StepAttempts int
 	// DemoCatalog stocks SKU-1 to SKU-20 amply, where they are missing, so orders can be tried

@@ -3,8 +3,6 @@
 // and problem type in one place, so no service needs to know HTTP.
 package errs
 
-import "errors"
-
 // Code is the kind of a failure. The names follow benbjohnson/wtf's error codes.
 type Code string
 
@@ -52,16 +50,4 @@ func New(code Code, title, detail string) *Error {
 // Invalid returns the EINVALID error that lists fields.
 func Invalid(fields ...FieldError) *Error {
 	return &Error{Code: EINVALID, Title: "The request is invalid", Fields: fields}
-}
-
-// CodeOf is the code of the first *Error in err's chain: "" for nil, EINTERNAL when there is none.
-func CodeOf(err error) Code {
-	var e *Error
-	switch {
-	case err == nil:
-		return ""
-	case errors.As(err, &e):
-		return e.Code
-	}
-	return EINTERNAL
 }

@@ -87,11 +87,3 @@ func (s *Service) handle(ctx context.Context, tx *sqlstore.Tx, ds decisions, e m
 		return messaging.Permanent(fmt.Errorf("fulfillment service cannot handle %s", e.Payload.EventType()))
 	}
 }
-
-func (s *Service) reply(ctx context.Context, tx *sqlstore.Tx, orderID string, p events.Payload) error {
-	msg, err := events.New(Name, orderID, p)
-	if err != nil {
-		return err
-	}
-	return s.outbox.Put(ctx, tx, msg)
-}

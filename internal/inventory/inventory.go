@@ -60,8 +60,8 @@ func (s *Service) WithLogger(log *slog.Logger) *Service {
 
 // Subscriptions lists what the service consumes: its commands, and completed orders, whose
 // reservations become shipped stock. Both update the hot stock rows, so they are one consumer:
-// as two, each held those rows locked while the other waited for them. A batch locks every stock
-// row it will touch before applying any record (see load).
+// as two, each would hold those rows locked while the other waited for them. A batch locks every
+// stock row it will touch before applying any record (see load).
 func (s *Service) Subscriptions() []messaging.Subscription {
 	return []messaging.Subscription{{
 		Name:   Name,

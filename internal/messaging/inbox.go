@@ -21,10 +21,10 @@ func Claim(ctx context.Context, tx *sqlstore.Tx, consumer, eventID string) (bool
 	return fresh[0], nil
 }
 
-// ClaimAll is Claim for several events in one statement, as a consumer applying a batch needs:
-// one round trip instead of one per event. It reports, for each of eventIDs, whether the caller
-// should apply it: an event already applied is not fresh, and of an event listed twice (the relay
-// published it twice) only the first is.
+// ClaimAll is Claim for several events in one statement, the one a consumer sends with its
+// batch's other reads (claimRead): one round trip, not one per event. It reports, for each of
+// eventIDs, whether the caller should apply it: an event already applied is not fresh, and of an
+// event listed twice (the relay published it twice) only the first is.
 func ClaimAll(ctx context.Context, tx *sqlstore.Tx, consumer string, eventIDs []string) ([]bool, error) {
 	fresh := make([]bool, len(eventIDs))
 	if len(eventIDs) == 0 {

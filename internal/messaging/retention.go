@@ -2,6 +2,7 @@ package messaging
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -18,7 +19,8 @@ import (
 //
 // Pruning an inbox row too early would let a late redelivery of that event apply twice, so
 // RetentionConfig.Inbox must exceed how long a message can wait in Kafka before being consumed or
-// replayed (the topics' retention.ms, the DLQ's included).
+// replayed (the topics' retention.ms, the DLQ's included); Validate refuses one shorter than
+// TopicRetention.
 
 // RetentionConfig tunes RunRetention and the pruners built from it.
 type RetentionConfig struct {
@@ -39,6 +41,31 @@ const (
 	DefaultRetentionInterval = time.Minute
 	DefaultRetentionBatch    = 1000
 )
+
+// Validate refuses a configuration that contradicts itself: a negative field, or an Inbox
+// retention shorter than TopicRetention, which would let a redelivery or replay of an event
+// arrive after its inbox row was pruned and apply the event twice. Zero fields are valid: they
+// keep the defaults, and the checks apply to the values then in force.
+func (c RetentionConfig) Validate() error {
+	var errs []error
+	if c.Inbox < 0 {
+		errs = append(errs, fmt.Errorf("inbox retention %v: must not be negative", c.Inbox))
+	}
+	if c.Interval < 0 {
+		errs = append(errs, fmt.Errorf("retention interval %v: must not be negative", c.Interval))
+	}
+	if c.BatchSize < 0 {
+		errs = append(errs, fmt.Errorf("retention batch size %d: must not be negative", c.BatchSize))
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	c.defaults()
+	if c.Inbox < TopicRetention {
+		return fmt.Errorf("inbox retention %v is shorter than the topics' retention %v: an event redelivered or replayed after its inbox row was pruned would be applied twice", c.Inbox, TopicRetention)
+	}
+	return nil
+}
 
 func (c *RetentionConfig) defaults() {
 	if c.Inbox <= 0 {

@@ -31,7 +31,7 @@ type Request struct {
 }
 
 // Address is where a Request ships to. A nil line 2 or postal code was not sent at all, which
-// requestHash tells apart from one sent empty, as it always has.
+// requestHash tells apart from one sent empty: the hashes of stored keys depend on it.
 type Address struct {
 	Country, City, AddressLine1 string
 	AddressLine2, PostalCode    *string
@@ -85,8 +85,8 @@ type Created struct {
 	TotalAmount decimal.Decimal `json:"totalAmount"`
 }
 
-// idempotency_keys.status_code holds the HTTP status of each stored answer, as it always has;
-// nothing reads it back.
+// The HTTP status of each stored answer, for idempotency_keys.status_code (NOT NULL); nothing
+// reads it back.
 const (
 	createdCode  = 201
 	acceptedCode = 202
@@ -223,8 +223,8 @@ func newOrder(req Request) *Order {
 }
 
 // requestHash fingerprints the request's meaning: 14.50 and 14.5 are the same quantity. Stored
-// keys hold it, so it hashes the JSON it always has: the API's CreateOrderRequest with its
-// amounts normalized, written as plain numbers.
+// keys hold it, so what it hashes must not change: the JSON of the API's CreateOrderRequest with
+// its amounts normalized, written as plain numbers.
 func requestHash(req Request) (string, error) {
 	type item struct {
 		Quantity  json.Number `json:"quantity"`

@@ -13,10 +13,10 @@ import (
 )
 
 // The saga's first step (PENDING to PAYMENT, sending ChargePayment) is taken by the process that
-// created the order, in a batch transaction right after the create commits. Taking it by consuming
-// the order's own OrderCreated back from Kafka cost a whole hop (outbox, relay, broker, consumer)
-// of the seven an order made, and a consumer transaction per batch; the create itself stays one
-// round trip and the order is still accepted as PENDING.
+// created the order, in a batch transaction right after the create commits. Consuming the order's
+// own OrderCreated back from Kafka instead would cost a whole hop (outbox, relay, broker, consumer)
+// and a consumer transaction per batch; taking it in the create transaction would make the create
+// more than one round trip. The order is still accepted as PENDING.
 //
 // Nothing depends on this process living: a PENDING order carries a step deadline like every other
 // step, so the deadline watch takes the step for an order whose process died first, and a process

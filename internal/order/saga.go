@@ -204,7 +204,7 @@ func retryOr(command events.Type, otherwise rule) rule {
 	}
 }
 
-// next looks up what e does to an order in state s; ok is false when it does nothing.
+// next looks up what event t does to an order in state s; ok is false when it does nothing.
 func next(s sagaState, t events.Type, p events.Payload) (sagaState, []events.Type, bool) {
 	r, ok := rules[s.Status][t]
 	if !ok {

@@ -36,7 +36,7 @@ func (a *API) CreateOrder(ctx context.Context, req api.CreateOrderRequestObject)
 	return a.create(ctx, req.Params.IdempotencyKey, req.Body)
 }
 
-// CreateOrderExternal is the seed's path for the same operation.
+// CreateOrderExternal is POST /api/external/v1/orders/create, the seed's path for the same operation.
 func (a *API) CreateOrderExternal(ctx context.Context, req api.CreateOrderExternalRequestObject) (api.CreateOrderExternalResponseObject, error) {
 	return a.create(ctx, req.Params.IdempotencyKey, req.Body)
 }
