@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -36,17 +37,12 @@ func TestDeadLetters(t *testing.T) {
 	waitStatus(t, base, id, "COMPLETED", 30*time.Second)
 
 	var letters []map[string]any
-	deadline := time.Now().Add(20 * time.Second)
-	for len(letters) == 0 && time.Now().Before(deadline) {
-		r := do(t, http.MethodGet, base+"/api/v1/admin/dlq?topic=payments.commands.dlq", "", "", nil)
-		if r.status != http.StatusOK {
-			t.Fatalf("list: %d %s", r.status, r.body)
-		}
-		for _, item := range r.json(t)["items"].([]any) {
+	pollGET(t, base+"/api/v1/admin/dlq?topic=payments.commands.dlq", 20*time.Second, func(body map[string]any) (bool, string) {
+		for _, item := range body["items"].([]any) {
 			letters = append(letters, item.(map[string]any))
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return len(letters) > 0, "no dead letter on payments.commands.dlq"
+	})
 	if len(letters) != 1 {
 		t.Fatalf("dead letters = %v, want the one malformed message", letters)
 	}
@@ -126,21 +122,13 @@ func chargeCommand(t *testing.T, d *Dev, orderID string) *kgo.Record {
 
 func waitDeadLetters(t *testing.T, base string, want int) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		r := do(t, http.MethodGet, base+"/api/v1/admin/dlq?topic=payments.commands.dlq", "", "", nil)
+	pollGET(t, base+"/api/v1/admin/dlq?topic=payments.commands.dlq", 20*time.Second, func(body map[string]any) (bool, string) {
 		malformed := 0
-		for _, item := range r.json(t)["items"].([]any) {
+		for _, item := range body["items"].([]any) {
 			if item.(map[string]any)["key"] == "junk" {
 				malformed++
 			}
 		}
-		if malformed == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d malformed dead letters, want %d", malformed, want)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return malformed == want, fmt.Sprintf("%d malformed dead letters (want %d)", malformed, want)
+	})
 }

@@ -144,20 +144,29 @@ func waitNotified(t *testing.T, base, id string, timeout time.Duration) {
 // with done's description of the last body after timeout. An answer other than 200 fails at once.
 func pollGET(t *testing.T, url string, timeout time.Duration, done func(map[string]any) (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	poll(t, timeout, 20*time.Millisecond, func() (bool, string) {
 		r := do(t, http.MethodGet, url, "", "", nil)
 		if r.status != http.StatusOK {
 			t.Fatalf("GET %s: %d %s", url, r.status, r.body)
 		}
-		ok, state := done(r.json(t))
+		return done(r.json(t))
+	})
+}
+
+// poll calls check every tick until it reports done, failing the test with check's description
+// of what it last saw once timeout has passed.
+func poll(t *testing.T, timeout, tick time.Duration, check func() (done bool, state string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, state := check()
 		if ok {
 			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s after %s", state, timeout)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(tick)
 	}
 }
 

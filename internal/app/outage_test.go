@@ -1,6 +1,7 @@
 package app
 
 import (
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"testing"
@@ -14,17 +15,12 @@ import (
 // waitReady polls readiness until it answers want, failing after timeout.
 func waitReady(t *testing.T, base string, want int, timeout time.Duration) map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		r := do(t, http.MethodGet, base+"/api/utility/readiness", "", "", nil)
-		if r.status == want {
-			return r.json(t)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("readiness still %d %s after %s, want %d", r.status, r.body, timeout, want)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	var r response
+	poll(t, timeout, 100*time.Millisecond, func() (bool, string) {
+		r = do(t, http.MethodGet, base+"/api/utility/readiness", "", "", nil)
+		return r.status == want, fmt.Sprintf("readiness still %d %s (want %d)", r.status, r.body, want)
+	})
+	return r.json(t)
 }
 
 // TestOutages takes the broker and then PostgreSQL away from a running `serve` of all five

@@ -78,18 +78,16 @@ func listFor(t *testing.T, base, what, orderID string) []map[string]any {
 // waitTerminal polls an order until it ends, and returns it.
 func waitTerminal(t *testing.T, base, id string, timeout time.Duration) map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		o := do(t, http.MethodGet, base+"/api/v1/orders/"+id, "", "", nil).json(t)
+	var o map[string]any
+	poll(t, timeout, 20*time.Millisecond, func() (bool, string) {
+		o = do(t, http.MethodGet, base+"/api/v1/orders/"+id, "", "", nil).json(t)
 		switch o["status"] {
 		case "COMPLETED", "FAILED", "CANCELLED":
-			return o
+			return true, ""
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("order %s still %v after %s", id, o["status"], timeout)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return false, fmt.Sprintf("order %s still %v", id, o["status"])
+	})
+	return o
 }
 
 // checkInvariants holds for every order once it has ended: it was charged its total if it

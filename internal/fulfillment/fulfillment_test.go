@@ -1,11 +1,8 @@
 package fulfillment_test
 
 import (
-	"encoding/json"
 	"errors"
-	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -19,85 +16,31 @@ import (
 	"github.com/ordersys/ordersys/internal/messaging"
 	"github.com/ordersys/ordersys/internal/pgtest"
 	"github.com/ordersys/ordersys/internal/sqlstore"
+	"github.com/ordersys/ordersys/internal/storetest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-// each runs fn with a fresh database on SQLite and on PostgreSQL (skipped when no PostgreSQL can
-// be had).
-func each(t *testing.T, fn func(t *testing.T, db *sqlstore.DB)) {
-	t.Run("sqlite", func(t *testing.T) { fn(t, open(t, "sqlite:"+filepath.Join(t.TempDir(), "x.db"))) })
-	t.Run("postgres", func(t *testing.T) { fn(t, open(t, pgtest.DSN(t))) })
-}
-
-func open(t *testing.T, dsn string) *sqlstore.DB {
-	t.Helper()
-	db, err := sqlstore.OpenService(t.Context(), dsn, fulfillment.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := sqlstore.Migrate(t.Context(), db, messaging.Migrations, fulfillment.Migrations); err != nil {
-		t.Fatal(err)
-	}
-	return db
-}
-
 // send delivers p, under a fresh event id, to svc's subscription in a transaction of its own.
 func send(t *testing.T, db *sqlstore.DB, svc *fulfillment.Service, orderID string, p events.Payload) error {
 	t.Helper()
-	msg, err := events.New("test", orderID, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	decoded, err := msg.Envelope.Decode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := messaging.NewConsumer(svc.Subscriptions()[0], db, nil, messaging.RetryConfig{}, slog.Default())
-	return c.Apply(t.Context(), msg.Envelope, decoded)
+	return storetest.Deliver(t, db, svc.Subscriptions()[0], "test", orderID, p)
 }
 
 // ship sends CreateShipment for a new order (or orderID, if given) to country and returns the reply.
 func ship(t *testing.T, db *sqlstore.DB, svc *fulfillment.Service, orderID, country string) events.Payload {
 	t.Helper()
-	before := len(replies(t, db))
+	before := len(storetest.Replies(t, db))
 	cmd := &events.CreateShipment{OrderID: orderID,
 		Address: events.Address{Country: country, City: "Austin", AddressLine1: "Lincoln, 65"}}
 	if err := send(t, db, svc, orderID, cmd); err != nil {
 		t.Fatalf("ship to %q: %v", country, err)
 	}
-	all := replies(t, db)
+	all := storetest.Replies(t, db)
 	if len(all) != before+1 {
 		t.Fatalf("ship to %q: %d replies, want 1", country, len(all)-before)
 	}
 	return all[len(all)-1]
-}
-
-// replies decodes every message in the outbox, oldest first.
-func replies(t *testing.T, db *sqlstore.DB) []events.Payload {
-	t.Helper()
-	rows, err := db.QueryContext(t.Context(), `SELECT event_type, payload FROM outbox ORDER BY id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []events.Payload
-	for rows.Next() {
-		var typ, payload string
-		if err := rows.Scan(&typ, &payload); err != nil {
-			t.Fatal(err)
-		}
-		p, err := events.Envelope{Type: events.Type(typ), Data: json.RawMessage(payload)}.Decode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 func wantCreated(t *testing.T, reply events.Payload, orderID string) *events.ShipmentCreated {
@@ -133,7 +76,7 @@ func count(t *testing.T, svc *fulfillment.Service, orderID string) int {
 }
 
 func TestSupportedCountryShips(t *testing.T) {
-	each(t, func(t *testing.T, db *sqlstore.DB) {
+	storetest.Each(t, fulfillment.Name, fulfillment.Migrations, func(t *testing.T, db *sqlstore.DB) {
 		svc := fulfillment.New(db, messaging.NewOutbox(), fulfillment.Config{})
 		for _, country := range []string{"USA", "US", "CAN", "CA", "GBR", "GB", "DEU", "DE", "FRA", "FR"} {
 			order := uuid.NewString()
@@ -146,7 +89,7 @@ func TestSupportedCountryShips(t *testing.T) {
 }
 
 func TestUnsupportedCountryFails(t *testing.T) {
-	each(t, func(t *testing.T, db *sqlstore.DB) {
+	storetest.Each(t, fulfillment.Name, fulfillment.Migrations, func(t *testing.T, db *sqlstore.DB) {
 		svc := fulfillment.New(db, messaging.NewOutbox(), fulfillment.Config{})
 		for _, country := range []string{"BRA", "JP", "", "  ", "U SA", "USAA"} {
 			order := uuid.NewString()
@@ -159,7 +102,7 @@ func TestUnsupportedCountryFails(t *testing.T) {
 }
 
 func TestCountriesCompareCaseInsensitively(t *testing.T) {
-	each(t, func(t *testing.T, db *sqlstore.DB) {
+	storetest.Each(t, fulfillment.Name, fulfillment.Migrations, func(t *testing.T, db *sqlstore.DB) {
 		svc := fulfillment.New(db, messaging.NewOutbox(), fulfillment.Config{})
 		for _, country := range []string{"usa", " Usa ", "gb", "\tDe\n", "fRa"} {
 			order := uuid.NewString()
@@ -179,7 +122,7 @@ func TestCountriesCompareCaseInsensitively(t *testing.T) {
 }
 
 func TestRepeatAnswersTheSame(t *testing.T) {
-	each(t, func(t *testing.T, db *sqlstore.DB) {
+	storetest.Each(t, fulfillment.Name, fulfillment.Migrations, func(t *testing.T, db *sqlstore.DB) {
 		svc := fulfillment.New(db, messaging.NewOutbox(), fulfillment.Config{})
 		shipped, failed := uuid.NewString(), uuid.NewString()
 		first := wantCreated(t, ship(t, db, svc, shipped, "USA"), shipped)
@@ -209,7 +152,7 @@ func TestRepeatAnswersTheSame(t *testing.T) {
 // decided earlier keeps its answer, and one whose command comes twice in the batch is decided by
 // the first and answered the same by the second.
 func TestBatchDecidesOncePerOrder(t *testing.T) {
-	each(t, func(t *testing.T, db *sqlstore.DB) {
+	storetest.Each(t, fulfillment.Name, fulfillment.Migrations, func(t *testing.T, db *sqlstore.DB) {
 		svc := fulfillment.New(db, messaging.NewOutbox(), fulfillment.Config{})
 		earlier, fresh, abroad := uuid.NewString(), uuid.NewString(), uuid.NewString()
 		first := wantCreated(t, ship(t, db, svc, earlier, "USA"), earlier)
@@ -218,18 +161,12 @@ func TestBatchDecidesOncePerOrder(t *testing.T) {
 			{earlier, "USA"}, {fresh, "USA"}, {abroad, "BRA"}, {fresh, "USA"}, {abroad, "BRA"},
 		} {
 			cmd := events.CreateShipment{OrderID: c.order, Address: events.Address{Country: c.country, City: "Austin"}}
-			ev, err := messaging.NewEvent("test", c.order, cmd)
-			if err != nil {
-				t.Fatal(err)
-			}
-			batch = append(batch, ev)
+			batch = append(batch, storetest.Event(t, "test", c.order, cmd))
 		}
-		sub := svc.Subscriptions()[0]
-		ctx := t.Context()
-		if err := messaging.NewConsumer(sub, db, nil, messaging.RetryConfig{}, slog.Default()).ApplyBatch(ctx, batch); err != nil {
+		if err := storetest.Apply(t, db, svc.Subscriptions()[0], batch...); err != nil {
 			t.Fatal(err)
 		}
-		got := replies(t, db)[1:]
+		got := storetest.Replies(t, db)[1:]
 		if len(got) != len(batch) {
 			t.Fatalf("%d replies to a batch of %d", len(got), len(batch))
 		}
@@ -251,7 +188,7 @@ func TestBatchDecidesOncePerOrder(t *testing.T) {
 // replicas can during a rebalance. On PostgreSQL all but one fail on the order's unique shipment
 // and are retried, as a consumer retries; every answer names the one shipment.
 func TestConcurrentRepeatsShipOnce(t *testing.T) {
-	each(t, func(t *testing.T, db *sqlstore.DB) {
+	storetest.Each(t, fulfillment.Name, fulfillment.Migrations, func(t *testing.T, db *sqlstore.DB) {
 		svc := fulfillment.New(db, messaging.NewOutbox(), fulfillment.Config{})
 		order := uuid.NewString()
 		cmd := &events.CreateShipment{OrderID: order, Address: events.Address{Country: "USA", City: "Austin", AddressLine1: "1 Main"}}
@@ -271,7 +208,7 @@ func TestConcurrentRepeatsShipOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		ids := map[string]bool{}
-		for _, r := range replies(t, db) {
+		for _, r := range storetest.Replies(t, db) {
 			ids[wantCreated(t, r, order).ShipmentID] = true
 		}
 		if len(ids) != 1 || count(t, svc, order) != 1 {
@@ -281,7 +218,7 @@ func TestConcurrentRepeatsShipOnce(t *testing.T) {
 }
 
 func TestOtherCommandsArePermanent(t *testing.T) {
-	each(t, func(t *testing.T, db *sqlstore.DB) {
+	storetest.Each(t, fulfillment.Name, fulfillment.Migrations, func(t *testing.T, db *sqlstore.DB) {
 		svc := fulfillment.New(db, messaging.NewOutbox(), fulfillment.Config{})
 		if err := send(t, db, svc, "o", &events.ReleaseStock{OrderID: "o"}); !messaging.IsPermanent(err) {
 			t.Errorf("ReleaseStock: %v, want a permanent error", err)
@@ -307,7 +244,7 @@ func TestDefaultCountries(t *testing.T) {
 }
 
 func TestListShipments(t *testing.T) {
-	each(t, func(t *testing.T, db *sqlstore.DB) {
+	storetest.Each(t, fulfillment.Name, fulfillment.Migrations, func(t *testing.T, db *sqlstore.DB) {
 		svc := fulfillment.New(db, messaging.NewOutbox(), fulfillment.Config{})
 		a := fulfillment.NewAPI(svc)
 		list := func(order uuid.UUID) []api.Shipment {

@@ -1,13 +1,10 @@
 package inventory_test
 
 import (
-	"context"
 	"encoding/json"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/shopspring/decimal"
 
@@ -16,6 +13,7 @@ import (
 	"github.com/ordersys/ordersys/internal/messaging"
 	"github.com/ordersys/ordersys/internal/pgtest"
 	"github.com/ordersys/ordersys/internal/sqlstore"
+	"github.com/ordersys/ordersys/internal/storetest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -30,31 +28,17 @@ type backend func(t *testing.T) *env
 
 func sqliteEnv(t *testing.T) *env {
 	t.Helper()
-	return newEnv(t, "sqlite:"+filepath.Join(t.TempDir(), "inv.db"), false)
+	return newEnv(t, storetest.SQLiteDSN(t))
 }
 
 func postgresEnv(t *testing.T) *env {
 	t.Helper()
-	return newEnv(t, pgtest.DSN(t), true)
+	return newEnv(t, pgtest.DSN(t))
 }
 
-func newEnv(t *testing.T, dsn string, service bool) *env {
+func newEnv(t *testing.T, dsn string) *env {
 	t.Helper()
-	ctx := t.Context()
-	var db *sqlstore.DB
-	var err error
-	if service {
-		db, err = sqlstore.OpenService(ctx, dsn, inventory.Name)
-	} else {
-		db, err = sqlstore.Open(ctx, dsn)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := sqlstore.Migrate(ctx, db, messaging.Migrations, inventory.Migrations); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, dsn, inventory.Name, messaging.Migrations, inventory.Migrations)
 	svc := inventory.New(db, messaging.NewOutbox()).WithLogger(slog.New(slog.DiscardHandler))
 	return &env{db: db, svc: svc}
 }
@@ -79,14 +63,7 @@ func (e *env) seed(t *testing.T, pairs ...string) {
 // its own.
 func (e *env) handle(t *testing.T, orderID string, p events.Payload) error {
 	t.Helper()
-	ev, err := messaging.NewEvent("test", orderID, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c := messaging.NewConsumer(e.svc.Subscriptions()[0], e.db, nil, messaging.RetryConfig{}, slog.Default())
-	return c.ApplyBatch(ctx, []messaging.Event{ev})
+	return storetest.Deliver(t, e.db, e.svc.Subscriptions()[0], "test", orderID, p)
 }
 
 func (e *env) command(t *testing.T, orderID string, p events.Payload) {

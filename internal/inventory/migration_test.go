@@ -2,37 +2,22 @@ package inventory_test
 
 import (
 	"io/fs"
-	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
 
 	"github.com/ordersys/ordersys/internal/inventory"
-	"github.com/ordersys/ordersys/internal/pgtest"
 	"github.com/ordersys/ordersys/internal/sqlstore"
+	"github.com/ordersys/ordersys/internal/storetest"
 )
 
 // Lines written before they named their order get it on upgrade, from their reservation.
 func TestUpgradeNamesLinesOrders(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) {
-		db, err := sqlstore.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "inv.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		testUpgradeNamesLinesOrders(t, db)
-	})
-	t.Run("postgres", func(t *testing.T) {
-		db, err := sqlstore.OpenService(t.Context(), pgtest.DSN(t), inventory.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		testUpgradeNamesLinesOrders(t, db)
-	})
+	storetest.EachDSN(t, func(t *testing.T, dsn string) { testUpgradeNamesLinesOrders(t, storetest.Open(t, dsn, inventory.Name)) })
 }
 
 func testUpgradeNamesLinesOrders(t *testing.T, db *sqlstore.DB) {
-	t.Cleanup(func() { db.Close() })
 	ctx := t.Context()
 	// The migrations as they were before 00003.
 	before := fstest.MapFS{}

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -19,8 +19,13 @@ import (
 
 	"github.com/ordersys/ordersys/internal/events"
 	"github.com/ordersys/ordersys/internal/messaging"
+	"github.com/ordersys/ordersys/internal/pgtest"
 	"github.com/ordersys/ordersys/internal/sqlstore"
+	"github.com/ordersys/ordersys/internal/storetest"
 )
+
+// TestMain stops the throwaway PostgreSQL the tests start.
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // waitTimeout bounds every wait for an asynchronous condition. Conditions are polled; a test never
 // relies on a fixed sleep for its assertion.
@@ -65,16 +70,7 @@ var testMigrations = sqlstore.Migrations{
 // newDB opens a fresh, migrated SQLite database in the test's temporary directory.
 func newDB(t *testing.T) *sqlstore.DB {
 	t.Helper()
-	ctx := context.Background()
-	db, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "x.db"))
-	if err != nil {
-		t.Fatalf("open db: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := sqlstore.Migrate(ctx, db, messaging.Migrations, testMigrations); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	return db
+	return storetest.Open(t, storetest.SQLiteDSN(t), "test", messaging.Migrations, testMigrations)
 }
 
 // count runs a COUNT(*) style query.
@@ -183,9 +179,17 @@ func (r *recorder) callsFor(id string) int {
 // return and fails the test if it does not within waitTimeout or returns an error.
 func startConsumer(t *testing.T, c *messaging.Consumer, brokers []string, extra ...kgo.Opt) (stop func()) {
 	t.Helper()
+	return start(t, "consumer Run", func(ctx context.Context) error { return c.Run(ctx, brokers, extra...) })
+}
+
+// start runs run in the background until the returned stop is called (or the test ends): stop
+// cancels run's context, waits for it to return and fails the test, naming it what, if it does
+// not within waitTimeout or returns an error.
+func start(t *testing.T, what string, run func(ctx context.Context) error) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx, brokers, extra...) }()
+	go func() { done <- run(ctx) }()
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
@@ -193,10 +197,10 @@ func startConsumer(t *testing.T, c *messaging.Consumer, brokers []string, extra 
 			select {
 			case err := <-done:
 				if err != nil {
-					t.Errorf("consumer Run: %v", err)
+					t.Errorf("%s: %v", what, err)
 				}
 			case <-time.After(waitTimeout):
-				t.Errorf("consumer Run did not return within %v of cancellation", waitTimeout)
+				t.Errorf("%s did not return within %v of cancellation", what, waitTimeout)
 			}
 		})
 	}
@@ -302,4 +306,37 @@ func header(r *kgo.Record, key string) (string, bool) {
 		}
 	}
 	return v, ok
+}
+
+// logRecorder keeps the level and message of every log record.
+type logRecorder struct {
+	mu      sync.Mutex
+	records []string
+}
+
+func (h *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	s := r.Level.String() + " " + r.Message
+	r.Attrs(func(a slog.Attr) bool {
+		s += " " + a.String()
+		return true
+	})
+	h.mu.Lock()
+	h.records = append(h.records, s)
+	h.mu.Unlock()
+	return nil
+}
+func (h *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *logRecorder) WithGroup(string) slog.Handler      { return h }
+
+func (h *logRecorder) count(prefix string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, r := range h.records {
+		if len(r) >= len(prefix) && r[:len(prefix)] == prefix {
+			n++
+		}
+	}
+	return n
 }

@@ -15,26 +15,14 @@ import (
 	"github.com/ordersys/ordersys/internal/messaging"
 	"github.com/ordersys/ordersys/internal/pgtest"
 	"github.com/ordersys/ordersys/internal/sqlstore"
+	"github.com/ordersys/ordersys/internal/storetest"
 )
 
 // startRelay runs the outbox relay until the test ends.
 func startRelay(t *testing.T, o *messaging.Outbox, db *sqlstore.DB, brokers []string, cfg messaging.RelayConfig) {
 	t.Helper()
-	producer := newClient(t, brokers)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- o.RunRelay(ctx, db, producer, cfg, newLogger(t)) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("RunRelay: %v", err)
-			}
-		case <-time.After(waitTimeout):
-			t.Errorf("RunRelay did not return within %v of cancellation", waitTimeout)
-		}
-	})
+	producer, log := newClient(t, brokers), newLogger(t)
+	start(t, "RunRelay", func(ctx context.Context) error { return o.RunRelay(ctx, db, producer, cfg, log) })
 }
 
 // 6. The relay publishes every committed outbox row, in order per key, and empties the outbox;
@@ -223,22 +211,13 @@ func TestRelayWakesAfterCommit(t *testing.T) {
 	waitFor(t, "the outbox to empty", func() bool { return count(t, db, `SELECT COUNT(*) FROM outbox`) == 0 })
 }
 
-// One commit of more rows than a batch holds wakes the relay once; it keeps publishing full
-// batches until the backlog is gone, in order.
 // TestRelayVacuumsOutbox checks that on PostgreSQL the relay vacuums the outbox once it has
 // deleted VacuumEvery rows, so that its reads do not walk dead rows until autovacuum comes.
 func TestRelayVacuumsOutbox(t *testing.T) {
 	const topic, n = events.TopicPaymentCommands, 50
 	brokers := newBroker(t, 1, topic)
 	ctx := t.Context()
-	db, err := sqlstore.OpenService(ctx, pgtest.DSN(t), "relay_vacuum")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := sqlstore.Migrate(ctx, db, messaging.Migrations); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, pgtest.DSN(t), "relay_vacuum", messaging.Migrations)
 	vacuums := func() int {
 		return count(t, db, `SELECT vacuum_count FROM pg_stat_user_tables
 			WHERE schemaname = current_schema() AND relname = 'outbox'`)
@@ -258,6 +237,8 @@ func TestRelayVacuumsOutbox(t *testing.T) {
 	waitFor(t, "a vacuum of the outbox", func() bool { return vacuums() > before })
 }
 
+// One commit of more rows than a batch holds wakes the relay once; it keeps publishing full
+// batches until the backlog is gone, in order.
 func TestRelayDrainsBacklog(t *testing.T) {
 	const (
 		topic = events.TopicPaymentCommands

@@ -1,45 +1,23 @@
-package messaging
+package messaging_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/ordersys/ordersys/internal/pgtest"
+	"github.com/ordersys/ordersys/internal/messaging"
 	"github.com/ordersys/ordersys/internal/sqlstore"
+	"github.com/ordersys/ordersys/internal/storetest"
 )
 
-// TestMain stops the throwaway PostgreSQL the retention tests start.
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
-
-// retentionDBs runs fn on a fresh, migrated SQLite database and on a fresh PostgreSQL one.
+// retentionDBs runs fn on a fresh database with the messaging tables, on SQLite and on PostgreSQL.
 func retentionDBs(t *testing.T, fn func(t *testing.T, db *sqlstore.DB)) {
-	t.Run("sqlite", func(t *testing.T) {
-		fn(t, retentionOpen(t, "sqlite:"+filepath.Join(t.TempDir(), "inbox.db")))
-	})
-	t.Run("postgres", func(t *testing.T) { fn(t, retentionOpen(t, pgtest.DSN(t))) })
-}
-
-func retentionOpen(t *testing.T, dsn string) *sqlstore.DB {
-	t.Helper()
-	ctx := t.Context()
-	db, err := sqlstore.OpenService(ctx, dsn, "retention")
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := sqlstore.Migrate(ctx, db, Migrations); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	return db
+	storetest.EachDSN(t, func(t *testing.T, dsn string) { fn(t, storetest.Open(t, dsn, "retention", messaging.Migrations)) })
 }
 
 // claimAt claims each event for consumer, as the consumer does, then backdates its received_at.
@@ -48,7 +26,7 @@ func claimAt(t *testing.T, db *sqlstore.DB, consumer string, at map[string]time.
 	ctx := t.Context()
 	err := db.InTx(ctx, func(tx *sqlstore.Tx) error {
 		for id, when := range at {
-			if fresh, err := Claim(ctx, tx, consumer, id); err != nil || !fresh {
+			if fresh, err := messaging.Claim(ctx, tx, consumer, id); err != nil || !fresh {
 				return fmt.Errorf("claim %s: fresh %v, err %v", id, fresh, err)
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE inbox SET received_at = $1 WHERE consumer = $2 AND event_id = $3`,
@@ -66,31 +44,14 @@ func claimAt(t *testing.T, db *sqlstore.DB, consumer string, at map[string]time.
 // inboxRows lists the inbox as "consumer/event", sorted.
 func inboxRows(t *testing.T, db *sqlstore.DB) []string {
 	t.Helper()
-	rows, err := db.QueryContext(t.Context(), `SELECT consumer, event_id FROM inbox`)
-	if err != nil {
-		t.Fatalf("read inbox: %v", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var c, e string
-		if err := rows.Scan(&c, &e); err != nil {
-			t.Fatalf("read inbox: %v", err)
-		}
-		out = append(out, c+"/"+e)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatalf("read inbox: %v", err)
-	}
-	slices.Sort(out)
-	return out
+	return slices.Sorted(slices.Values(storetest.Strings(t, db, `SELECT consumer || '/' || event_id FROM inbox`)))
 }
 
 func TestPruneInbox(t *testing.T) {
 	retentionDBs(t, func(t *testing.T, db *sqlstore.DB) {
 		ctx := t.Context()
 		now := time.Now().UTC().Truncate(time.Microsecond)
-		cutoff := now.Add(-DefaultInboxRetention)
+		cutoff := now.Add(-messaging.DefaultInboxRetention)
 
 		// 50 old rows over two consumers (and one event id shared by both: the key is the pair),
 		// with the newest just before the cutoff; 20 recent ones, the oldest just after it.
@@ -132,7 +93,7 @@ func TestPruneInbox(t *testing.T) {
 		// One batch deletes exactly batch rows: the statement is bounded.
 		var first int64
 		if err := db.InTx(ctx, func(tx *sqlstore.Tx) error {
-			res, err := tx.ExecContext(ctx, pruneInboxSQL, cutoff, 7)
+			res, err := tx.ExecContext(ctx, messaging.PruneInboxSQL, cutoff, 7)
 			if err != nil {
 				return err
 			}
@@ -146,7 +107,7 @@ func TestPruneInbox(t *testing.T) {
 		}
 
 		// The cutoff in another time zone means the same instant.
-		n, err := PruneInbox(ctx, db, cutoff.In(time.FixedZone("UTC+5", 5*3600)), 7)
+		n, err := messaging.PruneInbox(ctx, db, cutoff.In(time.FixedZone("UTC+5", 5*3600)), 7)
 		if err != nil {
 			t.Fatalf("PruneInbox: %v", err)
 		}
@@ -158,7 +119,7 @@ func TestPruneInbox(t *testing.T) {
 		}
 
 		// Nothing left to prune.
-		if n, err := PruneInbox(ctx, db, cutoff, 7); err != nil || n != 0 {
+		if n, err := messaging.PruneInbox(ctx, db, cutoff, 7); err != nil || n != 0 {
 			t.Errorf("second PruneInbox = %d, %v; want 0, nil", n, err)
 		}
 
@@ -168,11 +129,11 @@ func TestPruneInbox(t *testing.T) {
 			more[fmt.Sprintf("more-%02d", i)] = cutoff.Add(-time.Duration(i+1) * time.Minute)
 		}
 		claimAt(t, db, "c", more)
-		if n, err := PruneInbox(ctx, db, cutoff, 7); err != nil || n != 14 {
+		if n, err := messaging.PruneInbox(ctx, db, cutoff, 7); err != nil || n != 14 {
 			t.Errorf("PruneInbox of 14 rows in batches of 7 = %d, %v; want 14, nil", n, err)
 		}
 		// Default batch size and a cutoff after everything.
-		if n, err := PruneInbox(ctx, db, now.Add(time.Hour), 0); err != nil || n != int64(len(wantKept)) {
+		if n, err := messaging.PruneInbox(ctx, db, now.Add(time.Hour), 0); err != nil || n != int64(len(wantKept)) {
 			t.Errorf("PruneInbox of everything = %d, %v; want %d, nil", n, err, len(wantKept))
 		}
 		if got := inboxRows(t, db); len(got) != 0 {
@@ -182,7 +143,7 @@ func TestPruneInbox(t *testing.T) {
 		// A cancelled context stops it.
 		cancelled, cancel := context.WithCancel(ctx)
 		cancel()
-		if _, err := PruneInbox(cancelled, db, now, 7); !errors.Is(err, context.Canceled) {
+		if _, err := messaging.PruneInbox(cancelled, db, now, 7); !errors.Is(err, context.Canceled) {
 			t.Errorf("PruneInbox with a cancelled context: %v, want context.Canceled", err)
 		}
 	})
@@ -196,63 +157,19 @@ func TestPruneInboxClaimedNow(t *testing.T) {
 		before := time.Now()
 		for i := range 3 {
 			if err := db.InTx(ctx, func(tx *sqlstore.Tx) error {
-				_, err := Claim(ctx, tx, "x", fmt.Sprint(i))
+				_, err := messaging.Claim(ctx, tx, "x", fmt.Sprint(i))
 				return err
 			}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if n, err := PruneInbox(ctx, db, before.Add(-time.Second), 2); err != nil || n != 0 {
+		if n, err := messaging.PruneInbox(ctx, db, before.Add(-time.Second), 2); err != nil || n != 0 {
 			t.Errorf("PruneInbox before the claims = %d, %v; want 0, nil", n, err)
 		}
-		if n, err := PruneInbox(ctx, db, time.Now().Add(time.Second), 2); err != nil || n != 3 {
+		if n, err := messaging.PruneInbox(ctx, db, time.Now().Add(time.Second), 2); err != nil || n != 3 {
 			t.Errorf("PruneInbox after the claims = %d, %v; want 3, nil", n, err)
 		}
 	})
-}
-
-// logRecorder keeps the level and message of every log record.
-type logRecorder struct {
-	mu      sync.Mutex
-	records []string
-}
-
-func (h *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-func (h *logRecorder) Handle(_ context.Context, r slog.Record) error {
-	s := r.Level.String() + " " + r.Message
-	r.Attrs(func(a slog.Attr) bool {
-		s += " " + a.String()
-		return true
-	})
-	h.mu.Lock()
-	h.records = append(h.records, s)
-	h.mu.Unlock()
-	return nil
-}
-func (h *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return h }
-func (h *logRecorder) WithGroup(string) slog.Handler      { return h }
-
-func (h *logRecorder) count(prefix string) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	n := 0
-	for _, r := range h.records {
-		if len(r) >= len(prefix) && r[:len(prefix)] == prefix {
-			n++
-		}
-	}
-	return n
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func TestRunRetention(t *testing.T) {
@@ -285,10 +202,10 @@ func TestRunRetention(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		RunRetention(ctx, RetentionConfig{Interval: 5 * time.Millisecond}, slog.New(logs), pruners...)
+		messaging.RunRetention(ctx, messaging.RetentionConfig{Interval: 5 * time.Millisecond}, slog.New(logs), pruners...)
 	}()
 
-	waitUntil(t, "three rounds", func() bool { return idle.Load() >= 3 })
+	waitFor(t, "three rounds", func() bool { return idle.Load() >= 3 })
 	cancel()
 	select {
 	case <-done:
@@ -325,19 +242,19 @@ func TestRunRetention(t *testing.T) {
 }
 
 func TestRunRetentionPrunesInbox(t *testing.T) {
-	db := retentionOpen(t, "sqlite:"+filepath.Join(t.TempDir(), "inbox.db"))
+	db := storetest.Open(t, storetest.SQLiteDSN(t), "retention", messaging.Migrations)
 	claimAt(t, db, "a", map[string]time.Time{
 		"old-1": time.Now().Add(-25 * time.Hour), "old-2": time.Now().Add(-48 * time.Hour), "new": time.Now(),
 	})
-	cfg := RetentionConfig{Inbox: 24 * time.Hour, Interval: time.Hour, BatchSize: 1}
+	cfg := messaging.RetentionConfig{Inbox: 24 * time.Hour, Interval: time.Hour, BatchSize: 1}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		RunRetention(ctx, cfg, nil, InboxPruner(db, cfg)) // nil logger: allowed
+		messaging.RunRetention(ctx, cfg, nil, messaging.InboxPruner(db, cfg)) // nil logger: allowed
 	}()
 	// The first round runs at once, not after Interval.
-	waitUntil(t, "old inbox rows pruned", func() bool { return len(inboxRows(t, db)) == 1 })
+	waitFor(t, "old inbox rows pruned", func() bool { return len(inboxRows(t, db)) == 1 })
 	cancel()
 	<-done
 	if got := inboxRows(t, db); !slices.Equal(got, []string{"a/new"}) {

@@ -1,9 +1,7 @@
 package notification_test
 
 import (
-	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,10 +11,10 @@ import (
 
 	"github.com/ordersys/ordersys/api"
 	"github.com/ordersys/ordersys/internal/events"
-	"github.com/ordersys/ordersys/internal/messaging"
 	"github.com/ordersys/ordersys/internal/notification"
 	"github.com/ordersys/ordersys/internal/pgtest"
 	"github.com/ordersys/ordersys/internal/sqlstore"
+	"github.com/ordersys/ordersys/internal/storetest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -24,34 +22,15 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // each runs fn with a fresh service on SQLite and on PostgreSQL (skipped when no PostgreSQL can
 // be had).
 func each(t *testing.T, fn func(t *testing.T, db *sqlstore.DB, svc *notification.Service)) {
-	run := func(t *testing.T, dsn string) {
-		db, err := sqlstore.OpenService(t.Context(), dsn, notification.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		if err := sqlstore.Migrate(t.Context(), db, messaging.Migrations, notification.Migrations); err != nil {
-			t.Fatal(err)
-		}
+	storetest.Each(t, notification.Name, notification.Migrations, func(t *testing.T, db *sqlstore.DB) {
 		fn(t, db, notification.New(db))
-	}
-	t.Run("sqlite", func(t *testing.T) { run(t, "sqlite:"+filepath.Join(t.TempDir(), "x.db")) })
-	t.Run("postgres", func(t *testing.T) { run(t, pgtest.DSN(t)) })
+	})
 }
 
 // deliver hands p, under a fresh event id, to the service's handler in a transaction of its own.
 func deliver(t *testing.T, db *sqlstore.DB, svc *notification.Service, orderID string, p events.Payload) {
 	t.Helper()
-	msg, err := events.New("order", orderID, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	decoded, err := msg.Envelope.Decode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := messaging.NewConsumer(svc.Subscriptions()[0], db, nil, messaging.RetryConfig{}, slog.Default())
-	if err := c.Apply(t.Context(), msg.Envelope, decoded); err != nil {
+	if err := storetest.Deliver(t, db, svc.Subscriptions()[0], "order", orderID, p); err != nil {
 		t.Fatalf("%s: %v", p.EventType(), err)
 	}
 }

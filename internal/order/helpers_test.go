@@ -3,8 +3,9 @@ package order
 import (
 	"context"
 	"log/slog"
-	"path/filepath"
+	"os"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
@@ -14,54 +15,29 @@ import (
 	"github.com/ordersys/ordersys/internal/messaging"
 	"github.com/ordersys/ordersys/internal/pgtest"
 	"github.com/ordersys/ordersys/internal/sqlstore"
+	"github.com/ordersys/ordersys/internal/storetest"
 )
 
 // dec parses a decimal literal; a typo in a test is a panic, not a silent zero.
 func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
 
+// TestMain stops the throwaway PostgreSQL the tests start.
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
 // newTestService opens a fresh SQLite database in the test's temp dir, migrates it and returns the
 // order service on it.
 func newTestService(t *testing.T) (*Service, *sqlstore.DB) {
 	t.Helper()
-	ctx := context.Background()
-	db, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "order.db"))
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := sqlstore.Migrate(ctx, db, messaging.Migrations, Migrations); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	return New(db, messaging.NewOutbox(), slog.New(slog.DiscardHandler)), db
-}
-
-// newPostgresService creates a fresh PostgreSQL database (see pgtest; the test is skipped when
-// none can be had), migrates the service's schema in it and returns the order service on it.
-func newPostgresService(t *testing.T) (*Service, *sqlstore.DB) {
-	t.Helper()
-	ctx := context.Background()
-	db, err := sqlstore.OpenService(ctx, pgtest.DSN(t), Name)
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := sqlstore.Migrate(ctx, db, messaging.Migrations, Migrations); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
+	db := storetest.Open(t, storetest.SQLiteDSN(t), Name, messaging.Migrations, Migrations)
 	return New(db, messaging.NewOutbox(), slog.New(slog.DiscardHandler)), db
 }
 
 // eachStore runs fn in a subtest per database: a fresh order service over SQLite, then over
-// PostgreSQL.
+// PostgreSQL (in the service's own schema, as in production; skipped when none can be had).
 func eachStore(t *testing.T, fn func(t *testing.T, svc *Service, db *sqlstore.DB)) {
 	t.Helper()
-	t.Run("sqlite", func(t *testing.T) {
-		svc, db := newTestService(t)
-		fn(t, svc, db)
-	})
-	t.Run("postgres", func(t *testing.T) {
-		svc, db := newPostgresService(t)
-		fn(t, svc, db)
+	storetest.Each(t, Name, Migrations, func(t *testing.T, db *sqlstore.DB) {
+		fn(t, New(db, messaging.NewOutbox(), slog.New(slog.DiscardHandler)), db)
 	})
 }
 
@@ -133,12 +109,7 @@ func countRows(t *testing.T, db *sqlstore.DB, table string) int {
 // in a transaction.
 func feed(t *testing.T, svc *Service, db *sqlstore.DB, source, orderID string, p events.Payload) error {
 	t.Helper()
-	ev, err := messaging.NewEvent(source, orderID, p)
-	if err != nil {
-		t.Fatalf("build %T: %v", p, err)
-	}
-	c := messaging.NewConsumer(svc.Subscriptions()[0], db, nil, messaging.RetryConfig{}, slog.Default())
-	return c.ApplyBatch(context.Background(), []messaging.Event{ev})
+	return storetest.Deliver(t, db, svc.Subscriptions()[0], source, orderID, p)
 }
 
 func mustCreate(t *testing.T, svc *Service, key string, req *api.CreateOrderRequest) Placed {
@@ -148,4 +119,28 @@ func mustCreate(t *testing.T, svc *Service, key string, req *api.CreateOrderRequ
 		t.Fatalf("create %q: %v", key, err)
 	}
 	return p
+}
+
+// sagaCols is an order's row as the saga keeps it.
+type sagaCols struct {
+	Status, FailureReason, Outcome, OutcomeReason    string
+	Charged, Reserved, RefundPending, ReleasePending bool
+	Attempts                                         int
+	Version                                          int64
+	HasDeadline                                      bool
+	UpdatedAt                                        time.Time
+}
+
+func readSagaCols(t *testing.T, db *sqlstore.DB, id string) sagaCols {
+	t.Helper()
+	var c sagaCols
+	if err := db.DB.QueryRowContext(context.Background(), `SELECT status, failure_reason, outcome, outcome_reason,
+		charged, reserved, refund_pending, release_pending, step_attempts, version, step_deadline IS NOT NULL, updated_at
+		FROM orders WHERE id = $1`, id).Scan(&c.Status, &c.FailureReason, &c.Outcome, &c.OutcomeReason,
+		&c.Charged, &c.Reserved, &c.RefundPending, &c.ReleasePending, &c.Attempts, &c.Version, &c.HasDeadline,
+		&c.UpdatedAt); err != nil {
+		t.Fatalf("read order %s: %v", id, err)
+	}
+	c.UpdatedAt = c.UpdatedAt.UTC()
+	return c
 }

@@ -4,47 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
-	"github.com/ordersys/ordersys/internal/messaging"
-	"github.com/ordersys/ordersys/internal/pgtest"
 	"github.com/ordersys/ordersys/internal/sqlstore"
+	"github.com/ordersys/ordersys/internal/storetest"
 )
-
-// TestMain stops the throwaway PostgreSQL the retention tests start.
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
-
-// retentionServices runs fn on the order service over a fresh SQLite database and over a fresh
-// PostgreSQL one (in the service's own schema, as in production).
-func retentionServices(t *testing.T, fn func(t *testing.T, svc *Service, db *sqlstore.DB)) {
-	open := func(t *testing.T, dsn string) (*Service, *sqlstore.DB) {
-		ctx := t.Context()
-		db, err := sqlstore.OpenService(ctx, dsn, Name)
-		if err != nil {
-			t.Fatalf("open: %v", err)
-		}
-		t.Cleanup(func() { db.Close() })
-		if err := sqlstore.Migrate(ctx, db, messaging.Migrations, Migrations); err != nil {
-			t.Fatalf("migrate: %v", err)
-		}
-		return New(db, messaging.NewOutbox(), slog.New(slog.DiscardHandler)), db
-	}
-	t.Run("sqlite", func(t *testing.T) {
-		svc, db := open(t, "sqlite:"+filepath.Join(t.TempDir(), "order.db"))
-		fn(t, svc, db)
-	})
-	t.Run("postgres", func(t *testing.T) {
-		svc, db := open(t, pgtest.DSN(t))
-		fn(t, svc, db)
-	})
-}
 
 func insertKey(t *testing.T, db *sqlstore.DB, scope, key string, at time.Time) {
 	t.Helper()
@@ -55,30 +23,14 @@ func insertKey(t *testing.T, db *sqlstore.DB, scope, key string, at time.Time) {
 	}
 }
 
+// storedKeys lists the idempotency keys as "scope key", sorted.
 func storedKeys(t *testing.T, db *sqlstore.DB) []string {
 	t.Helper()
-	rows, err := db.QueryContext(t.Context(), `SELECT scope, idem_key FROM idempotency_keys`)
-	if err != nil {
-		t.Fatalf("read keys: %v", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var scope, key string
-		if err := rows.Scan(&scope, &key); err != nil {
-			t.Fatalf("read keys: %v", err)
-		}
-		out = append(out, scope+" "+key)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatalf("read keys: %v", err)
-	}
-	slices.Sort(out)
-	return out
+	return slices.Sorted(slices.Values(storetest.Strings(t, db, `SELECT scope || ' ' || idem_key FROM idempotency_keys`)))
 }
 
 func TestPruneIdempotencyKeys(t *testing.T) {
-	retentionServices(t, func(t *testing.T, svc *Service, db *sqlstore.DB) {
+	eachStore(t, func(t *testing.T, svc *Service, db *sqlstore.DB) {
 		ctx := t.Context()
 		svc.IdempotencyTTL = 24 * time.Hour
 		now := time.Now().UTC().Truncate(time.Microsecond)
