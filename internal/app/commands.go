@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -16,16 +17,11 @@ import (
 )
 
 func runDev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, level, err := parseDev(args, getenv, stderr)
-	if err != nil {
-		return err
-	}
-	log, err := newLogger(stderr, level)
+	cfg, log, err := parsed(parseDev, args, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	cfg.Log = log
-
 	d, err := StartDev(ctx, cfg)
 	if err != nil {
 		return err
@@ -40,6 +36,17 @@ Press Ctrl-C to stop.
 	waitErr := d.Wait(ctx)
 	log.Info("shutting down")
 	return errors.Join(waitErr, d.Close())
+}
+
+// parsed runs a command's parser and makes the logger at the level it read.
+func parsed[C any](parse func([]string, func(string) string, io.Writer) (C, string, error),
+	args []string, getenv func(string) string, stderr io.Writer) (C, *slog.Logger, error) {
+	cfg, level, err := parse(args, getenv, stderr)
+	if err != nil {
+		return cfg, nil, err
+	}
+	log, err := newLogger(stderr, level)
+	return cfg, log, err
 }
 
 // parseDev reads dev's flags and environment into its configuration, apart from the logger, and
@@ -64,16 +71,11 @@ func parseDev(args []string, getenv func(string) string, stderr io.Writer) (cfg 
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, level, err := parseServe(args, getenv, stderr)
-	if err != nil {
-		return err
-	}
-	log, err := newLogger(stderr, level)
+	cfg, log, err := parsed(parseServe, args, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	cfg.Log = log
-
 	s, err := StartServe(ctx, cfg)
 	if err != nil {
 		return err
