@@ -67,8 +67,13 @@ func TestOutages(t *testing.T) {
 			t.Errorf("readiness checks %v: want the databases failing and the broker fine", checks)
 		}
 		r := createOrder(t, base, uuid.NewString(), orderBody(uuid.NewString(), "SKU-3"))
-		if r.status < 500 || r.header.Get("Content-Type") != "application/problem+json" {
-			t.Errorf("create with the database down: %d %s, want a 5xx problem", r.status, r.body)
+		if r.status != http.StatusServiceUnavailable || r.header.Get("Content-Type") != "application/problem+json" ||
+			r.header.Get("Retry-After") == "" {
+			t.Errorf("create with the database down: %d %v %s, want a 503 problem with Retry-After", r.status, r.header, r.body)
+		}
+		if r := do(t, http.MethodGet, base+"/api/v1/orders/"+inFlight, "", "", nil); r.status != http.StatusServiceUnavailable ||
+			r.header.Get("Retry-After") == "" {
+			t.Errorf("get with the database down: %d %v %s, want a 503 problem with Retry-After", r.status, r.header, r.body)
 		}
 		time.Sleep(2 * time.Second) // long enough for consumers to have failed and paused
 		pgtest.Start(t)

@@ -104,11 +104,9 @@ func routes(srv server, log *slog.Logger) (http.Handler, error) {
 		},
 		// Handlers return their failures as errors; this is where each becomes its answer.
 		ResponseErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
-			p := httpx.ProblemFor(err)
-			if p.Status >= http.StatusInternalServerError {
-				log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			if p := httpx.WriteError(w, err); p.Status >= http.StatusInternalServerError {
+				log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", p.Status, "err", err)
 			}
-			httpx.WriteProblem(w, p)
 		},
 	})
 	apiMux := http.NewServeMux()

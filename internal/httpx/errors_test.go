@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/ordersys/ordersys/internal/errs"
 	"github.com/ordersys/ordersys/internal/httpx"
 )
@@ -25,7 +27,10 @@ func TestProblemFor(t *testing.T) {
 		{errs.New(errs.EBADKEY, "Idempotency-Key is too long", "at most 255"),
 			`{"detail":"at most 255","status":400,"title":"Idempotency-Key is too long","type":"urn:ordersys:problem:idempotency-key"}`},
 		{errs.New(errs.EUNAVAILABLE, "Replay failed", "broker down"),
-			`{"detail":"broker down","status":502,"title":"Replay failed","type":"urn:ordersys:problem:unavailable"}`},
+			`{"detail":"broker down","status":503,"title":"Replay failed","type":"urn:ordersys:problem:unavailable"}`},
+		// A database that is down, whatever the layer that met it, is 503: a retry may succeed.
+		{fmt.Errorf("begin: %w", &pgconn.ConnectError{}),
+			`{"detail":"the database is unavailable; retry the request, with the same Idempotency-Key, after Retry-After seconds","status":503,"title":"Service unavailable","type":"urn:ordersys:problem:unavailable"}`},
 		{errs.Invalid(errs.FieldError{Field: "currency", Message: "unknown"}, errs.FieldError{Field: "items[0].sku", Message: "bad"}),
 			`{"detail":"See errors for each invalid field.","errors":[{"field":"currency","message":"unknown"},{"field":"items[0].sku","message":"bad"}],"status":400,"title":"The request is invalid","type":"urn:ordersys:problem:validation"}`},
 		{fmt.Errorf("%w: 1.2345", errs.New(errs.EINVALID, "", "invalid quantity")),

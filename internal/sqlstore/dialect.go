@@ -2,10 +2,14 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pressly/goose/v3"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -111,6 +115,15 @@ func Unavailable(err error) bool {
 		}
 	}
 	return false
+}
+
+// Unreachable reports whether err says the database could not be reached at all: a connection
+// that could not be made, or one lost on the way.
+func Unreachable(err error) bool {
+	var connect *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connect) || errors.As(err, &netErr) || errors.Is(err, driver.ErrBadConn) ||
+		errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // quoteIdent quotes an identifier: "order" is a reserved word.
