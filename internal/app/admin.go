@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordersys/ordersys/api"
@@ -21,7 +22,10 @@ func (a admin) ListDeadLetters(ctx context.Context, req api.ListDeadLettersReque
 		topics = []string{*req.Params.Topic}
 	}
 	letters, err := messaging.ListDeadLetters(ctx, a.kafka, topics)
-	if err != nil {
+	switch {
+	case errors.Is(err, kerr.UnknownTopicOrPartition):
+		return nil, errs.New(errs.ENOTFOUND, "No such dead-letter topic", err.Error())
+	case err != nil:
 		return nil, errs.New(errs.EUNAVAILABLE, "Cannot read the dead-letter topics", err.Error())
 	}
 	out := api.ListDeadLetters200JSONResponse{Items: []api.DeadLetter{}}

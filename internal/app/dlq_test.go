@@ -76,6 +76,11 @@ func TestDeadLetters(t *testing.T) {
 	if r := do(t, http.MethodPost, base+"/api/v1/admin/dlq/payments.commands.dlq:0:99/replay", "", "", nil); r.status != http.StatusNotFound {
 		t.Errorf("replay of an unknown id: %d %s", r.status, r.body)
 	}
+	// A topic that does not exist has no dead letters to list: 404, as for replaying one.
+	if r := do(t, http.MethodGet, base+"/api/v1/admin/dlq?topic=nope.dlq", "", "", nil); r.status != http.StatusNotFound ||
+		r.header.Get("Content-Type") != "application/problem+json" {
+		t.Errorf("list of an unknown topic: %d %s, want a 404 problem", r.status, r.body)
+	}
 	// The malformed message, replayed by --all, is dead-lettered again, being no better than
 	// before. An order placed now is charged after every replay on the one partition, so once it
 	// completes the replays have all been consumed.
