@@ -103,6 +103,13 @@ func TestValidation(t *testing.T) {
 		{"not an object", "", `[1,2]`, 400, nil},
 		{"empty body", "", ``, 400, nil},
 		{"wrong content type", "text/plain", valid, 415, nil},
+		{"a charset other than UTF-8", "application/json; charset=latin1", valid, 415, nil},
+		{"NUL in the city", "", replace(`"city":"Austin"`, `"city":"a\u0000b"`), 400, []string{"shippingAddress.city"}},
+		{"control characters", "", replace(`"country":"USA"`, `"country":"US\u001bA"`), 400, []string{"shippingAddress.country"}},
+		{"trailing garbage", "", valid + ` trailing garbage`, 400, nil},
+		{"two objects", "", valid + `{}`, 400, nil},
+		{"invalid UTF-8", "", replace(`"Austin"`, "\"Aus\xfftin\""), 400, nil},
+		{"a lone surrogate", "", replace(`"Austin"`, `"Aus\ud800tin"`), 400, nil},
 		{"too large", "", `{"customerId":"` + strings.Repeat("a", 1<<20) + `"}`, 413, nil},
 		{"101 items", "", strings.Replace(valid, `"items":[`, `"items":[`+strings.Repeat(`{"sku":"A","quantity":1,"unitPrice":1},`, 100), 1), 400, []string{"items"}},
 	}

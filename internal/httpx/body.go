@@ -7,13 +7,15 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strings"
 )
 
 // MaxBody is the largest request body accepted.
 const MaxBody = 1 << 20
 
 // LimitBody reads a request's whole body before anything else does, so that an oversized body is
-// refused with 413 and a body of the wrong type with 415, ahead of schema validation.
+// refused with 413, a body of the wrong type or charset with 415, and JSON that decoding would
+// quietly change (see checkJSON) with 400, ahead of schema validation.
 func LimitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body == nil || r.Body == http.NoBody || r.Method == http.MethodGet || r.Method == http.MethodHead {
@@ -32,10 +34,15 @@ func LimitBody(next http.Handler) http.Handler {
 			return
 		}
 		if len(body) > 0 {
-			mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-			if err != nil || mediaType != "application/json" {
+			mediaType, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			charset, named := params["charset"]
+			if err != nil || mediaType != "application/json" || named && !strings.EqualFold(charset, "utf-8") {
 				WriteProblem(w, NewProblem(http.StatusUnsupportedMediaType, TypeMediaType, "Unsupported media type",
-					fmt.Sprintf("send application/json, not %q", r.Header.Get("Content-Type"))))
+					fmt.Sprintf("send application/json in UTF-8, not %q", r.Header.Get("Content-Type"))))
+				return
+			}
+			if p := checkJSON(body); p != nil {
+				WriteProblem(w, *p)
 				return
 			}
 		}
