@@ -13,6 +13,7 @@ const (
 	EINVALID     Code = "invalid"     // Fields says which input is wrong and why
 	EBADKEY      Code = "bad_key"     // the Idempotency-Key is missing or too long
 	EKEYREUSED   Code = "key_reused"  // the Idempotency-Key came with a different request
+	EREFUSED     Code = "refused"     // the request is well formed, and the rules refuse it
 	EUNAVAILABLE Code = "unavailable" // a dependency did not answer
 	EINTERNAL    Code = "internal"
 )

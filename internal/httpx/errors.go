@@ -35,6 +35,7 @@ var answers = map[errs.Code]struct {
 	errs.EINVALID:     {http.StatusBadRequest, TypeValidation, "The request is invalid"},
 	errs.EBADKEY:      {http.StatusBadRequest, TypeIdempotency, "Invalid Idempotency-Key"},
 	errs.EKEYREUSED:   {http.StatusUnprocessableEntity, TypeKeyReused, "Idempotency-Key reused"},
+	errs.EREFUSED:     {http.StatusUnprocessableEntity, TypeRefused, "The request is refused"},
 	errs.EUNAVAILABLE: {http.StatusServiceUnavailable, TypeUnavailable, "Service unavailable"},
 	errs.EINTERNAL:    {http.StatusInternalServerError, TypeInternal, "Internal error"},
 }

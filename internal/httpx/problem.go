@@ -23,6 +23,7 @@ const (
 	TypeInternal    = "urn:ordersys:problem:internal"
 	TypeUnavailable = "urn:ordersys:problem:unavailable"
 	TypeKeyReused   = "urn:ordersys:problem:idempotency-key-reused"
+	TypeRefused     = "urn:ordersys:problem:refused"
 )
 
 // NewProblem builds a problem document.

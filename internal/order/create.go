@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -68,6 +69,18 @@ func validate(req Request) []errs.FieldError {
 	return fields
 }
 
+// checkTotal refuses an order whose total rounds to zero though some of its prices are not zero
+// (0.001 of a thing at 1.00 USD): it would complete, and take its stock, for nothing.
+func checkTotal(req Request) error {
+	scale, _ := events.MinorUnit(req.Currency) // validated before
+	if !orderTotal(req.Items, scale).IsZero() ||
+		!slices.ContainsFunc(req.Items, func(it Item) bool { return it.UnitPrice.IsPositive() }) {
+		return nil
+	}
+	return errs.New(errs.EREFUSED, "The total rounds to zero", fmt.Sprintf(
+		"the items' prices are not zero, but their total rounds to 0 %s; order larger quantities", req.Currency))
+}
+
 // Placed is the answer to a create request.
 type Placed struct {
 	Body     Created
@@ -106,6 +119,9 @@ const (
 func (s *Service) Create(ctx context.Context, key string, req Request) (Placed, error) {
 	if fields := validate(req); len(fields) > 0 {
 		return Placed{}, errs.Invalid(fields...)
+	}
+	if err := checkTotal(req); err != nil {
+		return Placed{}, err
 	}
 	hash, err := requestHash(req)
 	if err != nil {
