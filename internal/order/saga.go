@@ -341,10 +341,15 @@ func (s *Service) step(ctx context.Context, tx *sqlstore.Tx, row *sagaRow, t eve
 		o.Items = row.items
 	}
 	// Every status but the terminal ones awaits a reply by a deadline (PENDING, whose deadline
-	// create sets, awaits its first step; no rule leads back to it).
+	// create sets, awaits its first step; no rule leads back to it). The deadline runs from when
+	// the step's commands were sent: a reply that sends nothing (one undo of two, or a duplicate)
+	// leaves it where it was.
 	at := now()
-	var deadline sql.NullTime
-	if !nextState.Status.Terminal() {
+	deadline := row.deadline
+	switch {
+	case nextState.Status.Terminal():
+		deadline = sql.NullTime{}
+	case len(send) > 0:
 		deadline = sql.NullTime{Time: at.Add(s.StepTimeout), Valid: true}
 	}
 	row.save(tx, nextState, deadline, at)
