@@ -13,6 +13,7 @@ import (
 
 	"github.com/ordersys/ordersys/internal/fulfillment"
 	"github.com/ordersys/ordersys/internal/messaging"
+	"github.com/ordersys/ordersys/internal/order"
 	"github.com/ordersys/ordersys/internal/payment"
 )
 
@@ -204,6 +205,8 @@ func checkSettings(retry messaging.RetryConfig, retention messaging.RetentionCon
 	positive("inbox-retention", retention.Inbox)
 	positive("step-timeout", r.StepTimeout)
 	atLeastOne("step-attempts", r.StepAttempts)
+	atLeastOne("max-creates", r.MaxCreates)
+	atLeastOne("max-orders-in-flight", r.MaxInFlight)
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
@@ -246,4 +249,6 @@ func rulesFlags(fs *flagSet, r *Rules) {
 	}
 	fs.Duration(&r.StepTimeout, "step-timeout", 30*time.Second, "how long a saga step waits for its reply before its command is sent again")
 	fs.Int(&r.StepAttempts, "step-attempts", 3, "sends of a step's command before the saga gives up, compensates and fails the order (reason TIMEOUT)")
+	fs.Int(&r.MaxCreates, "max-creates", order.DefaultMaxCreates, "creates one process runs at once; more are refused with 503 and Retry-After (order)")
+	fs.Int(&r.MaxInFlight, "max-orders-in-flight", order.DefaultMaxInFlight, "orders not yet ended, across replicas, past which creates are refused with 503 and Retry-After (order)")
 }

@@ -27,12 +27,16 @@ type Rules struct {
 	CreditLimit decimal.Decimal
 	// ShipCountries are the countries fulfillment ships to (empty: fulfillment.DefaultCountries).
 	ShipCountries []string
+	// MaxCreates and MaxInFlight bound the creates a process runs at once and the orders in
+	// flight it accepts more beside; past them creates are refused with 503 (zero: the defaults).
+	MaxCreates, MaxInFlight int
 }
 
 // modules lists the five services in saga order, configured by r. A new service is a new line.
 func modules(r Rules) []service.Module {
 	return []service.Module{
-		order.Module(order.Config{StepTimeout: r.StepTimeout, StepAttempts: r.StepAttempts}),
+		order.Module(order.Config{StepTimeout: r.StepTimeout, StepAttempts: r.StepAttempts,
+			MaxCreates: r.MaxCreates, MaxInFlight: r.MaxInFlight}),
 		payment.Module(payment.Config{CreditLimit: r.CreditLimit}),
 		inventory.Module(inventory.Config{DemoCatalog: r.DemoCatalog}),
 		fulfillment.Module(fulfillment.Config{Countries: r.ShipCountries}),

@@ -1,6 +1,7 @@
 package httpx_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -54,5 +55,12 @@ func TestProblemFor(t *testing.T) {
 		if p.Status < http.StatusBadRequest {
 			t.Errorf("ProblemFor(%v) status %d", c.err, p.Status)
 		}
+	}
+}
+
+// TestProblemForDeadline: a request whose own time ran out is not a database that is down.
+func TestProblemForDeadline(t *testing.T) {
+	if p := httpx.ProblemFor(fmt.Errorf("read order: %w", context.DeadlineExceeded)); p.Status != http.StatusInternalServerError {
+		t.Errorf("a deadline answered %d, want 500", p.Status)
 	}
 }

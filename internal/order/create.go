@@ -127,6 +127,11 @@ func (s *Service) Create(ctx context.Context, key string, req Request) (Placed, 
 	if err != nil {
 		return Placed{}, err
 	}
+	release, err := s.admission.admit(ctx)
+	if err != nil {
+		return Placed{}, err
+	}
+	defer release()
 	placed, err := s.create(ctx, key, hash, req, false)
 	for range 2 { // twice: an expired key can be replaced by a racing request before us
 		if !sqlstore.IsUniqueViolation(err) {
@@ -135,6 +140,7 @@ func (s *Service) Create(ctx context.Context, key string, req Request) (Placed, 
 		placed, err = s.create(ctx, key, hash, req, true)
 	}
 	if err == nil && !placed.Replayed {
+		s.admission.inFlight.Add(1)
 		s.firstSteps.add(placed.Body.OrderID.String())
 	}
 	return placed, err

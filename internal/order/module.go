@@ -8,10 +8,12 @@ import (
 	"github.com/ordersys/ordersys/internal/service"
 )
 
-// Config sets the saga's deadlines; zero fields keep the defaults (see Service).
+// Config sets the saga's deadlines and the bounds of admission; zero fields keep the defaults.
 type Config struct {
 	StepTimeout  time.Duration
 	StepAttempts int
+	// MaxCreates and MaxInFlight bound what a process accepts (see Service.SetAdmission).
+	MaxCreates, MaxInFlight int
 }
 
 // Module is the order service as a process runs it: the saga's consumer, its deadline watch and
@@ -26,10 +28,11 @@ func Module(cfg Config) service.Module {
 			if cfg.StepAttempts > 0 {
 				svc.StepAttempts = cfg.StepAttempts
 			}
+			svc.SetAdmission(cfg.MaxCreates, cfg.MaxInFlight)
 			batch := d.Retention.BatchSize
 			return service.Parts{
 				Subscriptions: svc.Subscriptions(),
-				Loops:         []func(context.Context){svc.RunDeadlines, svc.RunFirstSteps},
+				Loops:         []func(context.Context){svc.RunDeadlines, svc.RunFirstSteps, svc.RunAdmission},
 				Pruners: []messaging.Pruner{func(ctx context.Context, now time.Time) (int64, error) {
 					return svc.PruneIdempotencyKeys(ctx, now, batch)
 				}},

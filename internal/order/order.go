@@ -3,6 +3,7 @@
 package order
 
 import (
+	"cmp"
 	"embed"
 	"log/slog"
 	"time"
@@ -88,12 +89,20 @@ type Service struct {
 	StepAttempts int
 
 	firstSteps *firstSteps // orders created here, for RunFirstSteps
+	admission  *admission  // see RunAdmission and SetAdmission
 }
 
 // New returns the order service on db.
 func New(db *sqlstore.DB, outbox *messaging.Outbox, log *slog.Logger) *Service {
 	return &Service{db: db, outbox: outbox, log: log.With("service", Name), IdempotencyTTL: 24 * time.Hour,
-		StepTimeout: 30 * time.Second, StepAttempts: 3, firstSteps: newFirstSteps()}
+		StepTimeout: 30 * time.Second, StepAttempts: 3, firstSteps: newFirstSteps(),
+		admission: newAdmission(DefaultMaxCreates, DefaultMaxInFlight)}
+}
+
+// SetAdmission bounds the creates that run at once in this process and the orders in flight
+// across every replica (see admission); zero keeps a default.
+func (s *Service) SetAdmission(maxCreates, maxInFlight int) {
+	s.admission = newAdmission(cmp.Or(maxCreates, DefaultMaxCreates), cmp.Or(maxInFlight, DefaultMaxInFlight))
 }
 
 // now is the service's clock: UTC, to the microsecond that PostgreSQL keeps.

@@ -50,8 +50,10 @@ type Result struct {
 
 // Provider moves the money. The service calls it at most once per charge and once per refund
 // (its payments table decides that), inside the transaction that records the outcome, so a
-// provider that keeps its state in the service's database stays exact. Errors are retried unless
-// wrapped with messaging.Permanent; a refund of an approved charge must not be declined.
+// provider that keeps its state in the service's database stays exact. The transaction applies a
+// batch of commands, and the writes of those before this one are queued, not yet run: a provider
+// that reads tables they write must call tx.Flush first. Errors are retried unless wrapped with
+// messaging.Permanent; a refund of an approved charge must not be declined.
 type Provider interface {
 	Charge(ctx context.Context, tx *sqlstore.Tx, req ChargeRequest) (Result, error)
 	Refund(ctx context.Context, tx *sqlstore.Tx, req RefundRequest) error

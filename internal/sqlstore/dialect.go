@@ -122,6 +122,9 @@ func Unavailable(err error) bool {
 func Unreachable(err error) bool {
 	var connect *pgconn.ConnectError
 	var netErr net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return false // the caller's time ran out, which says nothing of the database
+	}
 	return errors.As(err, &connect) || errors.As(err, &netErr) || errors.Is(err, driver.ErrBadConn) ||
 		errors.Is(err, io.ErrUnexpectedEOF)
 }
