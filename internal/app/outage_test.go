@@ -8,7 +8,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ordersys/ordersys/internal/events"
+	"github.com/ordersys/ordersys/internal/messaging"
 	"github.com/ordersys/ordersys/internal/pgtest"
 )
 
@@ -75,10 +79,31 @@ func TestOutages(t *testing.T) {
 			r.header.Get("Retry-After") == "" {
 			t.Errorf("get with the database down: %d %v %s, want a 503 problem with Retry-After", r.status, r.header, r.body)
 		}
-		time.Sleep(2 * time.Second) // long enough for consumers to have failed and paused
+		// An event for the consumers to apply while the database is down (OrderCompleted: the
+		// notification and inventory services take it, and it needs no order of theirs), held
+		// longer than a message's whole retry budget (about 6.4 s at the defaults): consumers
+		// that spent the budget instead of pausing would dead-letter it.
+		msg, err := events.New("order", uuid.NewString(), events.OrderCompleted{OrderID: uuid.NewString(),
+			CustomerID: uuid.NewString(), Total: decimal.NewFromInt(1), Currency: "USD"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl, err := kgo.NewClient(kgo.SeedBrokers(brokerAddr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		if err := cl.ProduceSync(t.Context(), messaging.ToRecord(msg)).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(8 * time.Second)
 		pgtest.Start(t)
 		waitReady(t, base, http.StatusOK, 30*time.Second)
 		waitStatus(t, base, inFlight, "COMPLETED", 60*time.Second)
 		waitStatus(t, base, placeOrder(t, base, orderBody(uuid.NewString(), "SKU-4")), "COMPLETED", 60*time.Second)
+		if r := do(t, http.MethodGet, base+"/api/v1/admin/dlq", "", "", nil); r.status != http.StatusOK ||
+			len(r.json(t)["items"].([]any)) != 0 {
+			t.Errorf("dead letters after the outage: %d %s, want none", r.status, r.body)
+		}
 	})
 }
