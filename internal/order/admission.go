@@ -65,11 +65,10 @@ func (a *admission) admit(ctx context.Context) (release func(), err error) {
 // to the last count, so the bound overshoots by no more than the other replicas create meanwhile.
 const countEvery = 100 * time.Millisecond
 
-// RunAdmission counts the orders in flight, until ctx ends.
+// RunAdmission counts the orders in flight, until ctx ends: at the start, then while any are,
+// so that an idle process runs no query (a create here makes the count non-zero).
 func (s *Service) RunAdmission(ctx context.Context) {
-	t := time.NewTicker(countEvery)
-	defer t.Stop()
-	for {
+	count := func() {
 		var n int64
 		// Every order that has not ended has a step deadline, and the column is indexed.
 		err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM orders WHERE step_deadline IS NOT NULL`).Scan(&n)
@@ -79,10 +78,18 @@ func (s *Service) RunAdmission(ctx context.Context) {
 		case ctx.Err() == nil:
 			s.log.Warn("counting the orders in flight failed", "err", err)
 		}
+	}
+	count()
+	t := time.NewTicker(countEvery)
+	defer t.Stop()
+	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if s.admission.inFlight.Load() > 0 {
+			count()
 		}
 	}
 }
