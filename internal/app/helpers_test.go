@@ -189,6 +189,20 @@ func historyStatuses(t *testing.T, o map[string]any) []string {
 	return out
 }
 
+// historyLines lists an order's history as "STATUS REASON" (just the status without a reason).
+func historyLines(o map[string]any) []string {
+	var out []string
+	for _, h := range o["history"].([]any) {
+		entry := h.(map[string]any)
+		line := entry["status"].(string)
+		if r, _ := entry["reason"].(string); r != "" {
+			line += " " + r
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
 func stringsReader(s string) io.Reader { return strings.NewReader(s) }
 
 func decodeJSON(resp *http.Response, v any) error {

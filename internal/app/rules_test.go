@@ -279,8 +279,13 @@ func TestCancelAndTimeouts(t *testing.T) {
 		})
 	}
 
+	// From FULFILLMENT on, a cancel, or a step out of tries, asks fulfillment not to ship and waits
+	// for its answer: the CreateShipment before it on the partition was decided first, so here the
+	// shipment stands and the orders complete, charged and their stock taken. Before the saga
+	// waited, both ended without their money and stock, with a shipment.
 	t.Run("cancel at FULFILLMENT, and a step that times out", func(t *testing.T) {
-		d := startDevWith(t, DevConfig{Services: without("fulfillment"),
+		dir := t.TempDir()
+		d := startDevWith(t, DevConfig{DataDir: dir, Services: without("fulfillment"),
 			Rules: Rules{StepTimeout: time.Second, StepAttempts: 2}})
 		base := "http://" + d.Addr
 		before, _ := stock(t, base, "SKU-3")
@@ -296,16 +301,67 @@ func TestCancelAndTimeouts(t *testing.T) {
 		}
 
 		timedOut := placeOrder(t, base, testOrder{lines: map[string]string{"SKU-3": "1"}}.body())
-		o := waitTerminal(t, base, timedOut, 30*time.Second)
-		if o["status"] != "FAILED" || o["failureReason"] != "TIMEOUT" {
-			t.Errorf("an order whose shipment never answers ended %v %v", o["status"], o["failureReason"])
+		pollGET(t, base+"/api/v1/orders/"+timedOut, 30*time.Second, func(o map[string]any) (bool, string) {
+			return slices.Contains(historyLines(o), "FULFILLMENT CANCELLING_SHIPMENT"), fmt.Sprint(historyLines(o))
+		})
+		// Past every deadline, nothing is undone while fulfillment has not answered.
+		time.Sleep(2 * time.Second)
+		for _, id := range []string{cancelled, timedOut} {
+			if o := do(t, http.MethodGet, base+"/api/v1/orders/"+id, "", "", nil).json(t); o["status"] != "FULFILLMENT" {
+				t.Errorf("order %s is %v before fulfillment answered, want FULFILLMENT", id, o["status"])
+			}
 		}
-		if o := waitTerminal(t, base, cancelled, 30*time.Second); o["status"] != "CANCELLED" {
-			t.Errorf("cancelled order ended %v", o["status"])
+
+		late, err := StartServe(t.Context(), ServeConfig{Services: []string{"fulfillment"}, Addr: "127.0.0.1:0",
+			DatabaseURL: "sqlite:" + dir, Brokers: []string{d.KafkaAddr}, Partitions: 1, ReplicationFactor: 1,
+			Migrate: true, Rules: Rules{DemoCatalog: true}, Log: testLogger()})
+		if err != nil {
+			t.Fatal(err)
 		}
-		checkInvariants(t, base, []string{cancelled, timedOut})
-		if after, reserved := stock(t, base, "SKU-3"); !after.Equal(before) || !reserved.IsZero() {
-			t.Errorf("SKU-3 available %s reserved %s, want %s and 0: the stock was not released", after, reserved, before)
+		defer late.Close()
+		for _, id := range []string{cancelled, timedOut} {
+			o := waitTerminal(t, base, id, 30*time.Second)
+			if o["status"] != "COMPLETED" || !slices.Contains(historyLines(o), "COMPLETED CANCEL_TOO_LATE") {
+				t.Errorf("order %s ended %v, history %v; want COMPLETED CANCEL_TOO_LATE", id, o["status"], historyLines(o))
+			}
+			if n := len(listFor(t, "http://"+late.Addr, "shipments", id)); n != 1 {
+				t.Errorf("order %s has %d shipments", id, n)
+			}
+		}
+		if after, _ := stock(t, base, "SKU-3"); !after.Equal(before.Sub(decimal.NewFromInt(5))) {
+			t.Errorf("SKU-3 available %s, want %s less the 5 shipped", after, before)
 		}
 	})
+}
+
+// TestCancelRightAfterCreate cancels orders at every moment of their saga, as customers do, and
+// checks money, shipments and messages over all of them: a cancel that lands in FULFILLMENT must
+// stop the shipment or lose to it, never both refund and ship.
+func TestCancelRightAfterCreate(t *testing.T) {
+	d := startDev(t)
+	base := "http://" + d.Addr
+	const n = 60
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			ids[i] = placeOrder(t, base, testOrder{lines: map[string]string{"SKU-2": "1"}}.body())
+			time.Sleep(time.Duration(i%20) * 6 * time.Millisecond) // 0 to 114 ms: every step is hit
+			r := do(t, http.MethodPost, base+"/api/v1/orders/"+ids[i]+"/cancel", "", uuid.NewString(), nil)
+			if r.status != http.StatusAccepted && r.status != http.StatusConflict {
+				t.Errorf("cancel: %d %s", r.status, r.body)
+			}
+		})
+	}
+	wg.Wait()
+	outcomes := checkInvariants(t, base, ids)
+	landed := map[string]int{}
+	for _, id := range ids {
+		for _, line := range historyLines(do(t, http.MethodGet, base+"/api/v1/orders/"+id, "", "", nil).json(t)) {
+			if strings.HasSuffix(line, " CANCELLED") || strings.Contains(line, "CANCEL") {
+				landed[line]++
+			}
+		}
+	}
+	t.Logf("outcomes %v; cancel history lines %v", outcomes, landed)
 }

@@ -16,63 +16,69 @@ func (t Type) Topic() string { return topics[t] }
 type Payload interface{ EventType() Type }
 
 const (
-	OrderCreatedType    Type = "ordersys.order.created.v1"
-	OrderCompletedType  Type = "ordersys.order.completed.v1"
-	OrderFailedType     Type = "ordersys.order.failed.v1"
-	OrderCancelledType  Type = "ordersys.order.cancelled.v1"
-	ChargePaymentType   Type = "ordersys.payment.charge.v1"
-	PaymentChargedType  Type = "ordersys.payment.charged.v1"
-	PaymentDeclinedType Type = "ordersys.payment.declined.v1"
-	RefundPaymentType   Type = "ordersys.payment.refund.v1"
-	PaymentRefundedType Type = "ordersys.payment.refunded.v1"
-	ReserveStockType    Type = "ordersys.inventory.reserve.v1"
-	StockReservedType   Type = "ordersys.inventory.reserved.v1"
-	StockRejectedType   Type = "ordersys.inventory.rejected.v1"
-	ReleaseStockType    Type = "ordersys.inventory.release.v1"
-	StockReleasedType   Type = "ordersys.inventory.released.v1"
-	CreateShipmentType  Type = "ordersys.fulfillment.create.v1"
-	ShipmentCreatedType Type = "ordersys.fulfillment.created.v1"
-	ShipmentFailedType  Type = "ordersys.fulfillment.failed.v1"
+	OrderCreatedType      Type = "ordersys.order.created.v1"
+	OrderCompletedType    Type = "ordersys.order.completed.v1"
+	OrderFailedType       Type = "ordersys.order.failed.v1"
+	OrderCancelledType    Type = "ordersys.order.cancelled.v1"
+	ChargePaymentType     Type = "ordersys.payment.charge.v1"
+	PaymentChargedType    Type = "ordersys.payment.charged.v1"
+	PaymentDeclinedType   Type = "ordersys.payment.declined.v1"
+	RefundPaymentType     Type = "ordersys.payment.refund.v1"
+	PaymentRefundedType   Type = "ordersys.payment.refunded.v1"
+	ReserveStockType      Type = "ordersys.inventory.reserve.v1"
+	StockReservedType     Type = "ordersys.inventory.reserved.v1"
+	StockRejectedType     Type = "ordersys.inventory.rejected.v1"
+	ReleaseStockType      Type = "ordersys.inventory.release.v1"
+	StockReleasedType     Type = "ordersys.inventory.released.v1"
+	CreateShipmentType    Type = "ordersys.fulfillment.create.v1"
+	ShipmentCreatedType   Type = "ordersys.fulfillment.created.v1"
+	ShipmentFailedType    Type = "ordersys.fulfillment.failed.v1"
+	CancelShipmentType    Type = "ordersys.fulfillment.cancel.v1"
+	ShipmentCancelledType Type = "ordersys.fulfillment.cancelled.v1"
 )
 
 var topics = map[Type]string{
-	OrderCreatedType:    TopicOrderEvents,
-	OrderCompletedType:  TopicOrderEvents,
-	OrderFailedType:     TopicOrderEvents,
-	OrderCancelledType:  TopicOrderEvents,
-	ChargePaymentType:   TopicPaymentCommands,
-	RefundPaymentType:   TopicPaymentCommands,
-	PaymentChargedType:  TopicPaymentEvents,
-	PaymentDeclinedType: TopicPaymentEvents,
-	PaymentRefundedType: TopicPaymentEvents,
-	ReserveStockType:    TopicInventoryCommands,
-	ReleaseStockType:    TopicInventoryCommands,
-	StockReservedType:   TopicInventoryEvents,
-	StockRejectedType:   TopicInventoryEvents,
-	StockReleasedType:   TopicInventoryEvents,
-	CreateShipmentType:  TopicFulfillmentCommands,
-	ShipmentCreatedType: TopicFulfillmentEvents,
-	ShipmentFailedType:  TopicFulfillmentEvents,
+	OrderCreatedType:      TopicOrderEvents,
+	OrderCompletedType:    TopicOrderEvents,
+	OrderFailedType:       TopicOrderEvents,
+	OrderCancelledType:    TopicOrderEvents,
+	ChargePaymentType:     TopicPaymentCommands,
+	RefundPaymentType:     TopicPaymentCommands,
+	PaymentChargedType:    TopicPaymentEvents,
+	PaymentDeclinedType:   TopicPaymentEvents,
+	PaymentRefundedType:   TopicPaymentEvents,
+	ReserveStockType:      TopicInventoryCommands,
+	ReleaseStockType:      TopicInventoryCommands,
+	StockReservedType:     TopicInventoryEvents,
+	StockRejectedType:     TopicInventoryEvents,
+	StockReleasedType:     TopicInventoryEvents,
+	CreateShipmentType:    TopicFulfillmentCommands,
+	ShipmentCreatedType:   TopicFulfillmentEvents,
+	ShipmentFailedType:    TopicFulfillmentEvents,
+	CancelShipmentType:    TopicFulfillmentCommands,
+	ShipmentCancelledType: TopicFulfillmentEvents,
 }
 
 var registry = map[Type]func() Payload{
-	OrderCreatedType:    func() Payload { return &OrderCreated{} },
-	OrderCompletedType:  func() Payload { return &OrderCompleted{} },
-	OrderFailedType:     func() Payload { return &OrderFailed{} },
-	OrderCancelledType:  func() Payload { return &OrderCancelled{} },
-	ChargePaymentType:   func() Payload { return &ChargePayment{} },
-	PaymentChargedType:  func() Payload { return &PaymentCharged{} },
-	PaymentDeclinedType: func() Payload { return &PaymentDeclined{} },
-	RefundPaymentType:   func() Payload { return &RefundPayment{} },
-	PaymentRefundedType: func() Payload { return &PaymentRefunded{} },
-	ReserveStockType:    func() Payload { return &ReserveStock{} },
-	StockReservedType:   func() Payload { return &StockReserved{} },
-	StockRejectedType:   func() Payload { return &StockRejected{} },
-	ReleaseStockType:    func() Payload { return &ReleaseStock{} },
-	StockReleasedType:   func() Payload { return &StockReleased{} },
-	CreateShipmentType:  func() Payload { return &CreateShipment{} },
-	ShipmentCreatedType: func() Payload { return &ShipmentCreated{} },
-	ShipmentFailedType:  func() Payload { return &ShipmentFailed{} },
+	OrderCreatedType:      func() Payload { return &OrderCreated{} },
+	OrderCompletedType:    func() Payload { return &OrderCompleted{} },
+	OrderFailedType:       func() Payload { return &OrderFailed{} },
+	OrderCancelledType:    func() Payload { return &OrderCancelled{} },
+	ChargePaymentType:     func() Payload { return &ChargePayment{} },
+	PaymentChargedType:    func() Payload { return &PaymentCharged{} },
+	PaymentDeclinedType:   func() Payload { return &PaymentDeclined{} },
+	RefundPaymentType:     func() Payload { return &RefundPayment{} },
+	PaymentRefundedType:   func() Payload { return &PaymentRefunded{} },
+	ReserveStockType:      func() Payload { return &ReserveStock{} },
+	StockReservedType:     func() Payload { return &StockReserved{} },
+	StockRejectedType:     func() Payload { return &StockRejected{} },
+	ReleaseStockType:      func() Payload { return &ReleaseStock{} },
+	StockReleasedType:     func() Payload { return &StockReleased{} },
+	CreateShipmentType:    func() Payload { return &CreateShipment{} },
+	ShipmentCreatedType:   func() Payload { return &ShipmentCreated{} },
+	ShipmentFailedType:    func() Payload { return &ShipmentFailed{} },
+	CancelShipmentType:    func() Payload { return &CancelShipment{} },
+	ShipmentCancelledType: func() Payload { return &ShipmentCancelled{} },
 }
 
 // Line is one order line as the other services see it.
@@ -209,44 +215,60 @@ type ShipmentFailed struct {
 	Reason  string `json:"reason"` // e.g. UNSUPPORTED_COUNTRY
 }
 
-func (OrderCreated) EventType() Type    { return OrderCreatedType }
-func (OrderFailed) EventType() Type     { return OrderFailedType }
-func (OrderCancelled) EventType() Type  { return OrderCancelledType }
-func (PaymentDeclined) EventType() Type { return PaymentDeclinedType }
-func (RefundPayment) EventType() Type   { return RefundPaymentType }
-func (PaymentRefunded) EventType() Type { return PaymentRefundedType }
-func (StockRejected) EventType() Type   { return StockRejectedType }
-func (ReleaseStock) EventType() Type    { return ReleaseStockType }
-func (StockReleased) EventType() Type   { return StockReleasedType }
-func (ShipmentFailed) EventType() Type  { return ShipmentFailedType }
-func (OrderCompleted) EventType() Type  { return OrderCompletedType }
-func (ChargePayment) EventType() Type   { return ChargePaymentType }
-func (PaymentCharged) EventType() Type  { return PaymentChargedType }
-func (ReserveStock) EventType() Type    { return ReserveStockType }
-func (StockReserved) EventType() Type   { return StockReservedType }
-func (CreateShipment) EventType() Type  { return CreateShipmentType }
-func (ShipmentCreated) EventType() Type { return ShipmentCreatedType }
+// CancelShipment asks the fulfillment service not to ship the order. It follows the order's
+// CreateShipment on the same partition, so it finds that command's decision made: a shipment made
+// stands (the answer is ShipmentCreated again), and otherwise none will be made.
+type CancelShipment struct {
+	OrderID string `json:"orderId"`
+}
+
+// ShipmentCancelled: the order will not be shipped; a later CreateShipment is answered the same.
+type ShipmentCancelled struct {
+	OrderID string `json:"orderId"`
+}
+
+func (OrderCreated) EventType() Type      { return OrderCreatedType }
+func (OrderFailed) EventType() Type       { return OrderFailedType }
+func (OrderCancelled) EventType() Type    { return OrderCancelledType }
+func (PaymentDeclined) EventType() Type   { return PaymentDeclinedType }
+func (RefundPayment) EventType() Type     { return RefundPaymentType }
+func (PaymentRefunded) EventType() Type   { return PaymentRefundedType }
+func (StockRejected) EventType() Type     { return StockRejectedType }
+func (ReleaseStock) EventType() Type      { return ReleaseStockType }
+func (StockReleased) EventType() Type     { return StockReleasedType }
+func (ShipmentFailed) EventType() Type    { return ShipmentFailedType }
+func (OrderCompleted) EventType() Type    { return OrderCompletedType }
+func (ChargePayment) EventType() Type     { return ChargePaymentType }
+func (PaymentCharged) EventType() Type    { return PaymentChargedType }
+func (ReserveStock) EventType() Type      { return ReserveStockType }
+func (StockReserved) EventType() Type     { return StockReservedType }
+func (CreateShipment) EventType() Type    { return CreateShipmentType }
+func (ShipmentCreated) EventType() Type   { return ShipmentCreatedType }
+func (CancelShipment) EventType() Type    { return CancelShipmentType }
+func (ShipmentCancelled) EventType() Type { return ShipmentCancelledType }
 
 var errNoOrderID = errors.New("orderId is required")
 
 // Every payload names its order; a message without one can never be applied and is dead-lettered.
-func (p *OrderCreated) validate() error    { return requireOrder(p.OrderID) }
-func (p *OrderCompleted) validate() error  { return requireOrder(p.OrderID) }
-func (p *ChargePayment) validate() error   { return requireOrder(p.OrderID) }
-func (p *PaymentCharged) validate() error  { return requireOrder(p.OrderID) }
-func (p *ReserveStock) validate() error    { return requireOrder(p.OrderID) }
-func (p *StockReserved) validate() error   { return requireOrder(p.OrderID) }
-func (p *CreateShipment) validate() error  { return requireOrder(p.OrderID) }
-func (p *ShipmentCreated) validate() error { return requireOrder(p.OrderID) }
-func (p *OrderFailed) validate() error     { return requireOrder(p.OrderID) }
-func (p *OrderCancelled) validate() error  { return requireOrder(p.OrderID) }
-func (p *PaymentDeclined) validate() error { return requireOrder(p.OrderID) }
-func (p *RefundPayment) validate() error   { return requireOrder(p.OrderID) }
-func (p *PaymentRefunded) validate() error { return requireOrder(p.OrderID) }
-func (p *StockRejected) validate() error   { return requireOrder(p.OrderID) }
-func (p *ReleaseStock) validate() error    { return requireOrder(p.OrderID) }
-func (p *StockReleased) validate() error   { return requireOrder(p.OrderID) }
-func (p *ShipmentFailed) validate() error  { return requireOrder(p.OrderID) }
+func (p *OrderCreated) validate() error      { return requireOrder(p.OrderID) }
+func (p *OrderCompleted) validate() error    { return requireOrder(p.OrderID) }
+func (p *ChargePayment) validate() error     { return requireOrder(p.OrderID) }
+func (p *PaymentCharged) validate() error    { return requireOrder(p.OrderID) }
+func (p *ReserveStock) validate() error      { return requireOrder(p.OrderID) }
+func (p *StockReserved) validate() error     { return requireOrder(p.OrderID) }
+func (p *CreateShipment) validate() error    { return requireOrder(p.OrderID) }
+func (p *ShipmentCreated) validate() error   { return requireOrder(p.OrderID) }
+func (p *OrderFailed) validate() error       { return requireOrder(p.OrderID) }
+func (p *OrderCancelled) validate() error    { return requireOrder(p.OrderID) }
+func (p *PaymentDeclined) validate() error   { return requireOrder(p.OrderID) }
+func (p *RefundPayment) validate() error     { return requireOrder(p.OrderID) }
+func (p *PaymentRefunded) validate() error   { return requireOrder(p.OrderID) }
+func (p *StockRejected) validate() error     { return requireOrder(p.OrderID) }
+func (p *ReleaseStock) validate() error      { return requireOrder(p.OrderID) }
+func (p *StockReleased) validate() error     { return requireOrder(p.OrderID) }
+func (p *ShipmentFailed) validate() error    { return requireOrder(p.OrderID) }
+func (p *CancelShipment) validate() error    { return requireOrder(p.OrderID) }
+func (p *ShipmentCancelled) validate() error { return requireOrder(p.OrderID) }
 
 func requireOrder(id string) error {
 	if id == "" {

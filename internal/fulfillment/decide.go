@@ -31,8 +31,20 @@ func (s *Service) decide(prior decision, cmd *events.CreateShipment) (d decision
 		Carrier: "UPS", TrackingNumber: "1Z" + strings.ToUpper(strings.ReplaceAll(id, "-", "")[:16])}}, true
 }
 
-// reply is the answer to every CreateShipment of the order once d is decided.
+// cancel decides a CancelShipment: an order already decided keeps its decision (a shipment made
+// stands), and an undecided one is decided not to ship, so a CreateShipment after it is refused.
+func cancel(prior decision) (d decision, fresh bool) {
+	if prior.failed || prior.shipped {
+		return prior, false
+	}
+	return decision{failed: true, reason: ReasonCancelled}, true
+}
+
+// reply is the answer to every command of the order once d is decided.
 func (d decision) reply(orderID string) events.Payload {
+	if d.failed && d.reason == ReasonCancelled {
+		return events.ShipmentCancelled{OrderID: orderID}
+	}
 	if d.failed {
 		return events.ShipmentFailed{OrderID: orderID, Reason: d.reason}
 	}

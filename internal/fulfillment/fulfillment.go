@@ -27,6 +27,10 @@ var Migrations = sqlstore.EmbeddedMigrations("goose_fulfillment_version", migrat
 // countries.
 const ReasonUnsupportedCountry = "UNSUPPORTED_COUNTRY"
 
+// ReasonCancelled records an order cancelled before it shipped; its commands are answered
+// ShipmentCancelled.
+const ReasonCancelled = "CANCELLED"
+
 // defaultCountries are shipped to when Config names none: ISO 3166 alpha-3 and alpha-2 codes of
 // the same countries, since addresses arrive with either ("USA" in the quick start).
 var defaultCountries = []string{"USA", "US", "CAN", "CA", "GBR", "GB", "DEU", "DE", "FRA", "FR"}
@@ -79,7 +83,14 @@ func (s *Service) handle(ctx context.Context, tx *sqlstore.Tx, ds decisions, e m
 	case *events.CreateShipment:
 		d, fresh := s.decide(ds[cmd.OrderID], cmd)
 		if fresh {
-			record(tx, cmd, d, time.Now().UTC())
+			record(tx, cmd.OrderID, cmd.Address, d, time.Now().UTC())
+			ds[cmd.OrderID] = d
+		}
+		return s.outbox.Send(ctx, tx, Name, cmd.OrderID, d.reply(cmd.OrderID))
+	case *events.CancelShipment:
+		d, fresh := cancel(ds[cmd.OrderID])
+		if fresh {
+			record(tx, cmd.OrderID, events.Address{}, d, time.Now().UTC())
 			ds[cmd.OrderID] = d
 		}
 		return s.outbox.Send(ctx, tx, Name, cmd.OrderID, d.reply(cmd.OrderID))

@@ -20,8 +20,8 @@ func loadDecisions(tx *sqlstore.Tx, batch []messaging.Event) (decisions, []sqlst
 	ds := decisions{}
 	var orders []string
 	for _, e := range batch {
-		if cmd, ok := e.Payload.(*events.CreateShipment); ok && !slices.Contains(orders, cmd.OrderID) {
-			orders = append(orders, cmd.OrderID)
+		if id := e.Envelope.Subject; !slices.Contains(orders, id) {
+			orders = append(orders, id)
 		}
 	}
 	if len(orders) == 0 {
@@ -61,21 +61,23 @@ func loadDecisions(tx *sqlstore.Tx, batch []messaging.Event) (decisions, []sqlst
 	}}
 }
 
-// record queues the writes of a new decision. They are plain INSERTs that go with the commit: a
-// concurrent command for the same order (two replicas during a rebalance) fails on the unique key
-// and is retried, and then finds the decision made.
-func record(tx *sqlstore.Tx, cmd *events.CreateShipment, d decision, now time.Time) {
-	a := cmd.Address
+// record queues the writes of a new decision for an order shipping to a (empty for a cancel,
+// which names none). They are plain INSERTs that go with the commit: a concurrent command for the
+// same order (two replicas during a rebalance) fails on the unique key and is retried, and then
+// finds the decision made. A cancel is decided in the tables of failures, a shipment in its own:
+// the order's commands share a partition, so a CancelShipment is handled after its CreateShipment
+// was decided (and committed, or in the same batch), and reads that decision.
+func record(tx *sqlstore.Tx, orderID string, a events.Address, d decision, now time.Time) {
 	if d.failed {
 		tx.ExecLater("shipment_failures", `INSERT INTO shipment_failures (order_id, reason, country, created_at)
-			VALUES ($1, $2, $3, $4)`, cmd.OrderID, d.reason, a.Country, now)
+			VALUES ($1, $2, $3, $4)`, orderID, d.reason, a.Country, now)
 		return
 	}
 	sh := d.shipment
 	tx.ExecLater("shipments", `INSERT INTO shipments
 		(id, order_id, carrier, tracking_number, country, city, address_line1, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		sh.ShipmentID, cmd.OrderID, sh.Carrier, sh.TrackingNumber, countryKey(a.Country), a.City, a.AddressLine1, now)
+		sh.ShipmentID, orderID, sh.Carrier, sh.TrackingNumber, countryKey(a.Country), a.City, a.AddressLine1, now)
 }
 
 // Shipment is one order's shipment.

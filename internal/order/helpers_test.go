@@ -125,6 +125,7 @@ func mustCreate(t *testing.T, svc *Service, key string, req *api.CreateOrderRequ
 type sagaCols struct {
 	Status, FailureReason, Outcome, OutcomeReason    string
 	Charged, Reserved, RefundPending, ReleasePending bool
+	CancelPending                                    bool
 	Attempts                                         int
 	Version                                          int64
 	HasDeadline                                      bool
@@ -135,9 +136,10 @@ func readSagaCols(t *testing.T, db *sqlstore.DB, id string) sagaCols {
 	t.Helper()
 	var c sagaCols
 	if err := db.DB.QueryRowContext(context.Background(), `SELECT status, failure_reason, outcome, outcome_reason,
-		charged, reserved, refund_pending, release_pending, step_attempts, version, step_deadline IS NOT NULL, updated_at
+		charged, reserved, refund_pending, release_pending, cancel_pending, step_attempts, version,
+		step_deadline IS NOT NULL, updated_at
 		FROM orders WHERE id = $1`, id).Scan(&c.Status, &c.FailureReason, &c.Outcome, &c.OutcomeReason,
-		&c.Charged, &c.Reserved, &c.RefundPending, &c.ReleasePending, &c.Attempts, &c.Version, &c.HasDeadline,
+		&c.Charged, &c.Reserved, &c.RefundPending, &c.ReleasePending, &c.CancelPending, &c.Attempts, &c.Version, &c.HasDeadline,
 		&c.UpdatedAt); err != nil {
 		t.Fatalf("read order %s: %v", id, err)
 	}

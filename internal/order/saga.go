@@ -18,11 +18,14 @@ import (
 // sagaState is what the saga knows of an order beyond its items: where it is, what has been done
 // that may need undoing, and what undoing it still awaits.
 type sagaState struct {
-	Status           Status
-	Charged          bool // a charge may exist: ChargePayment was answered PaymentCharged
-	Reserved         bool // stock may be held: ReserveStock was answered StockReserved
-	RefundPending    bool // RefundPayment sent, PaymentRefunded not yet received
-	ReleasePending   bool // ReleaseStock sent, StockReleased not yet received
+	Status         Status
+	Charged        bool // a charge may exist: ChargePayment was answered PaymentCharged
+	Reserved       bool // stock may be held: ReserveStock was answered StockReserved
+	RefundPending  bool // RefundPayment sent, PaymentRefunded not yet received
+	ReleasePending bool // ReleaseStock sent, StockReleased not yet received
+	// CancelPending: CancelShipment sent, its answer not yet received. Outcome and OutcomeReason
+	// then say how the order ends if the cancel wins.
+	CancelPending    bool
 	Outcome          Status
 	OutcomeReason    string
 	Attempts         int // how many times the current step's command was sent
@@ -48,6 +51,13 @@ const (
 	ReasonShipmentFailed  = "SHIPMENT_FAILED"
 	ReasonTimeout         = "TIMEOUT"
 	ReasonCancelled       = "CANCELLED"
+)
+
+// History reasons of a cancel that reached FULFILLMENT: the shipment is being cancelled, and the
+// order completed because it had shipped first.
+const (
+	ReasonCancellingShipment = "CANCELLING_SHIPMENT"
+	ReasonCancelTooLate      = "CANCEL_TOO_LATE"
 )
 
 // rule computes what an event does to a saga in one status: the new state and the messages to
@@ -82,11 +92,37 @@ var rules = map[Status]map[events.Type]rule{
 		cancelRequested:          compensate(Cancelled, ReasonCancelled, true, true),
 		stepTimedOut:             retryOr(events.ReserveStockType, compensate(Failed, ReasonTimeout, true, true)),
 	},
+	// Goods that left cannot be called back, so from FULFILLMENT on nothing is undone before the
+	// fulfillment service has answered whether there is a shipment: a cancel, or a step out of
+	// tries, asks it not to ship and waits. Its answer decides: a shipment made stands and the
+	// order completes; otherwise none will be made, and the charge and the stock are given back.
 	Fulfillment: {
-		events.ShipmentCreatedType: finishAs(Completed, ""),
-		events.ShipmentFailedType:  compensate(Failed, ReasonShipmentFailed, true, true),
-		cancelRequested:            compensate(Cancelled, ReasonCancelled, true, true),
-		stepTimedOut:               retryOr(events.CreateShipmentType, compensate(Failed, ReasonTimeout, true, true)),
+		events.ShipmentCreatedType: func(s sagaState, p events.Payload) (sagaState, []events.Type) {
+			reason := ""
+			if s.CancelPending {
+				reason = ReasonCancelTooLate
+			}
+			s.CancelPending = false
+			return finishAs(Completed, reason)(s, p)
+		},
+		events.ShipmentFailedType: func(s sagaState, p events.Payload) (sagaState, []events.Type) {
+			if s.CancelPending && s.Outcome == Cancelled {
+				return shipmentCancelled(s, p) // no shipment, as the customer asked
+			}
+			s.CancelPending = false
+			return compensate(Failed, ReasonShipmentFailed, true, true)(s, p)
+		},
+		events.ShipmentCancelledType: shipmentCancelled,
+		cancelRequested:              cancelShipment(Cancelled, ReasonCancelled),
+		stepTimedOut: func(s sagaState, p events.Payload) (sagaState, []events.Type) {
+			if s.CancelPending {
+				// Whether the order shipped is still unknown: ask again, for as long as it takes.
+				s.Attempts++
+				s.HistoryReasonTag = "STEP_RETRIED"
+				return s, []events.Type{events.CancelShipmentType}
+			}
+			return retryOr(events.CreateShipmentType, cancelShipment(Failed, ReasonTimeout))(s, p)
+		},
 	},
 	Compensating: {
 		// Replies that were in flight when compensation began: the undo commands were sent
@@ -148,6 +184,34 @@ func finishAs(end Status, reason string) rule {
 		s.RefundPending, s.ReleasePending = false, false
 		return finishIfUndone(s)
 	}
+}
+
+// cancelShipment asks the fulfillment service not to ship, to end as end (for reason) if it
+// does not. A customer's cancel while a timed-out step's cancel is pending makes the order end
+// CANCELLED.
+func cancelShipment(end Status, reason string) rule {
+	return func(s sagaState, _ events.Payload) (sagaState, []events.Type) {
+		if s.CancelPending {
+			if end == Cancelled && s.Outcome != Cancelled {
+				s.Outcome, s.OutcomeReason, s.HistoryReasonTag = Cancelled, ReasonCancelled, ReasonCancelled
+			}
+			return s, nil
+		}
+		s.CancelPending, s.Outcome, s.OutcomeReason, s.Attempts = true, end, reason, 1
+		s.HistoryReasonTag = ReasonCancellingShipment
+		return s, []events.Type{events.CancelShipmentType}
+	}
+}
+
+// shipmentCancelled undoes the charge and the reservation of an order that will not ship. A
+// CreateShipment replayed after a cancel is answered ShipmentCancelled without one pending.
+func shipmentCancelled(s sagaState, p events.Payload) (sagaState, []events.Type) {
+	end, reason := s.Outcome, s.OutcomeReason
+	if !s.CancelPending {
+		end, reason = Cancelled, ReasonCancelled
+	}
+	s.CancelPending = false
+	return compensate(end, reason, true, true)(s, p)
 }
 
 // compensate starts undoing what may have been done: the charge (refund) and the reservation
@@ -228,6 +292,8 @@ func build(t events.Type, o *Order, s sagaState) events.Payload {
 		return events.ReleaseStock{OrderID: o.ID}
 	case events.CreateShipmentType:
 		return events.CreateShipment{OrderID: o.ID, Address: o.Address, Lines: lines(o)}
+	case events.CancelShipmentType:
+		return events.CancelShipment{OrderID: o.ID}
 	case events.OrderCompletedType:
 		return events.OrderCompleted{OrderID: o.ID, CustomerID: o.CustomerID, Total: o.Total, Currency: o.Currency}
 	case events.OrderCancelledType:

@@ -60,21 +60,54 @@ func TestSagaCancel(t *testing.T) {
 				events.OrderCancelledType)
 			r.cancelRefused("cancel-2")
 		})
-		t.Run("FULFILLMENT", func(t *testing.T) {
+		// From FULFILLMENT a cancel asks fulfillment not to ship, and its answer decides.
+		toFulfillment := func(t *testing.T) *sagaRun {
 			r := startSaga(t, svc, db)
 			r.step(r.orderCreated(), Payment, "PAYMENT", events.ChargePaymentType)
 			r.step(r.paymentCharged(), Inventory, "INVENTORY", events.ReserveStockType)
 			r.step(r.stockReserved(), Fulfillment, "FULFILLMENT", events.CreateShipmentType)
-			r.cancel("cancel-1", Compensating, "COMPENSATING CANCELLED", events.ReleaseStockType, events.RefundPaymentType)
+			r.cancel("cancel-1", Fulfillment, "FULFILLMENT CANCELLING_SHIPMENT", events.CancelShipmentType)
+			if c := readSagaCols(t, db, r.id); !c.CancelPending || c.RefundPending || c.ReleasePending ||
+				c.Outcome != string(Cancelled) {
+				t.Errorf("after the cancel: %+v", c)
+			}
+			// A second cancel waits for the same answer.
+			r.cancel("cancel-2", Fulfillment, "")
+			return r
+		}
+		t.Run("FULFILLMENT/cancel wins", func(t *testing.T) {
+			r := toFulfillment(t)
+			r.step(r.shipmentCancelled(), Compensating, "COMPENSATING CANCELLED", events.ReleaseStockType,
+				events.RefundPaymentType)
 			r.step(r.paymentRefunded(), Compensating, "COMPENSATING PAYMENT_REFUNDED")
 			r.stepLastUndo(r.stockReleased(), Cancelled, "COMPENSATING STOCK_RELEASED", "CANCELLED CANCELLED",
 				events.OrderCancelledType)
-			r.cancelRefused("cancel-2")
+			r.cancelRefused("cancel-3")
 			if got, want := r.sent(), []events.Type{events.OrderCreatedType, events.ChargePaymentType,
-				events.ReserveStockType, events.CreateShipmentType, events.ReleaseStockType, events.RefundPaymentType,
-				events.OrderCancelledType}; !slices.Equal(got, want) {
+				events.ReserveStockType, events.CreateShipmentType, events.CancelShipmentType,
+				events.ReleaseStockType, events.RefundPaymentType, events.OrderCancelledType}; !slices.Equal(got, want) {
 				t.Errorf("outbox = %v, want %v", got, want)
 			}
+		})
+		t.Run("FULFILLMENT/shipped first", func(t *testing.T) {
+			// The shipment was made before the cancel reached fulfillment: it stands, the order
+			// completes, its charge and stock stay taken.
+			r := toFulfillment(t)
+			r.step(r.shipmentCreated(), Completed, "COMPLETED CANCEL_TOO_LATE", events.OrderCompletedType)
+			r.ignore(r.shipmentCreated()) // the answer to the CancelShipment: the same shipment
+			r.cancelRefused("cancel-3")
+			if c := readSagaCols(t, db, r.id); c.CancelPending || c.RefundPending || c.ReleasePending || !c.Charged || !c.Reserved {
+				t.Errorf("completed after a late cancel: %+v", c)
+			}
+		})
+		t.Run("FULFILLMENT/could not ship", func(t *testing.T) {
+			r := toFulfillment(t)
+			r.step(r.shipmentFailed(), Compensating, "COMPENSATING CANCELLED", events.ReleaseStockType,
+				events.RefundPaymentType)
+			r.ignore(r.shipmentFailed()) // the answer to the CancelShipment
+			r.step(r.stockReleased(), Compensating, "COMPENSATING STOCK_RELEASED")
+			r.stepLastUndo(r.paymentRefunded(), Cancelled, "COMPENSATING PAYMENT_REFUNDED", "CANCELLED CANCELLED",
+				events.OrderCancelledType)
 		})
 		t.Run("COMPENSATING", func(t *testing.T) {
 			// A cancel while a failure is being compensated: nothing more to undo, the order ends

@@ -27,6 +27,7 @@ var sentTopics = map[events.Type]string{
 	events.ReserveStockType:    "inventory.commands",
 	events.ReleaseStockType:    "inventory.commands",
 	events.CreateShipmentType:  "fulfillment.commands",
+	events.CancelShipmentType:  "fulfillment.commands",
 	events.OrderCompletedType:  "orders.events",
 	events.OrderFailedType:     "orders.events",
 	events.OrderCancelledType:  "orders.events",
@@ -104,6 +105,7 @@ func (r *sagaRun) stockReleased() events.Payload { return events.StockReleased{O
 func (r *sagaRun) shipmentCreated() events.Payload {
 	return events.ShipmentCreated{OrderID: r.id, ShipmentID: "ship-1", Carrier: "UPS", TrackingNumber: "1Z999"}
 }
+func (r *sagaRun) shipmentCancelled() events.Payload { return events.ShipmentCancelled{OrderID: r.id} }
 func (r *sagaRun) shipmentFailed() events.Payload {
 	return events.ShipmentFailed{OrderID: r.id, Reason: "UNSUPPORTED_COUNTRY"}
 }
@@ -347,6 +349,8 @@ func (r *sagaRun) checkPayload(p events.Payload) {
 	case *events.CreateShipment:
 		ok = p.OrderID == r.id && linesOK(p.Lines) && p.Address == events.Address{Country: "US", City: "Springfield",
 			AddressLine1: "742 Evergreen Terrace", AddressLine2: "Apt 4", PostalCode: "62704"}
+	case *events.CancelShipment:
+		ok = p.OrderID == r.id
 	case *events.OrderCompleted:
 		ok = p.OrderID == r.id && p.CustomerID == r.customer && p.Total.String() == "1022.17" && p.Currency == "USD"
 	case *events.OrderFailed:

@@ -34,6 +34,8 @@ func sagaTransitions() (tests []transitionRow, fullStarts, lastTries []sagaStart
 		createShipment  = events.CreateShipmentType
 		shipmentCreated = events.ShipmentCreatedType
 		shipmentFailed  = events.ShipmentFailedType
+		cancelShipment  = events.CancelShipmentType
+		shipmentCancel  = events.ShipmentCancelledType
 		cancel          = cancelRequested
 		timeout         = stepTimedOut
 	)
@@ -51,6 +53,14 @@ func sagaTransitions() (tests []transitionRow, fullStarts, lastTries []sagaStart
 			Attempts: 1, MaxAttempts: maxTries}}
 		fulfillmentLast = sagaStart{"FULFILLMENT(last try)", sagaState{Status: Fulfillment, Charged: true, Reserved: true,
 			Attempts: maxTries, MaxAttempts: maxTries}}
+
+		// FULFILLMENT, cancelled by the customer or out of tries: CancelShipment sent.
+		cancelling = sagaStart{"FULFILLMENT(cancel pending)", sagaState{Status: Fulfillment, Charged: true, Reserved: true,
+			CancelPending: true, Outcome: Cancelled, OutcomeReason: ReasonCancelled,
+			Attempts: 1, MaxAttempts: maxTries}}
+		timedOutCancelling = sagaStart{"FULFILLMENT(timed out, cancel pending)", sagaState{Status: Fulfillment, Charged: true,
+			Reserved: true, CancelPending: true, Outcome: Failed, OutcomeReason: ReasonTimeout,
+			Attempts: 1, MaxAttempts: maxTries}}
 
 		completed = sagaStart{"COMPLETED", sagaState{Status: Completed, Charged: true, Reserved: true,
 			Outcome: Completed, MaxAttempts: maxTries}}
@@ -78,7 +88,7 @@ func sagaTransitions() (tests []transitionRow, fullStarts, lastTries []sagaStart
 			Charged: true, ReleasePending: true, Outcome: Failed, OutcomeReason: ReasonTimeout, Attempts: maxTries, MaxAttempts: maxTries}}
 	)
 	// fullStarts must each have a row for every input; the "last try" starts only for timeout.
-	fullStarts = []sagaStart{pending, payment, inventory, fulfillment, completed, failed, cancelled,
+	fullStarts = []sagaStart{pending, payment, inventory, fulfillment, cancelling, timedOutCancelling, completed, failed, cancelled,
 		refundOnly, refundAndRelease, releaseOnly}
 	lastTries = []sagaStart{paymentLast, inventoryLast, fulfillmentLast, refundOnlyLast, refundAndReleaseLast, releaseOnlyLast}
 
@@ -107,6 +117,8 @@ func sagaTransitions() (tests []transitionRow, fullStarts, lastTries []sagaStart
 		nothing(pending, createShipment),
 		nothing(pending, shipmentCreated),
 		nothing(pending, shipmentFailed),
+		nothing(pending, cancelShipment),
+		nothing(pending, shipmentCancel),
 		{from: pending, on: cancel, want: sagaState{Status: Cancelled, Outcome: Cancelled, OutcomeReason: ReasonCancelled,
 			HistoryReasonTag: ReasonCancelled, MaxAttempts: maxTries}, send: send(orderCancelled)},
 		// The order's process died before taking the first step: the deadline takes it.
@@ -134,6 +146,8 @@ func sagaTransitions() (tests []transitionRow, fullStarts, lastTries []sagaStart
 		nothing(payment, createShipment),
 		nothing(payment, shipmentCreated),
 		nothing(payment, shipmentFailed),
+		nothing(payment, cancelShipment),
+		nothing(payment, shipmentCancel),
 		// The charge may be in flight: refund it (a refund of nothing is answered all the same).
 		{from: payment, on: cancel, want: sagaState{Status: Compensating, RefundPending: true, Outcome: Cancelled,
 			OutcomeReason: ReasonCancelled, HistoryReasonTag: ReasonCancelled, Attempts: 1, MaxAttempts: maxTries},
@@ -165,6 +179,8 @@ func sagaTransitions() (tests []transitionRow, fullStarts, lastTries []sagaStart
 		nothing(inventory, createShipment),
 		nothing(inventory, shipmentCreated),
 		nothing(inventory, shipmentFailed),
+		nothing(inventory, cancelShipment),
+		nothing(inventory, shipmentCancel),
 		{from: inventory, on: cancel, want: sagaState{Status: Compensating, Charged: true, RefundPending: true,
 			ReleasePending: true, Outcome: Cancelled, OutcomeReason: ReasonCancelled, HistoryReasonTag: ReasonCancelled,
 			Attempts: 1, MaxAttempts: maxTries}, send: send(releaseStock, refundPayment)},
@@ -195,14 +211,85 @@ func sagaTransitions() (tests []transitionRow, fullStarts, lastTries []sagaStart
 		{from: fulfillment, on: shipmentFailed, want: sagaState{Status: Compensating, Charged: true, Reserved: true,
 			RefundPending: true, ReleasePending: true, Outcome: Failed, OutcomeReason: ReasonShipmentFailed,
 			HistoryReasonTag: ReasonShipmentFailed, Attempts: 1, MaxAttempts: maxTries}, send: send(releaseStock, refundPayment)},
-		{from: fulfillment, on: cancel, want: sagaState{Status: Compensating, Charged: true, Reserved: true,
+		nothing(fulfillment, cancelShipment),
+		// An answer to a CreateShipment replayed after a cancel that was not the saga's.
+		{from: fulfillment, on: shipmentCancel, want: sagaState{Status: Compensating, Charged: true, Reserved: true,
 			RefundPending: true, ReleasePending: true, Outcome: Cancelled, OutcomeReason: ReasonCancelled,
 			HistoryReasonTag: ReasonCancelled, Attempts: 1, MaxAttempts: maxTries}, send: send(releaseStock, refundPayment)},
+		// A cancel here cannot undo a shipment: it asks fulfillment not to ship, and waits.
+		{from: fulfillment, on: cancel, want: sagaState{Status: Fulfillment, Charged: true, Reserved: true,
+			CancelPending: true, Outcome: Cancelled, OutcomeReason: ReasonCancelled, HistoryReasonTag: ReasonCancellingShipment,
+			Attempts: 1, MaxAttempts: maxTries}, send: send(cancelShipment)},
 		{from: fulfillment, on: timeout, want: sagaState{Status: Fulfillment, Charged: true, Reserved: true,
 			Attempts: 2, MaxAttempts: maxTries, HistoryReasonTag: "STEP_RETRIED"}, send: send(createShipment)},
-		{from: fulfillmentLast, on: timeout, want: sagaState{Status: Compensating, Charged: true, Reserved: true,
+		// Out of tries, the order may still ship: ask fulfillment not to, and wait.
+		{from: fulfillmentLast, on: timeout, want: sagaState{Status: Fulfillment, Charged: true, Reserved: true,
+			CancelPending: true, Outcome: Failed, OutcomeReason: ReasonTimeout, HistoryReasonTag: ReasonCancellingShipment,
+			Attempts: 1, MaxAttempts: maxTries}, send: send(cancelShipment)},
+
+		// FULFILLMENT with a CancelShipment sent: the answer decides. A shipment made stands.
+		nothing(cancelling, orderCreated),
+		nothing(cancelling, orderCompleted),
+		nothing(cancelling, orderFailed),
+		nothing(cancelling, orderCancelled),
+		nothing(cancelling, chargePayment),
+		nothing(cancelling, paymentCharged),
+		nothing(cancelling, paymentDeclined),
+		nothing(cancelling, refundPayment),
+		nothing(cancelling, paymentRefunded),
+		nothing(cancelling, reserveStock),
+		nothing(cancelling, stockReserved),
+		nothing(cancelling, stockRejected),
+		nothing(cancelling, releaseStock),
+		nothing(cancelling, stockReleased),
+		nothing(cancelling, createShipment),
+		nothing(cancelling, cancelShipment),
+		{from: cancelling, on: shipmentCreated, want: sagaState{Status: Completed, Charged: true, Reserved: true,
+			Outcome: Completed, OutcomeReason: ReasonCancelTooLate, HistoryReasonTag: ReasonCancelTooLate, MaxAttempts: maxTries},
+			send: send(orderCompleted)},
+		{from: cancelling, on: shipmentCancel, want: sagaState{Status: Compensating, Charged: true, Reserved: true,
+			RefundPending: true, ReleasePending: true, Outcome: Cancelled, OutcomeReason: ReasonCancelled,
+			HistoryReasonTag: ReasonCancelled, Attempts: 1, MaxAttempts: maxTries}, send: send(releaseStock, refundPayment)},
+		{from: cancelling, on: timeout, want: sagaState{Status: Fulfillment, Charged: true, Reserved: true, CancelPending: true,
+			Outcome: Cancelled, OutcomeReason: ReasonCancelled, HistoryReasonTag: "STEP_RETRIED", Attempts: 2, MaxAttempts: maxTries},
+			send: send(cancelShipment)},
+		nothing(timedOutCancelling, orderCreated),
+		nothing(timedOutCancelling, orderCompleted),
+		nothing(timedOutCancelling, orderFailed),
+		nothing(timedOutCancelling, orderCancelled),
+		nothing(timedOutCancelling, chargePayment),
+		nothing(timedOutCancelling, paymentCharged),
+		nothing(timedOutCancelling, paymentDeclined),
+		nothing(timedOutCancelling, refundPayment),
+		nothing(timedOutCancelling, paymentRefunded),
+		nothing(timedOutCancelling, reserveStock),
+		nothing(timedOutCancelling, stockReserved),
+		nothing(timedOutCancelling, stockRejected),
+		nothing(timedOutCancelling, releaseStock),
+		nothing(timedOutCancelling, stockReleased),
+		nothing(timedOutCancelling, createShipment),
+		nothing(timedOutCancelling, cancelShipment),
+		{from: timedOutCancelling, on: shipmentCreated, want: sagaState{Status: Completed, Charged: true, Reserved: true,
+			Outcome: Completed, OutcomeReason: ReasonCancelTooLate, HistoryReasonTag: ReasonCancelTooLate, MaxAttempts: maxTries},
+			send: send(orderCompleted)},
+		{from: timedOutCancelling, on: shipmentCancel, want: sagaState{Status: Compensating, Charged: true, Reserved: true,
 			RefundPending: true, ReleasePending: true, Outcome: Failed, OutcomeReason: ReasonTimeout,
 			HistoryReasonTag: ReasonTimeout, Attempts: 1, MaxAttempts: maxTries}, send: send(releaseStock, refundPayment)},
+		{from: timedOutCancelling, on: timeout, want: sagaState{Status: Fulfillment, Charged: true, Reserved: true, CancelPending: true,
+			Outcome: Failed, OutcomeReason: ReasonTimeout, HistoryReasonTag: "STEP_RETRIED", Attempts: 2, MaxAttempts: maxTries},
+			send: send(cancelShipment)},
+		// The order could not ship anyway: the customer's cancel wins; a timed-out one fails as usual.
+		{from: cancelling, on: shipmentFailed, want: sagaState{Status: Compensating, Charged: true, Reserved: true,
+			RefundPending: true, ReleasePending: true, Outcome: Cancelled, OutcomeReason: ReasonCancelled,
+			HistoryReasonTag: ReasonCancelled, Attempts: 1, MaxAttempts: maxTries}, send: send(releaseStock, refundPayment)},
+		{from: timedOutCancelling, on: shipmentFailed, want: sagaState{Status: Compensating, Charged: true, Reserved: true,
+			RefundPending: true, ReleasePending: true, Outcome: Failed, OutcomeReason: ReasonShipmentFailed,
+			HistoryReasonTag: ReasonShipmentFailed, Attempts: 1, MaxAttempts: maxTries}, send: send(releaseStock, refundPayment)},
+		// A second cancel changes nothing; a cancel after the step ran out of tries makes it CANCELLED.
+		{from: cancelling, on: cancel, want: cancelling.s},
+		{from: timedOutCancelling, on: cancel, want: sagaState{Status: Fulfillment, Charged: true, Reserved: true,
+			CancelPending: true, Outcome: Cancelled, OutcomeReason: ReasonCancelled, HistoryReasonTag: ReasonCancelled,
+			Attempts: 1, MaxAttempts: maxTries}},
 
 		// COMPLETED, FAILED, CANCELLED: terminal, nothing moves them (a cancel is refused by Cancel).
 		nothing(completed, orderCreated),
@@ -222,6 +309,8 @@ func sagaTransitions() (tests []transitionRow, fullStarts, lastTries []sagaStart
 		nothing(completed, createShipment),
 		nothing(completed, shipmentCreated), // duplicate
 		nothing(completed, shipmentFailed),
+		nothing(completed, cancelShipment),
+		nothing(completed, shipmentCancel),
 		nothing(completed, cancel),
 		nothing(completed, timeout),
 
@@ -242,6 +331,8 @@ func sagaTransitions() (tests []transitionRow, fullStarts, lastTries []sagaStart
 		nothing(failed, createShipment),
 		nothing(failed, shipmentCreated),
 		nothing(failed, shipmentFailed),
+		nothing(failed, cancelShipment),
+		nothing(failed, shipmentCancel),
 		nothing(failed, cancel),
 		nothing(failed, timeout),
 
@@ -262,6 +353,8 @@ func sagaTransitions() (tests []transitionRow, fullStarts, lastTries []sagaStart
 		nothing(cancelled, createShipment),
 		nothing(cancelled, shipmentCreated),
 		nothing(cancelled, shipmentFailed),
+		nothing(cancelled, cancelShipment),
+		nothing(cancelled, shipmentCancel),
 		nothing(cancelled, cancel),
 		nothing(cancelled, timeout),
 
@@ -291,6 +384,8 @@ func sagaTransitions() (tests []transitionRow, fullStarts, lastTries []sagaStart
 		nothing(refundOnly, createShipment),
 		nothing(refundOnly, shipmentCreated),
 		nothing(refundOnly, shipmentFailed),
+		nothing(refundOnly, cancelShipment),
+		nothing(refundOnly, shipmentCancel),
 		// Already ending CANCELLED: a second cancel is applied and changes nothing, no history line.
 		{from: refundOnly, on: cancel, want: refundOnly.s},
 		{from: refundOnly, on: timeout, want: sagaState{Status: Compensating, RefundPending: true, Outcome: Cancelled,
@@ -325,6 +420,8 @@ func sagaTransitions() (tests []transitionRow, fullStarts, lastTries []sagaStart
 		nothing(refundAndRelease, createShipment),
 		nothing(refundAndRelease, shipmentCreated),
 		nothing(refundAndRelease, shipmentFailed),
+		nothing(refundAndRelease, cancelShipment),
+		nothing(refundAndRelease, shipmentCancel),
 		{from: refundAndRelease, on: cancel, want: refundAndRelease.s}, // already ending CANCELLED: changes nothing
 		{from: refundAndRelease, on: timeout, want: sagaState{Status: Compensating, Charged: true, RefundPending: true,
 			ReleasePending: true, Outcome: Cancelled, OutcomeReason: ReasonCancelled, HistoryReasonTag: "STEP_RETRIED",
@@ -355,6 +452,8 @@ func sagaTransitions() (tests []transitionRow, fullStarts, lastTries []sagaStart
 		nothing(releaseOnly, createShipment),
 		nothing(releaseOnly, shipmentCreated),
 		nothing(releaseOnly, shipmentFailed),
+		nothing(releaseOnly, cancelShipment),
+		nothing(releaseOnly, shipmentCancel),
 		// A cancel while compensating a failure: the order will end CANCELLED instead.
 		{from: releaseOnly, on: cancel, want: sagaState{Status: Compensating, Charged: true, ReleasePending: true,
 			Outcome: Cancelled, OutcomeReason: ReasonCancelled, HistoryReasonTag: ReasonCancelled, Attempts: 2, MaxAttempts: maxTries}},

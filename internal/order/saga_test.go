@@ -25,6 +25,7 @@ var allEventTypes = []events.Type{
 	events.ReserveStockType, events.StockReservedType, events.StockRejectedType,
 	events.ReleaseStockType, events.StockReleasedType,
 	events.CreateShipmentType, events.ShipmentCreatedType, events.ShipmentFailedType,
+	events.CancelShipmentType, events.ShipmentCancelledType,
 }
 
 // pseudoEvents are the things that happen to a saga without a message; TestSagaTableCoversEverything
@@ -160,7 +161,7 @@ func TestSagaSubscriptions(t *testing.T) {
 	want := []events.Type{
 		events.PaymentChargedType, events.PaymentDeclinedType, events.PaymentRefundedType,
 		events.StockReservedType, events.StockRejectedType, events.StockReleasedType,
-		events.ShipmentCreatedType, events.ShipmentFailedType,
+		events.ShipmentCreatedType, events.ShipmentFailedType, events.ShipmentCancelledType,
 	}
 	got := slices.Clone(sub.Types)
 	slices.Sort(got)

@@ -59,6 +59,46 @@ func TestSagaTimeouts(t *testing.T) {
 	})
 }
 
+// TestSagaFulfillmentTimeout: out of tries at FULFILLMENT the order may still ship (its
+// CreateShipment waits in Kafka for a fulfillment service that is down), so nothing is undone
+// before fulfillment has answered a CancelShipment, asked again at each deadline.
+func TestSagaFulfillmentTimeout(t *testing.T) {
+	eachStore(t, func(t *testing.T, svc *Service, db *sqlstore.DB) {
+		toLastTry := func(t *testing.T) *sagaRun {
+			svc.StepTimeout, svc.StepAttempts = 5*time.Millisecond, 2
+			r := startSaga(t, svc, db)
+			r.step(r.orderCreated(), Payment, "PAYMENT", events.ChargePaymentType)
+			r.step(r.paymentCharged(), Inventory, "INVENTORY", events.ReserveStockType)
+			r.step(r.stockReserved(), Fulfillment, "FULFILLMENT", events.CreateShipmentType)
+			r.expire(Fulfillment, "FULFILLMENT STEP_RETRIED", events.CreateShipmentType)
+			r.expire(Fulfillment, "FULFILLMENT CANCELLING_SHIPMENT", events.CancelShipmentType)
+			if c := readSagaCols(t, db, r.id); !c.CancelPending || c.RefundPending || c.ReleasePending ||
+				c.Outcome != string(Failed) || c.OutcomeReason != ReasonTimeout {
+				t.Fatalf("out of tries: %+v, want a cancel pending towards FAILED TIMEOUT", c)
+			}
+			// No answer yet: asked again, past the step's tries, for as long as it takes.
+			r.expire(Fulfillment, "FULFILLMENT STEP_RETRIED", events.CancelShipmentType)
+			r.expire(Fulfillment, "FULFILLMENT STEP_RETRIED", events.CancelShipmentType)
+			return r
+		}
+		t.Run("not shipped", func(t *testing.T) {
+			r := toLastTry(t)
+			r.step(r.shipmentCancelled(), Compensating, "COMPENSATING TIMEOUT", events.ReleaseStockType,
+				events.RefundPaymentType)
+			r.step(r.stockReleased(), Compensating, "COMPENSATING STOCK_RELEASED")
+			r.stepLastUndo(r.paymentRefunded(), Failed, "COMPENSATING PAYMENT_REFUNDED", "FAILED TIMEOUT",
+				events.OrderFailedType)
+		})
+		t.Run("shipped late", func(t *testing.T) {
+			r := toLastTry(t)
+			r.step(r.shipmentCreated(), Completed, "COMPLETED CANCEL_TOO_LATE", events.OrderCompletedType)
+			if c := readSagaCols(t, db, r.id); c.RefundPending || c.ReleasePending || c.CancelPending {
+				t.Errorf("completed: %+v", c)
+			}
+		})
+	})
+}
+
 func TestSagaTimeoutWhileCompensating(t *testing.T) {
 	eachStore(t, func(t *testing.T, svc *Service, db *sqlstore.DB) {
 		svc.StepTimeout, svc.StepAttempts = 5*time.Millisecond, 2

@@ -43,7 +43,7 @@ func addHistory(tx *sqlstore.Tx, orderID string, seq int64, s Status, reason str
 
 // sagaColumns are what loadSagas reads of an order.
 const sagaColumns = orderColumns + `, version, charged, reserved, refund_pending,
-	release_pending, outcome, outcome_reason, step_attempts, step_deadline`
+	release_pending, cancel_pending, outcome, outcome_reason, step_attempts, step_deadline`
 
 // sagaRow is an order as the saga sees it, with its version.
 type sagaRow struct {
@@ -58,7 +58,7 @@ type sagaRow struct {
 
 func scanSaga(row sqlstore.Scanner) (*sagaRow, error) {
 	var r sagaRow
-	var charged, reserved, refund, release int
+	var charged, reserved, refund, release, cancel int
 	var outcome string
 	var o Order
 	var status, total string
@@ -66,7 +66,7 @@ func scanSaga(row sqlstore.Scanner) (*sagaRow, error) {
 	st := &r.state
 	if err := row.Scan(&o.ID, &o.CustomerID, &status, &o.FailureReason, &o.Currency, &total,
 		&a.Country, &a.City, &a.AddressLine1, &a.AddressLine2, &a.PostalCode, &o.CreatedAt, &o.UpdatedAt,
-		&r.version, &charged, &reserved, &refund, &release, &outcome, &st.OutcomeReason, &st.Attempts,
+		&r.version, &charged, &reserved, &refund, &release, &cancel, &outcome, &st.OutcomeReason, &st.Attempts,
 		&r.deadline); err != nil {
 		return nil, err
 	}
@@ -77,6 +77,7 @@ func scanSaga(row sqlstore.Scanner) (*sagaRow, error) {
 	o.Status = Status(status)
 	st.Status, st.Outcome, st.FailureReason = o.Status, Status(outcome), o.FailureReason
 	st.Charged, st.Reserved, st.RefundPending, st.ReleasePending = charged == 1, reserved == 1, refund == 1, release == 1
+	st.CancelPending = cancel == 1
 	r.order = &o
 	return &r, nil
 }
@@ -143,10 +144,10 @@ func (r *sagaRow) save(q *sqlstore.Tx, s sagaState, deadline sql.NullTime, at ti
 	}
 	q.ExecLater("orders", `UPDATE orders SET status = $1, failure_reason = $2, updated_at = $3,
 		version = $12, charged = $4, reserved = $5, refund_pending = $6, release_pending = $7,
-		outcome = $8, outcome_reason = $9, step_deadline = $10, step_attempts = $11
+		outcome = $8, outcome_reason = $9, step_deadline = $10, step_attempts = $11, cancel_pending = $14
 		WHERE id = $13`,
 		string(s.Status), s.FailureReason, at, b2i(s.Charged), b2i(s.Reserved), b2i(s.RefundPending), b2i(s.ReleasePending),
-		string(s.Outcome), s.OutcomeReason, due, s.Attempts, version+1, id)
+		string(s.Outcome), s.OutcomeReason, due, s.Attempts, version+1, id, b2i(s.CancelPending))
 	if s.UndoneTag != "" {
 		addHistory(q, id, 2*version+2, from, s.UndoneTag, at)
 	}
