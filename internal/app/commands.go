@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -105,7 +106,8 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (cf
 	fs.Bool(&cfg.Migrate, "migrate", true, "apply database migrations at start")
 	fs.Bool(&cfg.Rules.DemoCatalog, "demo-catalog", false, "stock SKU-1 to SKU-20 amply where missing, to try the system out (inventory)")
 	fs.String(&cfg.PprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address (off when empty)")
-	fs.Duration(&cfg.SessionTimeout, "session-timeout", 45*time.Second, "how long a silent replica keeps its partitions before the group reassigns them")
+	fs.Duration(&cfg.SessionTimeout, "session-timeout", defaultSessionTimeout, "how long a replica that stopped answering (and was not restarted) keeps its partitions before the group reassigns them")
+	fs.String(&cfg.InstanceID, "instance-id", hostname(), "this replica's name in its consumer groups, kept across restarts so that a restarted replica takes its partitions back at once; a second replica of a service on the same host needs its own; empty: dynamic membership")
 	reliabilityFlags(fs, &cfg.Retry, &cfg.Retention)
 	rulesFlags(fs, &cfg.Rules)
 	fs.String(&level, "log-level", "info", "debug, info, warn or error")
@@ -127,6 +129,21 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (cf
 }
 
 const minSessionTimeout = 6 * time.Second
+
+// defaultSessionTimeout bounds how long the partitions of a replica that died and did not come
+// back wait: a restarted one takes them back at once (static membership), so the session only has
+// to outlast pauses that should not rebalance (a GC, a short network blip).
+const defaultSessionTimeout = 20 * time.Second
+
+// hostname is the default instance id: stable across restarts of a process on its host, or of a
+// container, which keeps its hostname.
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return ""
+	}
+	return h
+}
 
 func runBroker(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var addr, dir string

@@ -95,6 +95,9 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 		replicas:   1,
 		retry:      cfg.Retry,
 		retention:  cfg.Retention,
+		// The embedded broker is this process's own, so no other member can hold this id; a
+		// restart after a crash takes its partitions back without waiting out its old session.
+		instanceID: "ordersys-dev",
 		log:        cfg.Log,
 	})
 	if err != nil {

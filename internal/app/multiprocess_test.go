@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -23,22 +24,25 @@ type cluster struct {
 	dsn      string
 }
 
-func startCluster(t *testing.T) *cluster {
+// startCluster starts the topology, its consumers' sessions lasting session (the brokers'
+// minimum keeps a test that kills a replica for good short). Every process gets its own instance
+// id, as replicas on different hosts have.
+func startCluster(t *testing.T, session time.Duration, replicas map[string]int) *cluster {
 	t.Helper()
 	c := &cluster{dsn: pgtest.DSN(t), services: map[string][]*process{}}
 	c.broker = startProcess(t, "broker", brokerUp, "broker", "--addr", freeAddr(t), "--data-dir", t.TempDir())
 	apiAddr := freeAddr(t)
-	for _, s := range []struct {
-		name string
-		addr string
-	}{
-		{"order", apiAddr}, {"payment", "127.0.0.1:0"}, {"payment", "127.0.0.1:0"},
-		{"inventory", "127.0.0.1:0"}, {"fulfillment", "127.0.0.1:0"}, {"notification", "127.0.0.1:0"},
-	} {
-		p := startProcess(t, s.name, serveReady, "serve", s.name, "--addr", s.addr, "--database-url", c.dsn,
-			"--kafka-brokers", c.broker.addr, "--partitions", "4", "--session-timeout", "6s", "--log-level", "warn",
-			"--demo-catalog")
-		c.services[s.name] = append(c.services[s.name], p)
+	for _, name := range []string{"order", "payment", "inventory", "fulfillment", "notification"} {
+		addr := "127.0.0.1:0"
+		if name == "order" {
+			addr = apiAddr
+		}
+		for i := range max(1, replicas[name]) {
+			p := startProcess(t, name, serveReady, "serve", name, "--addr", addr, "--database-url", c.dsn,
+				"--kafka-brokers", c.broker.addr, "--partitions", "4", "--session-timeout", session.String(),
+				"--instance-id", fmt.Sprintf("%s-%d", name, i+1), "--log-level", "warn", "--demo-catalog")
+			c.services[name] = append(c.services[name], p)
+		}
 	}
 	c.api = "http://" + apiAddr
 	return c
@@ -92,7 +96,7 @@ func TestMultiProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts seven processes")
 	}
-	c := startCluster(t)
+	c := startCluster(t, 6*time.Second, map[string]int{"payment": 2})
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 

@@ -31,6 +31,10 @@ type nodeConfig struct {
 	// sessionTimeout is how long the group waits for a silent consumer before handing its
 	// partitions to another replica (0: franz-go's default, 45 s).
 	sessionTimeout time.Duration
+	// instanceID, when set, makes every consumer a static group member (KIP-345) under this id: a
+	// process restarted with the same id takes its partitions back at once, rather than after
+	// its old session expires.
+	instanceID string
 	// retention says how long inbox rows are kept and how often, in what batches, every pruner
 	// of the node runs (zero fields: the defaults).
 	retention messaging.RetentionConfig
@@ -122,6 +126,9 @@ func (n *node) start(ctx, runCtx context.Context, cfg nodeConfig, m service.Modu
 	var opts []kgo.Opt
 	if cfg.sessionTimeout > 0 {
 		opts = append(opts, kgo.SessionTimeout(cfg.sessionTimeout))
+	}
+	if cfg.instanceID != "" {
+		opts = append(opts, kgo.InstanceID(cfg.instanceID))
 	}
 	for _, sub := range parts.Subscriptions {
 		c := messaging.NewConsumer(sub, db, n.producer, cfg.retry, log)

@@ -27,11 +27,13 @@ type ServeConfig struct {
 	ReplicationFactor int
 	Migrate           bool
 	SessionTimeout    time.Duration
-	PprofAddr         string
-	Retry             messaging.RetryConfig
-	Retention         messaging.RetentionConfig
-	Rules             Rules
-	Log               *slog.Logger
+	// InstanceID makes this process a static member of its consumer groups (empty: a dynamic one).
+	InstanceID string
+	PprofAddr  string
+	Retry      messaging.RetryConfig
+	Retention  messaging.RetentionConfig
+	Rules      Rules
+	Log        *slog.Logger
 }
 
 // Served is a running `ordersys serve`.
@@ -70,6 +72,7 @@ func StartServe(ctx context.Context, cfg ServeConfig) (_ *Served, err error) {
 		retry:          cfg.Retry,
 		retention:      cfg.Retention,
 		sessionTimeout: cfg.SessionTimeout,
+		instanceID:     cfg.InstanceID,
 		log:            cfg.Log,
 	})
 	if err != nil {

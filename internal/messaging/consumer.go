@@ -2,6 +2,7 @@ package messaging
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -9,7 +10,9 @@ import (
 	"time"
 
 	"github.com/sethvargo/go-retry"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/ordersys/ordersys/internal/events"
 	"github.com/ordersys/ordersys/internal/sqlstore"
@@ -125,6 +128,7 @@ func (c *Consumer) Run(ctx context.Context, brokers []string, extra ...kgo.Opt) 
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", c.sub.Name, err)
 	}
+	var fenced error // another member took this one's instance id
 	defer func() {
 		// A fresh context: ctx is already done, and the marks must still be committed.
 		commitCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -134,6 +138,9 @@ func (c *Consumer) Run(ctx context.Context, brokers []string, extra ...kgo.Opt) 
 		}
 		cl.AllowRebalance() // the last poll may have blocked rebalances; leaving the group needs one
 		cl.Close()
+		if fenced == nil {
+			c.leaveStatic(commitCtx, cl)
+		}
 	}()
 
 	for {
@@ -142,8 +149,17 @@ func (c *Consumer) Run(ctx context.Context, brokers []string, extra ...kgo.Opt) 
 			return nil
 		}
 		fetches.EachError(func(topic string, partition int32, err error) {
+			if errors.Is(err, kerr.FencedInstanceID) {
+				fenced = err
+				return
+			}
 			c.log.Warn("fetch failed", "topic", topic, "partition", partition, "err", err)
 		})
+		if fenced != nil {
+			id, _ := cl.OptValue(kgo.InstanceID).(string)
+			return fmt.Errorf("consumer %s: another process joined the group as instance %q and took this one's place: give each replica its own --instance-id: %w",
+				c.sub.Name, id, fenced)
+		}
 		// One transaction for records of every partition polled, rather than one per partition:
 		// fewer, larger transactions cost less per record (a commit each), and batches of one
 		// service never contend for the same rows (inventory's hot stock rows) with each other.
@@ -151,6 +167,34 @@ func (c *Consumer) Run(ctx context.Context, brokers []string, extra ...kgo.Opt) 
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) { records = append(records, p.Records...) })
 		c.settle(ctx, cl, records)
 		cl.AllowRebalance()
+	}
+}
+
+// leaveStatic takes a static member out of its group once its client is closed: a client with an
+// instance id does not leave on close, so that a restart takes its partitions back at once, but
+// a process stopped on purpose may not come back (scaled in), and its partitions would wait out
+// the session. A crash keeps the place for the restart.
+func (c *Consumer) leaveStatic(ctx context.Context, cl *kgo.Client) {
+	id, _ := cl.OptValue(kgo.InstanceID).(string)
+	if id == "" || c.dlq == nil {
+		return
+	}
+	req := kmsg.NewPtrLeaveGroupRequest()
+	req.Group = c.sub.Name
+	m := kmsg.NewLeaveGroupRequestMember()
+	m.InstanceID = &id
+	req.Members = append(req.Members, m)
+	resp, err := req.RequestWith(ctx, c.dlq)
+	if err == nil {
+		err = kerr.ErrorForCode(resp.ErrorCode)
+		for _, m := range resp.Members {
+			if err == nil && !errors.Is(kerr.ErrorForCode(m.ErrorCode), kerr.UnknownMemberID) {
+				err = kerr.ErrorForCode(m.ErrorCode)
+			}
+		}
+	}
+	if err != nil {
+		c.log.Warn("leaving the group failed: its partitions wait out the session", "instance_id", id, "err", err)
 	}
 }
 
