@@ -24,7 +24,7 @@ func main() {
 	err := app.Run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	switch {
-	case err == nil:
+	case err == nil, app.IsHelp(err):
 	case app.IsUsage(err):
 		os.Exit(2)
 	default:

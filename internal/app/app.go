@@ -29,6 +29,7 @@ Usage:
   ordersys dlq list|replay [flags]     list dead letters, or replay one (ID) or all (--all)
   ordersys loadgen [flags]             post orders at a steady rate and report throughput and
                                        latency
+  ordersys version                     the version and the commit it was built from
 
 Run 'ordersys COMMAND -h' for a command's flags. Every flag but loadgen's can also be set as
 ORDERSYS_<FLAG>, e.g. ORDERSYS_DATABASE_URL for --database-url. ORDERSYS_TIMER_SLACK (default
@@ -36,7 +37,7 @@ ORDERSYS_<FLAG>, e.g. ORDERSYS_DATABASE_URL for --database-url. ORDERSYS_TIMER_S
 loadgen set on themselves at start.
 `
 
-// ErrUsage is returned for a command line that names no known command.
+// ErrUsage is returned for a wrong command line once what is wrong has been printed (exit status 2).
 var ErrUsage = errors.New("usage")
 
 // Run runs the ordersys command line. It is main() without the process: tests call it directly.
@@ -45,7 +46,16 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprint(stderr, usage)
 		return ErrUsage
 	}
-	switch cmd, rest := args[1], args[2:]; cmd {
+	err := run(ctx, args[1], args[2:], getenv, stdout, stderr)
+	if u, ok := errors.AsType[usageError](err); ok {
+		fmt.Fprintf(stderr, "ordersys %s: %v\n", args[1], u.error)
+		return ErrUsage
+	}
+	return err
+}
+
+func run(ctx context.Context, cmd string, rest []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	switch cmd {
 	case "dev":
 		return runDev(ctx, rest, getenv, stdout, stderr)
 	case "serve":
@@ -57,9 +67,16 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "dlq":
 		return runDLQ(ctx, rest, getenv, stdout, stderr)
 	case "loadgen":
-		return loadgen.Command(ctx, rest, stdout, stderr)
+		if err := loadgen.Command(ctx, rest, stdout, stderr); errors.Is(err, loadgen.ErrUsage) {
+			return ErrUsage
+		} else {
+			return err
+		}
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
+		return nil
+	case "version", "--version":
+		fmt.Fprintln(stdout, "ordersys", Version())
 		return nil
 	default:
 		fmt.Fprintf(stderr, "ordersys: unknown command %q\n\n%s", cmd, usage)
@@ -67,8 +84,13 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 }
 
-// IsUsage reports whether err only means the command line was wrong (exit status 2).
-func IsUsage(err error) bool { return errors.Is(err, ErrUsage) || errors.Is(err, flag.ErrHelp) }
+// IsUsage reports whether err only means the command line was wrong (exit status 2); Run has
+// printed what is wrong.
+func IsUsage(err error) bool { return errors.Is(err, ErrUsage) }
+
+// IsHelp reports whether the command line asked for a command's usage, which Run printed (exit
+// status 0).
+func IsHelp(err error) bool { return errors.Is(err, flag.ErrHelp) }
 
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 	var l slog.Level

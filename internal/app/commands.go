@@ -98,6 +98,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 func parseServe(args []string, getenv func(string) string, stderr io.Writer) (cfg ServeConfig, level string, err error) {
 	var brokers string
 	fs := newFlagSet("serve", getenv, stderr)
+	fs.synopsis = "[flags] [SERVICE...]\n\nSERVICE is order, payment, inventory, fulfillment or notification; none means all five."
 	fs.String(&cfg.Addr, "addr", "127.0.0.1:3001", "HTTP listen address (API if this process runs the order service; health and docs always)")
 	fs.String(&cfg.DatabaseURL, "database-url", "", "postgres://user:pass@host:5432/db (each service uses its own schema), or sqlite:DIR")
 	fs.String(&brokers, "kafka-brokers", "127.0.0.1:9092", "comma-separated Kafka bootstrap brokers")
@@ -169,6 +170,7 @@ func runBroker(ctx context.Context, args []string, getenv func(string) string, s
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var url string
 	fs := newFlagSet("migrate", getenv, stderr)
+	fs.synopsis = "[flags] [SERVICE...]\n\nSERVICE is order, payment, inventory, fulfillment or notification; none means all five."
 	fs.String(&url, "database-url", "", "postgres://... or sqlite:DIR")
 	if err := fs.parse(args, true); err != nil {
 		return err

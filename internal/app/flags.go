@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,6 +17,8 @@ type flagSet struct {
 	getenv     func(string) string
 	errs       []error
 	positional []string
+	// synopsis follows the command's name in its usage line: its flags and arguments.
+	synopsis string
 }
 
 // Args are the positional arguments, wherever they stood among the flags.
@@ -24,8 +27,18 @@ func (f *flagSet) Args() []string { return f.positional }
 func newFlagSet(name string, getenv func(string) string, stderr io.Writer) *flagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	return &flagSet{FlagSet: fs, getenv: getenv}
+	f := &flagSet{FlagSet: fs, getenv: getenv, synopsis: "[flags]"}
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: ordersys %s %s\n\nFlags:\n", name, f.synopsis)
+		fs.PrintDefaults()
+	}
+	return f
 }
+
+// usageError is a command line that is wrong, with what is wrong; Run prints it.
+type usageError struct{ error }
+
+func (u usageError) Unwrap() error { return u.error }
 
 func envName(flagName string) string {
 	return "ORDERSYS_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
@@ -75,13 +88,15 @@ func (f *flagSet) Bool(p *bool, name string, def bool, usage string) {
 // unless the command takes them.
 func (f *flagSet) parse(args []string, positional bool) error {
 	if len(f.errs) > 0 {
-		return f.errs[0]
+		return usageError{f.errs[0]}
 	}
 	// Flags may come before or after positional arguments: `serve order --addr :3002`.
 	var rest []string
 	for {
-		if err := f.Parse(args); err != nil {
+		if err := f.Parse(args); errors.Is(err, flag.ErrHelp) {
 			return err
+		} else if err != nil {
+			return ErrUsage // the flag package has printed what is wrong, and the usage
 		}
 		args = f.FlagSet.Args()
 		if len(args) == 0 || !positional {
@@ -95,7 +110,7 @@ func (f *flagSet) parse(args []string, positional bool) error {
 		return nil
 	}
 	if f.NArg() > 0 {
-		return fmt.Errorf("%s: unexpected arguments %q", f.Name(), f.Args())
+		return usageError{fmt.Errorf("%s: unexpected arguments %q", f.Name(), f.Args())}
 	}
 	return nil
 }

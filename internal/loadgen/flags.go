@@ -14,6 +14,9 @@ import (
 // An interrupted run (ctx cancelled) is not an error: the summary of what was
 // done is still printed and marked as interrupted. -h returns flag.ErrHelp so
 // the caller decides the exit code.
+// ErrUsage is returned for a bad flag, once the flag package has printed what is wrong.
+var ErrUsage = errors.New("usage")
+
 func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := parseFlags(args, stderr)
 	if err != nil {
@@ -44,7 +47,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 		"how long each order is followed to a terminal state; the run ends at most this long after the last create")
 	fs.IntVar(&cfg.SKUs, "skus", defaultSKUs, "items use random SKUs among SKU-1..SKU-`N`")
 
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); err != nil && !errors.Is(err, flag.ErrHelp) {
+		return Config{}, fmt.Errorf("%w: %w", ErrUsage, err)
+	} else if err != nil {
 		return Config{}, err
 	}
 	if fs.NArg() > 0 {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -71,7 +72,20 @@ func dialectOf(dsn string) (*Dialect, error) {
 			}
 		}
 	}
-	return nil, fmt.Errorf("unsupported database DSN %q: want sqlite:PATH or postgres://", dsn)
+	return nil, fmt.Errorf("unsupported database DSN %q: want sqlite:PATH or postgres://", Redacted(dsn))
+}
+
+// Redacted is dsn fit for a log line or an error: a URL's password reads xxxxx, and what is not a
+// URL with a host is not shown at all, since it could be anything, a password included.
+func Redacted(dsn string) string {
+	if strings.HasPrefix(dsn, "sqlite:") {
+		return dsn
+	}
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return "(not a database URL)"
+	}
+	return u.Redacted()
 }
 
 // IsUniqueViolation reports whether err is a unique-constraint violation in either dialect.

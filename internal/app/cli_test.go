@@ -1,0 +1,43 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+// TestCommandLine: the command line behaves as people expect: --version answers, a command's
+// --help prints its own usage (with its arguments) and is not an error, a bad flag or variable is a
+// usage error that says what is wrong, and no password is echoed.
+func TestCommandLine(t *testing.T) {
+	run := func(env map[string]string, args ...string) (string, string, error) {
+		var stdout, stderr bytes.Buffer
+		err := Run(context.Background(), append([]string{"ordersys"}, args...),
+			func(k string) string { return env[k] }, &stdout, &stderr)
+		return stdout.String(), stderr.String(), err
+	}
+	if out, _, err := run(nil, "--version"); err != nil || !strings.HasPrefix(out, "ordersys ") || !strings.Contains(out, "go1.") {
+		t.Errorf("--version: %q, %v", out, err)
+	}
+	for _, cmd := range []string{"serve", "migrate"} {
+		if _, errOut, err := run(nil, cmd, "--help"); !IsHelp(err) || IsUsage(err) ||
+			!strings.Contains(errOut, "Usage: ordersys "+cmd+" [flags] [SERVICE...]") || !strings.Contains(errOut, "notification") {
+			t.Errorf("%s --help: %v, printed %q", cmd, err, errOut)
+		}
+	}
+	if _, errOut, err := run(nil, "serve", "--nope"); !IsUsage(err) || !strings.Contains(errOut, "-nope") {
+		t.Errorf("a bad flag: %v, printed %q", err, errOut)
+	}
+	if _, errOut, err := run(map[string]string{"ORDERSYS_PARTITIONS": "8x"}, "serve"); !IsUsage(err) ||
+		!strings.Contains(errOut, `ORDERSYS_PARTITIONS="8x"`) {
+		t.Errorf("a bad variable: %v, printed %q", err, errOut)
+	}
+	if _, errOut, err := run(nil, "broker", "extra"); !IsUsage(err) || !strings.Contains(errOut, "unexpected arguments") {
+		t.Errorf("an unexpected argument: %v, printed %q", err, errOut)
+	}
+	_, errOut, err := run(nil, "migrate", "--database-url", "postgress://u:s3cret@h/db")
+	if err == nil || strings.Contains(err.Error()+errOut, "s3cret") || !strings.Contains(err.Error(), "xxxxx") {
+		t.Errorf("migrate with a mistyped URL: %v, printed %q: want an error naming it without its password", err, errOut)
+	}
+}
