@@ -92,10 +92,44 @@ func IsUsage(err error) bool { return errors.Is(err, ErrUsage) }
 // status 0).
 func IsHelp(err error) bool { return errors.Is(err, flag.ErrHelp) }
 
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(strings.ToUpper(level))); err != nil {
-		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
+// logSettings are the --log-* flags of a command that runs services.
+type logSettings struct {
+	level, format string
+}
+
+// logFlags declares the logging flags; format is the command's default: text for a person at a
+// terminal (dev), JSON for a log pipeline (serve).
+func logFlags(fs *flagSet, s *logSettings, format string) {
+	fs.String(&s.level, "log-level", "info", "debug, info, warn or error")
+	fs.String(&s.format, "log-format", format, "json (one object per line) or text")
+}
+
+func (s logSettings) check() error {
+	if _, err := s.slogLevel(); err != nil {
+		return usageError{err}
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+	if s.format != "json" && s.format != "text" {
+		return usageError{fmt.Errorf("--log-format %q: want json or text", s.format)}
+	}
+	return nil
+}
+
+func (s logSettings) slogLevel() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(s.level))); err != nil {
+		return l, fmt.Errorf("--log-level %q: want debug, info, warn or error", s.level)
+	}
+	return l, nil
+}
+
+func (s logSettings) logger(w io.Writer) (*slog.Logger, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	level, _ := s.slogLevel()
+	opts := &slog.HandlerOptions{Level: level}
+	if s.format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
 }

@@ -40,36 +40,37 @@ Press Ctrl-C to stop.
 	return errors.Join(waitErr, d.Close())
 }
 
-// parsed runs a command's parser and makes the logger at the level it read.
-func parsed[C any](parse func([]string, func(string) string, io.Writer) (C, string, error),
+// parsed runs a command's parser and makes the logger it asked for.
+func parsed[C any](parse func([]string, func(string) string, io.Writer) (C, logSettings, error),
 	args []string, getenv func(string) string, stderr io.Writer) (C, *slog.Logger, error) {
-	cfg, level, err := parse(args, getenv, stderr)
+	cfg, logs, err := parse(args, getenv, stderr)
 	if err != nil {
 		return cfg, nil, err
 	}
-	log, err := newLogger(stderr, level)
+	log, err := logs.logger(stderr)
 	return cfg, log, err
 }
 
 // parseDev reads dev's flags and environment into its configuration, apart from the logger, and
 // refuses contradictory settings.
-func parseDev(args []string, getenv func(string) string, stderr io.Writer) (cfg DevConfig, level string, err error) {
+func parseDev(args []string, getenv func(string) string, stderr io.Writer) (cfg DevConfig, logs logSettings, err error) {
 	fs := newFlagSet("dev", getenv, stderr)
 	fs.String(&cfg.Addr, "addr", "127.0.0.1:3001", "HTTP listen address")
 	fs.String(&cfg.DataDir, "data-dir", "./data", "directory for the SQLite databases and the broker's log")
 	fs.String(&cfg.KafkaAddr, "kafka-addr", "127.0.0.1:9092", "embedded Kafka broker listen address")
 	fs.Int(&cfg.Partitions, "partitions", 1, "partitions per topic (the embedded broker syncs each partition's batch to disk, so more partitions cost throughput in one process)")
-	fs.String(&level, "log-level", "info", "debug, info, warn or error")
+	logFlags(fs, &logs, "text")
+	fs.Bool(&cfg.AccessLog, "access-log", false, "log a line per HTTP request")
 	fs.String(&cfg.PprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address (off when empty)")
 	reliabilityFlags(fs, &cfg.Retry, &cfg.Retention)
 	rulesFlags(fs, &cfg.Rules)
 	if err := fs.parse(args, false); err != nil {
-		return cfg, "", err
+		return cfg, logs, err
 	}
 	if err := checkSettings(cfg.Retry, cfg.Retention, cfg.Rules); err != nil {
-		return cfg, "", err
+		return cfg, logs, err
 	}
-	return cfg, level, nil
+	return cfg, logs, logs.check()
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -95,7 +96,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 // parseServe reads serve's flags and environment into its configuration, apart from the logger,
 // and refuses contradictory settings.
-func parseServe(args []string, getenv func(string) string, stderr io.Writer) (cfg ServeConfig, level string, err error) {
+func parseServe(args []string, getenv func(string) string, stderr io.Writer) (cfg ServeConfig, logs logSettings, err error) {
 	var brokers string
 	fs := newFlagSet("serve", getenv, stderr)
 	fs.synopsis = "[flags] [SERVICE...]\n\nSERVICE is order, payment, inventory, fulfillment or notification; none means all five."
@@ -111,22 +112,23 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (cf
 	fs.String(&cfg.InstanceID, "instance-id", hostname(), "this replica's name in its consumer groups, kept across restarts so that a restarted replica takes its partitions back at once; a second replica of a service on the same host needs its own; empty: dynamic membership")
 	reliabilityFlags(fs, &cfg.Retry, &cfg.Retention)
 	rulesFlags(fs, &cfg.Rules)
-	fs.String(&level, "log-level", "info", "debug, info, warn or error")
+	logFlags(fs, &logs, "json")
+	fs.Bool(&cfg.AccessLog, "access-log", false, "log a line per HTTP request")
 	if err := fs.parse(args, true); err != nil {
-		return cfg, "", err
+		return cfg, logs, err
 	}
 	// Kafka and the embedded broker refuse a consumer whose session is shorter than their
 	// group.min.session.timeout.ms, 6s by default, and franz-go one shorter than its 3s heartbeat:
 	// the consumers would stop while the process went on taking orders.
 	if cfg.SessionTimeout < minSessionTimeout {
-		return cfg, "", fmt.Errorf("--session-timeout %v: want at least %v, the brokers' minimum", cfg.SessionTimeout, minSessionTimeout)
+		return cfg, logs, fmt.Errorf("--session-timeout %v: want at least %v, the brokers' minimum", cfg.SessionTimeout, minSessionTimeout)
 	}
 	if err := checkSettings(cfg.Retry, cfg.Retention, cfg.Rules); err != nil {
-		return cfg, "", err
+		return cfg, logs, err
 	}
 	cfg.Services = fs.Args()
 	cfg.Brokers = splitList(brokers)
-	return cfg, level, nil
+	return cfg, logs, logs.check()
 }
 
 const minSessionTimeout = 6 * time.Second

@@ -67,14 +67,14 @@ func TestParseRefusesContradictions(t *testing.T) {
 // TestParseDev checks that dev reads its flags and environment as before the checks were added.
 func TestParseDev(t *testing.T) {
 	env := map[string]string{"ORDERSYS_RETRY_ATTEMPTS": "3", "ORDERSYS_INBOX_RETENTION": "200h"}
-	cfg, level, err := parseDev([]string{"--retry-base", "100ms", "--partitions", "2", "--log-level", "debug"},
+	cfg, logs, err := parseDev([]string{"--retry-base", "100ms", "--partitions", "2", "--log-level", "debug"},
 		func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := messaging.RetryConfig{Base: 100 * time.Millisecond, Cap: messaging.DefaultRetryCap, MaxAttempts: 3}
-	if cfg.Retry != want || cfg.Retention.Inbox != 200*time.Hour || cfg.Partitions != 2 || level != "debug" {
-		t.Errorf("retry %+v, inbox retention %v, partitions %d, level %q", cfg.Retry, cfg.Retention.Inbox, cfg.Partitions, level)
+	if cfg.Retry != want || cfg.Retention.Inbox != 200*time.Hour || cfg.Partitions != 2 || logs != (logSettings{"debug", "text"}) {
+		t.Errorf("retry %+v, inbox retention %v, partitions %d, logs %+v", cfg.Retry, cfg.Retention.Inbox, cfg.Partitions, logs)
 	}
 	if _, _, err := parseDev([]string{"extra"}, func(string) string { return "" }, io.Discard); err == nil {
 		t.Error("a positional argument was accepted")

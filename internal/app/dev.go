@@ -29,6 +29,8 @@ type DevConfig struct {
 	Partitions int
 	// PprofAddr, when set, serves net/http/pprof there, apart from the API.
 	PprofAddr string
+	// AccessLog logs a line per HTTP request.
+	AccessLog bool
 	// Services to run (default: all five). Tests leave one out to see its step time out.
 	Services []string
 	// Retry bounds handler retries before a message is dead-lettered.
@@ -103,7 +105,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 	if err != nil {
 		return nil, err
 	}
-	handler, err := routes(d.node.server(), cfg.Log)
+	handler, err := routes(d.node.server(), cfg.Log, cfg.AccessLog)
 	if err != nil {
 		return nil, err
 	}

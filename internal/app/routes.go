@@ -86,8 +86,8 @@ func adopt[G any](group *G, ops []any) []string {
 	return ids
 }
 
-// routes is the HTTP surface of ordersys, all of it.
-func routes(srv server, log *slog.Logger) (http.Handler, error) {
+// routes is the HTTP surface of ordersys, all of it; accessLog adds a log line per request.
+func routes(srv server, log *slog.Logger, accessLog bool) (http.Handler, error) {
 	spec, err := api.GetSpec()
 	if err != nil {
 		return nil, fmt.Errorf("load OpenAPI spec: %w", err)
@@ -130,7 +130,11 @@ func routes(srv server, log *slog.Logger) (http.Handler, error) {
 		httpx.WriteProblem(w, httpx.ProblemFor(errs.New(errs.ENOTFOUND, "Not found",
 			"nothing at "+r.URL.Path+"; the API is under /api and documented at /docs")))
 	})
-	return httpx.Recover(log, mux), nil
+	var h http.Handler = httpx.Recover(log, mux)
+	if accessLog {
+		h = httpx.AccessLog(log, h)
+	}
+	return h, nil
 }
 
 // paramName names the parameter a generated-code binding error is about.

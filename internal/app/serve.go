@@ -29,6 +29,7 @@ type ServeConfig struct {
 	SessionTimeout    time.Duration
 	// InstanceID makes this process a static member of its consumer groups (empty: a dynamic one).
 	InstanceID string
+	AccessLog  bool // a log line per HTTP request
 	PprofAddr  string
 	Retry      messaging.RetryConfig
 	Retention  messaging.RetentionConfig
@@ -78,7 +79,7 @@ func StartServe(ctx context.Context, cfg ServeConfig) (_ *Served, err error) {
 	if err != nil {
 		return nil, err
 	}
-	handler, err := routes(s.node.server(), cfg.Log)
+	handler, err := routes(s.node.server(), cfg.Log, cfg.AccessLog)
 	if err != nil {
 		return nil, err
 	}

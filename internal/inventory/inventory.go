@@ -49,12 +49,12 @@ type Service struct {
 
 // New returns the inventory service on db. It logs to slog.Default until WithLogger is called.
 func New(db *sqlstore.DB, outbox *messaging.Outbox) *Service {
-	return &Service{db: db, outbox: outbox, log: slog.Default().With("service", Name)}
+	return &Service{db: db, outbox: outbox, log: slog.Default()}
 }
 
-// WithLogger makes the service log to log, and returns it.
+// WithLogger makes the service log to log (which names the service), and returns it.
 func (s *Service) WithLogger(log *slog.Logger) *Service {
-	s.log = log.With("service", Name)
+	s.log = log
 	return s
 }
 

@@ -94,7 +94,7 @@ type Service struct {
 
 // New returns the order service on db.
 func New(db *sqlstore.DB, outbox *messaging.Outbox, log *slog.Logger) *Service {
-	return &Service{db: db, outbox: outbox, log: log.With("service", Name), IdempotencyTTL: 24 * time.Hour,
+	return &Service{db: db, outbox: outbox, log: log, IdempotencyTTL: 24 * time.Hour,
 		StepTimeout: 30 * time.Second, StepAttempts: 3, firstSteps: newFirstSteps(),
 		admission: newAdmission(DefaultMaxCreates, DefaultMaxInFlight)}
 }

@@ -430,5 +430,13 @@ func (s *Service) step(ctx context.Context, tx *sqlstore.Tx, row *sagaRow, t eve
 	}
 	s.log.Debug("saga step", "order_id", o.ID, "from", st.Status, "to", nextState.Status, "event_type", t,
 		"event_id", eventID, "sent", send)
+	if nextState.Status.Terminal() {
+		// Once it is so: a transaction rolled back and retried would otherwise say it twice.
+		took := at.Sub(o.CreatedAt)
+		tx.AfterCommit(func() {
+			s.log.Info("order finished", "order_id", o.ID, "status", nextState.Status,
+				"reason", nextState.OutcomeReason, "duration_ms", took.Milliseconds())
+		})
+	}
 	return true, nil
 }
