@@ -29,6 +29,8 @@ Usage:
   ordersys dlq list|replay [flags]     list dead letters, or replay one (ID) or all (--all)
   ordersys loadgen [flags]             post orders at a steady rate and report throughput and
                                        latency
+  ordersys health [flags]              exit 0 if the dev or serve process at --addr is ready
+                                       (a container healthcheck)
   ordersys version                     the version and the commit it was built from
 
 Run 'ordersys COMMAND -h' for a command's flags. Every flag but loadgen's can also be set as
@@ -66,6 +68,8 @@ func run(ctx context.Context, cmd string, rest []string, getenv func(string) str
 		return runMigrate(ctx, rest, getenv, stdout, stderr)
 	case "dlq":
 		return runDLQ(ctx, rest, getenv, stdout, stderr)
+	case "health":
+		return runHealth(ctx, rest, getenv, stdout, stderr)
 	case "loadgen":
 		if err := loadgen.Command(ctx, rest, stdout, stderr); errors.Is(err, loadgen.ErrUsage) {
 			return ErrUsage

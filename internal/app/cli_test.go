@@ -41,3 +41,21 @@ func TestCommandLine(t *testing.T) {
 		t.Errorf("migrate with a mistyped URL: %v, printed %q: want an error naming it without its password", err, errOut)
 	}
 }
+
+// TestHealthCommand: `ordersys health` exits 0 against a ready process, and fails against an
+// address nothing answers on; a wildcard listen address (a container's 0.0.0.0:3001) is asked on
+// this host.
+func TestHealthCommand(t *testing.T) {
+	d := startDev(t)
+	_, port, _ := strings.Cut(d.Addr, ":")
+	var out, errOut bytes.Buffer
+	env := map[string]string{"ORDERSYS_ADDR": "0.0.0.0:" + port}
+	if err := Run(t.Context(), []string{"ordersys", "health"}, func(k string) string { return env[k] }, &out, &errOut); err != nil ||
+		out.String() != "ready\n" {
+		t.Errorf("health of a ready process: %v, %q %q", err, out.String(), errOut.String())
+	}
+	if err := Run(t.Context(), []string{"ordersys", "health", "--addr", freeAddr(t)}, func(string) string { return "" },
+		&out, &errOut); err == nil || IsUsage(err) {
+		t.Errorf("health of nothing: %v, want a failure", err)
+	}
+}
