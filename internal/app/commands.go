@@ -61,6 +61,7 @@ func parseDev(args []string, getenv func(string) string, stderr io.Writer) (cfg 
 	fs.Int(&cfg.Partitions, "partitions", 1, "partitions per topic (the embedded broker syncs each partition's batch to disk, so more partitions cost throughput in one process)")
 	logFlags(fs, &logs, "text")
 	fs.Bool(&cfg.AccessLog, "access-log", false, "log a line per HTTP request")
+	fs.String(&cfg.MetricsAddr, "metrics-addr", "", "serve GET /metrics on this address rather than on --addr")
 	fs.String(&cfg.PprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address (off when empty)")
 	reliabilityFlags(fs, &cfg.Retry, &cfg.Retention)
 	rulesFlags(fs, &cfg.Rules)
@@ -109,11 +110,13 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (cf
 	fs.Bool(&cfg.Rules.DemoCatalog, "demo-catalog", false, "stock SKU-1 to SKU-20 amply where missing, to try the system out (inventory)")
 	fs.String(&cfg.PprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address (off when empty)")
 	fs.Duration(&cfg.SessionTimeout, "session-timeout", defaultSessionTimeout, "how long a replica that stopped answering (and was not restarted) keeps its partitions before the group reassigns them")
-	fs.String(&cfg.InstanceID, "instance-id", hostname(), "this replica's name in its consumer groups, kept across restarts so that a restarted replica takes its partitions back at once; a second replica of a service on the same host needs its own; empty: dynamic membership")
+	host, hostErr := os.Hostname()
+	fs.String(&cfg.InstanceID, "instance-id", host, "this replica's name in its consumer groups (Kafka's group.instance.id), kept across restarts so that a restarted replica takes its partitions back at once; a second replica of a service on the same host must set its own (one started with another's id takes its place, and the other exits saying so); empty: dynamic membership, where a restarted replica waits out its old session")
 	reliabilityFlags(fs, &cfg.Retry, &cfg.Retention)
 	rulesFlags(fs, &cfg.Rules)
 	logFlags(fs, &logs, "json")
 	fs.Bool(&cfg.AccessLog, "access-log", false, "log a line per HTTP request")
+	fs.String(&cfg.MetricsAddr, "metrics-addr", "", "serve GET /metrics on this address rather than on --addr")
 	if err := fs.parse(args, true); err != nil {
 		return cfg, logs, err
 	}
@@ -122,6 +125,12 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (cf
 	// the consumers would stop while the process went on taking orders.
 	if cfg.SessionTimeout < minSessionTimeout {
 		return cfg, logs, fmt.Errorf("--session-timeout %v: want at least %v, the brokers' minimum", cfg.SessionTimeout, minSessionTimeout)
+	}
+	if cfg.InstanceID == "" && hostErr != nil && !fs.isSet("instance-id") {
+		return cfg, logs, fmt.Errorf("--instance-id: no default, the host name is unknown (%v): name this replica, or set --instance-id '' for dynamic membership", hostErr)
+	}
+	if err := checkInstanceID(cfg.InstanceID); err != nil {
+		return cfg, logs, err
 	}
 	if err := checkSettings(cfg.Retry, cfg.Retention, cfg.Rules); err != nil {
 		return cfg, logs, err
@@ -138,15 +147,29 @@ const minSessionTimeout = 6 * time.Second
 // to outlast pauses that should not rebalance (a GC, a short network blip).
 const defaultSessionTimeout = 20 * time.Second
 
-// hostname is the default instance id: stable across restarts of a process on its host, or of a
-// container, which keeps its hostname.
-func hostname() string {
-	h, err := os.Hostname()
-	if err != nil {
-		return ""
+// checkInstanceID refuses an --instance-id that Kafka's own clients refuse
+// (JoinGroupRequest.validateGroupInstanceId: the rule for topic names); franz-go and the brokers
+// take any string, so such an id would work here and confuse every other tool. Empty turns static
+// membership off. The default, the host name, is stable across restarts of a process on its host
+// and of a container, which keeps its host name.
+func checkInstanceID(id string) error {
+	switch {
+	case id == "":
+		return nil
+	case id == "." || id == "..":
+		return fmt.Errorf("--instance-id %q: not a valid Kafka group.instance.id", id)
+	case len(id) > maxInstanceIDLen:
+		return fmt.Errorf("--instance-id %q: want at most %d characters", id, maxInstanceIDLen)
 	}
-	return h
+	for _, r := range id {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return fmt.Errorf("--instance-id %q: want only ASCII letters, digits, '.', '_' and '-', as Kafka's group.instance.id", id)
+		}
+	}
+	return nil
 }
+
+const maxInstanceIDLen = 249
 
 func runBroker(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var addr, dir string

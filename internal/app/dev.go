@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/ordersys/ordersys/internal/messaging"
+	"github.com/ordersys/ordersys/internal/metrics"
 )
 
 // DevConfig configures `ordersys dev`.
@@ -29,6 +29,8 @@ type DevConfig struct {
 	Partitions int
 	// PprofAddr, when set, serves net/http/pprof there, apart from the API.
 	PprofAddr string
+	// MetricsAddr, when set, serves GET /metrics there rather than on Addr.
+	MetricsAddr string
 	// AccessLog logs a line per HTTP request.
 	AccessLog bool
 	// Services to run (default: all five). Tests leave one out to see its step time out.
@@ -48,7 +50,7 @@ type Dev struct {
 	cluster *kfake.Cluster
 	node    *node
 	http    *httpServer
-	pprof   *http.Server
+	side    sideListeners
 }
 
 // StartDev starts everything and returns once the API accepts requests.
@@ -88,6 +90,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 	if err != nil {
 		return nil, err
 	}
+	m := metrics.New(Version())
 	d.node, err = startNode(ctx, nodeConfig{
 		services:   mods,
 		dsn:        func(svc string) string { return "sqlite:" + filepath.Join(cfg.DataDir, svc+".db") },
@@ -100,12 +103,14 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 		// The embedded broker is this process's own, so no other member can hold this id; a
 		// restart after a crash takes its partitions back without waiting out its old session.
 		instanceID: "ordersys-dev",
+		metrics:    m,
 		log:        cfg.Log,
 	})
 	if err != nil {
 		return nil, err
 	}
-	handler, err := routes(d.node.server(), cfg.Log, cfg.AccessLog)
+	handler, err := routes(d.node.server(), cfg.Log,
+		routeOptions{accessLog: cfg.AccessLog, metrics: m, metricsElsewhere: cfg.MetricsAddr != ""})
 	if err != nil {
 		return nil, err
 	}
@@ -113,10 +118,11 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 		return nil, err
 	}
 	d.Addr = d.http.addr
-	if cfg.PprofAddr != "" {
-		if d.pprof, err = servePprof(cfg.PprofAddr); err != nil {
-			return nil, err
-		}
+	if err := d.side.serve("pprof", cfg.PprofAddr, pprofHandler()); err != nil {
+		return nil, err
+	}
+	if err := d.side.serve("metrics", cfg.MetricsAddr, metricsHandler(m)); err != nil {
+		return nil, err
 	}
 	return d, nil
 }
@@ -163,9 +169,7 @@ func (d *Dev) Close() error {
 	if d.http != nil {
 		errs = append(errs, d.http.close())
 	}
-	if d.pprof != nil {
-		errs = append(errs, d.pprof.Close())
-	}
+	errs = append(errs, d.side.close())
 	if d.node != nil {
 		errs = append(errs, d.node.close())
 	}

@@ -84,6 +84,13 @@ func (f *flagSet) Bool(p *bool, name string, def bool, usage string) {
 	f.BoolVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, envName(name)))
 }
 
+// isSet reports whether the command line set the flag name.
+func (f *flagSet) isSet(name string) bool {
+	set := false
+	f.Visit(func(fl *flag.Flag) { set = set || fl.Name == name })
+	return set
+}
+
 // parse parses args and reports bad environment values too. Positional arguments are an error
 // unless the command takes them.
 func (f *flagSet) parse(args []string, positional bool) error {

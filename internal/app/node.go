@@ -14,6 +14,7 @@ import (
 	"github.com/ordersys/ordersys/internal/events"
 	"github.com/ordersys/ordersys/internal/httpx"
 	"github.com/ordersys/ordersys/internal/messaging"
+	"github.com/ordersys/ordersys/internal/metrics"
 	"github.com/ordersys/ordersys/internal/service"
 	"github.com/ordersys/ordersys/internal/sqlstore"
 )
@@ -31,6 +32,9 @@ type nodeConfig struct {
 	// sessionTimeout is how long the group waits for a silent consumer before handing its
 	// partitions to another replica (0: franz-go's default, 45 s).
 	sessionTimeout time.Duration
+	// metrics is where the node's services record what they do, and their pools, outboxes and
+	// consumer groups are watched.
+	metrics *metrics.Metrics
 	// instanceID, when set, makes every consumer a static group member (KIP-345) under this id: a
 	// process restarted with the same id takes its partitions back at once, rather than after
 	// its old session expires.
@@ -82,32 +86,63 @@ func startNode(ctx context.Context, cfg nodeConfig) (_ *node, err error) {
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
+	var groups []string
 	for _, m := range cfg.services {
-		if err := n.start(ctx, runCtx, cfg, m); err != nil {
+		subs, err := n.start(ctx, runCtx, cfg, m)
+		if err != nil {
 			return nil, fmt.Errorf("%s: %w", m.Name, err)
 		}
+		for _, s := range subs {
+			groups = append(groups, s.Name)
+		}
 	}
+	cfg.metrics.WatchConsumerLag(func(ctx context.Context) ([]metrics.Lag, error) {
+		return consumerLag(ctx, kadm.NewClient(n.producer), groups)
+	})
 	return n, nil
+}
+
+// consumerLag is how far each of groups is behind on each partition it consumes, as the brokers
+// report it: the high watermark less the group's committed offset.
+func consumerLag(ctx context.Context, adm *kadm.Client, groups []string) ([]metrics.Lag, error) {
+	lags, err := adm.Lag(ctx, groups...)
+	if err != nil {
+		return nil, err
+	}
+	var out []metrics.Lag
+	for _, g := range lags.Sorted() {
+		if g.Error() != nil {
+			return nil, fmt.Errorf("lag of %s: %w", g.Group, g.Error())
+		}
+		for _, l := range g.Lag.Sorted() {
+			if l.Err == nil {
+				out = append(out, metrics.Lag{Consumer: g.Group, Topic: l.Topic, Partition: l.Partition, Lag: l.Lag})
+			}
+		}
+	}
+	return out, nil
 }
 
 // start opens (and migrates) one service's database, starts the service, and runs its relay,
 // pruners, loops and consumers until runCtx ends.
-func (n *node) start(ctx, runCtx context.Context, cfg nodeConfig, m service.Module) error {
+func (n *node) start(ctx, runCtx context.Context, cfg nodeConfig, m service.Module) ([]messaging.Subscription, error) {
 	log := cfg.log.With("service", m.Name)
 	db, err := sqlstore.OpenService(ctx, cfg.dsn(m.Name), m.Name)
 	if err != nil {
-		return fmt.Errorf("database: %w", err)
+		return nil, fmt.Errorf("database: %w", err)
 	}
 	n.dbs[m.Name] = db
 	if cfg.migrate {
 		if err := sqlstore.Migrate(ctx, db, messaging.Migrations, m.Migrations); err != nil {
-			return fmt.Errorf("database: %w", err)
+			return nil, fmt.Errorf("database: %w", err)
 		}
 	}
 	out := messaging.NewOutbox()
-	parts, err := m.Start(ctx, service.Deps{DB: db, Outbox: out, Log: log, Retention: cfg.retention})
+	cfg.metrics.WatchPool(m.Name, db.Pools()...)
+	cfg.metrics.WatchOutboxBacklog(m.Name, func(ctx context.Context) (int, error) { return messaging.Backlog(ctx, db) })
+	parts, err := m.Start(ctx, service.Deps{DB: db, Outbox: out, Log: log, Retention: cfg.retention, Metrics: cfg.metrics})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	n.services[m.Name] = parts.Service
 	if parts.API != nil {
@@ -128,6 +163,10 @@ func (n *node) start(ctx, runCtx context.Context, cfg nodeConfig, m service.Modu
 		opts = append(opts, kgo.SessionTimeout(cfg.sessionTimeout))
 	}
 	if cfg.instanceID != "" {
+		// Static membership of the classic group protocol (KIP-345), on purpose not KIP-848's
+		// (kgo.ServerSideBalancer): under KIP-848 a member that died without leaving holds its
+		// instance id until its session expires (UNRELEASED_INSTANCE_ID), so a restart after a
+		// crash would wait as long as with no instance id. docs/reliability.md has the details.
 		opts = append(opts, kgo.InstanceID(cfg.instanceID))
 	}
 	for _, sub := range parts.Subscriptions {
@@ -142,7 +181,7 @@ func (n *node) start(ctx, runCtx context.Context, cfg nodeConfig, m service.Modu
 			}
 		})
 	}
-	return nil
+	return parts.Subscriptions, nil
 }
 
 // health answers readiness from every database of this node and the broker.

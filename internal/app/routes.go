@@ -9,12 +9,20 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/swaggest/swgui/v5emb"
 
 	"github.com/ordersys/ordersys/api"
 	"github.com/ordersys/ordersys/internal/errs"
+	"github.com/ordersys/ordersys/internal/fulfillment"
 	"github.com/ordersys/ordersys/internal/httpx"
+	"github.com/ordersys/ordersys/internal/inventory"
+	"github.com/ordersys/ordersys/internal/metrics"
+	"github.com/ordersys/ordersys/internal/notification"
+	"github.com/ordersys/ordersys/internal/order"
+	"github.com/ordersys/ordersys/internal/payment"
 )
 
 // The operations of the API, grouped by the service that implements them. A process serves the
@@ -86,8 +94,16 @@ func adopt[G any](group *G, ops []any) []string {
 	return ids
 }
 
-// routes is the HTTP surface of ordersys, all of it; accessLog adds a log line per request.
-func routes(srv server, log *slog.Logger, accessLog bool) (http.Handler, error) {
+// routeOptions are what a process adds to its API: a log line per request, its metrics.
+type routeOptions struct {
+	accessLog bool
+	metrics   *metrics.Metrics
+	// metricsElsewhere: --metrics-addr serves them on a listener of their own.
+	metricsElsewhere bool
+}
+
+// routes is the HTTP surface of ordersys, all of it.
+func routes(srv server, log *slog.Logger, o routeOptions) (http.Handler, error) {
 	spec, err := api.GetSpec()
 	if err != nil {
 		return nil, fmt.Errorf("load OpenAPI spec: %w", err)
@@ -126,15 +142,55 @@ func routes(srv server, log *slog.Logger, accessLog bool) (http.Handler, error) 
 	})
 	mux.Handle("GET /docs", http.RedirectHandler("/docs/", http.StatusMovedPermanently))
 	mux.Handle("GET /docs/", v5emb.New("ordersys API", "/docs.json", "/docs/"))
+	if o.metrics != nil && !o.metricsElsewhere {
+		mux.Handle("GET /metrics", o.metrics.Handler())
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteProblem(w, httpx.ProblemFor(errs.New(errs.ENOTFOUND, "Not found",
 			"nothing at "+r.URL.Path+"; the API is under /api and documented at /docs")))
 	})
 	var h http.Handler = httpx.Recover(log, mux)
-	if accessLog {
+	if o.metrics != nil {
+		h = httpx.Observe(h, func(r *http.Request, status, _ int, took time.Duration) {
+			route := routeOf(mux, apiMux, r)
+			o.metrics.HTTPAnswered(serviceOf(route), route, r.Method, status, took)
+		})
+	}
+	if o.accessLog {
 		h = httpx.AccessLog(log, h)
 	}
 	return h, nil
+}
+
+// routeOf is the template of the route that answers r ("GET /api/v1/orders/{orderId}" is
+// "/api/v1/orders/{orderId}"), never its path: ids in a metric's labels would make a series per
+// order.
+func routeOf(mux, apiMux *http.ServeMux, r *http.Request) string {
+	_, pattern := mux.Handler(r)
+	if pattern == "/api/" {
+		_, pattern = apiMux.Handler(r)
+	}
+	if _, path, ok := strings.Cut(pattern, " "); ok {
+		return path
+	}
+	if pattern == "" || pattern == "/" {
+		return "unmatched"
+	}
+	return pattern
+}
+
+// serviceOf is the service whose operations a route belongs to ("ordersys" for the process's own:
+// probes, docs, metrics, the operator's API).
+func serviceOf(route string) string {
+	for prefix, svc := range map[string]string{
+		"/api/v1/orders": order.Name, "/api/v1/inventory": inventory.Name, "/api/v1/payments": payment.Name,
+		"/api/v1/shipments": fulfillment.Name, "/api/v1/notifications": notification.Name,
+	} {
+		if strings.HasPrefix(route, prefix) {
+			return svc
+		}
+	}
+	return "ordersys"
 }
 
 // paramName names the parameter a generated-code binding error is about.

@@ -34,7 +34,7 @@ func TestNotServedHere(t *testing.T) {
 	if got := len(newServer(nil, admin{}, &httpx.Health{}).notServed); got != 11 {
 		t.Errorf("a server of no service lacks %d operations, want all 11", got)
 	}
-	h, err := routes(newServer([]any{stockOnly{}}, admin{}, &httpx.Health{}), testLogger(), false)
+	h, err := routes(newServer([]any{stockOnly{}}, admin{}, &httpx.Health{}), testLogger(), routeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

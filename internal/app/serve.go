@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/ordersys/ordersys/internal/messaging"
+	"github.com/ordersys/ordersys/internal/metrics"
 	"github.com/ordersys/ordersys/internal/service"
 	"github.com/ordersys/ordersys/internal/sqlstore"
 )
@@ -28,21 +28,22 @@ type ServeConfig struct {
 	Migrate           bool
 	SessionTimeout    time.Duration
 	// InstanceID makes this process a static member of its consumer groups (empty: a dynamic one).
-	InstanceID string
-	AccessLog  bool // a log line per HTTP request
-	PprofAddr  string
-	Retry      messaging.RetryConfig
-	Retention  messaging.RetentionConfig
-	Rules      Rules
-	Log        *slog.Logger
+	InstanceID  string
+	AccessLog   bool   // a log line per HTTP request
+	MetricsAddr string // when set, GET /metrics is served there rather than on Addr
+	PprofAddr   string
+	Retry       messaging.RetryConfig
+	Retention   messaging.RetentionConfig
+	Rules       Rules
+	Log         *slog.Logger
 }
 
 // Served is a running `ordersys serve`.
 type Served struct {
-	Addr  string
-	node  *node
-	http  *httpServer
-	pprof *http.Server
+	Addr string
+	node *node
+	http *httpServer
+	side sideListeners
 }
 
 // StartServe starts the named services and their HTTP listener.
@@ -63,6 +64,7 @@ func StartServe(ctx context.Context, cfg ServeConfig) (_ *Served, err error) {
 			s.Close()
 		}
 	}()
+	m := metrics.New(Version())
 	s.node, err = startNode(ctx, nodeConfig{
 		services:       mods,
 		dsn:            serviceDSN(cfg.DatabaseURL),
@@ -74,12 +76,14 @@ func StartServe(ctx context.Context, cfg ServeConfig) (_ *Served, err error) {
 		retention:      cfg.Retention,
 		sessionTimeout: cfg.SessionTimeout,
 		instanceID:     cfg.InstanceID,
+		metrics:        m,
 		log:            cfg.Log,
 	})
 	if err != nil {
 		return nil, err
 	}
-	handler, err := routes(s.node.server(), cfg.Log, cfg.AccessLog)
+	handler, err := routes(s.node.server(), cfg.Log,
+		routeOptions{accessLog: cfg.AccessLog, metrics: m, metricsElsewhere: cfg.MetricsAddr != ""})
 	if err != nil {
 		return nil, err
 	}
@@ -87,10 +91,11 @@ func StartServe(ctx context.Context, cfg ServeConfig) (_ *Served, err error) {
 		return nil, err
 	}
 	s.Addr = s.http.addr
-	if cfg.PprofAddr != "" {
-		if s.pprof, err = servePprof(cfg.PprofAddr); err != nil {
-			return nil, err
-		}
+	if err := s.side.serve("pprof", cfg.PprofAddr, pprofHandler()); err != nil {
+		return nil, err
+	}
+	if err := s.side.serve("metrics", cfg.MetricsAddr, metricsHandler(m)); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -104,9 +109,7 @@ func (s *Served) Close() error {
 	if s.http != nil {
 		errs = append(errs, s.http.close())
 	}
-	if s.pprof != nil {
-		errs = append(errs, s.pprof.Close())
-	}
+	errs = append(errs, s.side.close())
 	if s.node != nil {
 		errs = append(errs, s.node.close())
 	}

@@ -140,6 +140,7 @@ func (s *Service) Create(ctx context.Context, key string, req Request) (Placed, 
 		placed, err = s.create(ctx, key, hash, req, true)
 	}
 	if err == nil && !placed.Replayed {
+		s.metrics.OrderCreated()
 		s.admission.inFlight.Add(1)
 		s.firstSteps.add(placed.Body.OrderID.String())
 	}

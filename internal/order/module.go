@@ -29,6 +29,7 @@ func Module(cfg Config) service.Module {
 				svc.StepAttempts = cfg.StepAttempts
 			}
 			svc.SetAdmission(cfg.MaxCreates, cfg.MaxInFlight)
+			svc.SetMetrics(d.Metrics)
 			batch := d.Retention.BatchSize
 			return service.Parts{
 				Subscriptions: svc.Subscriptions(),

@@ -13,6 +13,7 @@ import (
 	"github.com/ordersys/ordersys/internal/errs"
 	"github.com/ordersys/ordersys/internal/events"
 	"github.com/ordersys/ordersys/internal/messaging"
+	"github.com/ordersys/ordersys/internal/metrics"
 	"github.com/ordersys/ordersys/internal/sqlstore"
 )
 
@@ -88,7 +89,8 @@ type Service struct {
 	StepTimeout  time.Duration
 	StepAttempts int
 
-	firstSteps *firstSteps // orders created here, for RunFirstSteps
+	metrics    *metrics.Metrics // nil: none recorded
+	firstSteps *firstSteps      // orders created here, for RunFirstSteps
 	admission  *admission  // see RunAdmission and SetAdmission
 }
 

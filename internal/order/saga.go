@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -411,7 +413,7 @@ func (s *Service) step(ctx context.Context, tx *sqlstore.Tx, row *sagaRow, t eve
 	// the step's commands were sent: a reply that sends nothing (one undo of two, or a duplicate)
 	// leaves it where it was.
 	at := now()
-	deadline := row.deadline
+	due, deadline := row.deadline, row.deadline
 	switch {
 	case nextState.Status.Terminal():
 		deadline = sql.NullTime{}
@@ -430,13 +432,42 @@ func (s *Service) step(ctx context.Context, tx *sqlstore.Tx, row *sagaRow, t eve
 	}
 	s.log.Debug("saga step", "order_id", o.ID, "from", st.Status, "to", nextState.Status, "event_type", t,
 		"event_id", eventID, "sent", send)
-	if nextState.Status.Terminal() {
-		// Once it is so: a transaction rolled back and retried would otherwise say it twice.
-		took := at.Sub(o.CreatedAt)
-		tx.AfterCommit(func() {
-			s.log.Info("order finished", "order_id", o.ID, "status", nextState.Status,
-				"reason", nextState.OutcomeReason, "duration_ms", took.Milliseconds())
-		})
-	}
+	s.observe(tx, o, st.Status, nextState, t, due, at)
 	return true, nil
+}
+
+// observe records what a step did to an order once its transaction has committed (a transaction
+// rolled back and retried would otherwise count it twice): a step's reply applied, a step out of
+// time, the order's end.
+// due is when the step the order was in was due.
+func (s *Service) observe(tx *sqlstore.Tx, o *Order, from Status, to sagaState, t events.Type, due sql.NullTime, at time.Time) {
+	step := stepName(from)
+	var answered time.Duration
+	if step != "" && t != stepTimedOut && t != cancelRequested && due.Valid {
+		answered = at.Sub(due.Time.Add(-s.StepTimeout)) // the deadline runs from the send
+	}
+	tx.AfterCommit(func() {
+		switch {
+		case step != "" && t == stepTimedOut:
+			s.metrics.StepTimedOut(step)
+		case step != "" && to.Status != from && answered > 0:
+			s.metrics.StepAnswered(step, answered)
+		}
+		if to.Status.Terminal() {
+			took := at.Sub(o.CreatedAt)
+			s.metrics.OrderFinished(string(to.Status), to.OutcomeReason, took)
+			s.log.Info("order finished", "order_id", o.ID, "status", to.Status, "reason", to.OutcomeReason,
+				"duration_ms", took.Milliseconds())
+		}
+	})
+}
+
+// stepName is the saga step an order in status s awaits ("" for none; PENDING awaits its first):
+// the label of the step metrics.
+func stepName(s Status) string {
+	switch s {
+	case Pending, Payment, Inventory, Fulfillment, Compensating:
+		return strings.ToLower(string(s))
+	}
+	return ""
 }

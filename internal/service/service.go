@@ -9,6 +9,7 @@ import (
 	"log/slog"
 
 	"github.com/ordersys/ordersys/internal/messaging"
+	"github.com/ordersys/ordersys/internal/metrics"
 	"github.com/ordersys/ordersys/internal/sqlstore"
 )
 
@@ -28,6 +29,8 @@ type Deps struct {
 	Outbox    *messaging.Outbox
 	Log       *slog.Logger
 	Retention messaging.RetentionConfig
+	// Metrics is where the service records what it does (nil: nowhere).
+	Metrics *metrics.Metrics
 }
 
 // Parts are what the process runs of a started service. The process itself runs the outbox relay

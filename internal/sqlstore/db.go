@@ -102,3 +102,6 @@ func (db *DB) Close() error {
 	}
 	return db.DB.Close()
 }
+
+// Pools are the database's connection pools: the one transactions use and the one for reads.
+func (db *DB) Pools() []*sql.DB { return []*sql.DB{db.DB, db.reads} }
