@@ -91,7 +91,7 @@ type Service struct {
 
 	metrics    *metrics.Metrics // nil: none recorded
 	firstSteps *firstSteps      // orders created here, for RunFirstSteps
-	admission  *admission  // see RunAdmission and SetAdmission
+	admission  *admission       // see RunAdmission and SetAdmission
 }
 
 // New returns the order service on db.
