@@ -52,6 +52,8 @@ func TestDuplicateInstanceIDStopsTheFencedReplica(t *testing.T) {
 			t.Errorf("fenced replica exited with %v, want a failure", err)
 		}
 	case <-time.After(30 * time.Second):
+		_ = first.cmd.Process.Kill()
+		<-exited // the cleanup must not wait on the process too
 		t.Fatal("the fenced replica is still running 30 s after its twin joined")
 	}
 	// The twin consumes in its place.
