@@ -172,6 +172,16 @@ func TestMetricsTellTheTruth(t *testing.T) {
 			t.Errorf("consumer lag of %s = %v (present %v), want 0 as kadm says", group, got, ok)
 		}
 	}
+	// Every order (but one cancelled before its charge was sent, maybe) had its ChargePayment applied
+	// once, and notification recorded each end once; nothing went to a dead-letter topic.
+	if got, _ := value(m, "ordersys_consumer_records_total", map[string]string{"consumer": "payment",
+		"topic": "payments.commands", "outcome": "applied"}); got < float64(len(ids)-1) {
+		t.Errorf("payment commands applied: %v, want at least %d", got, len(ids)-1)
+	}
+	check("ordersys_consumer_records_total", map[string]string{"consumer": "notification", "outcome": "applied"}, float64(len(ids)))
+	check("ordersys_consumer_records_total", map[string]string{"outcome": "dead_lettered"}, 0)
+	check("ordersys_dead_letters_total", nil, 0)
+	check("ordersys_saga_step_timeouts_total", nil, 0)
 	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "ordersys_build_info"} {
 		if m[name] == nil {
 			t.Errorf("no %s", name)

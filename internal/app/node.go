@@ -171,6 +171,7 @@ func (n *node) start(ctx, runCtx context.Context, cfg nodeConfig, m service.Modu
 	}
 	for _, sub := range parts.Subscriptions {
 		c := messaging.NewConsumer(sub, db, n.producer, cfg.retry, log)
+		c.SetMetrics(cfg.metrics)
 		n.wg.Go(func() {
 			if err := c.Run(runCtx, cfg.brokers, opts...); err != nil && runCtx.Err() == nil {
 				log.Error("consumer stopped", "consumer", sub.Name, "err", err)

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/ordersys/ordersys/internal/events"
+	"github.com/ordersys/ordersys/internal/metrics"
 	"github.com/ordersys/ordersys/internal/sqlstore"
 )
 
@@ -87,11 +88,22 @@ func (s Subscription) skips(t events.Type) bool {
 
 // Consumer runs one subscription against a service database.
 type Consumer struct {
-	sub   Subscription
-	db    *sqlstore.DB
-	dlq   *kgo.Client
-	retry RetryConfig
-	log   *slog.Logger
+	sub     Subscription
+	db      *sqlstore.DB
+	dlq     *kgo.Client
+	retry   RetryConfig
+	log     *slog.Logger
+	metrics *metrics.Metrics // nil: none recorded
+}
+
+// SetMetrics makes the consumer count the records it settles, by outcome, in m.
+func (c *Consumer) SetMetrics(m *metrics.Metrics) {
+	c.metrics = m
+	for _, topic := range c.sub.Topics { // every series from zero, so that a rate starts at once
+		for _, outcome := range []string{metrics.Applied, metrics.Duplicate, metrics.Retried, metrics.DeadLettered} {
+			m.Settled(c.sub.Name, topic, outcome, 0)
+		}
+	}
 }
 
 // NewConsumer binds a subscription to its database. Dead letters are produced through dlq.
@@ -167,6 +179,17 @@ func (c *Consumer) Run(ctx context.Context, brokers []string, extra ...kgo.Opt) 
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) { records = append(records, p.Records...) })
 		c.settle(ctx, cl, records)
 		cl.AllowRebalance()
+	}
+}
+
+// countApplied counts a committed batch's events: applied, or skipped by the inbox as duplicates.
+func (c *Consumer) countApplied(todo []Event, fresh []bool) {
+	for i, e := range todo {
+		outcome := metrics.Applied
+		if !fresh[i] {
+			outcome = metrics.Duplicate
+		}
+		c.metrics.Settled(c.sub.Name, e.Envelope.Type.Topic(), outcome, 1)
 	}
 }
 
@@ -267,6 +290,9 @@ func (c *Consumer) apply(ctx context.Context, todo []Event) error {
 				return err
 			}
 		}
+		if c.metrics != nil {
+			tx.AfterCommit(func() { c.countApplied(todo, fresh) })
+		}
 		return nil
 	})
 }
@@ -309,6 +335,7 @@ func (c *Consumer) process(ctx context.Context, r *kgo.Record) bool {
 			return c.deadLetter(ctx, r, err, attempts)
 		}
 		delay, _ := backoff.Next()
+		c.metrics.Settled(c.sub.Name, r.Topic, metrics.Retried, 1)
 		log.Warn("handler failed; retrying", "attempt", attempts, "retry_in", delay, "err", err)
 		if !sleep(ctx, delay) {
 			return false
@@ -370,6 +397,7 @@ func (c *Consumer) deadLetter(ctx context.Context, r *kgo.Record, cause error, a
 	if err != nil {
 		return false
 	}
+	c.metrics.Settled(c.sub.Name, r.Topic, metrics.DeadLettered, 1)
 	c.log.Error("message dead-lettered", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
 		"dlq", dl.Topic, "err", cause)
 	return true

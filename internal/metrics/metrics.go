@@ -170,3 +170,13 @@ func (m *Metrics) HTTPAnswered(service, route, method string, code int, took tim
 		m.httpDuration.WithLabelValues(service, route, method).Observe(took.Seconds())
 	}
 }
+
+// DeclareSteps starts the step timeout series of steps at zero, so that a rate over them starts
+// at once and a dashboard shows the steps before one times out.
+func (m *Metrics) DeclareSteps(steps ...string) {
+	if m != nil {
+		for _, s := range steps {
+			m.stepTimeouts.WithLabelValues(s).Add(0)
+		}
+	}
+}

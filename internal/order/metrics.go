@@ -12,6 +12,11 @@ import (
 func (s *Service) SetMetrics(m *metrics.Metrics) {
 	s.metrics = m
 	m.WatchSagaOrders(s.countInFlight)
+	var steps []string
+	for _, st := range []Status{Pending, Payment, Inventory, Fulfillment, Compensating} {
+		steps = append(steps, stepName(st))
+	}
+	m.DeclareSteps(steps...)
 }
 
 // countInFlight counts the orders in each non-terminal status. Every one has a step deadline, and
