@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -66,13 +67,13 @@ func startNode(ctx context.Context, cfg nodeConfig) (_ *node, err error) {
 			n.close()
 		}
 	}()
-	n.producer, err = kgo.NewClient(
+	n.producer, err = kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(cfg.brokers...),
 		kgo.ClientID("ordersys-relay"),
 		// The relay hands the client whole batches already; lingering would only add latency.
 		kgo.ProducerLinger(0),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
-	)
+	}, cfg.metrics.Kafka()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka producer: %w", err)
 	}
@@ -173,7 +174,7 @@ func (n *node) start(ctx, runCtx context.Context, cfg nodeConfig, m service.Modu
 		c := messaging.NewConsumer(sub, db, n.producer, cfg.retry, log)
 		c.SetMetrics(cfg.metrics)
 		n.wg.Go(func() {
-			if err := c.Run(runCtx, cfg.brokers, opts...); err != nil && runCtx.Err() == nil {
+			if err := c.Run(runCtx, cfg.brokers, append(slices.Clip(opts), cfg.metrics.Kafka()...)...); err != nil && runCtx.Err() == nil {
 				log.Error("consumer stopped", "consumer", sub.Name, "err", err)
 				select {
 				case n.failed <- err:
