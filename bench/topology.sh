@@ -47,7 +47,7 @@ db="postgres://postgres@127.0.0.1:$pgport/postgres?sslmode=disable"
 echo "PostgreSQL: $db; partitions $partitions, PROCS=${PROCS:-1}, SYNC_WRITES=${SYNC_WRITES:-true}" >&2
 
 "$pgbin/psql" -q "$db" -c "CREATE EXTENSION pg_stat_statements"
-"${ordersys[@]}" broker --addr "127.0.0.1:$kport" --data-dir "$dir/kafka" --sync-writes="${SYNC_WRITES:-true}" >/dev/null 2>"$dir/broker.log" & pids+=($!); broker=$!
+"${ordersys[@]}" broker --addr "127.0.0.1:$kport" --data-dir "$dir/kafka" --metrics-addr 127.0.0.1:0 --sync-writes="${SYNC_WRITES:-true}" >/dev/null 2>"$dir/broker.log" & pids+=($!); broker=$!
 sleep 1
 "${ordersys[@]}" migrate --database-url "$db" >/dev/null
 declare -A svc

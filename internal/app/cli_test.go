@@ -3,8 +3,10 @@ package app
 import (
 	"bytes"
 	"context"
+	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestCommandLine: the command line behaves as people expect: --version answers, a command's
@@ -57,5 +59,36 @@ func TestHealthCommand(t *testing.T) {
 	if err := Run(t.Context(), []string{"ordersys", "health", "--addr", freeAddr(t)}, func(string) string { return "" },
 		&out, &errOut); err == nil || IsUsage(err) {
 		t.Errorf("health of nothing: %v, want a failure", err)
+	}
+}
+
+// TestBrokerServesMetrics: `ordersys broker` has no HTTP listener of its own, so its metrics are
+// on --metrics-addr.
+func TestBrokerServesMetrics(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, []string{"ordersys", "broker", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(),
+			"--metrics-addr", "127.0.0.1:0"}, func(string) string { return "" }, out, io.Discard)
+	}()
+	var url string
+	poll(t, 10*time.Second, 20*time.Millisecond, func() (bool, string) {
+		out.mu.Lock()
+		defer out.mu.Unlock()
+		_, rest, ok := strings.Cut(out.buf.String(), "Metrics     ")
+		url, _, _ = strings.Cut(rest, "\n")
+		return ok && strings.HasSuffix(url, "/metrics"), "no metrics address printed yet"
+	})
+	m := scrape(t, url)
+	for _, name := range []string{"ordersys_build_info", "go_goroutines", "process_cpu_seconds_total"} {
+		if m[name] == nil {
+			t.Errorf("the broker's metrics lack %s", name)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("broker: %v", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ordersys/ordersys/internal/fulfillment"
 	"github.com/ordersys/ordersys/internal/messaging"
+	"github.com/ordersys/ordersys/internal/metrics"
 	"github.com/ordersys/ordersys/internal/order"
 	"github.com/ordersys/ordersys/internal/payment"
 )
@@ -174,12 +175,13 @@ func checkInstanceID(id string) error {
 const maxInstanceIDLen = 249
 
 func runBroker(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	var addr, dir string
+	var addr, dir, metricsAddr string
 	var sync bool
 	fs := newFlagSet("broker", getenv, stderr)
 	fs.String(&addr, "addr", "127.0.0.1:9092", "listen address")
 	fs.String(&dir, "data-dir", "./data/kafka", "where the broker keeps its log")
 	fs.Bool(&sync, "sync-writes", true, "fsync every produced batch before acknowledging it (off: let the OS flush, as Kafka does by default)")
+	fs.String(&metricsAddr, "metrics-addr", "127.0.0.1:9308", "serve GET /metrics (the process's own) on this address (off when empty)")
 	if err := fs.parse(args, false); err != nil {
 		return err
 	}
@@ -188,8 +190,16 @@ func runBroker(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer c.Close()
-	fmt.Fprintf(stdout, "ordersys broker is running\n  Kafka       %s\n  Data        %s\nPress Ctrl-C to stop.\n",
-		c.ListenAddrs()[0], dir)
+	var side sideListeners
+	defer side.close()
+	if err := side.serve("metrics", metricsAddr, metricsHandler(metrics.New(Version()))); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "ordersys broker is running\n  Kafka       %s\n  Data        %s\n", c.ListenAddrs()[0], dir)
+	if len(side) > 0 {
+		fmt.Fprintf(stdout, "  Metrics     http://%s/metrics\n", side[0].Addr)
+	}
+	fmt.Fprintln(stdout, "Press Ctrl-C to stop.")
 	<-ctx.Done()
 	return nil
 }

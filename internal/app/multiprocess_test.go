@@ -30,7 +30,8 @@ type cluster struct {
 func startCluster(t *testing.T, session time.Duration, replicas map[string]int) *cluster {
 	t.Helper()
 	c := &cluster{dsn: pgtest.DSN(t), services: map[string][]*process{}}
-	c.broker = startProcess(t, "broker", brokerUp, "broker", "--addr", freeAddr(t), "--data-dir", t.TempDir())
+	c.broker = startProcess(t, "broker", brokerUp, "broker", "--addr", freeAddr(t), "--data-dir", t.TempDir(),
+		"--metrics-addr", "127.0.0.1:0")
 	apiAddr := freeAddr(t)
 	for _, name := range []string{"order", "payment", "inventory", "fulfillment", "notification"} {
 		addr := "127.0.0.1:0"

@@ -40,7 +40,7 @@ func (s *sideListeners) serve(what, addr string, h http.Handler) error {
 	if err != nil {
 		return fmt.Errorf("%s listener: %w", what, err)
 	}
-	srv := &http.Server{Handler: h}
+	srv := &http.Server{Addr: ln.Addr().String(), Handler: h} // the address it got, for port 0
 	go func() { _ = srv.Serve(ln) }()
 	*s = append(*s, srv)
 	return nil
