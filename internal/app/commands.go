@@ -17,6 +17,7 @@ import (
 	"github.com/ordersys/ordersys/internal/metrics"
 	"github.com/ordersys/ordersys/internal/order"
 	"github.com/ordersys/ordersys/internal/payment"
+	"github.com/ordersys/ordersys/internal/tracing"
 )
 
 func runDev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -25,6 +26,11 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 		return err
 	}
 	cfg.Log = log
+	stopTracing, err := tracing.Setup(ctx, cfg.OTLPEndpoint, "ordersys-dev", getenv)
+	if err != nil {
+		return err
+	}
+	defer flushTraces(stopTracing, log)
 	d, err := StartDev(ctx, cfg)
 	if err != nil {
 		return err
@@ -39,6 +45,15 @@ Press Ctrl-C to stop.
 	waitErr := d.Wait(ctx)
 	log.Info("shutting down")
 	return errors.Join(waitErr, d.Close())
+}
+
+// flushTraces sends the spans still buffered, giving up after a few seconds.
+func flushTraces(stop func(context.Context) error, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := stop(ctx); err != nil {
+		log.Warn("flushing traces failed", "err", err)
+	}
 }
 
 // parsed runs a command's parser and makes the logger it asked for.
@@ -63,6 +78,7 @@ func parseDev(args []string, getenv func(string) string, stderr io.Writer) (cfg 
 	logFlags(fs, &logs, "text")
 	fs.Bool(&cfg.AccessLog, "access-log", false, "log a line per HTTP request")
 	fs.String(&cfg.MetricsAddr, "metrics-addr", "", "serve GET /metrics on this address rather than on --addr")
+	fs.String(&cfg.OTLPEndpoint, "otlp-endpoint", "", "export traces with OTLP over HTTP to this URL, e.g. http://collector:4318 (or set OTEL_EXPORTER_OTLP_ENDPOINT; OTEL_TRACES_SAMPLER and OTEL_SERVICE_NAME are honoured)")
 	fs.String(&cfg.PprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address (off when empty)")
 	reliabilityFlags(fs, &cfg.Retry, &cfg.Retention)
 	rulesFlags(fs, &cfg.Rules)
@@ -81,6 +97,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	cfg.Log = log
+	name := "ordersys"
+	if len(cfg.Services) > 0 {
+		name = "ordersys-" + strings.Join(cfg.Services, "-")
+	}
+	stopTracing, err := tracing.Setup(ctx, cfg.OTLPEndpoint, name, getenv)
+	if err != nil {
+		return err
+	}
+	defer flushTraces(stopTracing, log)
 	s, err := StartServe(ctx, cfg)
 	if err != nil {
 		return err
@@ -118,6 +143,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (cf
 	logFlags(fs, &logs, "json")
 	fs.Bool(&cfg.AccessLog, "access-log", false, "log a line per HTTP request")
 	fs.String(&cfg.MetricsAddr, "metrics-addr", "", "serve GET /metrics on this address rather than on --addr")
+	fs.String(&cfg.OTLPEndpoint, "otlp-endpoint", "", "export traces with OTLP over HTTP to this URL, e.g. http://collector:4318 (or set OTEL_EXPORTER_OTLP_ENDPOINT; OTEL_TRACES_SAMPLER and OTEL_SERVICE_NAME are honoured)")
 	if err := fs.parse(args, true); err != nil {
 		return cfg, logs, err
 	}

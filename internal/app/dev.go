@@ -31,6 +31,8 @@ type DevConfig struct {
 	PprofAddr string
 	// MetricsAddr, when set, serves GET /metrics there rather than on Addr.
 	MetricsAddr string
+	// OTLPEndpoint, when set, is where traces are exported (see tracing.Setup).
+	OTLPEndpoint string
 	// AccessLog logs a line per HTTP request.
 	AccessLog bool
 	// Services to run (default: all five). Tests leave one out to see its step time out.

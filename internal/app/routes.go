@@ -13,6 +13,10 @@ import (
 	"time"
 
 	"github.com/swaggest/swgui/v5emb"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordersys/ordersys/api"
 	"github.com/ordersys/ordersys/internal/errs"
@@ -23,6 +27,7 @@ import (
 	"github.com/ordersys/ordersys/internal/notification"
 	"github.com/ordersys/ordersys/internal/order"
 	"github.com/ordersys/ordersys/internal/payment"
+	"github.com/ordersys/ordersys/internal/tracing"
 )
 
 // The operations of the API, grouped by the service that implements them. A process serves the
@@ -150,6 +155,7 @@ func routes(srv server, log *slog.Logger, o routeOptions) (http.Handler, error) 
 			"nothing at "+r.URL.Path+"; the API is under /api and documented at /docs")))
 	})
 	var h http.Handler = httpx.Recover(log, mux)
+	h = traced(h, func(r *http.Request) string { return routeOf(mux, apiMux, r) })
 	if o.metrics != nil {
 		h = httpx.Observe(h, func(r *http.Request, status, _ int, took time.Duration) {
 			route := routeOf(mux, apiMux, r)
@@ -160,6 +166,26 @@ func routes(srv server, log *slog.Logger, o routeOptions) (http.Handler, error) 
 		h = httpx.AccessLog(log, h)
 	}
 	return h, nil
+}
+
+// traced continues the caller's trace (a W3C traceparent header), or starts one, in a span per
+// request named by its route, and answers with the trace context: the create's answer names the
+// trace an operator finds the order under.
+func traced(next http.Handler, route func(*http.Request) string) http.Handler {
+	answer := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		span := trace.SpanFromContext(r.Context())
+		span.SetAttributes(semconv.HTTPRoute(route(r)))
+		if traceparent, tracestate := tracing.Inject(r.Context()); traceparent != "" {
+			w.Header().Set("traceparent", traceparent)
+			if tracestate != "" {
+				w.Header().Set("tracestate", tracestate)
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+	return otelhttp.NewHandler(answer, "http",
+		otelhttp.WithPropagators(propagation.TraceContext{}),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + route(r) }))
 }
 
 // routeOf is the template of the route that answers r ("GET /api/v1/orders/{orderId}" is

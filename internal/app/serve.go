@@ -31,11 +31,13 @@ type ServeConfig struct {
 	InstanceID  string
 	AccessLog   bool   // a log line per HTTP request
 	MetricsAddr string // when set, GET /metrics is served there rather than on Addr
-	PprofAddr   string
-	Retry       messaging.RetryConfig
-	Retention   messaging.RetentionConfig
-	Rules       Rules
-	Log         *slog.Logger
+	// OTLPEndpoint, when set, is where traces are exported (see tracing.Setup).
+	OTLPEndpoint string
+	PprofAddr    string
+	Retry        messaging.RetryConfig
+	Retention    messaging.RetentionConfig
+	Rules        Rules
+	Log          *slog.Logger
 }
 
 // Served is a running `ordersys serve`.

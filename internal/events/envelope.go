@@ -17,7 +17,8 @@ type Envelope struct {
 	Source      string          // ce_source: the service that emitted it
 	Subject     string          // ce_subject: the order id
 	Time        time.Time       // ce_time
-	TraceParent string          // traceparent, W3C trace context, when there is one
+	TraceParent string          // ce_traceparent: W3C trace context, when there is one
+	TraceState  string          // ce_tracestate: its vendor state, when there is some
 	Data        json.RawMessage // the JSON payload
 }
 

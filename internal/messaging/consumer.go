@@ -68,6 +68,9 @@ type Subscription struct {
 type Event struct {
 	Envelope events.Envelope
 	Payload  events.Payload
+	// Partition and Offset are where the record was (zero for an event that was not one).
+	Partition int32
+	Offset    int64
 }
 
 // NewEvent is the Event a consumer would hand its handlers for a new message carrying p from
@@ -261,7 +264,7 @@ func (c *Consumer) applyBatch(ctx context.Context, batch []*kgo.Record) error {
 		if err != nil {
 			return err
 		}
-		todo = append(todo, Event{env, payload})
+		todo = append(todo, Event{Envelope: env, Payload: payload, Partition: r.Partition, Offset: r.Offset})
 	}
 	if len(todo) == 0 {
 		return nil
@@ -279,6 +282,7 @@ func (c *Consumer) apply(ctx context.Context, todo []Event) error {
 	return c.db.InTx(ctx, func(tx *sqlstore.Tx) error {
 		fresh := make([]bool, len(ids))
 		handle, reads := c.sub.Load(tx, todo)
+		handle = Traced(c.sub.Name)(handle)
 		if err := tx.QueryAll(ctx, append([]sqlstore.Read{claimRead(c.sub.Name, ids, fresh)}, reads...)...); err != nil {
 			return err
 		}
@@ -314,8 +318,9 @@ func (c *Consumer) process(ctx context.Context, r *kgo.Record) bool {
 	}
 
 	backoff := retry.WithCappedDuration(c.retry.Cap, retry.WithJitterPercent(20, retry.NewExponential(c.retry.Base)))
+	event := []Event{{Envelope: env, Payload: payload, Partition: r.Partition, Offset: r.Offset}}
 	for attempts := 1; ; attempts++ {
-		err := c.Apply(ctx, env, payload)
+		err := c.apply(ctx, event)
 		switch {
 		case err == nil:
 			return true
@@ -368,7 +373,7 @@ func (c *Consumer) waitForDatabase(ctx context.Context, log *slog.Logger) bool {
 // Apply runs the handler for one event in a transaction guarded by the inbox: however many times
 // and however concurrently the same event arrives, its effects are applied once.
 func (c *Consumer) Apply(ctx context.Context, env events.Envelope, payload events.Payload) error {
-	return c.apply(ctx, []Event{{env, payload}})
+	return c.apply(ctx, []Event{{Envelope: env, Payload: payload}})
 }
 
 // ApplyBatch applies events in one transaction, or none of them, as Run applies a poll: the inbox

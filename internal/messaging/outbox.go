@@ -8,6 +8,7 @@ import (
 
 	"github.com/ordersys/ordersys/internal/events"
 	"github.com/ordersys/ordersys/internal/sqlstore"
+	"github.com/ordersys/ordersys/internal/tracing"
 )
 
 //go:embed migrations
@@ -34,10 +35,14 @@ func NewOutbox() *Outbox {
 var outboxColumns = []string{"topic", "msg_key", "event_id", "event_type", "source", "event_time", "traceparent", "payload"}
 
 // Put stores msgs in tx. They are published only if tx commits. The rows are written just before
-// the commit, together with every other message of the transaction (see sqlstore.InsertLater).
-func (o *Outbox) Put(_ context.Context, tx *sqlstore.Tx, msgs ...events.Message) error {
+// the commit, together with every other message of the transaction (see sqlstore.InsertLater). A
+// message without trace context takes ctx's, so that it continues the trace of what caused it.
+func (o *Outbox) Put(ctx context.Context, tx *sqlstore.Tx, msgs ...events.Message) error {
 	for _, m := range msgs {
 		e := m.Envelope
+		if e.TraceParent == "" {
+			e.TraceParent, e.TraceState = tracing.Inject(ctx)
+		}
 		tx.InsertLater("outbox", outboxColumns,
 			m.Topic, m.Key, e.ID, string(e.Type), e.Source, e.Time.UTC(), e.TraceParent, string(e.Data))
 	}

@@ -19,7 +19,11 @@ const (
 	hdrSubject     = "ce_subject"
 	hdrTime        = "ce_time"
 	hdrContentType = "content-type"
-	hdrTraceParent = "traceparent"
+	// The CloudEvents distributed-tracing extension's attributes, as binary mode names them.
+	hdrTraceParent = "ce_traceparent"
+	hdrTraceState  = "ce_tracestate"
+	// hdrOldTraceParent is what records carried before the extension's names were used.
+	hdrOldTraceParent = "traceparent"
 )
 
 // ToRecord encodes a message as a Kafka record in CloudEvents binary mode.
@@ -36,6 +40,9 @@ func ToRecord(m events.Message) *kgo.Record {
 	}
 	if e.TraceParent != "" {
 		headers = append(headers, kgo.RecordHeader{Key: hdrTraceParent, Value: []byte(e.TraceParent)})
+	}
+	if e.TraceState != "" {
+		headers = append(headers, kgo.RecordHeader{Key: hdrTraceState, Value: []byte(e.TraceState)})
 	}
 	return &kgo.Record{Topic: m.Topic, Key: []byte(m.Key), Value: e.Data, Headers: headers}
 }
@@ -61,6 +68,12 @@ func FromRecord(r *kgo.Record) (events.Envelope, error) {
 			ceTime = v
 		case hdrTraceParent:
 			e.TraceParent = v
+		case hdrOldTraceParent:
+			if e.TraceParent == "" {
+				e.TraceParent = v
+			}
+		case hdrTraceState:
+			e.TraceState = v
 		}
 	}
 	if specVersion != "1.0" {

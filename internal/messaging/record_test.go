@@ -21,6 +21,9 @@ func TestRecordRoundTrip(t *testing.T) {
 			// A time with nanoseconds and a non-UTC zone: the header carries the instant.
 			m.Envelope.Time = time.Date(2025, 3, 4, 5, 6, 7, 123456789, time.FixedZone("X", 3*3600))
 			m.Envelope.TraceParent = traceParent
+			if traceParent != "" {
+				m.Envelope.TraceState = "vendor=x"
+			}
 
 			r := messaging.ToRecord(m)
 			if r.Topic != events.TopicPaymentCommands || string(r.Key) != "order-1" {
@@ -35,8 +38,11 @@ func TestRecordRoundTrip(t *testing.T) {
 			if v, _ := header(r, "content-type"); v != "application/json" {
 				t.Fatalf("content-type = %q, want application/json", v)
 			}
-			if _, ok := header(r, "traceparent"); ok != (traceParent != "") {
-				t.Fatalf("traceparent header present = %v, want %v", ok, traceParent != "")
+			// The CloudEvents distributed-tracing extension, in binary mode.
+			for _, h := range []string{"ce_traceparent", "ce_tracestate"} {
+				if _, ok := header(r, h); ok != (traceParent != "") {
+					t.Fatalf("%s header present = %v, want %v", h, ok, traceParent != "")
+				}
 			}
 
 			got, err := messaging.FromRecord(r)
@@ -45,7 +51,7 @@ func TestRecordRoundTrip(t *testing.T) {
 			}
 			want := m.Envelope
 			if got.ID != want.ID || got.Type != want.Type || got.Source != want.Source ||
-				got.Subject != want.Subject || got.TraceParent != want.TraceParent ||
+				got.Subject != want.Subject || got.TraceParent != want.TraceParent || got.TraceState != want.TraceState ||
 				!got.Time.Equal(want.Time) || !bytes.Equal(got.Data, want.Data) {
 				t.Fatalf("round trip:\n got  %+v\n want %+v", got, want)
 			}

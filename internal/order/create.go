@@ -17,6 +17,7 @@ import (
 	"github.com/ordersys/ordersys/internal/errs"
 	"github.com/ordersys/ordersys/internal/events"
 	"github.com/ordersys/ordersys/internal/sqlstore"
+	"github.com/ordersys/ordersys/internal/tracing"
 )
 
 // ErrKeyReused is returned when an Idempotency-Key comes back with a different request.
@@ -164,6 +165,7 @@ func (s *Service) create(ctx context.Context, key, hash string, req Request, loo
 			}
 		}
 		o := newOrder(req)
+		o.TraceParent, o.TraceState = tracing.Inject(ctx)
 		insertOrder(tx, o, o.CreatedAt.Add(s.StepTimeout))
 		msg, err := events.New(Name, o.ID, events.OrderCreated{
 			OrderID: o.ID, CustomerID: o.CustomerID, Total: o.Total, Currency: o.Currency})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ordersys/ordersys/api"
 	"github.com/ordersys/ordersys/internal/errs"
+	"github.com/ordersys/ordersys/internal/tracing"
 )
 
 // API implements the order operations of the REST API on top of the service.
@@ -132,7 +133,7 @@ func toAPI(o *Order) api.Order {
 			Country: o.Address.Country, City: o.Address.City, AddressLine1: o.Address.AddressLine1,
 			AddressLine2: optional(o.Address.AddressLine2), PostalCode: optional(o.Address.PostalCode),
 		},
-		CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt,
+		CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt, TraceId: optional(tracing.TraceID(o.TraceParent)),
 		Items:   make([]api.OrderItem, len(o.Items)),
 		History: make([]api.HistoryEntry, len(o.History)),
 	}

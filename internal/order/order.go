@@ -71,6 +71,8 @@ type Order struct {
 	History       []HistoryEntry
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
+	// TraceParent and TraceState are the W3C trace context of the request that created it.
+	TraceParent, TraceState string
 }
 
 // ErrNotFound is returned for an order id that does not exist.

@@ -11,10 +11,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordersys/ordersys/internal/events"
 	"github.com/ordersys/ordersys/internal/messaging"
 	"github.com/ordersys/ordersys/internal/sqlstore"
+	"github.com/ordersys/ordersys/internal/tracing"
 )
 
 // sagaState is what the saga knows of an order beyond its items: where it is, what has been done
@@ -395,6 +397,12 @@ func (s *Service) step(ctx context.Context, tx *sqlstore.Tx, row *sagaRow, t eve
 	}
 	o, st := row.order, row.state
 	st.MaxAttempts = s.StepAttempts
+	// Every step continues the order's trace, so that one order is one trace: one taken outside a
+	// consumer (the first, a deadline) has none of its own, and a cancel request has its own.
+	if orderTrace := tracing.Extract(ctx, o.TraceParent, o.TraceState); trace.SpanContextFromContext(orderTrace).TraceID() !=
+		trace.SpanContextFromContext(ctx).TraceID() {
+		ctx = orderTrace
+	}
 	nextState, send, ok := next(st, t, p)
 	if !ok {
 		s.log.Debug("event changes nothing", "order_id", o.ID, "status", st.Status, "event_type", t, "event_id", eventID)
@@ -456,8 +464,8 @@ func (s *Service) observe(tx *sqlstore.Tx, o *Order, from Status, to sagaState, 
 		if to.Status.Terminal() {
 			took := at.Sub(o.CreatedAt)
 			s.metrics.OrderFinished(string(to.Status), to.OutcomeReason, took)
-			s.log.Info("order finished", "order_id", o.ID, "status", to.Status, "reason", to.OutcomeReason,
-				"duration_ms", took.Milliseconds())
+			s.log.Info("order finished", "order_id", o.ID, "trace_id", tracing.TraceID(o.TraceParent),
+				"status", to.Status, "reason", to.OutcomeReason, "duration_ms", took.Milliseconds())
 		}
 	})
 }

@@ -18,10 +18,12 @@ import (
 func insertOrder(q *sqlstore.Tx, o *Order, deadline any) {
 	a := o.Address
 	q.ExecLater("orders", `INSERT INTO orders (id, customer_id, status, currency, total_amount,
-		ship_country, ship_city, ship_line1, ship_line2, ship_postal, created_at, updated_at, step_deadline)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)`,
+		ship_country, ship_city, ship_line1, ship_line2, ship_postal, created_at, updated_at, step_deadline,
+		traceparent, tracestate)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14)`,
 		o.ID, o.CustomerID, string(o.Status), o.Currency, o.Total.String(),
-		a.Country, a.City, a.AddressLine1, a.AddressLine2, a.PostalCode, o.CreatedAt, deadline)
+		a.Country, a.City, a.AddressLine1, a.AddressLine2, a.PostalCode, o.CreatedAt, deadline,
+		o.TraceParent, o.TraceState)
 	for i, it := range o.Items {
 		q.InsertLater("order_items", itemColumns, o.ID, i+1, it.SKU, it.Quantity.String(), it.UnitPrice.String(),
 			lineTotal(it.Quantity, it.UnitPrice).String())
@@ -66,6 +68,7 @@ func scanSaga(row sqlstore.Scanner) (*sagaRow, error) {
 	st := &r.state
 	if err := row.Scan(&o.ID, &o.CustomerID, &status, &o.FailureReason, &o.Currency, &total,
 		&a.Country, &a.City, &a.AddressLine1, &a.AddressLine2, &a.PostalCode, &o.CreatedAt, &o.UpdatedAt,
+		&o.TraceParent, &o.TraceState,
 		&r.version, &charged, &reserved, &refund, &release, &cancel, &outcome, &st.OutcomeReason, &st.Attempts,
 		&r.deadline); err != nil {
 		return nil, err
@@ -166,7 +169,7 @@ func b2i(b bool) int {
 }
 
 const orderColumns = `id, customer_id, status, failure_reason, currency, total_amount,
-	ship_country, ship_city, ship_line1, ship_line2, ship_postal, created_at, updated_at`
+	ship_country, ship_city, ship_line1, ship_line2, ship_postal, created_at, updated_at, traceparent, tracestate`
 
 // orderColumnsOf is orderColumns qualified by a table alias.
 func orderColumnsOf(alias string) string {
@@ -182,7 +185,8 @@ func scanOrder(row interface{ Scan(...any) error }) (*Order, error) {
 	var status, total string
 	a := &o.Address
 	if err := row.Scan(&o.ID, &o.CustomerID, &status, &o.FailureReason, &o.Currency, &total,
-		&a.Country, &a.City, &a.AddressLine1, &a.AddressLine2, &a.PostalCode, &o.CreatedAt, &o.UpdatedAt); err != nil {
+		&a.Country, &a.City, &a.AddressLine1, &a.AddressLine2, &a.PostalCode, &o.CreatedAt, &o.UpdatedAt,
+		&o.TraceParent, &o.TraceState); err != nil {
 		return nil, err
 	}
 	o.Status = Status(status)
@@ -242,7 +246,7 @@ var getOrder = `SELECT ` + orderColumnsOf("o") + `, 1, h.seq, h.status, h.reason
 	UNION ALL
 	SELECT ` + orderColumnsOf("o") + `, 0, i.line, i.sku, i.quantity, i.unit_price, NULL
 	FROM orders o JOIN order_items i ON i.order_id = o.id WHERE o.id = $1
-	ORDER BY 14, 15`
+	ORDER BY 16, 17`
 
 // Get returns one order with its items and history.
 func (s *Service) Get(ctx context.Context, id string) (*Order, error) {

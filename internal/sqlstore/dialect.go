@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pressly/goose/v3"
+	"go.opentelemetry.io/otel/attribute"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -21,6 +22,8 @@ import (
 // SQL is shared: both engines accept $1 placeholders, ON CONFLICT DO NOTHING and RETURNING.
 type Dialect struct {
 	Name string
+	// system is the database as OpenTelemetry's db.system.name calls it.
+	system attribute.KeyValue
 	// BatchSize is how many records a consumer applies in one transaction.
 	BatchSize int
 	// Networked says the database is a server that several processes share: a statement costs

@@ -9,12 +9,14 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
+	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 )
 
 // Postgres is a PostgreSQL server that every process of a service, and every service, shares:
 // services keep their tables in a schema each, and every statement is a network round trip.
 var Postgres = &Dialect{
-	Name: "postgres",
+	Name:   "postgres",
+	system: semconv.DBSystemNamePostgreSQL,
 	// A transaction locks only the rows it touches, and a larger batch costs no more round
 	// trips than a small one (docs/performance.md has the measurements).
 	BatchSize:  128,

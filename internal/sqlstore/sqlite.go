@@ -10,12 +10,14 @@ import (
 	"strings"
 
 	"github.com/pressly/goose/v3"
+	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 )
 
 // SQLite is an embedded database file: one process, one writer at a time, no network between
 // the process and its data.
 var SQLite = &Dialect{
-	Name: "sqlite3",
+	Name:   "sqlite3",
+	system: semconv.DBSystemNameSQLite,
 	// Enough to amortise the commit, few enough that the writer is not held long enough to delay
 	// API requests.
 	BatchSize:  32,

@@ -6,6 +6,11 @@ import (
 	"errors"
 
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ordersys/ordersys/internal/tracing"
 )
 
 // Rows is what a query in a transaction returns: *sql.Rows on SQLite, pgx's rows on PostgreSQL.
@@ -50,8 +55,13 @@ func (tx *Tx) AfterCommit(fn func()) { tx.afterCommit = append(tx.afterCommit, f
 
 // InTx runs fn in a transaction, committing if it returns nil and rolling back otherwise.
 func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
+	ctx, span := tracing.Tracer().Start(ctx, "transaction", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(db.Dialect.system, semconv.DBNamespace(db.Schema)))
+	defer span.End()
 	tx := &Tx{Dialect: db.Dialect, db: db}
 	if err := db.Dialect.run(tx, ctx, fn); err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
 		return err
 	}
 	db.noteCommit()
