@@ -17,6 +17,7 @@ import (
 	"github.com/ordersys/ordersys/internal/events"
 	"github.com/ordersys/ordersys/internal/metrics"
 	"github.com/ordersys/ordersys/internal/sqlstore"
+	"github.com/ordersys/ordersys/internal/tracing"
 )
 
 // Handler applies one event inside tx. Returning an error rolls the transaction back; wrap it
@@ -311,7 +312,8 @@ func (c *Consumer) process(ctx context.Context, r *kgo.Record) bool {
 	if c.sub.skips(env.Type) {
 		return true
 	}
-	log := c.log.With("event_id", env.ID, "event_type", env.Type, "order_id", env.Subject)
+	log := c.log.With("event_id", env.ID, "event_type", env.Type, "order_id", env.Subject,
+		"trace_id", tracing.TraceID(env.TraceParent))
 	payload, err := env.Decode()
 	if err != nil {
 		return c.deadLetter(ctx, r, Permanent(err), 1)
