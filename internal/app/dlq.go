@@ -18,7 +18,16 @@ const dlqUsage = `Usage:
   ordersys dlq replay ID [--kafka-brokers B]
   ordersys dlq replay --all [--topic T] [--kafka-brokers B]
 
-A replayed message keeps its event id, so replaying one that was already applied changes nothing.`
+A replayed message keeps its event id, so replaying one that was already applied changes nothing.
+
+Outbox rows the broker refused for good (topic ` + messaging.OutboxDLQ + `) are in the services' databases,
+not on a topic: list and replay them with the HTTP API of a process that runs the service,
+GET /api/v1/admin/dlq?topic=` + messaging.OutboxDLQ + ` and POST /api/v1/admin/dlq/{id}/replay.`
+
+// errOutboxDeadLetters refuses the outbox dead letters, which the command cannot reach.
+var errOutboxDeadLetters = errors.New("outbox dead letters (" + messaging.OutboxDLQ + ") are in the services' databases, " +
+	"not on a topic: list and replay them with the HTTP API of a process that runs the service " +
+	"(GET /api/v1/admin/dlq?topic=" + messaging.OutboxDLQ + ", POST /api/v1/admin/dlq/{id}/replay)")
 
 // runDLQ lists and replays dead letters, talking to the brokers directly.
 func runDLQ(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -36,6 +45,9 @@ func runDLQ(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	if err := fs.parse(args[1:], true); err != nil {
 		return err
+	}
+	if topic == messaging.OutboxDLQ || (len(fs.Args()) == 1 && messaging.IsOutboxDeadLetterID(fs.Args()[0])) {
+		return errOutboxDeadLetters
 	}
 	var topics []string
 	if topic != "" {

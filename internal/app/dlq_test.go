@@ -5,11 +5,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordersys/ordersys/internal/events"
@@ -136,4 +138,87 @@ func waitDeadLetters(t *testing.T, base string, want int) {
 		}
 		return malformed == want, fmt.Sprintf("%d malformed dead letters (want %d)", malformed, want)
 	})
+}
+
+// TestOutboxDeadLetters: a reply the broker refuses for good (larger than its topic allows) is
+// moved from the payment service's outbox to its dead letters, so that it no longer holds the
+// outbox back; the DLQ API lists it under the pseudo-topic outbox.dlq (and with every dead letter);
+// once the operator raises the limit, replaying it puts it back in the outbox, the relay publishes
+// it and the order completes. Unknown outbox dead letters are 404, like any other.
+func TestOutboxDeadLetters(t *testing.T) {
+	d := startDev(t)
+	base := "http://" + d.Addr
+	cl, err := kgo.NewClient(kgo.SeedBrokers(d.KafkaAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	setLimit := func(n int) {
+		t.Helper()
+		v := strconv.Itoa(n)
+		rs, err := kadm.NewClient(cl).AlterTopicConfigs(t.Context(),
+			[]kadm.AlterConfig{{Name: "max.message.bytes", Value: &v}}, events.TopicPaymentEvents)
+		if err == nil {
+			_, err = rs.On(events.TopicPaymentEvents, nil)
+		}
+		if err != nil {
+			t.Fatalf("max.message.bytes of %s: %v", events.TopicPaymentEvents, err)
+		}
+	}
+	setLimit(100) // smaller than any record
+
+	id := placeOrder(t, base, orderBody(uuid.NewString(), "SKU-1"))
+	var dl map[string]any
+	pollGET(t, base+"/api/v1/admin/dlq?topic="+messaging.OutboxDLQ, 20*time.Second, func(body map[string]any) (bool, string) {
+		items := body["items"].([]any)
+		if len(items) > 0 {
+			dl = items[0].(map[string]any)
+		}
+		return len(items) == 1, fmt.Sprintf("%d outbox dead letters, want the order's PaymentCharged", len(items))
+	})
+	if dl["topic"] != messaging.OutboxDLQ || !strings.HasPrefix(dl["id"].(string), messaging.OutboxDLQ+":") ||
+		dl["originalTopic"] != events.TopicPaymentEvents || dl["key"] != id ||
+		dl["eventType"] != string(events.PaymentChargedType) || dl["consumer"] != payment.Name+"-relay" ||
+		dl["attempts"].(float64) != messaging.DefaultMaxRefusals || !strings.Contains(dl["error"].(string), "MESSAGE_TOO_LARGE") ||
+		dl["originalPartition"].(float64) != -1 || dl["originalOffset"].(float64) != -1 {
+		t.Errorf("outbox dead letter %v", dl)
+	}
+	// Listed with every dead letter too.
+	pollGET(t, base+"/api/v1/admin/dlq", 20*time.Second, func(body map[string]any) (bool, string) {
+		for _, item := range body["items"].([]any) {
+			if item.(map[string]any)["id"] == dl["id"] {
+				return true, ""
+			}
+		}
+		return false, "the outbox dead letter is not in the list of all dead letters"
+	})
+	if o := do(t, http.MethodGet, base+"/api/v1/orders/"+id, "", "", nil).json(t); o["status"] != "PAYMENT" {
+		t.Errorf("order %s is %v, want PAYMENT while its PaymentCharged is a dead letter", id, o["status"])
+	}
+	for _, unknown := range []string{messaging.OutboxDLQ + ":" + uuid.NewString(), messaging.OutboxDLQ + ":"} {
+		if r := do(t, http.MethodPost, base+"/api/v1/admin/dlq/"+unknown+"/replay", "", "", nil); r.status != http.StatusNotFound {
+			t.Errorf("replay of unknown %s: %d %s, want 404", unknown, r.status, r.body)
+		}
+	}
+
+	setLimit(1 << 20)
+	r := do(t, http.MethodPost, base+"/api/v1/admin/dlq/"+dl["id"].(string)+"/replay", "", "", nil)
+	if r.status != http.StatusAccepted || r.json(t)["id"] != dl["id"] {
+		t.Fatalf("replay: %d %s", r.status, r.body)
+	}
+	waitStatus(t, base, id, "COMPLETED", 30*time.Second)
+	pollGET(t, base+"/api/v1/admin/dlq?topic="+messaging.OutboxDLQ, 20*time.Second, func(body map[string]any) (bool, string) {
+		n := len(body["items"].([]any))
+		return n == 0, fmt.Sprintf("%d outbox dead letters after the replay, want none", n)
+	})
+	// Replayed, it is no longer there: replaying it again is 404.
+	if r := do(t, http.MethodPost, base+"/api/v1/admin/dlq/"+dl["id"].(string)+"/replay", "", "", nil); r.status != http.StatusNotFound {
+		t.Errorf("second replay: %d %s, want 404", r.status, r.body)
+	}
+	var out bytes.Buffer
+	if err := Run(t.Context(), []string{"ordersys", "dlq", "list", "--topic", messaging.OutboxDLQ,
+		"--kafka-brokers", d.KafkaAddr}, func(string) string { return "" }, &out, &out); err == nil ||
+		!strings.Contains(err.Error(), "/api/v1/admin/dlq?topic="+messaging.OutboxDLQ) {
+		t.Errorf("dlq list --topic %s: %v, want an error pointing at the HTTP API", messaging.OutboxDLQ, err)
+	}
 }

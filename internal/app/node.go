@@ -53,6 +53,7 @@ type node struct {
 	services map[string]any // each started service, by name, for callers in this process (tests)
 	apis     []any          // the API operations of the services, in start order
 	producer *kgo.Client
+	outboxes []messaging.Relayed // each service's outbox, for the operator's dead-letter API
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	failed   chan error // the first consumer to stop for good while the node runs
@@ -139,6 +140,7 @@ func (n *node) start(ctx, runCtx context.Context, cfg nodeConfig, m service.Modu
 		}
 	}
 	out := messaging.NewOutbox()
+	n.outboxes = append(n.outboxes, messaging.Relayed{Outbox: out, DB: db})
 	cfg.metrics.WatchPool(m.Name, db.Pools()...)
 	cfg.metrics.WatchOutboxBacklog(m.Name, func(ctx context.Context) (int, error) { return messaging.Backlog(ctx, db) })
 	parts, err := m.Start(ctx, service.Deps{DB: db, Outbox: out, Log: log, Retention: cfg.retention, Metrics: cfg.metrics})
@@ -197,7 +199,7 @@ func (n *node) health() *httpx.Health {
 }
 
 // server is the REST API of this node: the operations of the services it runs, 404 for the rest.
-func (n *node) server() server { return newServer(n.apis, admin{n.producer}, n.health()) }
+func (n *node) server() server { return newServer(n.apis, admin{kafka: n.producer, outboxes: n.outboxes}, n.health()) }
 
 // close stops relays and consumers (consumers commit what they applied), then closes the
 // producer and the databases.

@@ -38,12 +38,14 @@ const dlqSuffix = ".dlq"
 var ErrDeadLetterNotFound = errors.New("dead letter not found")
 
 // DeadLetter is one record of a dead-letter topic, with the failure the consumer recorded in its
-// headers (see Consumer and the HdrDLQ* header names).
+// headers (see Consumer and the HdrDLQ* header names), or an outbox row the broker refused for
+// good (see outbox_dlq.go; its Topic is OutboxDLQ, its partitions and offsets -1, its Consumer
+// "<service>-relay").
 type DeadLetter struct {
 	// ID identifies the record: "<dlq topic>:<partition>:<offset>", e.g.
 	// "payments.commands.dlq:0:42". It is stable (a Kafka offset never changes meaning) and
 	// URL-safe: topic names only use [a-zA-Z0-9._-], and ':' needs no escaping in a URL path
-	// segment or query value.
+	// segment or query value. An outbox dead letter's is "outbox.dlq:<uuid>".
 	ID string
 	// Topic, Partition and Offset locate the record on the dead-letter topic; OriginalTopic is
 	// where it failed and where a replay sends it.

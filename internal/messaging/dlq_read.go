@@ -3,8 +3,10 @@ package messaging
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -12,6 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kversion"
+	"github.com/twmb/franz-go/pkg/sasl"
 )
 
 // deadLetterRecord is a parsed dead letter with the record it came from.
@@ -179,17 +183,33 @@ func listOffsets(ctx context.Context, adm *kadm.Client, topics []string) (starts
 	return starts, ends, nil
 }
 
-// newReader returns a group-less client consuming exactly partitions, connected as cl is. Only
-// cl's general options carry over (brokers, TLS, SASL, client id, logger...): its producer,
-// consumer and group options would clash with direct partition consumption.
+// newReader returns a group-less client consuming exactly partitions, connected as cl is: to its
+// seed brokers, with its client id, TLS or dialer, SASL, logger and protocol versions. Nothing else
+// of cl carries over: its producer, consumer and group options would clash with direct partition
+// consumption, and its hooks belong to it (kprom's metrics hook, say, serves one client: a second
+// would register its collectors again, which panics, and unregister cl's when it closes).
 func newReader(cl *kgo.Client, partitions map[string]map[int32]kgo.Offset) (*kgo.Client, error) {
-	var opts []kgo.Opt
-	for _, o := range cl.Opts() {
-		switch o.(type) {
-		case kgo.ProducerOpt, kgo.ConsumerOpt, kgo.GroupOpt:
-			continue
-		}
-		opts = append(opts, o)
+	opts := []kgo.Opt{kgo.SeedBrokers(optValue[[]string](cl, kgo.SeedBrokers)...)}
+	if v := cl.OptValues(kgo.ClientID); len(v) == 2 && v[1] == true {
+		opts = append(opts, kgo.ClientID(v[0].(string)))
+	}
+	if tc := optValue[*tls.Config](cl, kgo.DialTLSConfig); tc != nil {
+		opts = append(opts, kgo.DialTLSConfig(tc))
+	}
+	if dial := optValue[func(context.Context, string, string) (net.Conn, error)](cl, kgo.Dialer); dial != nil {
+		opts = append(opts, kgo.Dialer(dial))
+	}
+	if mechs := optValue[[]sasl.Mechanism](cl, kgo.SASL); len(mechs) > 0 {
+		opts = append(opts, kgo.SASL(mechs...))
+	}
+	if l := optValue[kgo.Logger](cl, kgo.WithLogger); l != nil {
+		opts = append(opts, kgo.WithLogger(l))
+	}
+	if v := optValue[*kversion.Versions](cl, kgo.MaxVersions); v != nil {
+		opts = append(opts, kgo.MaxVersions(v))
+	}
+	if v := optValue[*kversion.Versions](cl, kgo.MinVersions); v != nil {
+		opts = append(opts, kgo.MinVersions(v))
 	}
 	opts = append(opts,
 		kgo.ConsumePartitions(partitions),
@@ -201,6 +221,12 @@ func newReader(cl *kgo.Client, partitions map[string]map[int32]kgo.Offset) (*kgo
 		return nil, fmt.Errorf("dead-letter reader: %w", err)
 	}
 	return reader, nil
+}
+
+// optValue is cl's value of option opt, or T's zero value.
+func optValue[T any](cl *kgo.Client, opt any) T {
+	v, _ := cl.OptValue(opt).(T)
+	return v
 }
 
 // fetchErr is the error that stops a bounded read: ctx ending, or a fetch error other than the

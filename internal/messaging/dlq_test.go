@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -266,5 +267,33 @@ func TestDeadLettersOfAGroupConsumer(t *testing.T) {
 	got, err := messaging.ListDeadLetters(dlqCtx(t), group, nil)
 	if err != nil || len(got) != 1 || got[0].ID != "t.dlq:0:0" {
 		t.Errorf("ListDeadLetters = %+v, %v", got, err)
+	}
+}
+
+// newClientHook counts the clients it is attached to, as a metrics hook registers itself per
+// client.
+type newClientHook struct{ clients atomic.Int32 }
+
+func (h *newClientHook) OnNewClient(*kgo.Client) { h.clients.Add(1) }
+
+// TestDeadLetterReaderKeepsNoHooks: listing and replaying read through short-lived clients built
+// from the given one's connection settings, but not its hooks: a metrics hook serves one client
+// (kprom's panics on a second, and unregisters the first's metrics when the second closes).
+func TestDeadLetterReaderKeepsNoHooks(t *testing.T) {
+	hook := &newClientHook{}
+	_, brokers := dlqCluster(t)
+	cl := newClient(t, brokers, kgo.WithHooks(hook), kgo.ClientID("hooked"))
+	ctx := dlqCtx(t)
+	orig := chargeRecord(t, "t", "order-1", 1)
+	produce(t, cl, deadLettered(orig, "c", errors.New("boom"), 1))
+	letters, err := messaging.ListDeadLetters(ctx, cl, nil)
+	if err != nil || len(letters) != 1 {
+		t.Fatalf("dead letters = %v (%v), want one", letters, err)
+	}
+	if _, err := messaging.ReplayDeadLetter(ctx, cl, letters[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := hook.clients.Load(); n != 1 {
+		t.Errorf("the hook was attached to %d clients, want only the one it was given to", n)
 	}
 }

@@ -13,3 +13,6 @@ const PruneInboxSQL = pruneInboxSQL
 
 // DLQHeaders are the headers a consumer adds to a record it dead-letters.
 var DLQHeaders = dlqHeaders
+
+// RefusedForGood reports whether a produce error refuses the record for good (see refusals).
+var RefusedForGood = refusedForGood
