@@ -181,6 +181,11 @@ func TestMetricsTellTheTruth(t *testing.T) {
 	check("ordersys_consumer_records_total", map[string]string{"consumer": "notification", "outcome": "applied"}, float64(len(ids)))
 	check("ordersys_consumer_records_total", map[string]string{"outcome": "dead_lettered"}, 0)
 	check("ordersys_dead_letters_total", nil, 0)
+	// Each order's OrderCreated, and the notification's nothing: it publishes no event.
+	if got, _ := value(m, "ordersys_outbox_published_total", map[string]string{"service": "order",
+		"topic": "orders.events"}); got < float64(len(ids)) {
+		t.Errorf("order events published: %v, want at least %d", got, len(ids))
+	}
 	check("ordersys_saga_step_timeouts_total", nil, 0)
 	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "ordersys_build_info"} {
 		if m[name] == nil {

@@ -152,7 +152,9 @@ func (n *node) start(ctx, runCtx context.Context, cfg nodeConfig, m service.Modu
 		n.apis = append(n.apis, parts.API)
 	}
 	n.wg.Go(func() {
-		_ = out.RunRelay(runCtx, db, n.producer, messaging.RelayConfig{}, log.With("component", "relay"))
+		_ = out.RunRelay(runCtx, db, n.producer, messaging.RelayConfig{
+			Published: func(topic string) { cfg.metrics.Published(m.Name, topic, 1) },
+		}, log.With("component", "relay"))
 	})
 	pruners := append([]messaging.Pruner{messaging.InboxPruner(db, cfg.retention)}, parts.Pruners...)
 	n.wg.Go(func() {

@@ -39,6 +39,7 @@ func TestOneOrderIsOneTrace(t *testing.T) {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", "trace-1")
 	req.Header.Set("traceparent", caller)
+	req.Header.Set("tracestate", "ordersys=test")
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -107,14 +108,18 @@ func TestOneOrderIsOneTrace(t *testing.T) {
 				return
 			}
 			records++
-			var tp string
+			var tp, ts string
 			for _, h := range r.Headers {
-				if h.Key == "ce_traceparent" {
+				switch h.Key {
+				case "ce_traceparent":
 					tp = string(h.Value)
+				case "ce_tracestate":
+					ts = string(h.Value)
 				}
 			}
-			if tracing.TraceID(tp) != traceID {
-				t.Errorf("record on %s at %d has ce_traceparent %q, want trace %s", r.Topic, r.Offset, tp, traceID)
+			if tracing.TraceID(tp) != traceID || ts != "ordersys=test" {
+				t.Errorf("record on %s at %d has ce_traceparent %q, ce_tracestate %q; want trace %s, state ordersys=test",
+					r.Topic, r.Offset, tp, ts, traceID)
 			}
 		})
 	}

@@ -32,7 +32,7 @@ func NewOutbox() *Outbox {
 }
 
 // outboxColumns are the columns Put fills; the id is assigned on insert, in Put order.
-var outboxColumns = []string{"topic", "msg_key", "event_id", "event_type", "source", "event_time", "traceparent", "payload"}
+var outboxColumns = []string{"topic", "msg_key", "event_id", "event_type", "source", "event_time", "traceparent", "tracestate", "payload"}
 
 // Put stores msgs in tx. They are published only if tx commits. The rows are written just before
 // the commit, together with every other message of the transaction (see sqlstore.InsertLater). A
@@ -44,7 +44,7 @@ func (o *Outbox) Put(ctx context.Context, tx *sqlstore.Tx, msgs ...events.Messag
 			e.TraceParent, e.TraceState = tracing.Inject(ctx)
 		}
 		tx.InsertLater("outbox", outboxColumns,
-			m.Topic, m.Key, e.ID, string(e.Type), e.Source, e.Time.UTC(), e.TraceParent, string(e.Data))
+			m.Topic, m.Key, e.ID, string(e.Type), e.Source, e.Time.UTC(), e.TraceParent, e.TraceState, string(e.Data))
 	}
 	if len(msgs) > 0 && tx.Once("outbox") {
 		tx.AfterCommit(o.Wake)

@@ -86,7 +86,7 @@ type outboxRow struct {
 
 // deadLetterColumns are the columns of outbox_dead_letters that moveAside fills, in order.
 const deadLetterColumns = `id, outbox_id, topic, msg_key, event_id, event_type, source, event_time,
-	traceparent, payload, error, attempts, dead_lettered_at`
+	traceparent, tracestate, payload, error, attempts, dead_lettered_at`
 
 // moveAside moves row r from the outbox to outbox_dead_letters in one transaction, with cause, the
 // broker's last refusal, and attempts, how many times it refused the row. moved is false when the
@@ -104,9 +104,9 @@ func moveAside(ctx context.Context, db *sqlstore.DB, r outboxRow, cause error, a
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO outbox_dead_letters (`+deadLetterColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 			id, r.id, r.msg.Topic, r.msg.Key, e.ID, string(e.Type), e.Source, e.Time.UTC(),
-			e.TraceParent, string(e.Data), cause.Error(), attempts, at); err != nil {
+			e.TraceParent, e.TraceState, string(e.Data), cause.Error(), attempts, at); err != nil {
 			return err
 		}
 		moved = true
@@ -174,9 +174,9 @@ func (o *Outbox) ReplayDeadLetter(ctx context.Context, db *sqlstore.DB, id strin
 		var attempts int
 		var at time.Time
 		err := tx.QueryRowContext(ctx, `SELECT topic, msg_key, event_id, event_type, source, event_time,
-			traceparent, payload, error, attempts, dead_lettered_at FROM outbox_dead_letters WHERE id = $1`, uid).
+			traceparent, tracestate, payload, error, attempts, dead_lettered_at FROM outbox_dead_letters WHERE id = $1`, uid).
 			Scan(&m.Topic, &m.Key, &m.Envelope.ID, &typ, &m.Envelope.Source, &m.Envelope.Time,
-				&m.Envelope.TraceParent, &payload, &cause, &attempts, &at)
+				&m.Envelope.TraceParent, &m.Envelope.TraceState, &payload, &cause, &attempts, &at)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("%w: %s", ErrDeadLetterNotFound, id)
 		} else if err != nil {

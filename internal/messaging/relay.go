@@ -36,6 +36,8 @@ type RelayConfig struct {
 	// that the rows behind it flow (default DefaultMaxRefusals, 3). Other failures, the broker
 	// being down above all, never count: rows wait for as long as they last.
 	MaxRefusals int
+	// Published, when set, is told of each row the broker acknowledged, by its topic (metrics).
+	Published func(topic string)
 }
 
 func (c *RelayConfig) defaults() {
@@ -104,7 +106,8 @@ func (o *Outbox) RunRelay(ctx context.Context, db *sqlstore.DB, producer *kgo.Cl
 // so that none linger while the relay is idle.
 func (o *Outbox) relay(ctx context.Context, db *sqlstore.DB, producer *kgo.Client, cfg RelayConfig, lease *sqlstore.Lease, log *slog.Logger) {
 	backoff := cfg.Backoff
-	p := &publisher{db: db, producer: producer, maxRefusals: cfg.MaxRefusals, log: log, refused: map[int64]int{}}
+	p := &publisher{db: db, producer: producer, maxRefusals: cfg.MaxRefusals, log: log, refused: map[int64]int{},
+		acked: cfg.Published}
 	deleted := 0          // rows deleted since the last vacuum
 	var published []int64 // rows published and not yet deleted
 	// Vacuums run beside the relay, one at a time: inline, each would stop publishing for as long
@@ -225,6 +228,7 @@ type publisher struct {
 	maxRefusals int
 	log         *slog.Logger
 	refused     map[int64]int // outbox id -> refusals for good so far, for rows still in the outbox
+	acked       func(topic string)
 }
 
 // round is what one publish did.
@@ -259,7 +263,7 @@ func (p *publisher) publish(ctx context.Context, limit int, done []int64) (round
 	var rows []outboxRow
 	err := p.db.DeleteIDsThen(ctx, "outbox", done, sqlstore.Read{
 		Query: `SELECT id, topic, msg_key, event_id, event_type, source,
-			event_time, traceparent, payload FROM outbox ORDER BY id LIMIT $1`,
+			event_time, traceparent, tracestate, payload FROM outbox ORDER BY id LIMIT $1`,
 		Args: []any{limit},
 		Rows: func(rs sqlstore.Rows) error {
 			for rs.Next() {
@@ -267,7 +271,7 @@ func (p *publisher) publish(ctx context.Context, limit int, done []int64) (round
 				m := &r.msg
 				var typ, payload string
 				if err := rs.Scan(&r.id, &m.Topic, &m.Key, &m.Envelope.ID, &typ, &m.Envelope.Source,
-					&m.Envelope.Time, &m.Envelope.TraceParent, &payload); err != nil {
+					&m.Envelope.Time, &m.Envelope.TraceParent, &m.Envelope.TraceState, &payload); err != nil {
 					return err
 				}
 				m.Envelope.Type = events.Type(typ)
@@ -314,6 +318,7 @@ func (p *publisher) publish(ctx context.Context, limit int, done []int64) (round
 			switch {
 			case pr.Err == nil:
 				res.published = append(res.published, r.id)
+				p.published(r)
 			case refusedForGood(pr.Err):
 				alone = append(alone, r)
 				refused++
@@ -342,6 +347,7 @@ func (p *publisher) publish(ctx context.Context, limit int, done []int64) (round
 		switch {
 		case err == nil:
 			res.published = append(res.published, r.id)
+			p.published(r)
 			if p.refused[r.id] > 0 {
 				p.log.Info("outbox row published after refusals", "outbox_id", r.id, "topic", r.msg.Topic, "refusals", p.refused[r.id])
 			}
@@ -379,6 +385,12 @@ func (p *publisher) publish(ctx context.Context, limit int, done []int64) (round
 		return res, fmt.Errorf("%d outbox row(s): %w", pending, errRefusedPending)
 	}
 	return res, nil
+}
+
+func (p *publisher) published(r outboxRow) {
+	if p.acked != nil {
+		p.acked(r.msg.Topic)
+	}
 }
 
 // sleep waits d or until ctx ends, reporting whether the full wait happened.
