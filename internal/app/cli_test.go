@@ -92,3 +92,18 @@ func TestBrokerServesMetrics(t *testing.T) {
 		t.Errorf("broker: %v", err)
 	}
 }
+
+// TestDLQCommandErrors: `dlq list` that cannot reach the brokers says which flag or variable names
+// them, and `dlq replay` of something that is no dead-letter id says so, not "not found".
+func TestDLQCommandErrors(t *testing.T) {
+	none := func(string) string { return "" }
+	nowhere := freeAddr(t)
+	err := Run(t.Context(), []string{"ordersys", "dlq", "list", "--kafka-brokers", nowhere}, none, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--kafka-brokers") || !strings.Contains(err.Error(), "ORDERSYS_KAFKA_BROKERS") {
+		t.Errorf("dlq list against nothing: %v", err)
+	}
+	err = Run(t.Context(), []string{"ordersys", "dlq", "replay", "foo", "--kafka-brokers", nowhere}, none, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "malformed") || strings.Contains(err.Error(), "not found") {
+		t.Errorf("dlq replay foo: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"text/tabwriter"
 	"time"
 
@@ -30,7 +31,7 @@ var errOutboxDeadLetters = errors.New("outbox dead letters (" + messaging.Outbox
 	"(GET /api/v1/admin/dlq?topic=" + messaging.OutboxDLQ + ", POST /api/v1/admin/dlq/{id}/replay)")
 
 // runDLQ lists and replays dead letters, talking to the brokers directly.
-func runDLQ(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runDLQ(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	if len(args) == 0 || (args[0] != "list" && args[0] != "replay") {
 		fmt.Fprintln(stderr, dlqUsage)
 		return ErrUsage
@@ -61,6 +62,7 @@ func runDLQ(ctx context.Context, args []string, getenv func(string) string, stdo
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
+	defer func() { err = brokerHint(err, brokers) }()
 
 	switch {
 	case args[0] == "list":
@@ -98,4 +100,15 @@ func runDLQ(ctx context.Context, args []string, getenv func(string) string, stdo
 		fmt.Fprintln(stderr, dlqUsage)
 		return ErrUsage
 	}
+}
+
+// brokerHint says which flag or variable names the brokers when they cannot be reached: an
+// operator who ran `ordersys dlq list` against the default learns where to point it.
+func brokerHint(err error, brokers string) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return fmt.Errorf("cannot reach the Kafka brokers at %s (set --kafka-brokers or %s): %w",
+			brokers, envName("kafka-brokers"), err)
+	}
+	return err
 }

@@ -77,7 +77,7 @@ func deadLetterID(topic string, partition int32, offset int64) string {
 // parseDeadLetterID splits an ID made by deadLetterID. Topic names cannot contain ':', so the last
 // two colons separate the fields.
 func parseDeadLetterID(id string) (topic string, partition int32, offset int64, err error) {
-	bad := fmt.Errorf("%w: malformed id %q (want <topic>:<partition>:<offset>)", ErrDeadLetterNotFound, id)
+	bad := malformedID(id)
 	rest, offText, ok := cutLast(id, ":")
 	if !ok {
 		return "", 0, 0, bad
@@ -96,6 +96,16 @@ func parseDeadLetterID(id string) (topic string, partition int32, offset int64, 
 	}
 	return topic, int32(p), o, nil
 }
+
+// malformedID is an id that names no dead letter because it is not one: no such dead letter, as
+// the API answers (404), but said as what it is.
+type malformedID string
+
+func (m malformedID) Error() string {
+	return fmt.Sprintf("malformed dead-letter id %q: want <topic>:<partition>:<offset>, as listed", string(m))
+}
+
+func (malformedID) Is(target error) bool { return target == ErrDeadLetterNotFound }
 
 func cutLast(s, sep string) (before, after string, found bool) {
 	i := strings.LastIndex(s, sep)
