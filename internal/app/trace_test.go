@@ -86,10 +86,19 @@ func TestOneOrderIsOneTrace(t *testing.T) {
 		}
 		return true, ""
 	})
+	published := 0 // relay rounds that sent a message of the order: linked to its trace
 	for _, s := range spans.GetSpans() {
 		if s.Name == "POST /api/v1/orders/create" && s.SpanContext.TraceID().String() != traceID {
 			t.Errorf("the create's span is in trace %s", s.SpanContext.TraceID())
 		}
+		if s.Name == "send outbox" && slices.ContainsFunc(s.Links, func(l sdktrace.Link) bool {
+			return l.SpanContext.TraceID().String() == traceID
+		}) {
+			published++
+		}
+	}
+	if published == 0 {
+		t.Error("no relay publish span links to the order's trace")
 	}
 
 	// A plain Kafka client sees the trace on every record of the order.

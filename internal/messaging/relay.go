@@ -11,9 +11,13 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
+	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordersys/ordersys/internal/events"
 	"github.com/ordersys/ordersys/internal/sqlstore"
+	"github.com/ordersys/ordersys/internal/tracing"
 )
 
 // RelayConfig tunes the outbox relay.
@@ -289,6 +293,8 @@ func (p *publisher) publish(ctx context.Context, limit int, done []int64) (round
 	if len(rows) == 0 {
 		return res, nil
 	}
+	ctx, span := publishSpan(ctx, rows)
+	defer span.End()
 
 	var batch, alone []outboxRow
 	retrying := map[string]bool{} // keys with a row sent alone
@@ -386,6 +392,24 @@ func (p *publisher) publish(ctx context.Context, limit int, done []int64) (round
 	}
 	return res, nil
 }
+
+// publishSpan is the span of one publish round. A round carries the messages of many orders, each
+// in its own trace, so it is a trace of its own, linked to each message's.
+func publishSpan(ctx context.Context, rows []outboxRow) (context.Context, trace.Span) {
+	links := make([]trace.Link, 0, min(len(rows), maxLinks))
+	for _, r := range rows[:min(len(rows), maxLinks)] {
+		e := r.msg.Envelope
+		if sc := trace.SpanContextFromContext(tracing.Extract(context.Background(), e.TraceParent, e.TraceState)); sc.IsValid() {
+			links = append(links, trace.Link{SpanContext: sc, Attributes: []attribute.KeyValue{tracing.OrderID.String(r.msg.Key)}})
+		}
+	}
+	return tracing.Tracer().Start(ctx, "send outbox", trace.WithSpanKind(trace.SpanKindProducer), trace.WithLinks(links...),
+		trace.WithAttributes(semconv.MessagingSystemKafka, semconv.MessagingOperationTypeSend,
+			semconv.MessagingBatchMessageCount(len(rows))))
+}
+
+// maxLinks bounds the links of a publish span: a round of 500 rows would otherwise carry 500.
+const maxLinks = 128
 
 func (p *publisher) published(r outboxRow) {
 	if p.acked != nil {
