@@ -201,7 +201,9 @@ func (n *node) health() *httpx.Health {
 }
 
 // server is the REST API of this node: the operations of the services it runs, 404 for the rest.
-func (n *node) server() server { return newServer(n.apis, admin{kafka: n.producer, outboxes: n.outboxes}, n.health()) }
+func (n *node) server() server {
+	return newServer(n.apis, admin{kafka: n.producer, outboxes: n.outboxes}, n.health())
+}
 
 // close stops relays and consumers (consumers commit what they applied), then closes the
 // producer and the databases.
