@@ -1,6 +1,6 @@
-// Package app wires the services into the ordersys command: dev, serve, broker, migrate, dlq and
-// loadgen. A process that runs services (dev, serve) starts them as a node (node.go) from their
-// modules (services.go) and serves their API operations on one listener (routes.go).
+// Package app wires the services into the ordersys command: dev, serve, broker, migrate, dlq,
+// loadgen and chaos. A process that runs services (dev, serve) starts them as a node (node.go)
+// from their modules (services.go) and serves their API operations on one listener (routes.go).
 package app
 
 import (
@@ -29,6 +29,9 @@ Usage:
   ordersys dlq list|replay [flags]     list dead letters, or replay one (ID) or all (--all)
   ordersys loadgen [flags]             post orders at a steady rate and report throughput and
                                        latency
+  ordersys chaos [flags]               the production topology on this machine under load while
+                                       processes, the broker and PostgreSQL are killed, frozen
+                                       and restarted; then an audit of every service's database
   ordersys health [flags]              exit 0 if the dev or serve process at --addr is ready
                                        (a container healthcheck)
   ordersys version                     the version and the commit it was built from
@@ -70,6 +73,8 @@ func run(ctx context.Context, cmd string, rest []string, getenv func(string) str
 		return runDLQ(ctx, rest, getenv, stdout, stderr)
 	case "health":
 		return runHealth(ctx, rest, getenv, stdout, stderr)
+	case "chaos":
+		return runChaos(ctx, rest, getenv, stdout, stderr)
 	case "loadgen":
 		if err := loadgen.Command(ctx, rest, stdout, stderr); errors.Is(err, loadgen.ErrUsage) {
 			return ErrUsage

@@ -12,7 +12,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ordersys/ordersys/internal/pgtest"
-	"github.com/ordersys/ordersys/internal/sqlstore"
 )
 
 // cluster is the production topology on one machine: `ordersys broker` and one `ordersys serve`
@@ -134,46 +133,10 @@ func TestMultiProcess(t *testing.T) {
 	}
 
 	t.Logf("500 more orders completed in %s", time.Since(start))
-	want := len(first) + len(second)
-	// Notifications follow COMPLETED (they are sent on OrderCompleted), so a restarted
-	// notification process may still be catching up: wait for them, then check every effect.
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		var n int
-		db, err := sqlstore.OpenService(ctx, c.dsn, "notification")
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = db.QueryRowContext(ctx, `SELECT COUNT(DISTINCT order_id) FROM notifications`).Scan(&n)
-		db.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n >= want || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
+	// Every effect once, money balanced, stock conserved, one notification per outcome, from the
+	// services' own tables (notifications follow COMPLETED, so the audit waits for them).
+	ids := append(first, second...)
+	if r := auditUntilOK(t, ctx, c.dsn, ids, 2*time.Minute); !r.OK() {
+		t.Errorf("audit of %d orders: %s\n%s", len(ids), r.Summary(), r.Details(20))
 	}
-	for _, q := range []struct{ schema, query string }{
-		{"payment", `SELECT COUNT(*), COUNT(DISTINCT order_id) FROM payments WHERE kind = 'CHARGE'`},
-		{"inventory", `SELECT COUNT(*), COUNT(DISTINCT order_id) FROM reservations`},
-		{"fulfillment", `SELECT COUNT(*), COUNT(DISTINCT order_id) FROM shipments`},
-		{"notification", `SELECT COUNT(*), COUNT(DISTINCT order_id) FROM notifications`},
-		{"order", `SELECT COUNT(*), COUNT(DISTINCT id) FROM orders WHERE status = 'COMPLETED'`},
-	} {
-		db, err := sqlstore.OpenService(ctx, c.dsn, q.schema)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var rows, orders int
-		err = db.QueryRowContext(ctx, q.query).Scan(&rows, &orders)
-		db.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rows != want || orders != want {
-			t.Errorf("%s: %d rows for %d orders, want %d each", q.schema, rows, orders, want)
-		}
-	}
-
 }
