@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/ordersys/ordersys/internal/loadgen"
+	"github.com/ordersys/ordersys/internal/tracing"
 )
 
 const usage = `ordersys: event-driven order processing
@@ -138,7 +139,7 @@ func (s logSettings) logger(w io.Writer) (*slog.Logger, error) {
 	level, _ := s.slogLevel()
 	opts := &slog.HandlerOptions{Level: level}
 	if s.format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(tracing.LogHandler(slog.NewJSONHandler(w, opts))), nil
 	}
-	return slog.New(slog.NewTextHandler(w, opts)), nil
+	return slog.New(tracing.LogHandler(slog.NewTextHandler(w, opts))), nil
 }

@@ -42,6 +42,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
   Data        %[3]s
 Press Ctrl-C to stop.
 `, d.Addr, d.KafkaAddr, cfg.DataDir)
+	log.Info("started", "version", Version(), "addr", d.Addr, "kafka", d.KafkaAddr, "data_dir", cfg.DataDir)
 	waitErr := d.Wait(ctx)
 	log.Info("shutting down")
 	return errors.Join(waitErr, d.Close())
@@ -116,6 +117,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	fmt.Fprintf(stdout, "ordersys serve is running %s\n  HTTP        http://%s\n  Kafka       %s\nPress Ctrl-C to stop.\n",
 		strings.Join(names, ", "), s.Addr, strings.Join(cfg.Brokers, ","))
+	log.Info("started", "version", Version(), "services", names, "addr", s.Addr, "instance_id", cfg.InstanceID)
 	waitErr := s.Wait(ctx)
 	log.Info("shutting down")
 	return errors.Join(waitErr, s.Close())

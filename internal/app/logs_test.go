@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -61,7 +62,24 @@ func TestJSONLogs(t *testing.T) {
 	}
 	defer d.Close()
 	base := "http://" + d.Addr
-	id := placeOrder(t, base, orderBody(uuid.NewString(), "SKU-1"))
+	// A caller's trace: with no exporter configured, ordersys records no spans of its own, but
+	// keeps the caller's trace context, and its log lines name it.
+	const traceID = "0af7651916cd43dd8448eb211c80319c"
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/orders/create", strings.NewReader(orderBody(uuid.NewString(), "SKU-1")))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", uuid.NewString())
+	req.Header.Set("traceparent", "00-"+traceID+"-b7ad6b7169203331-01")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created struct {
+		OrderID string `json:"orderId"`
+	}
+	if err := decodeJSON(resp, &created); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %v", resp.StatusCode, err)
+	}
+	id := created.OrderID
 	waitStatus(t, base, id, "COMPLETED", 30*time.Second)
 
 	var finished, request map[string]any
@@ -77,7 +95,7 @@ func TestJSONLogs(t *testing.T) {
 		return finished != nil && request != nil, "no finished-order or request line yet"
 	})
 	if finished["level"] != "INFO" || finished["service"] != "order" || finished["status"] != "COMPLETED" ||
-		finished["duration_ms"] == nil {
+		finished["duration_ms"] == nil || finished["trace_id"] != traceID || finished["span_id"] == nil {
 		t.Errorf("finished order line: %v", finished)
 	}
 	if request["status"] != float64(201) || request["method"] != "POST" {

@@ -312,8 +312,9 @@ func (c *Consumer) process(ctx context.Context, r *kgo.Record) bool {
 	if c.sub.skips(env.Type) {
 		return true
 	}
+	// The trace and the span that sent the record: where its story goes on.
 	log := c.log.With("event_id", env.ID, "event_type", env.Type, "order_id", env.Subject,
-		"trace_id", tracing.TraceID(env.TraceParent))
+		"trace_id", tracing.TraceID(env.TraceParent), "span_id", tracing.SpanID(env.TraceParent))
 	payload, err := env.Decode()
 	if err != nil {
 		return c.deadLetter(ctx, r, Permanent(err), 1)

@@ -440,7 +440,7 @@ func (s *Service) step(ctx context.Context, tx *sqlstore.Tx, row *sagaRow, t eve
 	}
 	s.log.Debug("saga step", "order_id", o.ID, "from", st.Status, "to", nextState.Status, "event_type", t,
 		"event_id", eventID, "sent", send)
-	s.observe(tx, o, st.Status, nextState, t, due, at)
+	s.observe(ctx, tx, o, st.Status, nextState, t, due, at)
 	return true, nil
 }
 
@@ -448,7 +448,7 @@ func (s *Service) step(ctx context.Context, tx *sqlstore.Tx, row *sagaRow, t eve
 // rolled back and retried would otherwise count it twice): a step's reply applied, a step out of
 // time, the order's end.
 // due is when the step the order was in was due.
-func (s *Service) observe(tx *sqlstore.Tx, o *Order, from Status, to sagaState, t events.Type, due sql.NullTime, at time.Time) {
+func (s *Service) observe(ctx context.Context, tx *sqlstore.Tx, o *Order, from Status, to sagaState, t events.Type, due sql.NullTime, at time.Time) {
 	step := stepName(from)
 	var answered time.Duration
 	if step != "" && t != stepTimedOut && t != cancelRequested && due.Valid {
@@ -464,8 +464,9 @@ func (s *Service) observe(tx *sqlstore.Tx, o *Order, from Status, to sagaState, 
 		if to.Status.Terminal() {
 			took := at.Sub(o.CreatedAt)
 			s.metrics.OrderFinished(string(to.Status), to.OutcomeReason, took)
-			s.log.Info("order finished", "order_id", o.ID, "trace_id", tracing.TraceID(o.TraceParent),
-				"status", to.Status, "reason", to.OutcomeReason, "duration_ms", took.Milliseconds())
+			// In the span of the step that ended it: the line names the order's trace.
+			s.log.InfoContext(ctx, "order finished", "order_id", o.ID, "status", to.Status,
+				"reason", to.OutcomeReason, "duration_ms", took.Milliseconds())
 		}
 	})
 }
