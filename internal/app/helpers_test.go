@@ -108,6 +108,30 @@ func orderBody(customer string, skus ...string) string {
 		customer, strings.Join(items, ","))
 }
 
+// placeTracedOrder creates an order as a caller in a trace would, with traceparent (and
+// tracestate, if any), and returns its id and the answer's headers.
+func placeTracedOrder(t *testing.T, base, body, traceparent, tracestate string) (string, http.Header) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/orders/create", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", uuid.NewString())
+	req.Header.Set("traceparent", traceparent)
+	if tracestate != "" {
+		req.Header.Set("tracestate", tracestate)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created struct {
+		OrderID string `json:"orderId"`
+	}
+	if err := decodeJSON(resp, &created); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %v", resp.StatusCode, err)
+	}
+	return created.OrderID, resp.Header
+}
+
 // placeOrder creates an order and returns its id, failing the test on anything but 201.
 func placeOrder(t *testing.T, base, body string) string {
 	t.Helper()

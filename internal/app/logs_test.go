@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -65,21 +64,7 @@ func TestJSONLogs(t *testing.T) {
 	// A caller's trace: with no exporter configured, ordersys records no spans of its own, but
 	// keeps the caller's trace context, and its log lines name it.
 	const traceID = "0af7651916cd43dd8448eb211c80319c"
-	req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/orders/create", strings.NewReader(orderBody(uuid.NewString(), "SKU-1")))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", uuid.NewString())
-	req.Header.Set("traceparent", "00-"+traceID+"-b7ad6b7169203331-01")
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var created struct {
-		OrderID string `json:"orderId"`
-	}
-	if err := decodeJSON(resp, &created); err != nil || resp.StatusCode != http.StatusCreated {
-		t.Fatalf("create: %d %v", resp.StatusCode, err)
-	}
-	id := created.OrderID
+	id, _ := placeTracedOrder(t, base, orderBody(uuid.NewString(), "SKU-1"), "00-"+traceID+"-b7ad6b7169203331-01", "")
 	waitStatus(t, base, id, "COMPLETED", 30*time.Second)
 
 	var finished, request map[string]any

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -34,27 +33,11 @@ func TestOneOrderIsOneTrace(t *testing.T) {
 	base := "http://" + d.Addr
 	setStock(t, base, "SHORT", "1")
 	const caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-	req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/orders/create",
-		strings.NewReader(testOrder{lines: map[string]string{"SHORT": "2"}}.body()))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", "trace-1")
-	req.Header.Set("traceparent", caller)
-	req.Header.Set("tracestate", "ordersys=test")
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var created struct {
-		OrderID string `json:"orderId"`
-	}
-	if err := decodeJSON(resp, &created); err != nil || resp.StatusCode != http.StatusCreated {
-		t.Fatalf("create: %d %v", resp.StatusCode, err)
-	}
+	id, answer := placeTracedOrder(t, base, testOrder{lines: map[string]string{"SHORT": "2"}}.body(), caller, "ordersys=test")
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
-	if got := tracing.TraceID(resp.Header.Get("traceparent")); got != traceID {
-		t.Errorf("create answered traceparent %q, want trace %s", resp.Header.Get("traceparent"), traceID)
+	if got := tracing.TraceID(answer.Get("traceparent")); got != traceID {
+		t.Errorf("create answered traceparent %q, want trace %s", answer.Get("traceparent"), traceID)
 	}
-	id := created.OrderID
 	o := waitTerminal(t, base, id, 30*time.Second)
 	if o["status"] != "FAILED" || o["failureReason"] != "OUT_OF_STOCK" {
 		t.Fatalf("order ended %v %v, want FAILED OUT_OF_STOCK", o["status"], o["failureReason"])
