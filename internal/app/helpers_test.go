@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -133,13 +134,28 @@ func placeTracedOrder(t *testing.T, base, body, traceparent, tracestate string) 
 }
 
 // placeOrder creates an order and returns its id, failing the test on anything but 201.
+// A 503 (admission control: the system is at its bounds) is retried with the same key after its
+// Retry-After, as the API asks of a client, for up to 30 s.
 func placeOrder(t *testing.T, base, body string) string {
 	t.Helper()
-	r := createOrder(t, base, uuid.NewString(), body)
-	if r.status != http.StatusCreated {
-		t.Fatalf("create: %d %s", r.status, r.body)
+	key := uuid.NewString()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := createOrder(t, base, key, body)
+		if r.status == http.StatusServiceUnavailable && time.Now().Before(deadline) {
+			wait, err := strconv.Atoi(r.header.Get("Retry-After"))
+			if err != nil || wait < 1 {
+				wait = 1
+			}
+			time.Sleep(time.Duration(wait) * time.Second)
+			continue
+		}
+		if r.status != http.StatusCreated {
+			t.Errorf("create: %d %s", r.status, r.body)
+			return ""
+		}
+		return r.json(t)["orderId"].(string)
 	}
-	return r.json(t)["orderId"].(string)
 }
 
 // waitStatus polls an order until it reaches want, failing after timeout.
