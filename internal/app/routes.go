@@ -155,26 +155,42 @@ func routes(srv server, log *slog.Logger, o routeOptions) (http.Handler, error) 
 			"nothing at "+r.URL.Path+"; the API is under /api and documented at /docs")))
 	})
 	var h http.Handler = httpx.Recover(log, mux)
-	h = traced(h, func(r *http.Request) string { return routeOf(mux, apiMux, r) })
+	h = traced(h)
 	if o.metrics != nil {
 		h = httpx.Observe(h, func(r *http.Request, status, _ int, took time.Duration) {
-			route := routeOf(mux, apiMux, r)
+			route := routeIn(r)
 			o.metrics.HTTPAnswered(serviceOf(route), route, r.Method, status, took)
 		})
 	}
 	if o.accessLog {
 		h = httpx.AccessLog(log, h)
 	}
-	return h, nil
+	return routed(mux, apiMux, h), nil
+}
+
+// routeKey is where routed keeps a request's route template in its context.
+type routeKey struct{}
+
+// routed finds the route template of each request once, for the span and the metrics that name it.
+func routed(mux, apiMux *http.ServeMux, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), routeKey{}, routeOf(mux, apiMux, r))))
+	})
+}
+
+// routeIn is the route template routed found for r.
+func routeIn(r *http.Request) string {
+	route, _ := r.Context().Value(routeKey{}).(string)
+	return route
 }
 
 // traced continues the caller's trace (a W3C traceparent header), or starts one, in a span per
 // request named by its route, and answers with the trace context: the create's answer names the
 // trace an operator finds the order under.
-func traced(next http.Handler, route func(*http.Request) string) http.Handler {
+func traced(next http.Handler) http.Handler {
 	answer := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		span := trace.SpanFromContext(r.Context())
-		span.SetAttributes(semconv.HTTPRoute(route(r)))
+		span.SetAttributes(semconv.HTTPRoute(routeIn(r)))
 		if traceparent, tracestate := tracing.Inject(r.Context()); traceparent != "" {
 			w.Header().Set("traceparent", traceparent)
 			if tracestate != "" {
@@ -185,7 +201,7 @@ func traced(next http.Handler, route func(*http.Request) string) http.Handler {
 	})
 	return otelhttp.NewHandler(answer, "http",
 		otelhttp.WithPropagators(propagation.TraceContext{}),
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + route(r) }))
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + routeIn(r) }))
 }
 
 // routeOf is the template of the route that answers r ("GET /api/v1/orders/{orderId}" is
@@ -208,15 +224,18 @@ func routeOf(mux, apiMux *http.ServeMux, r *http.Request) string {
 // serviceOf is the service whose operations a route belongs to ("ordersys" for the process's own:
 // probes, docs, metrics, the operator's API).
 func serviceOf(route string) string {
-	for prefix, svc := range map[string]string{
-		"/api/v1/orders": order.Name, "/api/v1/inventory": inventory.Name, "/api/v1/payments": payment.Name,
-		"/api/v1/shipments": fulfillment.Name, "/api/v1/notifications": notification.Name,
-	} {
-		if strings.HasPrefix(route, prefix) {
-			return svc
+	for _, o := range routeOwners {
+		if strings.HasPrefix(route, o.prefix) {
+			return o.service
 		}
 	}
 	return "ordersys"
+}
+
+// routeOwners are the route prefixes of each service's operations.
+var routeOwners = []struct{ prefix, service string }{
+	{"/api/v1/orders", order.Name}, {"/api/v1/inventory", inventory.Name}, {"/api/v1/payments", payment.Name},
+	{"/api/v1/shipments", fulfillment.Name}, {"/api/v1/notifications", notification.Name},
 }
 
 // paramName names the parameter a generated-code binding error is about.

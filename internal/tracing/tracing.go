@@ -67,6 +67,9 @@ func Setup(ctx context.Context, endpoint, service string, getenv func(string) st
 
 // Inject returns the W3C trace context of ctx's span: traceparent and tracestate ("" for none).
 func Inject(ctx context.Context) (traceparent, tracestate string) {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return "", "" // the usual case with tracing off: no carrier to make per message
+	}
 	c := propagation.MapCarrier{}
 	w3c.Inject(ctx, c)
 	return c["traceparent"], c["tracestate"]
