@@ -54,7 +54,7 @@ declare -A svc
 for s in order payment inventory fulfillment notification; do
   addr=127.0.0.1:0; [ "$s" = order ] && addr=127.0.0.1:$aport
   "${ordersys[@]}" serve "$s" --addr "$addr" --database-url "$db" --kafka-brokers "127.0.0.1:$kport" \
-    --partitions "$partitions" --migrate=false --demo-catalog --log-level warn ${PPROF:+--pprof-addr 127.0.0.1:$((6060 + ${#pids[@]}))} >/dev/null 2>"$dir/$s.log" & pids+=($!); svc[$s]=$!
+    --partitions "$partitions" --migrate=false --demo-catalog --log-level warn --auth "${AUTH:-none}" ${PPROF:+--pprof-addr 127.0.0.1:$((6060 + ${#pids[@]}))} >/dev/null 2>"$dir/$s.log" & pids+=($!); svc[$s]=$!
 done
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$aport/api/utility/readiness" >/dev/null && break; sleep 0.2; done
 

@@ -35,6 +35,8 @@ Usage:
                                        and restarted; then an audit of every service's database
   ordersys health [flags]              exit 0 if the dev or serve process at --addr is ready
                                        (a container healthcheck)
+  ordersys token --sub UUID [flags]    mint a bearer token with the development key of
+                                       'ordersys dev --auth jwt'
   ordersys version                     the version and the commit it was built from
 
 Run 'ordersys COMMAND -h' for a command's flags. Every flag but loadgen's can also be set as
@@ -74,6 +76,8 @@ func run(ctx context.Context, cmd string, rest []string, getenv func(string) str
 		return runDLQ(ctx, rest, getenv, stdout, stderr)
 	case "health":
 		return runHealth(ctx, rest, getenv, stdout, stderr)
+	case "token":
+		return runToken(ctx, rest, getenv, stdout, stderr)
 	case "chaos":
 		return runChaos(ctx, rest, getenv, stdout, stderr)
 	case "loadgen":

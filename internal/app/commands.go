@@ -12,6 +12,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/ordersys/ordersys/internal/auth"
 	"github.com/ordersys/ordersys/internal/fulfillment"
 	"github.com/ordersys/ordersys/internal/messaging"
 	"github.com/ordersys/ordersys/internal/metrics"
@@ -40,12 +41,27 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
   Swagger UI  http://%[1]s/docs
   Kafka       %[2]s  (embedded broker: any Kafka client can watch the topics)
   Data        %[3]s
+  Auth        %[4]s
 Press Ctrl-C to stop.
-`, d.Addr, d.KafkaAddr, cfg.DataDir)
+`, d.Addr, d.KafkaAddr, cfg.DataDir, devAuthBanner(cfg))
 	log.Info("started", "version", Version(), "addr", d.Addr, "kafka", d.KafkaAddr, "data_dir", cfg.DataDir)
 	waitErr := d.Wait(ctx)
 	log.Info("shutting down")
 	return errors.Join(waitErr, d.Close())
+}
+
+// devAuthBanner says in dev's banner who may call its API, and how to get a token.
+func devAuthBanner(cfg DevConfig) string {
+	switch {
+	case cfg.Auth.Mode != authJWT:
+		return "none: anyone who reaches the API may do anything (--auth jwt turns tokens on)"
+	case cfg.Auth.JWT.JWKSURL == "" && cfg.Auth.JWT.JWKSFile == "":
+		return fmt.Sprintf("JWT, signed by the development key in %s; mint a token with\n"+
+			"              ordersys token --data-dir %s --sub <customer UUID> --scope \"orders:read orders:write\"",
+			auth.DevKeyDir(cfg.DataDir), cfg.DataDir)
+	default:
+		return "JWT (bearer tokens from the identity provider of --jwt-jwks-url or --jwt-jwks-file)"
+	}
 }
 
 // flushTraces sends the spans still buffered, giving up after a few seconds.
@@ -81,12 +97,20 @@ func parseDev(args []string, getenv func(string) string, stderr io.Writer) (cfg 
 	fs.String(&cfg.MetricsAddr, "metrics-addr", "", "serve GET /metrics on this address rather than on --addr")
 	fs.String(&cfg.OTLPEndpoint, "otlp-endpoint", "", "export traces with OTLP over HTTP to this URL, e.g. http://collector:4318 (or set OTEL_EXPORTER_OTLP_ENDPOINT; OTEL_TRACES_SAMPLER and OTEL_SERVICE_NAME are honoured)")
 	fs.String(&cfg.PprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address (off when empty)")
+	authFlags(fs, &cfg.Auth, authNone)
 	reliabilityFlags(fs, &cfg.Retry, &cfg.Retention)
 	rulesFlags(fs, &cfg.Rules)
+	httpFlags(fs, &cfg.HTTP)
 	if err := fs.parse(args, false); err != nil {
 		return cfg, logs, err
 	}
 	if err := checkSettings(cfg.Retry, cfg.Retention, cfg.Rules); err != nil {
+		return cfg, logs, err
+	}
+	if err := checkHTTPFlags(cfg.HTTP); err != nil {
+		return cfg, logs, err
+	}
+	if err := cfg.Auth.check(true); err != nil {
 		return cfg, logs, err
 	}
 	return cfg, logs, logs.check()
@@ -130,7 +154,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (cf
 	fs := newFlagSet("serve", getenv, stderr)
 	fs.synopsis = "[flags] [SERVICE...]\n\nSERVICE is order, payment, inventory, fulfillment or notification; none means all five."
 	fs.String(&cfg.Addr, "addr", "127.0.0.1:3001", "HTTP listen address (API if this process runs the order service; health and docs always)")
-	fs.String(&cfg.DatabaseURL, "database-url", "", "postgres://user:pass@host:5432/db (each service uses its own schema), or sqlite:DIR")
+	fs.databaseURL(&cfg.DatabaseURL, "postgres://user:pass@host:5432/db (each service uses its own schema), or sqlite:DIR")
 	fs.String(&brokers, "kafka-brokers", "127.0.0.1:9092", "comma-separated Kafka bootstrap brokers")
 	fs.Int(&cfg.Partitions, "partitions", 8, "partitions per topic, for topics created at start")
 	fs.Int(&cfg.ReplicationFactor, "replication-factor", 1, "replication factor, for topics created at start")
@@ -146,6 +170,8 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (cf
 	fs.Bool(&cfg.AccessLog, "access-log", false, "log a line per HTTP request")
 	fs.String(&cfg.MetricsAddr, "metrics-addr", "", "serve GET /metrics on this address rather than on --addr")
 	fs.String(&cfg.OTLPEndpoint, "otlp-endpoint", "", "export traces with OTLP over HTTP to this URL, e.g. http://collector:4318 (or set OTEL_EXPORTER_OTLP_ENDPOINT; OTEL_TRACES_SAMPLER and OTEL_SERVICE_NAME are honoured)")
+	authFlags(fs, &cfg.Auth, authJWT)
+	httpFlags(fs, &cfg.HTTP)
 	if err := fs.parse(args, true); err != nil {
 		return cfg, logs, err
 	}
@@ -162,6 +188,12 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (cf
 		return cfg, logs, err
 	}
 	if err := checkSettings(cfg.Retry, cfg.Retention, cfg.Rules); err != nil {
+		return cfg, logs, err
+	}
+	if err := checkHTTPFlags(cfg.HTTP); err != nil {
+		return cfg, logs, err
+	}
+	if err := cfg.Auth.check(false); err != nil {
 		return cfg, logs, err
 	}
 	cfg.Services = fs.Args()
@@ -220,7 +252,7 @@ func runBroker(ctx context.Context, args []string, getenv func(string) string, s
 	defer c.Close()
 	var side sideListeners
 	defer side.close()
-	if err := side.serve("metrics", metricsAddr, metricsHandler(metrics.New(Version()))); err != nil {
+	if err := side.serve("metrics", metricsAddr, metricsHandler(metrics.New(Version())), HTTPLimits{}); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "ordersys broker is running\n  Kafka       %s\n  Data        %s\n", c.ListenAddrs()[0], dir)
@@ -236,7 +268,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	var url string
 	fs := newFlagSet("migrate", getenv, stderr)
 	fs.synopsis = "[flags] [SERVICE...]\n\nSERVICE is order, payment, inventory, fulfillment or notification; none means all five."
-	fs.String(&url, "database-url", "", "postgres://... or sqlite:DIR")
+	fs.databaseURL(&url, "postgres://... or sqlite:DIR")
 	if err := fs.parse(args, true); err != nil {
 		return err
 	}

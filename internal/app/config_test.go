@@ -20,7 +20,7 @@ func TestParseRefusesContradictions(t *testing.T) {
 			return err
 		},
 		"serve": func(args []string, getenv func(string) string) error {
-			_, _, err := parseServe(args, getenv, io.Discard)
+			_, _, err := parseServe(append(args, "--auth", "none"), getenv, io.Discard)
 			return err
 		},
 	}
@@ -60,6 +60,41 @@ func TestParseRefusesContradictions(t *testing.T) {
 					t.Errorf("%s %q %v: error %q, want it to say %q", name, c.args, c.env, err, w)
 				}
 			}
+		}
+	}
+}
+
+// TestParseAuth: serve refuses to start without its keys unless told --auth none, dev makes its
+// own, and contradictory auth settings are refused naming the flags.
+func TestParseAuth(t *testing.T) {
+	none := func(string) string { return "" }
+	for _, c := range []struct {
+		cmd  string
+		args []string
+		want string // part of the error; "" for none
+	}{
+		{"serve", nil, "--auth jwt needs the keys that sign tokens: set --jwt-jwks-url or --jwt-jwks-file (or --auth none"},
+		{"serve", []string{"--auth", "none"}, ""},
+		{"serve", []string{"--jwt-jwks-file", "keys.json", "--jwt-audience", "ordersys"}, ""},
+		{"serve", []string{"--jwt-jwks-url", "https://idp.example/jwks", "--jwt-jwks-file", "keys.json"}, "give one"},
+		{"serve", []string{"--auth", "none", "--jwt-jwks-url", "https://idp.example/jwks"}, "set --auth jwt"},
+		{"serve", []string{"--auth", "basic"}, `--auth "basic": want jwt or none`},
+		{"serve", []string{"--auth", "none", "--rate-limit", "-1"}, "cannot be negative"},
+		{"dev", nil, ""},
+		{"dev", []string{"--auth", "jwt"}, ""}, // dev makes a development key
+		{"dev", []string{"--auth", "jwt", "--rate-limit", "50", "--rate-limit-burst", "100"}, ""},
+	} {
+		var err error
+		if c.cmd == "serve" {
+			_, _, err = parseServe(c.args, none, io.Discard)
+		} else {
+			_, _, err = parseDev(c.args, none, io.Discard)
+		}
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s %q: %v", c.cmd, c.args, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%s %q: error %v, want it to say %q", c.cmd, c.args, err, c.want)
 		}
 	}
 }

@@ -35,6 +35,11 @@ type DevConfig struct {
 	OTLPEndpoint string
 	// AccessLog logs a line per HTTP request.
 	AccessLog bool
+	// HTTP bounds what clients can hold of the HTTP listeners (zero fields: the defaults).
+	HTTP HTTPLimits
+	// Auth is who may call the API (default: anyone). With JWT and no keys, dev makes a
+	// development key under DataDir (see auth.LoadDevKey).
+	Auth AuthConfig
 	// Services to run (default: all five). Tests leave one out to see its step time out.
 	Services []string
 	// Retry bounds handler retries before a message is dead-lettered.
@@ -72,6 +77,9 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if err := cfg.HTTP.Validate(); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -89,6 +97,11 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 
 	cfg.Rules.DemoCatalog = true
 	mods, err := pick(cfg.Services, cfg.Rules)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Auth.JWT.Log = cfg.Log
+	verifier, err := cfg.Auth.verifier(ctx, cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -111,19 +124,19 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 	if err != nil {
 		return nil, err
 	}
-	handler, err := routes(d.node.server(), cfg.Log,
-		routeOptions{accessLog: cfg.AccessLog, metrics: m, metricsElsewhere: cfg.MetricsAddr != ""})
+	handler, err := routes(d.node.server(), cfg.Log, routeOptions{accessLog: cfg.AccessLog, metrics: m,
+		metricsElsewhere: cfg.MetricsAddr != "", verifier: verifier, rateLimit: cfg.Auth.RateLimit})
 	if err != nil {
 		return nil, err
 	}
-	if d.http, err = listenAndServe(cfg.Addr, handler); err != nil {
+	if d.http, err = listenAndServe(cfg.Addr, handler, cfg.HTTP); err != nil {
 		return nil, err
 	}
 	d.Addr = d.http.addr
-	if err := d.side.serve("pprof", cfg.PprofAddr, pprofHandler()); err != nil {
+	if err := d.side.serve("pprof", cfg.PprofAddr, pprofHandler(), cfg.HTTP); err != nil {
 		return nil, err
 	}
-	if err := d.side.serve("metrics", cfg.MetricsAddr, metricsHandler(m)); err != nil {
+	if err := d.side.serve("metrics", cfg.MetricsAddr, metricsHandler(m), cfg.HTTP); err != nil {
 		return nil, err
 	}
 	return d, nil

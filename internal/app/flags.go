@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ordersys/ordersys/internal/sqlstore"
 )
 
 // flagSet is a flag.FlagSet whose every flag can also be set by an ORDERSYS_* environment
@@ -60,6 +62,17 @@ func (f *flagSet) Int(p *int, name string, def int, usage string) {
 		def = n
 	}
 	f.IntVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, envName(name)))
+}
+
+func (f *flagSet) Float(p *float64, name string, def float64, usage string) {
+	if v := f.getenv(envName(name)); v != "" {
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			f.errs = append(f.errs, fmt.Errorf("%s=%q: not a number", envName(name), v))
+		}
+		def = n
+	}
+	f.Float64Var(p, name, def, fmt.Sprintf("%s (env %s)", usage, envName(name)))
 }
 
 func (f *flagSet) Duration(p *time.Duration, name string, def time.Duration, usage string) {
@@ -118,6 +131,52 @@ func (f *flagSet) parse(args []string, positional bool) error {
 	}
 	if f.NArg() > 0 {
 		return usageError{fmt.Errorf("%s: unexpected arguments %q", f.Name(), f.Args())}
+	}
+	return nil
+}
+
+// databaseURL declares --database-url. Its default, which ORDERSYS_DATABASE_URL may set, is
+// shown by --help and by every usage error, so it is shown without its password.
+func (f *flagSet) databaseURL(p *string, usage string) {
+	f.String(p, "database-url", "", usage)
+	fl := f.Lookup("database-url")
+	fl.DefValue = sqlstore.Redacted(fl.DefValue)
+}
+
+// httpFlags are the limits of a process's HTTP listeners (see HTTPLimits).
+func httpFlags(fs *flagSet, l *HTTPLimits) {
+	fs.Duration(&l.ReadHeaderTimeout, "http-read-header-timeout", DefaultReadHeaderTimeout, "how long a client has to send a request's headers")
+	fs.Duration(&l.ReadTimeout, "http-read-timeout", DefaultReadTimeout, "how long a client has to send a whole request, body included")
+	fs.Duration(&l.WriteTimeout, "http-write-timeout", DefaultWriteTimeout, "how long a request may take from the end of its headers to the end of its answer; at least --http-read-timeout")
+	fs.Duration(&l.IdleTimeout, "http-idle-timeout", DefaultIdleTimeout, "how long a kept-alive connection may wait for its next request")
+	fs.Int(&l.MaxHeaderBytes, "http-max-header-bytes", DefaultMaxHeaderBytes, "largest request line and headers; larger ones are answered 431")
+	fs.Int(&l.MaxConns, "http-max-conns", DefaultMaxConns(), "connections the API holds open at once (more wait to be accepted); the default is 3/4 of the open-file limit, at most 10000")
+}
+
+// checkHTTPFlags refuses HTTP limits that are zero (each flag states its default) or contradict
+// each other.
+func checkHTTPFlags(l HTTPLimits) error {
+	var errs []error
+	positive := func(flag string, v time.Duration) {
+		if v <= 0 {
+			errs = append(errs, fmt.Errorf("--%s %v: want a positive duration", flag, v))
+		}
+	}
+	positive("http-read-header-timeout", l.ReadHeaderTimeout)
+	positive("http-read-timeout", l.ReadTimeout)
+	positive("http-write-timeout", l.WriteTimeout)
+	positive("http-idle-timeout", l.IdleTimeout)
+	if l.MaxHeaderBytes < 1 {
+		errs = append(errs, fmt.Errorf("--http-max-header-bytes %d: want at least 1", l.MaxHeaderBytes))
+	}
+	if l.MaxConns < 1 {
+		errs = append(errs, fmt.Errorf("--http-max-conns %d: want at least 1", l.MaxConns))
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if err := l.Validate(); err != nil {
+		return fmt.Errorf("--http-*: %w", err)
 	}
 	return nil
 }

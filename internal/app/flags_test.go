@@ -10,7 +10,7 @@ import (
 // TestParseServe checks that serve takes the business rules, from flags and from the environment,
 // as dev does: every replica of a service must be configurable alike.
 func TestParseServe(t *testing.T) {
-	env := map[string]string{"ORDERSYS_SHIP_COUNTRIES": "DEU,FRA", "ORDERSYS_STEP_ATTEMPTS": "5"}
+	env := map[string]string{"ORDERSYS_SHIP_COUNTRIES": "DEU,FRA", "ORDERSYS_STEP_ATTEMPTS": "5", "ORDERSYS_AUTH": "none"}
 	cfg, _, err := parseServe([]string{"order", "--credit-limit", "250.50", "--step-timeout", "5s",
 		"--kafka-brokers", "k1:9092,k2:9092", "payment"}, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {

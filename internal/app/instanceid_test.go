@@ -27,7 +27,7 @@ func TestParseInstanceID(t *testing.T) {
 		{args: []string{"--instance-id", ""}, want: ""},
 		{args: []string{"--instance-id", strings.Repeat("x", maxInstanceIDLen)}, want: strings.Repeat("x", maxInstanceIDLen)},
 	} {
-		cfg, _, err := parseServe(c.args, func(k string) string { return c.env[k] }, io.Discard)
+		cfg, _, err := parseServe(append(c.args, "--auth", "none"), func(k string) string { return c.env[k] }, io.Discard)
 		if err != nil {
 			t.Errorf("%q %v: %v", c.args, c.env, err)
 		} else if cfg.InstanceID != c.want {

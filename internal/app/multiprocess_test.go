@@ -40,7 +40,7 @@ func startCluster(t *testing.T, session time.Duration, replicas map[string]int) 
 		for i := range max(1, replicas[name]) {
 			p := startProcess(t, name, serveReady, "serve", name, "--addr", addr, "--database-url", c.dsn,
 				"--kafka-brokers", c.broker.addr, "--partitions", "4", "--session-timeout", session.String(),
-				"--instance-id", fmt.Sprintf("%s-%d", name, i+1), "--log-level", "warn", "--demo-catalog")
+				"--instance-id", fmt.Sprintf("%s-%d", name, i+1), "--log-level", "warn", "--demo-catalog", "--auth", "none")
 			c.services[name] = append(c.services[name], p)
 		}
 	}

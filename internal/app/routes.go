@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"reflect"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/swaggest/swgui/v5emb"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/propagation"
@@ -19,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordersys/ordersys/api"
+	"github.com/ordersys/ordersys/internal/auth"
 	"github.com/ordersys/ordersys/internal/errs"
 	"github.com/ordersys/ordersys/internal/fulfillment"
 	"github.com/ordersys/ordersys/internal/httpx"
@@ -105,6 +108,10 @@ type routeOptions struct {
 	metrics   *metrics.Metrics
 	// metricsElsewhere: --metrics-addr serves them on a listener of their own.
 	metricsElsewhere bool
+	// verifier checks bearer tokens (nil: --auth none, every caller is auth.Anyone).
+	verifier *auth.Verifier
+	// rateLimit is per caller: its token's subject, else its address.
+	rateLimit httpx.RateLimit
 }
 
 // routes is the HTTP surface of ordersys, all of it.
@@ -139,8 +146,21 @@ func routes(srv server, log *slog.Logger, o routeOptions) (http.Handler, error) 
 		},
 	})
 
+	required := operationScopes(spec)
+	authn := &auth.Authenticator{Verifier: o.verifier, Required: required, Route: routeIn}
+	caller := func(r *http.Request) string {
+		if _, secured := required[r.Method+" "+routeIn(r)]; !secured {
+			return "" // the probes are never limited
+		}
+		if p := auth.FromContext(r.Context()); p.Subject != "" {
+			return "sub:" + p.Subject
+		}
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		return "addr:" + host
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/api/", httpx.LimitBody(httpx.Validator(spec)(apiMux)))
+	mux.Handle("/api/", authn.Middleware(o.rateLimit.Limit(caller,
+		httpx.LimitBody(httpx.Validator(spec)(apiMux)))))
 	mux.HandleFunc("GET /docs.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(specJSON)
@@ -166,6 +186,30 @@ func routes(srv server, log *slog.Logger, o routeOptions) (http.Handler, error) 
 		h = httpx.AccessLog(log, h)
 	}
 	return routed(mux, apiMux, h), nil
+}
+
+// operationScopes is what each operation of spec asks of its caller: its security requirements,
+// the alternatives of scopes, by "METHOD /route/template". `security: []` makes one public.
+func operationScopes(spec *openapi3.T) auth.Requirements {
+	required := auth.Requirements{}
+	for path, item := range spec.Paths.Map() {
+		for method, op := range item.Operations() {
+			security := op.Security
+			if security == nil {
+				security = &spec.Security
+			}
+			var alternatives [][]string
+			for _, requirement := range *security {
+				for _, scopes := range requirement {
+					alternatives = append(alternatives, scopes)
+				}
+			}
+			if len(alternatives) > 0 {
+				required[method+" "+path] = alternatives
+			}
+		}
+	}
+	return required
 }
 
 // routeKey is where routed keeps a request's route template in its context.

@@ -29,8 +29,11 @@ type ServeConfig struct {
 	SessionTimeout    time.Duration
 	// InstanceID makes this process a static member of its consumer groups (empty: a dynamic one).
 	InstanceID  string
-	AccessLog   bool   // a log line per HTTP request
+	AccessLog   bool // a log line per HTTP request
+	Auth        AuthConfig
 	MetricsAddr string // when set, GET /metrics is served there rather than on Addr
+	// HTTP bounds what clients can hold of the HTTP listeners (zero fields: the defaults).
+	HTTP HTTPLimits
 	// OTLPEndpoint, when set, is where traces are exported (see tracing.Setup).
 	OTLPEndpoint string
 	PprofAddr    string
@@ -57,6 +60,13 @@ func StartServe(ctx context.Context, cfg ServeConfig) (_ *Served, err error) {
 	if cfg.DatabaseURL == "" {
 		return nil, errors.New("serve needs --database-url (postgres://... or sqlite:DIR)")
 	}
+	// Before the brokers are asked anything: a URL that cannot work is refused at once.
+	if err := sqlstore.CheckDSN(cfg.DatabaseURL); err != nil {
+		return nil, err
+	}
+	if err := cfg.HTTP.Validate(); err != nil {
+		return nil, err
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
@@ -66,6 +76,11 @@ func StartServe(ctx context.Context, cfg ServeConfig) (_ *Served, err error) {
 			s.Close()
 		}
 	}()
+	cfg.Auth.JWT.Log = cfg.Log
+	verifier, err := cfg.Auth.verifier(ctx, "")
+	if err != nil {
+		return nil, err
+	}
 	m := metrics.New(Version())
 	s.node, err = startNode(ctx, nodeConfig{
 		services:       mods,
@@ -84,19 +99,19 @@ func StartServe(ctx context.Context, cfg ServeConfig) (_ *Served, err error) {
 	if err != nil {
 		return nil, err
 	}
-	handler, err := routes(s.node.server(), cfg.Log,
-		routeOptions{accessLog: cfg.AccessLog, metrics: m, metricsElsewhere: cfg.MetricsAddr != ""})
+	handler, err := routes(s.node.server(), cfg.Log, routeOptions{accessLog: cfg.AccessLog, metrics: m,
+		metricsElsewhere: cfg.MetricsAddr != "", verifier: verifier, rateLimit: cfg.Auth.RateLimit})
 	if err != nil {
 		return nil, err
 	}
-	if s.http, err = listenAndServe(cfg.Addr, handler); err != nil {
+	if s.http, err = listenAndServe(cfg.Addr, handler, cfg.HTTP); err != nil {
 		return nil, err
 	}
 	s.Addr = s.http.addr
-	if err := s.side.serve("pprof", cfg.PprofAddr, pprofHandler()); err != nil {
+	if err := s.side.serve("pprof", cfg.PprofAddr, pprofHandler(), cfg.HTTP); err != nil {
 		return nil, err
 	}
-	if err := s.side.serve("metrics", cfg.MetricsAddr, metricsHandler(m)); err != nil {
+	if err := s.side.serve("metrics", cfg.MetricsAddr, metricsHandler(m), cfg.HTTP); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -301,7 +301,7 @@ func (r *run) startTopology(ctx context.Context) error {
 			p := &proc{name: name, bin: r.cfg.Binary, env: env, ready: serveReady, logPath: filepath.Join(r.dir, name+".log"),
 				args: []string{"serve", s.name, "--addr", addr, "--database-url", r.pg.dsn(), "--kafka-brokers", brokerAddr,
 					"--partitions", strconv.Itoa(r.cfg.Partitions), "--migrate=false", "--demo-catalog",
-					"--instance-id", name, "--step-timeout", r.cfg.StepTimeout.String(), "--log-level", "warn"}}
+					"--instance-id", name, "--step-timeout", r.cfg.StepTimeout.String(), "--log-level", "warn", "--auth", "none"}}
 			if err := p.start(ctx); err != nil {
 				return err
 			}

@@ -8,14 +8,16 @@ type Code string
 
 // The codes. Any error that is not an *Error is EINTERNAL.
 const (
-	ENOTFOUND    Code = "not_found"
-	ECONFLICT    Code = "conflict"    // the request is valid but the resource's state refuses it
-	EINVALID     Code = "invalid"     // Fields says which input is wrong and why
-	EBADKEY      Code = "bad_key"     // the Idempotency-Key is missing or too long
-	EKEYREUSED   Code = "key_reused"  // the Idempotency-Key came with a different request
-	EREFUSED     Code = "refused"     // the request is well formed, and the rules refuse it
-	EUNAVAILABLE Code = "unavailable" // a dependency did not answer
-	EINTERNAL    Code = "internal"
+	ENOTFOUND     Code = "not_found"
+	ECONFLICT     Code = "conflict"     // the request is valid but the resource's state refuses it
+	EINVALID      Code = "invalid"      // Fields says which input is wrong and why
+	EBADKEY       Code = "bad_key"      // the Idempotency-Key is missing or too long
+	EKEYREUSED    Code = "key_reused"   // the Idempotency-Key came with a different request
+	EREFUSED      Code = "refused"      // the request is well formed, and the rules refuse it
+	EUNAVAILABLE  Code = "unavailable"  // a dependency did not answer
+	EUNAUTHORIZED Code = "unauthorized" // no credentials, or ones that do not prove who the caller is
+	EFORBIDDEN    Code = "forbidden"    // the caller is known and may not do this
+	EINTERNAL     Code = "internal"
 )
 
 // Error is a failure to report to the client: Title sums it up and Detail explains it (both are

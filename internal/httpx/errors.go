@@ -30,14 +30,16 @@ var answers = map[errs.Code]struct {
 	status     int
 	typ, title string
 }{
-	errs.ENOTFOUND:    {http.StatusNotFound, TypeNotFound, "Not found"},
-	errs.ECONFLICT:    {http.StatusConflict, TypeConflict, "Conflict"},
-	errs.EINVALID:     {http.StatusBadRequest, TypeValidation, "The request is invalid"},
-	errs.EBADKEY:      {http.StatusBadRequest, TypeIdempotency, "Invalid Idempotency-Key"},
-	errs.EKEYREUSED:   {http.StatusUnprocessableEntity, TypeKeyReused, "Idempotency-Key reused"},
-	errs.EREFUSED:     {http.StatusUnprocessableEntity, TypeRefused, "The request is refused"},
-	errs.EUNAVAILABLE: {http.StatusServiceUnavailable, TypeUnavailable, "Service unavailable"},
-	errs.EINTERNAL:    {http.StatusInternalServerError, TypeInternal, "Internal error"},
+	errs.ENOTFOUND:     {http.StatusNotFound, TypeNotFound, "Not found"},
+	errs.ECONFLICT:     {http.StatusConflict, TypeConflict, "Conflict"},
+	errs.EINVALID:      {http.StatusBadRequest, TypeValidation, "The request is invalid"},
+	errs.EBADKEY:       {http.StatusBadRequest, TypeIdempotency, "Invalid Idempotency-Key"},
+	errs.EKEYREUSED:    {http.StatusUnprocessableEntity, TypeKeyReused, "Idempotency-Key reused"},
+	errs.EREFUSED:      {http.StatusUnprocessableEntity, TypeRefused, "The request is refused"},
+	errs.EUNAVAILABLE:  {http.StatusServiceUnavailable, TypeUnavailable, "Service unavailable"},
+	errs.EUNAUTHORIZED: {http.StatusUnauthorized, TypeUnauthorized, "Unauthorized"},
+	errs.EFORBIDDEN:    {http.StatusForbidden, TypeForbidden, "Forbidden"},
+	errs.EINTERNAL:     {http.StatusInternalServerError, TypeInternal, "Internal error"},
 }
 
 // errDatabaseDown answers a request that failed because its database is down or cannot write.

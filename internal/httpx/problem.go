@@ -12,18 +12,21 @@ import (
 
 // Problem types. They are URNs rather than URLs because ordersys has no web site to point at.
 const (
-	TypeValidation  = "urn:ordersys:problem:validation"
-	TypeMalformed   = "urn:ordersys:problem:malformed-body"
-	TypeTooLarge    = "urn:ordersys:problem:body-too-large"
-	TypeMediaType   = "urn:ordersys:problem:unsupported-media-type"
-	TypeNotFound    = "urn:ordersys:problem:not-found"
-	TypeMethod      = "urn:ordersys:problem:method-not-allowed"
-	TypeIdempotency = "urn:ordersys:problem:idempotency-key"
-	TypeConflict    = "urn:ordersys:problem:conflict"
-	TypeInternal    = "urn:ordersys:problem:internal"
-	TypeUnavailable = "urn:ordersys:problem:unavailable"
-	TypeKeyReused   = "urn:ordersys:problem:idempotency-key-reused"
-	TypeRefused     = "urn:ordersys:problem:refused"
+	TypeValidation   = "urn:ordersys:problem:validation"
+	TypeMalformed    = "urn:ordersys:problem:malformed-body"
+	TypeTooLarge     = "urn:ordersys:problem:body-too-large"
+	TypeMediaType    = "urn:ordersys:problem:unsupported-media-type"
+	TypeNotFound     = "urn:ordersys:problem:not-found"
+	TypeMethod       = "urn:ordersys:problem:method-not-allowed"
+	TypeIdempotency  = "urn:ordersys:problem:idempotency-key"
+	TypeConflict     = "urn:ordersys:problem:conflict"
+	TypeInternal     = "urn:ordersys:problem:internal"
+	TypeUnavailable  = "urn:ordersys:problem:unavailable"
+	TypeKeyReused    = "urn:ordersys:problem:idempotency-key-reused"
+	TypeRefused      = "urn:ordersys:problem:refused"
+	TypeUnauthorized = "urn:ordersys:problem:unauthorized"
+	TypeForbidden    = "urn:ordersys:problem:forbidden"
+	TypeRateLimited  = "urn:ordersys:problem:rate-limited"
 )
 
 // NewProblem builds a problem document.

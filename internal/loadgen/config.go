@@ -17,6 +17,10 @@ type Config struct {
 	Orders        int           // if > 0, send exactly this many orders instead of running for Duration
 	FollowTimeout time.Duration // how long each accepted order is followed before it counts as "not terminal"
 	SKUs          int           // items are drawn from SKU-1..SKU-N
+	// Token is sent as a bearer token with every request (an admin's, to place orders for the
+	// random customers); Mint, when set, makes each customer's own instead.
+	Token string
+	Mint  func(customer string) (string, error)
 
 	// Knobs that are not flags. They exist so tests can shrink the run;
 	// zero means the default below.
@@ -99,6 +103,9 @@ func (c Config) validate() error {
 	}
 	if c.SKUs < 1 {
 		errs = append(errs, fmt.Errorf("skus must be >= 1, got %d", c.SKUs))
+	}
+	if c.Token != "" && c.Mint != nil {
+		errs = append(errs, errors.New("--token and --token-key both set: give one"))
 	}
 	return errors.Join(errs...)
 }

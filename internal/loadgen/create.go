@@ -21,12 +21,19 @@ type acceptedOrder struct {
 	id         string
 	createdAt  time.Time // server clock, from the 201 body
 	answeredAt time.Time // client clock, when the 201 arrived
+	token      string    // the bearer token its GETs carry
 }
 
 // create posts one random order and records its outcome. ok is false when the
 // order was not accepted; the failure has already been counted then.
 func (r *runner) create(ctx context.Context) (acceptedOrder, bool) {
-	body, err := json.Marshal(randomOrder(r.cfg.SKUs))
+	order := randomOrder(r.cfg.SKUs)
+	token, err := r.bearer(order.CustomerID)
+	if err != nil {
+		r.stats.fail("create: mint token")
+		return acceptedOrder{}, false
+	}
+	body, err := json.Marshal(order)
 	if err != nil {
 		r.stats.fail("create: encode body")
 		return acceptedOrder{}, false
@@ -38,6 +45,9 @@ func (r *runner) create(ctx context.Context) (acceptedOrder, bool) {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	// A fresh key per order: each create is a new order, never a retry.
 	req.Header.Set("Idempotency-Key", uuid.NewString())
 
@@ -76,5 +86,13 @@ func (r *runner) create(ctx context.Context) (acceptedOrder, bool) {
 		return acceptedOrder{}, false
 	}
 	r.stats.markAccepted(answeredAt, createdAt)
-	return acceptedOrder{id: cr.OrderID, createdAt: createdAt, answeredAt: answeredAt}, true
+	return acceptedOrder{id: cr.OrderID, createdAt: createdAt, answeredAt: answeredAt, token: token}, true
+}
+
+// bearer is the token to send for customer's requests ("" for none).
+func (r *runner) bearer(customer string) (string, error) {
+	if r.cfg.Mint != nil {
+		return r.cfg.Mint(customer)
+	}
+	return r.cfg.Token, nil
 }

@@ -6,6 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
+
+	"github.com/ordersys/ordersys/internal/auth"
 )
 
 // Command parses args (flags below) and runs the load; progress goes to
@@ -46,6 +49,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&cfg.FollowTimeout, "follow-timeout", defaultFollowTimeout,
 		"how long each order is followed to a terminal state; the run ends at most this long after the last create")
 	fs.IntVar(&cfg.SKUs, "skus", defaultSKUs, "items use random SKUs among SKU-1..SKU-`N`")
+	fs.StringVar(&cfg.Token, "token", "", "bearer `JWT` sent with every request: an ordersys:admin token places orders for any customer")
+	var keyDir string
+	fs.StringVar(&keyDir, "token-key", "", "mint each customer its own token (orders:read orders:write) with the development key of `DATA_DIR` (ordersys dev --auth jwt --data-dir DATA_DIR)")
 
 	if err := fs.Parse(args); err != nil && !errors.Is(err, flag.ErrHelp) {
 		return Config{}, fmt.Errorf("%w: %w", ErrUsage, err)
@@ -64,6 +70,15 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 		}
 	})
 	var errs []error
+	if keyDir != "" {
+		key, err := auth.LoadDevKey(keyDir)
+		if err != nil {
+			return Config{}, err
+		}
+		cfg.Mint = func(customer string) (string, error) {
+			return key.Mint(customer, []string{auth.ScopeRead, auth.ScopeWrite}, time.Hour)
+		}
+	}
 	if durationSet && cfg.Orders > 0 {
 		errs = append(errs, errors.New("--duration and --orders are mutually exclusive"))
 	}

@@ -36,7 +36,7 @@ func (r *runner) follow(ctx context.Context, o acceptedOrder) {
 			r.stats.fail(kindInterrupted)
 			return
 		}
-		view, problem := r.getOrder(ctx, o.id)
+		view, problem := r.getOrder(ctx, o)
 		if ctx.Err() != nil {
 			r.stats.fail(kindInterrupted)
 			return
@@ -78,15 +78,18 @@ func (r *runner) finish(o acceptedOrder, view orderView) {
 // getOrder returns the order, or a short failure kind when it could not be
 // read. Errors are expected now and then (e.g. a 404 before a read replica
 // catches up), so the caller keeps polling rather than giving up.
-func (r *runner) getOrder(ctx context.Context, id string) (orderView, string) {
+func (r *runner) getOrder(ctx context.Context, o acceptedOrder) (orderView, string) {
 	if err := r.polls.Wait(ctx); err != nil {
 		return orderView{}, "GET " + transportKind(ctx, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.orderBaseURL+url.PathEscape(id), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.orderBaseURL+url.PathEscape(o.id), nil)
 	if err != nil {
 		return orderView{}, "GET build request"
 	}
 	req.Header.Set("Accept", "application/json")
+	if o.token != "" {
+		req.Header.Set("Authorization", "Bearer "+o.token)
+	}
 	resp, err := r.client.Do(req)
 	if err != nil {
 		return orderView{}, "GET " + transportKind(ctx, err)

@@ -42,7 +42,7 @@ func (s *Service) Cancel(ctx context.Context, orderID, key string) (CancelAnswer
 }
 
 func (s *Service) cancel(ctx context.Context, orderID, key string) (CancelAnswer, error) {
-	scope := "POST /orders/" + orderID + "/cancel"
+	scope := keyScope(ctx, "POST /orders/"+orderID+"/cancel")
 	var out CancelAnswer
 	err := s.db.InTx(ctx, func(tx *sqlstore.Tx) error {
 		stored, err := s.recall(ctx, tx, scope, key, orderID)

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
 
+	"github.com/ordersys/ordersys/internal/auth"
 	"github.com/ordersys/ordersys/internal/errs"
 	"github.com/ordersys/ordersys/internal/events"
 	"github.com/ordersys/ordersys/internal/sqlstore"
@@ -150,12 +151,21 @@ func (s *Service) Create(ctx context.Context, key string, req Request) (Placed, 
 
 const createScope = "POST /orders/create"
 
+// keyScope is the scope of an Idempotency-Key sent to the operation op: the caller's own as well,
+// so that two customers who happen to send the same key make two requests.
+func keyScope(ctx context.Context, op string) string {
+	if caller := auth.FromContext(ctx).KeyScope(); caller != "" {
+		return op + " by " + caller
+	}
+	return op
+}
+
 // create places the order in one transaction, first looking the key up if lookUp is set.
 func (s *Service) create(ctx context.Context, key, hash string, req Request, lookUp bool) (Placed, error) {
 	var placed Placed
 	err := s.db.InTx(ctx, func(tx *sqlstore.Tx) error {
 		if lookUp {
-			stored, err := s.recall(ctx, tx, createScope, key, hash)
+			stored, err := s.recall(ctx, tx, keyScope(ctx, createScope), key, hash)
 			if err != nil {
 				return err
 			}
@@ -179,7 +189,7 @@ func (s *Service) create(ctx context.Context, key, hash string, req Request, loo
 			OrderID: uuid.MustParse(o.ID), Status: o.Status, TotalAmount: o.Total,
 			Currency: o.Currency, CreatedAt: o.CreatedAt,
 		}}
-		return remember(tx, createScope, key, hash, createdCode, placed.Body, o.CreatedAt)
+		return remember(tx, keyScope(ctx, createScope), key, hash, createdCode, placed.Body, o.CreatedAt)
 	})
 	return placed, err
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ordersys/ordersys/api"
+	"github.com/ordersys/ordersys/internal/auth"
 	"github.com/ordersys/ordersys/internal/errs"
 	"github.com/ordersys/ordersys/internal/tracing"
 )
@@ -50,6 +51,10 @@ func (a *API) create(ctx context.Context, key *string, body *api.CreateOrderRequ
 	if utf8.RuneCountInString(*key) > 255 {
 		return nil, errs.New(errs.EBADKEY, "Idempotency-Key is too long", "keys are at most 255 characters")
 	}
+	if !auth.FromContext(ctx).Sees(body.CustomerId.String()) {
+		return nil, errs.New(errs.EFORBIDDEN, "Not your customer id",
+			"a customer places orders only for itself: customerId must be the subject of its token")
+	}
 	placed, err := a.svc.Create(ctx, *key, requestFromAPI(body))
 	if err != nil {
 		return nil, err
@@ -89,6 +94,9 @@ func orderNotFound(err error, id uuid.UUID) error {
 // GetOrder is GET /api/v1/orders/{orderId}.
 func (a *API) GetOrder(ctx context.Context, req api.GetOrderRequestObject) (api.GetOrderResponseObject, error) {
 	o, err := a.svc.Get(ctx, req.OrderId.String())
+	if err == nil && !auth.FromContext(ctx).Sees(o.CustomerID) {
+		err = ErrNotFound // another customer's order is not there, so that ids say nothing
+	}
 	if err != nil {
 		return nil, orderNotFound(err, req.OrderId)
 	}
@@ -100,6 +108,13 @@ func (a *API) ListOrders(ctx context.Context, req api.ListOrdersRequestObject) (
 	f := Filter{Page: 1, Size: 20}
 	if p := req.Params; p.CustomerId != nil {
 		f.CustomerID = p.CustomerId.String()
+	}
+	if only := auth.FromContext(ctx).Customer(); only != "" {
+		if f.CustomerID != "" && f.CustomerID != only {
+			return nil, errs.New(errs.EFORBIDDEN, "Not your orders",
+				"a customer lists only its own orders: leave customerId out, or make it the subject of its token")
+		}
+		f.CustomerID = only
 	}
 	if req.Params.Status != nil {
 		f.Status = Status(*req.Params.Status)
@@ -160,6 +175,15 @@ func (a *API) CancelOrder(ctx context.Context, req api.CancelOrderRequestObject)
 	if key == nil || strings.TrimSpace(*key) == "" || utf8.RuneCountInString(*key) > 255 {
 		return nil, errs.New(errs.EBADKEY, "Idempotency-Key is required",
 			"send a unique Idempotency-Key header of at most 255 characters so the request can be retried safely")
+	}
+	if only := auth.FromContext(ctx).Customer(); only != "" {
+		o, err := a.svc.Get(ctx, req.OrderId.String())
+		if err == nil && o.CustomerID != only {
+			err = ErrNotFound
+		}
+		if err != nil {
+			return nil, orderNotFound(err, req.OrderId)
+		}
 	}
 	answer, err := a.svc.Cancel(ctx, req.OrderId.String(), *key)
 	if err != nil {
