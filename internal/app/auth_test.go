@@ -25,6 +25,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ordersys/ordersys/internal/auth"
+	"github.com/ordersys/ordersys/internal/httpx"
 	"github.com/ordersys/ordersys/internal/pgtest"
 )
 
@@ -355,4 +356,38 @@ func runAuthTable(t *testing.T, base string, idp *testIdP) {
 			return r.status == 200, fmt.Sprintf("%d %s", r.status, r.body)
 		})
 	})
+}
+
+// TestRateLimitPerCaller: --rate-limit holds back the caller who exceeds it, by its token's
+// subject, and no one else; the probes are never limited.
+func TestRateLimitPerCaller(t *testing.T) {
+	idp := newTestIdP(t)
+	d := startDevWith(t, DevConfig{Auth: AuthConfig{Mode: authJWT,
+		JWT:       auth.JWTConfig{JWKSURL: idp.url, Issuer: idpIssuer, Audience: idpAudience},
+		RateLimit: httpx.RateLimit{RPS: 0.1, Burst: 2}}})
+	base := "http://" + d.Addr
+	a, b := uuid.NewString(), uuid.NewString()
+	token := func(sub string) string {
+		return "Bearer " + idp.sign(t, jwt.SigningMethodEdDSA, "k-ed", idp.ed, idpClaims(sub, auth.ScopeRead))
+	}
+	list := func(authz string) response { return authed(t, http.MethodGet, base+"/api/v1/orders", authz, "", "") }
+	for i, want := range []int{200, 200, 429} {
+		if r := list(token(a)); r.status != want {
+			t.Fatalf("A's request %d: %d, want %d: %s", i+1, r.status, want, r.body)
+		} else if want == 429 && (r.header.Get("Retry-After") == "" || r.header.Get("RateLimit-Remaining") != "0") {
+			t.Errorf("429 without Retry-After or RateLimit-Remaining: %v", r.header)
+		}
+	}
+	// A fresh token of A's is still A.
+	if r := list(token(a)); r.status != 429 {
+		t.Errorf("A with another token: %d, want 429", r.status)
+	}
+	if r := list(token(b)); r.status != 200 {
+		t.Errorf("B after A was limited: %d, want 200", r.status)
+	}
+	for range 5 {
+		if r := authed(t, http.MethodGet, base+"/api/utility/readiness", "", "", ""); r.status != 200 {
+			t.Fatalf("readiness: %d", r.status)
+		}
+	}
 }
