@@ -13,6 +13,8 @@
 #   STATEMENTS=1 (statements, scans) PPROF=1 (pprof)   KEEP=1 (keep the data directory)
 #   PG_SOCKET=1 (Unix socket)         PGOPTS="-c name=value"  PGLIBS=,auto_explain
 #   PROCS=N: GOMAXPROCS of every ordersys process (default 1; see below)
+#   AUTH=jwt: the services check bearer tokens (a development key under the run's directory), and
+#             loadgen mints each customer its own; default none
 set -euo pipefail
 rate=${1:?rate}
 duration=${2:?duration}
@@ -51,10 +53,16 @@ echo "PostgreSQL: $db; partitions $partitions, PROCS=${PROCS:-1}, SYNC_WRITES=${
 sleep 1
 "${ordersys[@]}" migrate --database-url "$db" >/dev/null
 declare -A svc
+authflags=(--auth none); loadauth=()
+if [ "${AUTH:-none}" = jwt ]; then
+  "${ordersys[@]}" token --data-dir "$dir" --sub 00000000-0000-4000-8000-000000000000 >/dev/null # makes the key
+  authflags=(--auth jwt --jwt-jwks-file "$dir/auth/jwks.json" --jwt-issuer ordersys-dev --jwt-audience ordersys)
+  loadauth=(--token-key "$dir")
+fi
 for s in order payment inventory fulfillment notification; do
   addr=127.0.0.1:0; [ "$s" = order ] && addr=127.0.0.1:$aport
   "${ordersys[@]}" serve "$s" --addr "$addr" --database-url "$db" --kafka-brokers "127.0.0.1:$kport" \
-    --partitions "$partitions" --migrate=false --demo-catalog --log-level warn --auth "${AUTH:-none}" ${PPROF:+--pprof-addr 127.0.0.1:$((6060 + ${#pids[@]}))} >/dev/null 2>"$dir/$s.log" & pids+=($!); svc[$s]=$!
+    --partitions "$partitions" --migrate=false --demo-catalog --log-level warn "${authflags[@]}" ${PPROF:+--pprof-addr 127.0.0.1:$((6060 + ${#pids[@]}))} >/dev/null 2>"$dir/$s.log" & pids+=($!); svc[$s]=$!
 done
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$aport/api/utility/readiness" >/dev/null && break; sleep 0.2; done
 
@@ -74,11 +82,11 @@ pgcpu() {
 # seconds at the run's rate (WARMUP="RATE DURATION" to change it, WARMUP=none to skip it). At the
 # run's rate, not less: the run then measures the rate itself rather than the step up to it (after
 # a warm-up at half the rate, the first 5 s window's p99 at 150/s was up to twice the others').
-"${ordersys[@]}" loadgen --target "http://127.0.0.1:$aport" --orders 1 --rate 1 >/dev/null
+"${ordersys[@]}" loadgen --target "http://127.0.0.1:$aport" --orders 1 --rate 1 "${loadauth[@]}" >/dev/null
 warmup=${WARMUP:-"$rate 15s"}
 if [ "$warmup" != none ]; then
   read -r wrate wdur <<<"$warmup"
-  "${ordersys[@]}" loadgen --target "http://127.0.0.1:$aport" --rate "$wrate" --duration "$wdur" >/dev/null
+  "${ordersys[@]}" loadgen --target "http://127.0.0.1:$aport" --rate "$wrate" --duration "$wdur" "${loadauth[@]}" >/dev/null
 fi
 # A brand-new database has no statistics: the planner takes order_items.order_id for a column of
 # few values, and the generic plans that pgx's prepared statements cache while tables are small
@@ -97,7 +105,7 @@ x0=$(xacts); b0=$(cpu $broker); p0=$(pgcpu); declare -A s0; for s in "${!svc[@]}
 start=$(date +%s.%N)
 
 /usr/bin/time -f "%U %S" -o "$dir/loadgen.cpu" \
-  "${ordersys[@]}" loadgen --target "http://127.0.0.1:$aport" --rate "$rate" --duration "$duration"
+  "${ordersys[@]}" loadgen --target "http://127.0.0.1:$aport" --rate "$rate" --duration "$duration" "${loadauth[@]}"
 
 elapsed=$(echo "$(date +%s.%N) - $start" | bc)
 hz=$(getconf CLK_TCK)
