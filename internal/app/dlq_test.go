@@ -88,7 +88,7 @@ func TestDeadLetters(t *testing.T) {
 	// completes the replays have all been consumed.
 	waitDeadLetters(t, base, 2)
 	waitStatus(t, base, placeOrder(t, base, orderBody(uuid.NewString(), "SKU-2")), "COMPLETED", 30*time.Second)
-	payments, err := d.node.services[payment.Name].(*payment.Service).PaymentsFor(ctx, id)
+	payments, err := d.node.services[payment.Name].(*payment.Service).PaymentsFor(ctx, id, "")
 	if err != nil || len(payments) != 1 {
 		t.Errorf("payments after replays = %v (%v), want the one charge", payments, err)
 	}

@@ -116,7 +116,7 @@ func assertExactlyOnce(t *testing.T, d *Dev, ids []string) {
 	ful := d.node.services[fulfillment.Name].(*fulfillment.Service)
 	note := d.node.services[notification.Name].(*notification.Service)
 	for _, id := range ids {
-		payments, err := pay.PaymentsFor(ctx, id)
+		payments, err := pay.PaymentsFor(ctx, id, "")
 		if err != nil || len(payments) != 1 || payments[0].Kind != "CHARGE" {
 			t.Errorf("order %s payments = %v (%v), want one charge", id, payments, err)
 		}

@@ -38,12 +38,13 @@ func (p Principal) Sees(customer string) bool {
 	return p.Admin() || (p.Subject != "" && p.Subject == customer)
 }
 
-// Customer is the one customer whose things p is limited to, "" when p sees every customer.
-func (p Principal) Customer() string {
+// Customer is the one customer whose things p is limited to, and whether p is limited at all: an
+// admin, and Anyone, see every customer (""; false). Nobody is limited to no customer ("", true).
+func (p Principal) Customer() (customer string, limited bool) {
 	if p.Admin() {
-		return ""
+		return "", false
 	}
-	return p.Subject
+	return p.Subject, true
 }
 
 // KeyScope is the part of an Idempotency-Key's scope that is the caller's: two principals that

@@ -140,11 +140,13 @@ type StockReserved struct {
 	ReservationID string `json:"reservationId"`
 }
 
-// CreateShipment asks the fulfillment service to ship the order.
+// CreateShipment asks the fulfillment service to ship the order. CustomerID, the order's owner,
+// is absent from commands sent before it existed.
 type CreateShipment struct {
-	OrderID string  `json:"orderId"`
-	Address Address `json:"address"`
-	Lines   []Line  `json:"lines"`
+	OrderID    string  `json:"orderId"`
+	CustomerID string  `json:"customerId,omitempty"`
+	Address    Address `json:"address"`
+	Lines      []Line  `json:"lines"`
 }
 
 // ShipmentCreated: a carrier has the order.

@@ -83,14 +83,14 @@ func (s *Service) handle(ctx context.Context, tx *sqlstore.Tx, ds decisions, e m
 	case *events.CreateShipment:
 		d, fresh := s.decide(ds[cmd.OrderID], cmd)
 		if fresh {
-			record(tx, cmd.OrderID, cmd.Address, d, time.Now().UTC())
+			record(tx, cmd.OrderID, cmd.CustomerID, cmd.Address, d, time.Now().UTC())
 			ds[cmd.OrderID] = d
 		}
 		return s.outbox.Send(ctx, tx, Name, cmd.OrderID, d.reply(cmd.OrderID))
 	case *events.CancelShipment:
 		d, fresh := cancel(ds[cmd.OrderID])
 		if fresh {
-			record(tx, cmd.OrderID, events.Address{}, d, time.Now().UTC())
+			record(tx, cmd.OrderID, "", events.Address{}, d, time.Now().UTC())
 			ds[cmd.OrderID] = d
 		}
 		return s.outbox.Send(ctx, tx, Name, cmd.OrderID, d.reply(cmd.OrderID))

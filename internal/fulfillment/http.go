@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/ordersys/ordersys/api"
+	"github.com/ordersys/ordersys/internal/auth"
 )
 
 // API implements the fulfillment operations of the REST API on top of the service.
@@ -14,9 +15,14 @@ type API struct{ svc *Service }
 func NewAPI(svc *Service) *API { return &API{svc: svc} }
 
 // ListShipments is GET /api/v1/shipments?orderId=: the order's shipments, oldest first. An order
-// not shipped (yet, or because it cannot be) has an empty list.
+// not shipped (yet, or because it cannot be) has an empty list, and so, for a customer, has
+// another customer's order: the answer says nothing of whose it is.
 func (a *API) ListShipments(ctx context.Context, req api.ListShipmentsRequestObject) (api.ListShipmentsResponseObject, error) {
-	shipments, err := a.svc.ShipmentsFor(ctx, req.Params.OrderId.String())
+	customer, limited := auth.FromContext(ctx).Customer()
+	if limited && customer == "" {
+		return api.ListShipments200JSONResponse{Items: []api.Shipment{}}, nil // nobody sees nothing (fail closed)
+	}
+	shipments, err := a.svc.ShipmentsFor(ctx, req.Params.OrderId.String(), customer)
 	if err != nil {
 		return nil, fmt.Errorf("list shipments: %w", err)
 	}

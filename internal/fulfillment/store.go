@@ -61,23 +61,26 @@ func loadDecisions(tx *sqlstore.Tx, batch []messaging.Event) (decisions, []sqlst
 	}}
 }
 
-// record queues the writes of a new decision for an order shipping to a (empty for a cancel,
-// which names none). They are plain INSERTs that go with the commit: a concurrent command for the
-// same order (two replicas during a rebalance) fails on the unique key and is retried, and then
-// finds the decision made. A cancel is decided in the tables of failures, a shipment in its own:
-// the order's commands share a partition, so a CancelShipment is handled after its CreateShipment
-// was decided (and committed, or in the same batch), and reads that decision.
-func record(tx *sqlstore.Tx, orderID string, a events.Address, d decision, now time.Time) {
+// record queues the writes of a new decision for an order of customer shipping to a (both empty
+// for a cancel, which names neither). They are plain INSERTs that go with the commit: a
+// concurrent command for the same order (two replicas during a rebalance) fails on the unique key
+// and is retried, and then finds the decision made. A cancel is decided in the tables of
+// failures, a shipment in its own: the order's commands share a partition, so a CancelShipment is
+// handled after its CreateShipment was decided (and committed, or in the same batch), and reads
+// that decision.
+func record(tx *sqlstore.Tx, orderID, customer string, a events.Address, d decision, now time.Time) {
 	if d.failed {
 		tx.ExecLater("shipment_failures", `INSERT INTO shipment_failures (order_id, reason, country, created_at)
 			VALUES ($1, $2, $3, $4)`, orderID, d.reason, a.Country, now)
 		return
 	}
 	sh := d.shipment
+	// A command sent before CreateShipment named its customer leaves the row without one (NULL).
 	tx.ExecLater("shipments", `INSERT INTO shipments
-		(id, order_id, carrier, tracking_number, country, city, address_line1, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		sh.ShipmentID, orderID, sh.Carrier, sh.TrackingNumber, countryKey(a.Country), a.City, a.AddressLine1, now)
+		(id, order_id, customer_id, carrier, tracking_number, country, city, address_line1, created_at)
+		VALUES ($1, $2, NULLIF($3, ''), $4, $5, $6, $7, $8, $9)`,
+		sh.ShipmentID, orderID, customer, sh.Carrier, sh.TrackingNumber, countryKey(a.Country), a.City,
+		a.AddressLine1, now)
 }
 
 // Shipment is one order's shipment.
@@ -86,13 +89,16 @@ type Shipment struct {
 	CreatedAt                                     time.Time
 }
 
-// ShipmentsFor lists the order's shipments (zero or one), oldest first.
-func (s *Service) ShipmentsFor(ctx context.Context, orderID string) ([]Shipment, error) {
+// ShipmentsFor lists the order's shipments (zero or one), oldest first: only if they are
+// customer's when customer is not "" (a shipment recorded without its customer is then never
+// listed).
+func (s *Service) ShipmentsFor(ctx context.Context, orderID, customer string) ([]Shipment, error) {
 	return sqlstore.Collect(ctx, s.db, func(r sqlstore.Scanner) (sh Shipment, err error) {
 		err = r.Scan(&sh.ID, &sh.OrderID, &sh.Carrier, &sh.TrackingNumber, &sh.Country, &sh.CreatedAt)
 		return sh, err
 	}, `SELECT id, order_id, carrier, tracking_number, country, created_at
-		FROM shipments WHERE order_id = $1 ORDER BY created_at, id`, orderID)
+		FROM shipments WHERE order_id = $1 AND ($2 = '' OR customer_id = $2)
+		ORDER BY created_at, id`, orderID, customer)
 }
 
 // ShipmentCount counts the order's shipments (zero or one).

@@ -62,16 +62,18 @@ func (s *Service) handle(ctx context.Context, tx *sqlstore.Tx, ev messaging.Even
 	}
 }
 
-// notify renders the kind's message about e and records it unless this order already has one of
-// this kind: a re-published outcome, under any event id, sends nothing new.
-func (s *Service) notify(ctx context.Context, tx *sqlstore.Tx, orderID, kind, recipient string, e events.Payload) error {
+// notify renders the kind's message about e and records it, to and owned by the order's customer,
+// unless this order already has one of this kind: a re-published outcome, under any event id,
+// sends nothing new.
+func (s *Service) notify(ctx context.Context, tx *sqlstore.Tx, orderID, kind, customer string, e events.Payload) error {
 	message, err := render(kind, e)
 	if err != nil {
 		return messaging.Permanent(fmt.Errorf("notify %s %s: %w", orderID, kind, err))
 	}
-	tx.ExecLater("notifications", `INSERT INTO notifications (id, order_id, kind, recipient, message, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (order_id, kind) DO NOTHING`,
-		uuid.NewString(), orderID, kind, recipient, message, time.Now().UTC())
+	tx.ExecLater("notifications", `INSERT INTO notifications
+		(id, order_id, customer_id, kind, recipient, message, created_at)
+		VALUES ($1, $2, NULLIF($3, ''), $4, $5, $6, $7) ON CONFLICT (order_id, kind) DO NOTHING`,
+		uuid.NewString(), orderID, customer, kind, customer, message, time.Now().UTC())
 	return nil
 }
 
@@ -94,13 +96,15 @@ type Notification struct {
 	CreatedAt                             time.Time
 }
 
-// NotificationsFor lists the messages recorded for an order, oldest first.
-func (s *Service) NotificationsFor(ctx context.Context, orderID string) ([]Notification, error) {
+// NotificationsFor lists the messages recorded for an order, oldest first: only if they are
+// customer's when customer is not "" (one recorded without its customer is then never listed).
+func (s *Service) NotificationsFor(ctx context.Context, orderID, customer string) ([]Notification, error) {
 	return sqlstore.Collect(ctx, s.db, func(r sqlstore.Scanner) (n Notification, err error) {
 		err = r.Scan(&n.ID, &n.OrderID, &n.Kind, &n.Recipient, &n.Message, &n.CreatedAt)
 		return n, err
 	}, `SELECT id, order_id, kind, recipient, message, created_at
-		FROM notifications WHERE order_id = $1 ORDER BY created_at, id`, orderID)
+		FROM notifications WHERE order_id = $1 AND ($2 = '' OR customer_id = $2)
+		ORDER BY created_at, id`, orderID, customer)
 }
 
 // CountFor counts the notifications recorded for an order.

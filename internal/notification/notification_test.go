@@ -10,6 +10,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/ordersys/ordersys/api"
+	"github.com/ordersys/ordersys/internal/auth"
 	"github.com/ordersys/ordersys/internal/events"
 	"github.com/ordersys/ordersys/internal/notification"
 	"github.com/ordersys/ordersys/internal/pgtest"
@@ -35,21 +36,11 @@ func deliver(t *testing.T, db *sqlstore.DB, svc *notification.Service, orderID s
 	}
 }
 
+// list lists the order's notifications through the API, as a caller who sees every customer.
 func list(t *testing.T, svc *notification.Service, order uuid.UUID) []api.Notification {
 	t.Helper()
-	resp, err := notification.NewAPI(svc).ListNotifications(t.Context(),
-		api.ListNotificationsRequestObject{Params: api.ListNotificationsParams{OrderId: order}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, ok := resp.(api.ListNotifications200JSONResponse)
-	if !ok {
-		t.Fatalf("response %T", resp)
-	}
-	if l.Items == nil {
-		t.Error("items is nil: it would encode as null, not []")
-	}
-	return l.Items
+	items, _ := listAs(t, svc, auth.Anyone, order)
+	return items
 }
 
 func TestSubscription(t *testing.T) {

@@ -295,7 +295,7 @@ func build(t events.Type, o *Order, s sagaState) events.Payload {
 	case events.ReleaseStockType:
 		return events.ReleaseStock{OrderID: o.ID}
 	case events.CreateShipmentType:
-		return events.CreateShipment{OrderID: o.ID, Address: o.Address, Lines: lines(o)}
+		return events.CreateShipment{OrderID: o.ID, CustomerID: o.CustomerID, Address: o.Address, Lines: lines(o)}
 	case events.CancelShipmentType:
 		return events.CancelShipment{OrderID: o.ID}
 	case events.OrderCompletedType:

@@ -86,7 +86,7 @@ func (h *harness) used(customer, currency string) string {
 // count counts the payments rows that are real charges or refunds.
 func (h *harness) count(orderID string) int {
 	h.t.Helper()
-	ps, err := h.svc.PaymentsFor(h.t.Context(), orderID)
+	ps, err := h.svc.PaymentsFor(h.t.Context(), orderID, "")
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/ordersys/ordersys/api"
+	"github.com/ordersys/ordersys/internal/auth"
 )
 
 // API implements the payment operations of the REST API on top of the service.
@@ -16,9 +17,14 @@ type API struct{ svc *Service }
 func NewAPI(svc *Service) *API { return &API{svc: svc} }
 
 // ListPayments is GET /api/v1/payments?orderId=: the order's charges and refunds, oldest first
-// (declined attempts are not payments). An order with none, or unknown here, has an empty list.
+// (declined attempts are not payments). An order with none, or unknown here, has an empty list,
+// and so, for a customer, has another customer's order: the answer says nothing of whose it is.
 func (a *API) ListPayments(ctx context.Context, req api.ListPaymentsRequestObject) (api.ListPaymentsResponseObject, error) {
-	payments, err := a.svc.PaymentsFor(ctx, req.Params.OrderId.String())
+	customer, limited := auth.FromContext(ctx).Customer()
+	if limited && customer == "" {
+		return api.ListPayments200JSONResponse{Items: []api.Payment{}}, nil // nobody sees nothing (fail closed)
+	}
+	payments, err := a.svc.PaymentsFor(ctx, req.Params.OrderId.String(), customer)
 	if err != nil {
 		return nil, fmt.Errorf("list payments: %w", err)
 	}

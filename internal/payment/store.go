@@ -100,11 +100,13 @@ type Payment struct {
 	CreatedAt                           time.Time
 }
 
-// PaymentsFor lists an order's charges and refunds, oldest first.
-func (s *Service) PaymentsFor(ctx context.Context, orderID string) ([]Payment, error) {
+// PaymentsFor lists an order's charges and refunds, oldest first: only if they are customer's
+// when customer is not "".
+func (s *Service) PaymentsFor(ctx context.Context, orderID, customer string) ([]Payment, error) {
 	return sqlstore.Collect(ctx, s.db, func(r sqlstore.Scanner) (p Payment, err error) {
 		err = r.Scan(&p.ID, &p.OrderID, &p.Kind, &p.Amount, &p.Currency, &p.CreatedAt)
 		return p, err
 	}, `SELECT id, order_id, kind, amount, currency, created_at FROM payments
-		WHERE order_id = $1 AND status = 'SUCCEEDED' ORDER BY created_at, kind, id`, orderID)
+		WHERE order_id = $1 AND status = 'SUCCEEDED' AND ($2 = '' OR customer_id = $2)
+		ORDER BY created_at, kind, id`, orderID, customer)
 }
