@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"time"
 )
@@ -16,16 +15,13 @@ type httpServer struct {
 	served chan error
 }
 
-func listenAndServe(addr string, handler http.Handler) (*httpServer, error) {
-	ln, err := net.Listen("tcp", addr)
+// listenAndServe serves handler on addr within limits.
+func listenAndServe(addr string, handler http.Handler, limits HTTPLimits) (*httpServer, error) {
+	ln, err := limits.listen(addr)
 	if err != nil {
 		return nil, fmt.Errorf("HTTP listener: %w", err)
 	}
-	h := &httpServer{
-		srv:    &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute},
-		addr:   ln.Addr().String(),
-		served: make(chan error, 1),
-	}
+	h := &httpServer{srv: limits.server(handler), addr: ln.Addr().String(), served: make(chan error, 1)}
 	go func() { h.served <- h.srv.Serve(ln) }()
 	return h, nil
 }

@@ -57,12 +57,13 @@ type node struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	failed   chan error // the first consumer to stop for good while the node runs
+	log      *slog.Logger
 }
 
 // startNode makes sure the topics exist, then opens and migrates each service's database and
 // starts its relay, pruners, loops and consumers. It returns once all of that is running.
 func startNode(ctx context.Context, cfg nodeConfig) (_ *node, err error) {
-	n := &node{dbs: map[string]*sqlstore.DB{}, services: map[string]any{}, failed: make(chan error, 1)}
+	n := &node{dbs: map[string]*sqlstore.DB{}, services: map[string]any{}, failed: make(chan error, 1), log: cfg.log}
 	defer func() {
 		if err != nil {
 			n.close()
@@ -192,7 +193,7 @@ func (n *node) start(ctx, runCtx context.Context, cfg nodeConfig, m service.Modu
 
 // health answers readiness from every database of this node and the broker.
 func (n *node) health() *httpx.Health {
-	h := &httpx.Health{}
+	h := &httpx.Health{Log: n.log}
 	for name, db := range n.dbs {
 		h.Checks = append(h.Checks, httpx.Check{Name: "database:" + name, Ping: db.PingContext})
 	}

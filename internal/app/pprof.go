@@ -2,7 +2,6 @@ package app
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/pprof"
 
@@ -32,15 +31,17 @@ func metricsHandler(m *metrics.Metrics) http.Handler {
 // address its flag gives (none when empty).
 type sideListeners []*http.Server
 
-func (s *sideListeners) serve(what, addr string, h http.Handler) error {
+func (s *sideListeners) serve(what, addr string, h http.Handler, limits HTTPLimits) error {
 	if addr == "" {
 		return nil
 	}
-	ln, err := net.Listen("tcp", addr)
+	limits = limits.side()
+	ln, err := limits.listen(addr)
 	if err != nil {
 		return fmt.Errorf("%s listener: %w", what, err)
 	}
-	srv := &http.Server{Addr: ln.Addr().String(), Handler: h} // the address it got, for port 0
+	srv := limits.server(h)
+	srv.Addr = ln.Addr().String() // the address it got, for port 0
 	go func() { _ = srv.Serve(ln) }()
 	*s = append(*s, srv)
 	return nil

@@ -2,6 +2,7 @@ package httpx
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -15,7 +16,19 @@ type Check struct {
 }
 
 // Health answers the liveness and readiness probes.
-type Health struct{ Checks []Check }
+type Health struct {
+	Checks []Check
+	// Log gets why a check failed, which the answer leaves out: anyone may ask, and a driver's
+	// error names the database's user, host and port (nil: not logged).
+	Log *slog.Logger
+
+	mu     sync.Mutex
+	logged map[string]time.Time // when each failing check was last logged
+}
+
+// failureLogEvery is how often a check that goes on failing is logged again: probes come every
+// few seconds.
+const failureLogEvery = time.Minute
 
 // Liveness is GET /api/utility/liveness: the process is serving.
 func (h *Health) Liveness(context.Context, api.LivenessRequestObject) (api.LivenessResponseObject, error) {
@@ -23,6 +36,7 @@ func (h *Health) Liveness(context.Context, api.LivenessRequestObject) (api.Liven
 }
 
 // Readiness is GET /api/utility/readiness: every database and the broker answer within a second.
+// A check that fails reads "unavailable"; why goes to the log.
 func (h *Health) Readiness(ctx context.Context, _ api.ReadinessRequestObject) (api.ReadinessResponseObject, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
@@ -33,9 +47,11 @@ func (h *Health) Readiness(ctx context.Context, _ api.ReadinessRequestObject) (a
 	for _, c := range h.Checks {
 		wg.Go(func() {
 			result := "ok"
-			if err := c.Ping(ctx); err != nil {
-				result = err.Error()
+			err := c.Ping(ctx)
+			if err != nil {
+				result = "unavailable"
 			}
+			h.report(c.Name, err)
 			mu.Lock()
 			defer mu.Unlock()
 			results[c.Name] = result
@@ -47,4 +63,26 @@ func (h *Health) Readiness(ctx context.Context, _ api.ReadinessRequestObject) (a
 		return api.Readiness503JSONResponse{Status: api.Unavailable, Checks: &results}, nil
 	}
 	return api.Readiness200JSONResponse{Status: api.Ok, Checks: &results}, nil
+}
+
+// report logs a check that starts failing at warn, again at most every failureLogEvery while it
+// goes on failing, and its recovery at info.
+func (h *Health) report(check string, err error) {
+	if h.Log == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	last, failing := h.logged[check]
+	switch {
+	case err == nil && failing:
+		delete(h.logged, check)
+		h.Log.Info("readiness check passes again", "check", check)
+	case err != nil && (!failing || time.Since(last) >= failureLogEvery):
+		if h.logged == nil {
+			h.logged = map[string]time.Time{}
+		}
+		h.logged[check] = time.Now()
+		h.Log.Warn("readiness check failed", "check", check, "err", err)
+	}
 }

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -32,8 +34,10 @@ type Dialect struct {
 	Networked bool
 
 	prefixes []string // of the DSNs that name it
-	driver   string   // the database/sql driver
-	goose    goose.Dialect
+	// check, if set, refuses a DSN the driver would not take, in words that show no password.
+	check  func(dsn string) error
+	driver string // the database/sql driver
+	goose  goose.Dialect
 	// connString is the driver's connection string for dsn, its tables in schema ("": default).
 	connString func(dsn, schema string) (string, error)
 	// openService opens one service's database (see OpenService) with d.
@@ -70,16 +74,33 @@ var dialects = []*Dialect{SQLite, Postgres}
 func dialectOf(dsn string) (*Dialect, error) {
 	for _, d := range dialects {
 		for _, p := range d.prefixes {
-			if strings.HasPrefix(dsn, p) {
-				return d, nil
+			if !strings.HasPrefix(dsn, p) {
+				continue
 			}
+			if d.check != nil {
+				if err := d.check(dsn); err != nil {
+					return nil, err
+				}
+			}
+			return d, nil
 		}
 	}
 	return nil, fmt.Errorf("unsupported database DSN %q: want sqlite:PATH or postgres://", Redacted(dsn))
 }
 
-// Redacted is dsn fit for a log line or an error: a URL's password reads xxxxx, and what is not a
-// URL with a host is not shown at all, since it could be anything, a password included.
+// CheckDSN refuses a DSN that names no supported database or that its driver would not take,
+// without connecting, so that a process can refuse it before it starts anything else.
+func CheckDSN(dsn string) error {
+	_, err := dialectOf(dsn)
+	return err
+}
+
+// secretParams are the query parameters of a PostgreSQL URL that hold secrets.
+var secretParams = []string{"password", "sslpassword"}
+
+// Redacted is dsn fit for a log line or an error: a URL's password (in its user part or its query)
+// reads xxxxx, and what is not a URL with a host is not shown at all, since it could be anything,
+// a password included.
 func Redacted(dsn string) string {
 	if strings.HasPrefix(dsn, "sqlite:") {
 		return dsn
@@ -88,7 +109,29 @@ func Redacted(dsn string) string {
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return "(not a database URL)"
 	}
+	if q := u.Query(); slices.ContainsFunc(secretParams, q.Has) {
+		for _, k := range secretParams {
+			if q.Has(k) {
+				q.Set(k, "xxxxx")
+			}
+		}
+		u.RawQuery = q.Encode()
+	}
 	return u.Redacted()
+}
+
+// quotedPart is a quoted piece of a URL in url.Parse's errors.
+var quotedPart = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
+// urlError says what is wrong with a URL that does not parse without quoting it or any part of
+// it: url.Parse's errors quote both, and the part may be a piece of the password ("invalid
+// port" of a password holding a slash).
+func urlError(err error) error {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		err = ue.Err
+	}
+	return fmt.Errorf("database URL (not shown: it may hold a password) does not parse: %s; "+
+		"a password holding any of @ : / ? # %% must be %%-escaped", quotedPart.ReplaceAllString(err.Error(), "…"))
 }
 
 // IsUniqueViolation reports whether err is a unique-constraint violation in either dialect.

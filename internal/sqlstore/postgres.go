@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -22,6 +23,7 @@ var Postgres = &Dialect{
 	BatchSize:  128,
 	Networked:  true,
 	prefixes:   []string{"postgres://", "postgresql://"},
+	check:      checkPostgresURL,
 	driver:     "pgx",
 	goose:      goose.DialectPostgres,
 	connString: withSearchPath,
@@ -49,6 +51,24 @@ var Postgres = &Dialect{
 	deleteIDsThen: pgDeleteIDsThen,
 }
 
+// checkPostgresURL refuses a URL that Go or pgx cannot parse. Their errors quote the URL, or the
+// piece of it that is wrong, and pgx's wrap Go's: neither reaches the caller.
+func checkPostgresURL(dsn string) error {
+	if _, err := url.Parse(dsn); err != nil {
+		return urlError(err)
+	}
+	if _, err := pgx.ParseConfig(dsn); err != nil {
+		// pgx's message is "cannot parse `URL`: what is wrong": keep what is wrong, show the URL
+		// as Redacted does.
+		msg := err.Error()
+		if i := strings.LastIndex(msg, "`: "); i >= 0 {
+			msg = msg[i+len("`: "):]
+		}
+		return fmt.Errorf("database URL %s: %s", Redacted(dsn), msg)
+	}
+	return nil
+}
+
 // withSearchPath points every connection of a PostgreSQL URL at one schema.
 func withSearchPath(dsn, schema string) (string, error) {
 	if schema == "" {
@@ -56,7 +76,7 @@ func withSearchPath(dsn, schema string) (string, error) {
 	}
 	u, err := url.Parse(dsn)
 	if err != nil {
-		return "", fmt.Errorf("database URL: %w", err)
+		return "", urlError(err)
 	}
 	q := u.Query()
 	q.Set("search_path", quoteIdent(schema))
