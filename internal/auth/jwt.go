@@ -74,6 +74,7 @@ var algorithms = []string{"RS256", "ES256", "EdDSA"}
 type Verifier struct {
 	keys   keyfunc.Keyfunc
 	parser *jwt.Parser
+	cache  tokenCache
 }
 
 // NewVerifier returns a Verifier of tokens signed by the keys cfg names. With a JWKS URL it
@@ -153,6 +154,10 @@ var ErrInvalidToken = errors.New("invalid token")
 
 // Verify checks token and returns its principal. Its error wraps ErrInvalidToken and says why.
 func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) {
+	now := time.Now()
+	if p, ok := v.cache.get(token, now); ok {
+		return p, nil
+	}
 	var c claims
 	if _, err := v.parser.ParseWithClaims(token, &c, v.keys.KeyfuncCtx(ctx)); err != nil {
 		return Principal{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
@@ -164,5 +169,10 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) 
 	if id, err := uuid.Parse(c.Subject); err == nil {
 		p.Subject = id.String() // the form customer ids take everywhere else
 	}
+	until := now.Add(cacheFor)
+	if exp := c.ExpiresAt.Time; exp.Before(until) {
+		until = exp
+	}
+	v.cache.put(token, p, until, now)
 	return p, nil
 }
