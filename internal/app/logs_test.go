@@ -92,13 +92,13 @@ func TestJSONLogs(t *testing.T) {
 // format is refused.
 func TestLogFlags(t *testing.T) {
 	none := func(string) string { return "" }
-	if _, logs, err := parseServe(nil, none, io.Discard); err != nil || logs.format != "json" {
+	if _, logs, err := parseServe([]string{"--auth", "none"}, none, io.Discard); err != nil || logs.format != "json" {
 		t.Errorf("serve: %+v, %v; want json", logs, err)
 	}
 	if _, logs, err := parseDev(nil, none, io.Discard); err != nil || logs.format != "text" {
 		t.Errorf("dev: %+v, %v; want text", logs, err)
 	}
-	if _, _, err := parseServe([]string{"--log-format", "xml"}, none, io.Discard); !isUsageError(err) {
+	if _, _, err := parseServe([]string{"--log-format", "xml", "--auth", "none"}, none, io.Discard); !isUsageError(err) {
 		t.Errorf("--log-format xml: %v, want a usage error", err)
 	}
 }
