@@ -137,17 +137,20 @@ func testDuplicateCommands(t *testing.T, base, kafka string, dbs map[string]*sql
 
 	// The copies: same partition, key, value and headers, at new offsets.
 	var copies []*kgo.Record
+	original := map[*kgo.Record]*kgo.Record{}
 	for _, r := range sent {
-		copies = append(copies, &kgo.Record{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Value: r.Value,
-			Headers: slices.Clone(r.Headers)})
+		c := &kgo.Record{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Value: r.Value, Headers: slices.Clone(r.Headers)}
+		copies = append(copies, c)
+		original[c] = r
 	}
 	results := cl.ProduceSync(ctx, copies...)
 	if err := results.FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	for i, res := range results {
-		if res.Record.Offset <= sent[i].Offset {
-			t.Fatalf("copy of %s/%d@%d landed at offset %d", sent[i].Topic, sent[i].Partition, sent[i].Offset, res.Record.Offset)
+	// ProduceSync lists results as they complete, not in the order of the records.
+	for _, res := range results {
+		if r := original[res.Record]; res.Record.Offset <= r.Offset {
+			t.Fatalf("copy of %s/%d@%d landed at offset %d", r.Topic, r.Partition, r.Offset, res.Record.Offset)
 		}
 	}
 
