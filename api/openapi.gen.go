@@ -25,6 +25,27 @@ import (
 	"github.com/shopspring/decimal"
 )
 
+// Defines values for DeadLetterState.
+const (
+	DeadLetterDiscarded DeadLetterState = "discarded"
+	DeadLetterPending   DeadLetterState = "pending"
+	DeadLetterReplayed  DeadLetterState = "replayed"
+)
+
+// Valid indicates whether the value is a known member of the DeadLetterState enum.
+func (e DeadLetterState) Valid() bool {
+	switch e {
+	case DeadLetterDiscarded:
+		return true
+	case DeadLetterPending:
+		return true
+	case DeadLetterReplayed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for HealthStatus.
 const (
 	Ok          HealthStatus = "ok"
@@ -144,19 +165,40 @@ type CreateOrderRequest struct {
 
 // DeadLetter defines model for DeadLetter.
 type DeadLetter struct {
-	Attempts          int       `json:"attempts"`
-	Consumer          string    `json:"consumer"`
-	DeadLetteredAt    time.Time `json:"deadLetteredAt"`
-	Error             string    `json:"error"`
-	EventId           string    `json:"eventId"`
-	EventType         string    `json:"eventType"`
-	Id                string    `json:"id"`
-	Key               string    `json:"key"`
-	OriginalOffset    int64     `json:"originalOffset"`
-	OriginalPartition int32     `json:"originalPartition"`
-	OriginalTopic     string    `json:"originalTopic"`
-	Topic             string    `json:"topic"`
+	Attempts       int       `json:"attempts"`
+	Consumer       string    `json:"consumer"`
+	DeadLetteredAt time.Time `json:"deadLetteredAt"`
+	Error          string    `json:"error"`
+	EventId        string    `json:"eventId"`
+	EventType      string    `json:"eventType"`
+
+	// Headers The headers of the original message (its CloudEvents `ce_*` attributes and
+	// `content-type`), without ordersys's dead-letter headers: what a replay sends.
+	Headers           map[string]string `json:"headers"`
+	Id                string            `json:"id"`
+	Key               string            `json:"key"`
+	OriginalOffset    int64             `json:"originalOffset"`
+	OriginalPartition int32             `json:"originalPartition"`
+	OriginalTopic     string            `json:"originalTopic"`
+
+	// Payload The body of the original message: the JSON value itself when it is JSON, else the
+	// body as a string (bytes that are not UTF-8 shown as U+FFFD).
+	Payload json.RawMessage `json:"payload"`
+
+	// State `pending` until an operator replays it (`replayed`) or discards it (`discarded`).
+	// Recorded on the compacted topic `ordersys.dlq.state` for the dead-letter topics and in
+	// the service's database for outbox dead letters, so every process sees it.
+	State DeadLetterState `json:"state"`
+
+	// StateAt When it was last replayed, or when it was discarded; absent while pending.
+	StateAt *time.Time `json:"stateAt,omitempty"`
+	Topic   string     `json:"topic"`
 }
+
+// DeadLetterState `pending` until an operator replays it (`replayed`) or discards it (`discarded`).
+// Recorded on the compacted topic `ordersys.dlq.state` for the dead-letter topics and in
+// the service's database for outbox dead letters, so every process sees it.
+type DeadLetterState string
 
 // DeadLetterList defines model for DeadLetterList.
 type DeadLetterList struct {
@@ -218,13 +260,23 @@ type Order struct {
 	OrderId         openapi_types.UUID `json:"orderId"`
 	ShippingAddress Address            `json:"shippingAddress"`
 	Status          OrderStatus        `json:"status"`
-	TotalAmount     Money              `json:"totalAmount"`
+
+	// Step The saga step an order that has not ended is in (PENDING included: its first step is
+	// to be taken). Absent once the order has ended.
+	Step        *OrderStep `json:"step,omitempty"`
+	TotalAmount Money      `json:"totalAmount"`
 
 	// TraceId The OpenTelemetry trace of the order: the create request's (its `traceparent`, or one
 	// started for it), continued by every service that handled one of its messages. Absent
 	// for orders created before traces were kept.
 	TraceId   *string   `json:"traceId,omitempty"`
 	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// OrderCounts defines model for OrderCounts.
+type OrderCounts struct {
+	// Counts How many orders are in each status.
+	Counts OrderStatusCounts `json:"counts"`
 }
 
 // OrderCreated defines model for OrderCreated.
@@ -265,6 +317,38 @@ type OrderPage struct {
 // OrderStatus defines model for OrderStatus.
 type OrderStatus string
 
+// OrderStatusCounts How many orders are in each status.
+type OrderStatusCounts struct {
+	CANCELLED    int64 `json:"CANCELLED"`
+	COMPENSATING int64 `json:"COMPENSATING"`
+	COMPLETED    int64 `json:"COMPLETED"`
+	FAILED       int64 `json:"FAILED"`
+	FULFILLMENT  int64 `json:"FULFILLMENT"`
+	INVENTORY    int64 `json:"INVENTORY"`
+	PAYMENT      int64 `json:"PAYMENT"`
+	PENDING      int64 `json:"PENDING"`
+}
+
+// OrderStep The saga step an order that has not ended is in (PENDING included: its first step is
+// to be taken). Absent once the order has ended.
+type OrderStep struct {
+	// Attempts How many times the step's command was sent (0 while PENDING).
+	Attempts int `json:"attempts"`
+
+	// Deadline When the step times out; its command is then sent again, or the saga gives up.
+	Deadline time.Time `json:"deadline"`
+
+	// MaxAttempts How many sends a step gets before the saga gives up on it and compensates
+	// (`--step-attempts`). A CancelShipment is sent until fulfillment answers, so attempts
+	// may pass it in FULFILLMENT.
+	MaxAttempts int `json:"maxAttempts"`
+
+	// WaitingFor The replies (event types, as named in internal/events) the saga awaits: any one of
+	// them ends a step forward (`["PaymentCharged", "PaymentDeclined"]`); while
+	// COMPENSATING, each undo still unanswered (`["PaymentRefunded", "StockReleased"]`).
+	WaitingFor []string `json:"waitingFor"`
+}
+
 // OrderSummary defines model for OrderSummary.
 type OrderSummary struct {
 	CreatedAt     time.Time          `json:"createdAt"`
@@ -273,8 +357,12 @@ type OrderSummary struct {
 	FailureReason *string            `json:"failureReason,omitempty"`
 	OrderId       openapi_types.UUID `json:"orderId"`
 	Status        OrderStatus        `json:"status"`
-	TotalAmount   Money              `json:"totalAmount"`
-	UpdatedAt     time.Time          `json:"updatedAt"`
+
+	// Step The saga step an order that has not ended is in (PENDING included: its first step is
+	// to be taken). Absent once the order has ended.
+	Step        *OrderStep `json:"step,omitempty"`
+	TotalAmount Money      `json:"totalAmount"`
+	UpdatedAt   time.Time  `json:"updatedAt"`
 }
 
 // Payment defines model for Payment.
@@ -346,6 +434,9 @@ type StockList struct {
 	Items []StockLevel `json:"items"`
 }
 
+// DeadLetterId defines model for DeadLetterId.
+type DeadLetterId = string
+
 // IdempotencyKey defines model for IdempotencyKey.
 type IdempotencyKey = string
 
@@ -373,6 +464,18 @@ type ListNotificationsParams struct {
 type ListOrdersParams struct {
 	CustomerId *openapi_types.UUID `form:"customerId,omitempty" json:"customerId,omitempty"`
 	Status     *OrderStatus        `form:"status,omitempty" json:"status,omitempty"`
+
+	// Stuck `true`: only orders that have not ended and are stuck, that is past their step's
+	// deadline or created more than `olderThan` ago. Such a list reads only the orders in
+	// flight (an index of them), whatever the number of orders that ended.
+	Stuck *bool `form:"stuck,omitempty" json:"stuck,omitempty"`
+
+	// OlderThan With `stuck=true`, an order not ended that was created longer ago than this is stuck
+	// even within its step's deadline. A Go duration (`90s`, `5m`, `1h30m`), more than zero.
+	OlderThan *string `form:"olderThan,omitempty" json:"olderThan,omitempty"`
+
+	// CreatedBefore Only orders created before this instant.
+	CreatedBefore *time.Time `form:"createdBefore,omitempty" json:"createdBefore,omitempty"`
 
 	// Page 1-based page number (at most 1,000,000, so that page x size stays a row count).
 	Page *int `form:"page,omitempty" json:"page,omitempty"`
@@ -424,9 +527,12 @@ type ServerInterface interface {
 	// ListDeadLetters Messages that could not be applied, from every dead-letter topic (or one)
 	// (GET /api/v1/admin/dlq)
 	ListDeadLetters(w http.ResponseWriter, r *http.Request, params ListDeadLettersParams)
+	// DiscardDeadLetter Record that a dead letter is not to be replayed
+	// (POST /api/v1/admin/dlq/{id}/discard)
+	DiscardDeadLetter(w http.ResponseWriter, r *http.Request, id DeadLetterId)
 	// ReplayDeadLetter Send a dead letter back to its original topic
 	// (POST /api/v1/admin/dlq/{id}/replay)
-	ReplayDeadLetter(w http.ResponseWriter, r *http.Request, id string)
+	ReplayDeadLetter(w http.ResponseWriter, r *http.Request, id DeadLetterId)
 	// ListInventory Stock of every SKU
 	// (GET /api/v1/inventory)
 	ListInventory(w http.ResponseWriter, r *http.Request)
@@ -442,6 +548,9 @@ type ServerInterface interface {
 	// ListOrders A page of orders, newest first, with the total count
 	// (GET /api/v1/orders)
 	ListOrders(w http.ResponseWriter, r *http.Request, params ListOrdersParams)
+	// CountOrders How many orders are in each status
+	// (GET /api/v1/orders/counts)
+	CountOrders(w http.ResponseWriter, r *http.Request)
 	// CreateOrder Place an order
 	// (POST /api/v1/orders/create)
 	CreateOrder(w http.ResponseWriter, r *http.Request, params CreateOrderParams)
@@ -570,6 +679,32 @@ func (siw *ServerInterfaceWrapper) ListDeadLetters(w http.ResponseWriter, r *htt
 	handler.ServeHTTP(w, r)
 }
 
+// DiscardDeadLetter operation middleware
+func (siw *ServerInterfaceWrapper) DiscardDeadLetter(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id DeadLetterId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", r.PathValue("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DiscardDeadLetter(w, r, id)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // ReplayDeadLetter operation middleware
 func (siw *ServerInterfaceWrapper) ReplayDeadLetter(w http.ResponseWriter, r *http.Request) {
 
@@ -577,7 +712,7 @@ func (siw *ServerInterfaceWrapper) ReplayDeadLetter(w http.ResponseWriter, r *ht
 	_ = err
 
 	// ------------- Path parameter "id" -------------
-	var id string
+	var id DeadLetterId
 
 	err = runtime.BindStyledParameterWithOptions("simple", "id", r.PathValue("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
 	if err != nil {
@@ -730,6 +865,45 @@ func (siw *ServerInterfaceWrapper) ListOrders(w http.ResponseWriter, r *http.Req
 		return
 	}
 
+	// ------------- Optional query parameter "stuck" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "stuck", r.URL.Query(), &params.Stuck, runtime.BindQueryParameterOptions{Type: "boolean", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "stuck"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "stuck", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "olderThan" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "olderThan", r.URL.Query(), &params.OlderThan, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "olderThan"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "olderThan", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "createdBefore" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "createdBefore", r.URL.Query(), &params.CreatedBefore, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "createdBefore"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "createdBefore", Err: err})
+		}
+		return
+	}
+
 	// ------------- Optional query parameter "page" -------------
 
 	err = runtime.BindQueryParameterWithOptions("form", true, false, "page", r.URL.Query(), &params.Page, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
@@ -758,6 +932,20 @@ func (siw *ServerInterfaceWrapper) ListOrders(w http.ResponseWriter, r *http.Req
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.ListOrders(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CountOrders operation middleware
+func (siw *ServerInterfaceWrapper) CountOrders(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CountOrders(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1072,6 +1260,7 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/orders/create", wrapper.CreateOrder)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/external/v1/orders/create", wrapper.CreateOrderExternal)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/orders/counts", wrapper.CountOrders)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/orders/{orderId}", wrapper.GetOrder)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/orders", wrapper.ListOrders)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/orders/{orderId}/cancel", wrapper.CancelOrder)
@@ -1083,6 +1272,7 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/notifications", wrapper.ListNotifications)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/admin/dlq", wrapper.ListDeadLetters)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/admin/dlq/{id}/replay", wrapper.ReplayDeadLetter)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/admin/dlq/{id}/discard", wrapper.DiscardDeadLetter)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/utility/liveness", wrapper.Liveness)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/utility/readiness", wrapper.Readiness)
 
@@ -1238,8 +1428,47 @@ func (response ListDeadLettersdefaultApplicationProblemPlusJSONResponse) VisitLi
 	return err
 }
 
+type DiscardDeadLetterRequestObject struct {
+	Id DeadLetterId `json:"id"`
+}
+
+type DiscardDeadLetterResponseObject interface {
+	VisitDiscardDeadLetterResponse(w http.ResponseWriter) error
+}
+
+type DiscardDeadLetter200JSONResponse DeadLetter
+
+func (response DiscardDeadLetter200JSONResponse) VisitDiscardDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DiscardDeadLetterdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response DiscardDeadLetterdefaultApplicationProblemPlusJSONResponse) VisitDiscardDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ReplayDeadLetterRequestObject struct {
-	Id string `json:"id"`
+	Id DeadLetterId `json:"id"`
 }
 
 type ReplayDeadLetterResponseObject interface {
@@ -1461,6 +1690,44 @@ type ListOrdersdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response ListOrdersdefaultApplicationProblemPlusJSONResponse) VisitListOrdersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CountOrdersRequestObject struct {
+}
+
+type CountOrdersResponseObject interface {
+	VisitCountOrdersResponse(w http.ResponseWriter) error
+}
+
+type CountOrders200JSONResponse OrderCounts
+
+func (response CountOrders200JSONResponse) VisitCountOrdersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CountOrdersdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response CountOrdersdefaultApplicationProblemPlusJSONResponse) VisitCountOrdersResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -1696,6 +1963,9 @@ type StrictServerInterface interface {
 	// ListDeadLetters Messages that could not be applied, from every dead-letter topic (or one)
 	// (GET /api/v1/admin/dlq)
 	ListDeadLetters(ctx context.Context, request ListDeadLettersRequestObject) (ListDeadLettersResponseObject, error)
+	// DiscardDeadLetter Record that a dead letter is not to be replayed
+	// (POST /api/v1/admin/dlq/{id}/discard)
+	DiscardDeadLetter(ctx context.Context, request DiscardDeadLetterRequestObject) (DiscardDeadLetterResponseObject, error)
 	// ReplayDeadLetter Send a dead letter back to its original topic
 	// (POST /api/v1/admin/dlq/{id}/replay)
 	ReplayDeadLetter(ctx context.Context, request ReplayDeadLetterRequestObject) (ReplayDeadLetterResponseObject, error)
@@ -1714,6 +1984,9 @@ type StrictServerInterface interface {
 	// ListOrders A page of orders, newest first, with the total count
 	// (GET /api/v1/orders)
 	ListOrders(ctx context.Context, request ListOrdersRequestObject) (ListOrdersResponseObject, error)
+	// CountOrders How many orders are in each status
+	// (GET /api/v1/orders/counts)
+	CountOrders(ctx context.Context, request CountOrdersRequestObject) (CountOrdersResponseObject, error)
 	// CreateOrder Place an order
 	// (POST /api/v1/orders/create)
 	CreateOrder(ctx context.Context, request CreateOrderRequestObject) (CreateOrderResponseObject, error)
@@ -1877,8 +2150,34 @@ func (sh *strictHandler) ListDeadLetters(w http.ResponseWriter, r *http.Request,
 	}
 }
 
+// DiscardDeadLetter operation middleware
+func (sh *strictHandler) DiscardDeadLetter(w http.ResponseWriter, r *http.Request, id DeadLetterId) {
+	var request DiscardDeadLetterRequestObject
+
+	request.Id = id
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DiscardDeadLetter(ctx, request.(DiscardDeadLetterRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DiscardDeadLetter")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DiscardDeadLetterResponseObject); ok {
+		if err := validResponse.VisitDiscardDeadLetterResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ReplayDeadLetter operation middleware
-func (sh *strictHandler) ReplayDeadLetter(w http.ResponseWriter, r *http.Request, id string) {
+func (sh *strictHandler) ReplayDeadLetter(w http.ResponseWriter, r *http.Request, id DeadLetterId) {
 	var request ReplayDeadLetterRequestObject
 
 	request.Id = id
@@ -2038,6 +2337,30 @@ func (sh *strictHandler) ListOrders(w http.ResponseWriter, r *http.Request, para
 	}
 }
 
+// CountOrders operation middleware
+func (sh *strictHandler) CountOrders(w http.ResponseWriter, r *http.Request) {
+	var request CountOrdersRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CountOrders(ctx, request.(CountOrdersRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CountOrders")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CountOrdersResponseObject); ok {
+		if err := validResponse.VisitCountOrdersResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // CreateOrder operation middleware
 func (sh *strictHandler) CreateOrder(w http.ResponseWriter, r *http.Request, params CreateOrderParams) {
 	var request CreateOrderRequestObject
@@ -2181,81 +2504,104 @@ func (sh *strictHandler) ListShipments(w http.ResponseWriter, r *http.Request, p
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Dxrc9w2kn+li7dVlmo5D8ly9lb+NGvLiRJZ0knyufYyugyG7BkiIgEaADWeuPTfrxoAXzOc0SNW4t26",
-	"VKUskUCj0e8X9SWIZJZLgcLo4PBLkDPFMjSo7G/HMWa5NCii5U+4pCcx6kjx3HApgsNgBFHKUZhelEiN",
-	"AgrBPxUIN7iEHQYfPhy/Ba6BwVzKGKJE8gh3Q9jr7b96BVHCFIvopH4QBpzAJchiVEEYCJZhcNg8vkfn",
-	"h4GOEswYIWKWOS3RRnExD+7u7sJA4acCtfmHjDla9N8oZAbPFAE9pJsKg8LQjyzPUx4xusbgV013+dKA",
-	"/ReFs+Aw+I9BTZuBe6sHDZgX7rz6cK4wDg6NKtA90bkU2qFiN7i98VfDpQXUYrHCnijC3GD8GkyCoNmc",
-	"QcI0aMOUwZjI7ije5rXpXWCesqVDtA1xQpebwCJBASYh3gq9QOW4rOw2kDNgApCplKMCzxRYcJN4NDIr",
-	"If3t7LwLg3MlpylmW8iVuxV/fRzZSrhdFBNw8e4N/P3g1d/AA4dYRkWGwvQDWu+B0BmjOFao7Y8sjjmB",
-	"YOm5kjkqYyVwxlKNYZA3HtmltOuEC9yj3zP2+QTF3CTB4f6r78Ig46L8fS9cpUvY3L7ftX1tQ8TNcmXh",
-	"3v5/3ntOJAth1OrO7w7u3ZhLbVj6Rsa4svfl/trqlt78XJ3pkQ7btLqutsvprxgZOuwNExGmpZxbA9Yi",
-	"tiQNObYvZlJlzASHQVHwOOhAXBtmCv0gnbt0S1fxL0+rYHWivG5AHidAUaEUmcR17Ty+PIOD/b2/QSRj",
-	"JP3KmTGo6NX//jzq/c/1l5d3f+m6elRoI7MHU4obzCwq1Q/3UuzYYHYs8sKSIGOfj93OveHQClT5a3UY",
-	"U4otLVcSnudczBvKtu2wctmaaNU3LPEPa0quH9PFubfI4hMkiq4LGhE6y50P9Ru5MDhH5ZRJ6CJz+9ao",
-	"GVdgMR6ZFgNiZrBneIZdXEClZDdEvEVhHC+7313Zpx1vefemG+f8155LxedcsPRsNtPYRp0L891BjXaD",
-	"GOWmc6YMd5Lb3vdyf+u+K5nzqBMds+HNiiw4obZrV6F2Ybd2TUePmsxNopZsCWuJaLB/jdnbxeyEO+PQ",
-	"FrXHaV9DaO9WtWuVLhZeF0rvOKbxUSlvbXRm9G7dFv14eXYKOTMJxQPk9+26ELA/78PEHvXz8Lqvb4pJ",
-	"v0u6M9SazfF+brrz6w1d+P+ALCUXtIp7lGB0s8WBd8nYKuzabaAoMusGboIwKAS7ZTxl07SJ0oY7bHEX",
-	"P3BtpFoelc541ew83F4oZD5MegbX5yGQ2Hde470ULRsiimxqFeJzby57/mGMEc9Y2n/r/m2+7fEsl8pp",
-	"AyNWBnNukmLaj2Q20InMdU6XGXgQFr9TafjMh4odvHdx82Ms7g0XcZPRZxdvjy5+eXP2/vzk6OrobRD6",
-	"J+9GxyeNX9+MTt8cndCT60cJehiIxg022PPHRDgKI55zH0dvl8iVk8NGbGOp0ARW3yFsULVLCpoc+RrG",
-	"rcXhp5u3KkP83RLSjM1+b5Q1YzwtFF5sVtvE2YYHk6tlS+7WY60nxnVdoB4VeD8xxHuS3SLPb1g6yijX",
-	"uG+ns1q0R7EIjzvc3FWCcJajuMIUMzRqCXZp6fQsGQ7tj06aynz4hYYdbjRM7PKcKRRmEoJUIAWOhU/R",
-	"YSYVcLMbAiXAXBQYw3QJeItqCRrVLY8QTMIMJEzEKca0m84m0F4pdR9GU43CjAVBsxhpj00MU5xJhQ5p",
-	"DQtUlJvnpj8WXZwq8vhxGrExQWrF45XzKAPzJou2hulNg9NEr9aNjfreKMY8r9o/cw76FIG+L2/dwoHt",
-	"Br62CWtkTbnAK4L6YKX7VDBhfPXiQRv0TdHJgUJwc654hE8jD4FtYNOEFzautZUeLvd9XKLfvH/b6pxL",
-	"zQ2/xRCYgUxqAy9hplhEryHmc25sURU/R2mh+S2+54JnFLMYVaBNuN2vw/CPjMc8e7aWk1YqFqz327D3",
-	"9/4vveu/dhYuWpxt0+hUip7AOXN0EhIyMnQrVCLjKZx59iL+QkPGhVRAoImIfwqxHi6BG6Xu3AeVvye+",
-	"coamyDLWHTDk7cC1kaxr/tuGN6a0AfeWCjrjN3+oP6EEt5EKl2vZ2fnR6dvj0++DMDgf/fP90elVEAbH",
-	"p/99dHp1dvHPIAzefTh5d3xy4t80g3v6+ej0cnTltldR/vb4vkXDf70Y8xv0Xs8fhzzA+zWR6JK+c7bM",
-	"fKa1krI/7qpfW0BWc9g3P4wuvj8KwuDi6N2H024RfowM5O7endnqChfqpR3pJXt07OEp/jXyypJ5T08p",
-	"G72rtltaby+hYTy1/rqNsnvRXcRVSiq9DvxMICBld5CjAi5uWcpjV3nrB+HD7t6o9XWliJSaiAjvKSN1",
-	"mH1uUtxSUbtPWIyrrjowWxss/7UxbBqB97CuG7k1dvoD46JLNJdGRjdPawfVZcZ7QqCt1/0WopyugmnN",
-	"1suE590WNWJK8Q3NlUYbc/3d403rY8sa2eZGDKXcN1zMTx2Z71WABrimuSwvvwYwbLZTtxrOkrJfw3JW",
-	"XHq66bS6cIK3mHY4z6awb8OjMgJuEAPVrUv1H7qnO5XsDMtrnBpHbb7Y1yByTaGnkpmuiFGhuFleElSH",
-	"xhSZQjUqXK/E/faulPMfP14Fa/MS8OPHK9i5uNx/9V0IR/QPSAVH8dvL0S7MlMxscsVjtJQlp3fLYyzL",
-	"UEsNXEMkxYzPC4UxGAlGFdqMxc6k1/t1YXq/Lm50r1DphOA2n814ipOwfMS1LlDVv7Mi5iginOz24dho",
-	"mOhiOgGux8Iley7qK6eUdoGJ2BbNJjqSOU5gR+cswp7GnClSnV17vI7yCexYSu9ClDKewVwxYfRYTNyN",
-	"DhWyeAI79A9IgS80yIUoq250yiJhBhZMQywFVmMx2W4IJYiF4oZQyFMW4VjQpsjOOawBdFiVtDxkccbF",
-	"BHZsfdAkXMxDW0F09cLy0rt9OGJRMhYkgLZ0DinXNhdGsNfXwA0IxFi/BiaWzaIiSyk9tx5Fgy5mMx6h",
-	"7sNHbpKxmPR6rDAJCCkIf4IX44wVqaHtFZ4Q4+1kl1JyI29QkAjQYRi7qqOVcpJVJ3+1aU2MyZ3X4GIm",
-	"193d0S0K04sVv0VPIJK3CLXmYt6HUfmQa2B+YgSYBp8QOhHQ4AyqrbOWU1MkNEoW8wR8yhhClTHabY2c",
-	"kUS4ShphRypweSIMoMoTd/tjYSMsDUzh5okjDTuTTeNOJNijqga8SKTGsYiZYVOmke4Rk5i48SwNr4Yv",
-	"nahNLtCoZW80M6hIyjGSIta7r4HBq+GQxImWcg2azZDuomxRe2H5W41vTVYm8yb9sRiLIytmtVRNC2NJ",
-	"SGij47EGBo6tnvc7GhEmtd2Z7EIhUtReGsmYqrFQhdAe/6aIHQKDjFv2hpCxlFwyxiHg55zsH91myuJ0",
-	"CZrPhbUuXtwcWTCGg+FeOBbMv6ETpEe6usYL7ZQCDoYvQ5hKk3hMPn782COUybRFzOAh/MNeY0KMKZVt",
-	"LDSiBinSpdWfhjHYYUKaBFW1llS7FNCD4YEzStYI6HKPheOaAhrT2euxWOGEkyiLsLOmZO1YmqJyypXy",
-	"CIW27tMPWb4/vmrE50GppEEY3KLSTrOG/b3+0MY/OQqW8+AweNkf9l+6EaPE+o4By/kAP1vzkA5u9wYO",
-	"0sDFHtblSef6KtJSZNSchzryuy3Yeg71525vWC8ZrMyp3l03h0E31o9b86LNwc5gdXpzf7i3GYhftzKN",
-	"SZ7Smr77N9bziLVTtrduumNftPDeIbi+C7vfl24guCYq6LLuFJyTHAErbeCOUy+MX2g7pfHaKTbTYPm4",
-	"yr5dssJsrutzgmtC1y4uDE+5WQ5SMry+gTfHDlaflAvWyDv8ajOxftSja7aT8OuvUrlFpCtnrchlkBIW",
-	"eePa/pYd9yZfz7de/KJa8afcnI5f9kkmXw1f/gHnnUoDRJTla5i4EZsJaLbUsEh4lECMOYqYlBVmjKcY",
-	"38+U0rG5EIpkd6rkDSpvybey6XZvYDViEKeftoimNvWolF63QOuVBBb3Ursa7CxZOdrkq1qa0t6MiVj3",
-	"4/TTpJpx/1SgTcm89S3H0GqSb+6AjMcEqqMP4uzdM4nVyjhaB7stgyjedeTQIcg0Rm1gxpU2/eezhZts",
-	"3Xvf+Xat8UgWaQxCGpgiWDpQjGBzExcYr7HShm1StKxeeVCXVA2+8Phu4Mbfm45unUy+Jw83iLm2AYEd",
-	"HQQeh6Cln6DnYm5DblNmCiy12lQiD1HCxBz1WFAAYWPbn9jshlGWQNeMMUU7aRBJFWs3fdDgD2hDukgx",
-	"PwXAFAlWw/suSFg1XvSmMUd4j25MxsVw+DKK00+OmvZXPHRP83KssvVU2sFK92gSkhdy2FVaYwtKldJw",
-	"N3/U/OBi27cE69qx/wza0W143YcUf4IOXKKIgbX4PmXRDcWENg71I61QGqAtcs4FyagfNNpoPY+rVc9o",
-	"jOoSSge17UtI8RZTHVL+dvnTh2ekvE31Hx+IOSzlzBufy58+NKhfk7qbA4Mv+qa428iH730l+flZ4IpP",
-	"3b5A13z4hslPFnYz8ddsXIcZcuW/zXbo6w060BX8/Eib4ZdNhrcSnq/D65XORNeXbt+KqIGQiz/Fzrp6",
-	"QVUF9jjJGTCSL9ixGRT5dG6Az0DgYvd+jW/O3+qtdve0tbJbbleCzrp7sFl472lvPGvIuTYm3MH9sz8m",
-	"xHyilakiUE3RHZvKwlS5d4P5bS63BMBn2ds4f+aWPIjl7TmHB3M57IZWDUo84jvV+sOB1YBxr0epXQw5",
-	"Rcau6wg7ZbdyLxwOh/Z/CpBtSGzXfQbNf0MfyzJQcgG237W7KdMqx4YqjCuB2bNfpLn2597Q/tdoiO51",
-	"DSZtIIsbSeo4Yn/YPuMe+M+pXPVw2AabSoT69jRq5NhOjtuuC8mQVhYgrL8vtrM7Tha2Fa22FShXg3hr",
-	"IzUp8HrhGy4w9/adbf7YuSpb2AdTGS/HwmVc2n8cpbQpP6Z25eWO77EPwX5+/boN2s0yQMxnM1R2zpvg",
-	"A9egcFaQYtkVB/v7fagqxDeYG1tI3j+ARBZK9+GqIh731fciK+fY8TOLzFikXPg1GnbKcUT4bGclIVfu",
-	"834lCxHbUfQIQ0hYOgO2YEuXcf+GSoZVYbqauRyLeujydV2ltG0Nj5QFq2krwYBFwsnXygzdwbaLJE3n",
-	"tTuS2ma19/+rzc9cbX6YHn7xYcnW9GYDxzqi8289yPG877bBFvlv0AhXikmqxY0GO18QggsIQvDzpOC+",
-	"NbRWr/wQ43EyMHAd781WufzmH3b2h/u7wIXtVAspegZVZksbDqnD+o9fFCKWqFc68DtkLqxlSXAsooSp",
-	"OYagMEVbbzZllrFb2XBHAqQ9VUu3DyOoDnYLyt7rwfDv/bEYwf5wvzRSDHIlM659ja8GuuBpClP0/f6U",
-	"TP5cythXMlOcmbLIN/V9vXgspiy66cOxaLehkxIKMH3jvUyRzniaZhSTlp1jgmUk6ITnbjyBEVt9i3Es",
-	"3CVeU+JiKeHHe1plyYzFGDYPjMg1GSkhZQY7yDYWVYc8BEfx2C6zn/dgHJY+bVJ30h2lf7k6O/vlZHR1",
-	"NCnlys07khtmsWOhO8dISJEpAYlcUOaFwg0YbPXm4Urn1H++pSoX37jkmo//HR59q2Pu8l4WhT/WFoZP",
-	"84vPVHdd+cMfHWbUrUjdKAJFJAooCtmRyur97sP+/M32v1DzbTndN17dSyPtPwx0JkchixJSM1ixj/cY",
-	"5rKdtTUTPS8X/VuUH5qD5P9ylYc31py6Pmnp2dxfZFoNxSrOtvhdWvjtDL+sVv1bcLw1AbstJHuhKxeo",
-	"YccmIr5V+A1WuitEu/nfiAZIBO6qN19abNMBHVx23qpqZeNhJUiNZ03gjcftglfjhbtB40HZx7+7vvu/",
-	"AAAA//8=",
+	"7H17c9vIkfhX6cIvVSZ/ASlKtjdZqe4PxZZ3tauVdJJ8rtzStxwCTXJWwAw8MxDNdem7X/U8AJAEqcda",
+	"tpO6VCUWgXn0dPf0u5FPUSLzQgoURkf7n6KCKZajQWV/vUaWnqAxqI5T+p2iThQvDJci2o9Gw3IweJ6k",
+	"2QcwsuCJ/Yn77mnBlOE0cOmpnEw0GvdoFINUMJKlGcuP/TT74MeUJU+rEUxDxrXBtB/FEaddC2ZmURwJ",
+	"lmO0H/E0iiOFH0quMI32jSoxjnQyw5wRwGZR0ChtFBfT6PY2jo5TzAtpUCSLn3GxfqhDSDKOwvSSmdQo",
+	"oBT8Q4lwjQvoMHj79vg1cA0MplKmkMwkT7Abw25v7+VLSGZMsYSQV0E7Q5aiquFtbN+j/bcBe+tOhtr8",
+	"Q6YcLUVeKWQGzxQtuk/EEwaFoT9ZUWQ8YXSMnd81neVTY+2/KJxE+9H/26nJvePe6p3Gmhduv3rzGq3u",
+	"iS6k0A4UO8HNTT8bLEuLWihWyJMkWBhMD8DMEDSbMpgxDdow5ZnEYdxCWCHb9C6wyNgC27iYDjeC+QwF",
+	"mBnRVug5KkdlZaeBnAATgExlHBV4osCcm5kHI7cc0t9Ozts4OldynGG+BV2FG/HXh6EtrNuGMQEXb17B",
+	"9y9e/g384pDKpMxRmL69En4R2uMwTRVq+ydLU3t/WXauZIHKWA6csExjHBWNR3YozTrhAnfpd84+nqCY",
+	"mlm0v/fyuzjKuQi/d+NVvMTN6Xtt09cmJNwsVgbu7v39zn0SWQqjVmd+9+LOiYXUhmWvZIorc5/vxS0i",
+	"pr43v1Z7eqDjZVy9r6bL8e+YGNrsFRMJZoHPrUxeQrakG+LE8USqnJloPyKRGbUArg0zpb7Xnbt0Q1fh",
+	"D7tVa7WCvC5AHsZASakUicT123l8eQYv9nb/BolMke5XwUgd0av/+fWw99/vPz2//Uvb0ZNSG5nfG1Pc",
+	"YG5Bqf64E2PHBvNjUZQWBTn7eOxm7g4GlqHCz2ozphRbWKrMeFFwMW1ctm2bhWFrrFWfMMAf15hc36aN",
+	"crWCX2c0QnReOLPAT+TC4BSVu0xCl7mbt4bNtFoW00OzRICUGewZnmMbFVAp2b4i3qAwjpbt767s05a3",
+	"DX3QzpGt8Dd58GqG4FchTUASXyo+5YJlkKPWbIrQ4UbDq0yW6RFBo2GU4G//fwTMGMXHpUHSK+lQjLzY",
+	"79Geo25slYgsDdiLphf6mQbCXi+z6Av77sN8xkytkDSKVPeHImqhKW/H0rWzdtaeh6OcWdNsiVZcmO9e",
+	"1Fs0qB8mnQcrb3Xe872t867IXmwFp2CLTLIWPU1UGMt0sYkE+/bpT5dnp3DDshKBG43ZxCl2bkif08sY",
+	"MNNIY4fCLsdIz7v9oTNeEKWMxbVCENLA26s3vb+Dnsm5oLFv//rmzZvXXYf7j72p7PkjkMLuX7D5Lw6c",
+	"IH6xxeIoUKRcTEdQCsMzMi2IG5mRytNXE8CdkfJGy6hLlnLKdcJU6t/5X/SyPxQXmBADpSCFRQOJEbJE",
+	"U2eZwyiwF9nZfQvXCCZS2cFNfrPDLa8CF0NhrRtUNzxBYkxm2JhptDOd3W4ng5usY9AS8AbVgiyNBLUG",
+	"jUgAO3ShKHOSXP781nL3ZlkcVQdqCCrPFoRomtu7YYrsaE2L1KLrvFqufnZRL1w/fF1vEajjpNMyfd55",
+	"jpmT88G0gQCldVjmjbcVzAfAxhqFgfmMZwj+gKSv7if4zIb7sCLyne6yY1fvUtudXLvcTgrU0rQpO4P0",
+	"jWvB35DyazI9cHctYOu7u13TnHBnHyxrm4cp4Ibeul1VsKs4s+u1gfSGY5YeBZWzDM6E3q2zhhUv5IEG",
+	"KWTHxYD9aR9GdqtfB+/7+roc9dvo7GXV3ZR2+9cT2uD/EVlGVugq7MkMk+uHKby1tWvLMVxaeR3FUSnY",
+	"DeMZG2e4fk1Xz7DFYvyRayPV4ijY46uWx/1NBoXMe0pPYP36FehKtB7jFymWtKoo87G9LE3FkGLCc5b1",
+	"X7t/m297PC+kcreBESmjKTezctxPZL6jZ7LQBR1mxy9h4TuVhk+8t9hCe+c6P8TouuYibRL67OL10cVv",
+	"r85+OT85ujp6HcX+yZvD45PGz1eHp6+OTujJ+wcxehyJxgk2mHQPcXIUJrzg3pXezpErO8cN98ZioblY",
+	"fYa4gdU2LmhS5HMItyUKP168VUGiP80hTffszzpaE8azUuHF5ms7c7Lh3uhakiW36+7WI127tqUe5Hs/",
+	"0st7lNyiSVjccwoWzuQwLDvMZekuzrZ5TszRHMUSPN5gnJ8VKK4wwxyNWoAdWtvqKSpnoDv2CzG0Z9p5",
+	"TiM7vGAKhXFxYSlwKHxYz9qb3HRjIO+JixJTGC+8penNU2e0z5hIM2sG271paX+LdR8OrYk2FNZ6tfaw",
+	"hyaFMU6kQge0hjkqhGsszJKHVZO2LNKHXaGNQZUlH77SNsGZb5Joq2vflFBN8OrLtFFAvKLVdYuYqJ7f",
+	"kwn9Qq0BsC0CqhFAflo59cRxs8dcqLtibVs4YLtGqoXYGlozLvCKVr33pf9QMmF8xPVeE/R12UqBUnBz",
+	"rniCj0MPLduAprle3DjWVny4eN3DgpPN8y9LvXOpueE3GAMzkEtt4DlMFEvoNaR8yo1NBOHHJCs1v8Ff",
+	"uOA5GVkuTZWHn4P4SxqQnjxbQ+ArUVbW+2PQ+77/W+/9X1uDrUuUXcbRqRQ9gVPm8CQk5CRoV7BEwtsH",
+	"LjyLP9OQcyEV0NKExK+CrPtz4EauO/dW8J8xCJ2gKfOctVs4xbKl3Yi3af7HhjcmyIA7o32tBqff1O8Q",
+	"ltuIhcs1d/L86PT18ekPURydH/7zl6PTqyiOjk//6+j06uzin1EcvXl78ub45MS/aXoj9PfR6eXhlZte",
+	"uSXbHZJ1TbXGqj/KOeRMLIJxwBQCF4AsmYGTyDYBsUTIetP7BU6XgL//FHf2+433CLnn4Aaa7zejJtL9",
+	"xgfy3nO0Z4tHMObDOarBRU0G28pRa4ztzO51c9jmpskqt/FdGhtMVG3jyihSTIFrYrGOhx24SLIyxXTf",
+	"mq4TrrRxa3A9FEbCGMGwaxTdYM2CFNb29Ta2Xd2u7EzXzRmdDaxPppV2SW2DxTMNicxzJlIb7rQbdgY+",
+	"yOlh7vZbCZkiS0kpbwivhh38hrI0B/bIYTtugRBuSzZlXFivoEr6T/kNaiiL+4dYc/bx8O7z28QKeMJN",
+	"0ejKNVjdGaQNAxOwJLJRaGZQD0Vn1OvR7F7A9oiIBS6teznjRU5H4h6bLgMwKbMJzzL7xpUfuFh6WGIo",
+	"craAgmkb/OcCGry85KM0CDBn3HAxfeOim+v8qbDIOGro2BAw0ALa1tsIlhNjCqDFlGDZjh2huzUOGC2u",
+	"98EKS+tq2VRBDk3sTaSaM5VCZ/TrMDpnCzrdqxlTU0yHUQzVs9eYEKOkw+j9qHvgmGsomvczdjK4FKkE",
+	"bXiWQSkcmnB5+QuclMT8bv1LI5PrC8yQab+6w1WlczeFQdsjLY2weJOXGqy+hPTNIsMr8n+9yMyTu1Bf",
+	"JIjx1N77PXy2JhBtfOLZuSUy/rCjfm6OWg0Vv/rx8OKHoyiOLo7evD1tN7wewjSFO3drUHiFCvXQligu",
+	"e7DH7DH+OcK3gXiPj9w2qsSW5fZ6IRcaxrMWu9S9aC+XUEqqFh14JhBQGLWAAhVwccMynroEV78pNbed",
+	"vZFSa4vECm1IDd6RrWlxVrjJcIvEvotZjEtwumW2ljL950Zn/xC8X+jq/rZ6/F/Qm79E4/XcYwqv6mze",
+	"HY771uN+C755W16yJmuwu1qULlOKbyhjahQMrr97uGh9aPYg31zyZBRLrrmYnjo033kBGss1xWU4/NqC",
+	"cbNwcavgDJj9HJKzotLjRae9Cyd4g1mL8mwy+zY4KiHgSp5R3bgA9X3ntAdAW4NJNUyNrTYf7HMgucbQ",
+	"Y9FMR8SkVNwsLmlVB8YYmUJ1WLqSBPfrTeDzn95dRWuVyfDTuyvoXFzuvfwuhiP6h3y8o/T15WEXJkrm",
+	"1uPgKVrMktK74eTkhmIm8qISKSZ8Wipb6gRGldo4H+z3uen9Pr/WvVJlI9tp0Hg24RmO4vCIa12iqn+z",
+	"MuUoEiTP7dhoGOlyPHIuuA1ROqsv9AN0XbWUHZfIAkfQ0QVLsKexYIquji3fGumkGEHHYroLScZ4DlPF",
+	"BHl3vjxrXyFLR9Chf8iveqZBzkUVjiIvfMZ85RG5XaEAPe/GocJrf664IRCKjCU4FNY9ta7n2oIOqoDL",
+	"fZbmXIysO6gWZsbFNLZ5N5dlC4fu9uGIJbOhcBVrpAcyro0PGdDxrYsqEFN90PAPLX5YZh1KYz1oXU4m",
+	"PEHdh3fczIZi1Oux0sxASEHwu8K0CSszQ9MrOCHFm1EXhAQjr1EQC9BmIeBhuZx41fFfLVpnxhROa3Ax",
+	"kevqzpZt9lLFbzCEa3wNGxfTPhyGh1wD87XZ5CyHwI2PWTiBarOTwVkmplGynM7Ah6ViqKJSdlrDlycW",
+	"riJR0JEKXCwKdqCKRZETay0sF6DcWNuvoTPa1FjgQhIhczqfSY1DUVX3cWKvuQiRCHg5eO5YbXSBRi16",
+	"hxODirgcEylS3T0ABi8HA2InGso1aDZBOouyqeC5pW/VKDFa6YEZ9YdiKI4sm9VcNS6NRSGBjY7GGhg4",
+	"snradzQijGq5M+pCKTLUnhtJmKqhUKXQHv4mi+0Dg5xb8saQs4xUMqYx4MeC5B+dZszSbAGaT4WVLp7d",
+	"qsjDi8FuPBTMvwmFvDYWF47xTLtLAS8Gz2MYSzPzkLx7965HIJNoS5jBffiHPcaICBMu21DY8kkpsoW9",
+	"Pw1h0GFCmhmqaixd7cCgLwYvnFCyQkCHOXYdl0rXmE0OhmKFEo6jLMBOmpK0Y1mGyl2ujCcotFWfvp3p",
+	"l+Orhn0ehUsaxdENKu1u1qC/2x9Y+6dAwQoe7UfP+4P+c1fMP7O6Y4cVfAc/+njTze6OW2nH2R5W5Umn",
+	"+irUkmXU7Dw48rPtsnUT26/t2rAesrPSEXb7vtl2tTHrudSZ1Wyhilb7pPYGu5sX8eNW+p5IU1rRd/fE",
+	"uvOnVsr21E117IMWXjtE72/j9vdBDUTvCQs6BKqic+KjOo7dcdcL02faFkMeuIvNNFg6rpKvS1KYTXW9",
+	"T/SewLWDS8MzbhY7GQleXyczxRZSn4QBa+gdfLbuM19R2dZFRfD1V7G8hKQrJ61s2TPXUBaNY/tTtpyb",
+	"dD3fevCLasRXOTltv+gTT74cPP8C+51KA4SUxQGMXCXrCDRbaJjPeDKDFAsUKV1WmDCeYXo3UYJicyYU",
+	"8e5YyWtUXpJvJdPN7o69ETtp9mELa2pTVyTrdQm0HklYqbgPFcQ+qqX7Pg9i6/VHVTfphxKtS+alb6gE",
+	"r1G+OW8/HNJSLdl7J++eiK1Wqr5byH3lGxDqHgKZpaiNS371n04WbpJ1vn/Dd4EkssxSm68bI1g8kI1g",
+	"fRNnGK+R0pptUixJvbBRG1ftfOLp7Y7vJGhqunU8+W20oevg2qJtxqbRDBIHS1QQeFXnAvkqdS+r64Z5",
+	"Mfg+dg5Cw7jOPoRxvR7LshFkyG6sTd/tg++f4GJqM19TxgUkMyYIW2SO0Avb5RQsRxrlUlbkDAT4WWbv",
+	"N9T9LeSieBxXR9knAJ3dsXzbPBSNFoCHavyltvYvxP9tvP+6bh8Z+Z4cvkTNr8D+rpPIt0A1b6ZlKmnA",
+	"ZaEbjTv3Z3I3aTuPh4a6a8RCW6vX5Sd5ajOibgliNPIrTXCHA0v5Gxq4cig8W/ZhRc60XKKaGzs/s8k1",
+	"C0yZYoa2YpUQo7sHQ1EDUV0DlzfmVa7aKSvyFjTMmMrJKyHTvkHcZbyGVbcwvutpekK+3/tCfB+as5bZ",
+	"vsL/V+D6SxTpCruPWXJNzG4dr9BrGDTuFp7ngvjVF7BvNBeOq1FPKH3qmGELEexLyPAGMx3DeAGXP799",
+	"Qszb2NbDPQ8HpZx4bXv589sG9mtUt1Ng55O+Lm830uEHnzp5ehK4aGu78aNrOnzD6Cdpuxn5a4Ko5Ust",
+	"Lt69+VMtn68elY7gy3yXCX7ZJPiSh/95aL2Simv7iMq3wmog5PyryFkXIKvSHh4mOQFG/AUdGzLwqpVP",
+	"QOC8e/eNb/Z16a1y93RpZDvfrnhZdbpsM/Pekc97Uhtzrf2shfpnX8aneqSUqVwuV+03lqWpgk0N4i9T",
+	"eYkBfFhpG+XPVNrqm7eRfLmw595UjttXqyqDHvAJpLohtf17Rfsumusju76w9AYblaXk2NlwrimT69gN",
+	"4RoKpu0V5MpXeA5FqF8DqaqGqNzVPDIBI/LH1dWMiRGwqezDZZnMyJnj2gVqfGC5qkHV9ssBk4xPZwY6",
+	"TAAXKX70rWB5N7ZJLOud0hRXKGBVTOMsjRLWdoyWVorXCK342Zc5eNKMpcyQiTY8vrNxeLvSf1iUxnWA",
+	"s8Zi5WEExGRSTMmHncrQtMBtuM8uNCSv26UCuLCWo6+iDSgmF+AHCWnpsxyd0fcDPYph9DKn/92dPR/k",
+	"o27cQP8fqORmRFS0aUdG9DJvZ9PVyp+alVY74uzxbN2O2RSG8lP+YWe0X5it1XWr4Oz2xkxjCgX5gZ4/",
+	"OqEAZTceDAb2v+QOWvLYcR9B8z/Qu3UMlJyDLWHoboI69C+sY23XFni6ipbdgf1Po8Zlt60QfcPFd70R",
+	"LVvsDZb3uGP9p1QfdZfKBquBEPXt6YxDR/ZKbsRkKlQ6Lq4/zmbLMR0vbMtDNJIWVXuI1yVriWK18P0g",
+	"VqAqJLUVw8B9GkTIOhFnhUAfbMMJ2TROpvib5mRnkI9DUTk59r2r/64SCiGiZiOPzB2nKsp6CT4VCzKz",
+	"rQPuvXbBiKEI42yvgNujmhLDTM6tNJYTU30ph+nrIH9XEm60cKVKn5Ypq47SVrZ0R/wKNuzdbUL35LO1",
+	"3OZqlMRam5ZF1nPmcIGFt5TZ5i8SVhkP+2As00WIM2n/+RKlQ8uBz0y3fDRxH6yCPFhe2pVBQsonE1S2",
+	"sdp+T4kTZ09KEuB2xIu9vT5UyeVrLIzNQe+9gJkslXaROXdJuU/cl3loHMePLDFDYa0TO0ZDJ/TfwUfb",
+	"HAiFct/gVLJ010skGMOMZRNgc7ZwV4bUaFzltKsmw6GouwwPav1vKyI8UHZZTVNpDd/7omWObuMQFm07",
+	"dtv9aSSK/y9R/cSJ6vvdw0/ewdsaKNpAsZY4x7fuLnratwtVC/w3qOyri0lXi+xqW5oYe3kbg+9dAfc1",
+	"ICv1wpcPHsYDO65YbrNUDh/mhM7eYK9Lgp9UgZCiZ1DlNkjsgNqv26VKkUrUK8V7HWWblbT7FF1iG6Ni",
+	"UK5dKbTgyeS6W8lwhwKbaKiqwcihqDZ2A4Kp4LIIh7A32AtCytoTOdc+c1IvOudZBmP0pYIZifyplKn3",
+	"xjKcmEaKzpYEpUMxZsl1H47FcgXbLKxCRoTXMo32tlB05lNJesYLV9nIbMejq04KGcQD4E4PhPrlpWRP",
+	"zlKMmxsmpJqMlJAxgy1oc11ltrguBodx5yfb72lgGgedNqqL8Bymf7s6O/vt5PDqaBT4yrVKkBpmqSOh",
+	"7/GUkCFTgswqMqaCJ7tVm8crRVf+eymqUvGNQ67p+D+h0bcq5jbtZUH4srIwfpxefKLE1srXeVvEqBuR",
+	"Of+eLBIFZIV0pLL3vnu/b1Rv/4z0t6V0X/nr3trmrMgupmsGK/LxDsEcKmG2xvTOw6B/i0BuswftXy6G",
+	"6zp7XYlV0Gzus+mrplhF2SV6Bwm/neCX1ah/C4ovNc9sM8me6UoFauhYR8RXGX2DOcMK0Hb6N6wBYoHb",
+	"6s2nJbLpiDYO/zcPVd6n8bBipMaz5uKNx8upg8YLd4LGg1ACePv+9n8DAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -74,8 +75,8 @@ func (a admin) kafkaDeadLetters(ctx context.Context, topics []string) ([]messagi
 }
 
 // ReplayDeadLetter is POST /api/v1/admin/dlq/{id}/replay. A record of a dead-letter topic is
-// produced again to its original topic (it stays listed: Kafka cannot delete it); an outbox dead
-// letter is moved back into its service's outbox, for the relay to try again (it leaves the list).
+// produced again to its original topic; an outbox dead letter is put back into its service's
+// outbox, for the relay to try again. Either stays listed, replayed; a discarded one is refused.
 func (a admin) ReplayDeadLetter(ctx context.Context, req api.ReplayDeadLetterRequestObject) (api.ReplayDeadLetterResponseObject, error) {
 	var dl messaging.DeadLetter
 	var err error
@@ -84,19 +85,63 @@ func (a admin) ReplayDeadLetter(ctx context.Context, req api.ReplayDeadLetterReq
 	} else {
 		dl, err = messaging.ReplayDeadLetter(ctx, a.kafka, req.Id)
 	}
-	if errors.Is(err, messaging.ErrDeadLetterNotFound) {
-		return nil, errs.New(errs.ENOTFOUND, "No such dead letter", err.Error())
-	}
 	if err != nil {
-		return nil, errs.New(errs.EUNAVAILABLE, "Replay failed", err.Error())
+		return nil, deadLetterError("Replay failed", err)
 	}
 	return api.ReplayDeadLetter202JSONResponse(deadLetterAPI(dl)), nil
 }
 
+// DiscardDeadLetter is POST /api/v1/admin/dlq/{id}/discard: the dead letter is recorded as
+// discarded, stays listed so, and is never replayed.
+func (a admin) DiscardDeadLetter(ctx context.Context, req api.DiscardDeadLetterRequestObject) (api.DiscardDeadLetterResponseObject, error) {
+	var dl messaging.DeadLetter
+	var err error
+	if messaging.IsOutboxDeadLetterID(req.Id) {
+		dl, err = messaging.DiscardRelayedDeadLetter(ctx, a.outboxes, req.Id)
+	} else {
+		dl, err = messaging.DiscardDeadLetter(ctx, a.kafka, req.Id)
+	}
+	if err != nil {
+		return nil, deadLetterError("Discard failed", err)
+	}
+	return api.DiscardDeadLetter200JSONResponse(deadLetterAPI(dl)), nil
+}
+
+// deadLetterError is the API's error for a replay or discard that failed with err.
+func deadLetterError(failed string, err error) error {
+	switch {
+	case errors.Is(err, messaging.ErrDeadLetterNotFound):
+		return errs.New(errs.ENOTFOUND, "No such dead letter", err.Error())
+	case errors.Is(err, messaging.ErrDeadLetterDiscarded):
+		return errs.New(errs.ECONFLICT, "Dead letter discarded", err.Error()+": a discarded dead letter is not replayed")
+	case errors.Is(err, messaging.ErrDeadLetterReplayed):
+		return errs.New(errs.ECONFLICT, "Dead letter replayed", err.Error()+": its message went back to its topic, which a discard cannot undo")
+	}
+	return errs.New(errs.EUNAVAILABLE, failed, err.Error())
+}
+
 func deadLetterAPI(dl messaging.DeadLetter) api.DeadLetter {
-	return api.DeadLetter{
+	out := api.DeadLetter{
 		Id: dl.ID, Topic: dl.Topic, OriginalTopic: dl.OriginalTopic, OriginalPartition: dl.OriginalPartition,
 		OriginalOffset: dl.OriginalOffset, Key: dl.Key, EventId: dl.EventID, EventType: dl.EventType,
 		Error: dl.Error, Attempts: dl.Attempts, Consumer: dl.Consumer, DeadLetteredAt: dl.DeadLetteredAt,
+		State: api.DeadLetterState(dl.State), Headers: dl.Headers, Payload: payloadJSON(dl.Payload),
 	}
+	if out.Headers == nil {
+		out.Headers = map[string]string{}
+	}
+	if !dl.StateAt.IsZero() {
+		out.StateAt = &dl.StateAt
+	}
+	return out
+}
+
+// payloadJSON is a message body as the API shows it: itself when it is JSON, so that it reads as
+// the event it is; else a string of it (a malformed message, which is often why it is a dead letter).
+func payloadJSON(body []byte) json.RawMessage {
+	if json.Valid(body) {
+		return body
+	}
+	s, _ := json.Marshal(string(body)) // bytes that are not UTF-8 become U+FFFD
+	return s
 }

@@ -243,6 +243,9 @@ func runAuthTable(t *testing.T, base string, idp *testIdP) {
 		"get stock":       {http.MethodGet, "/api/v1/inventory/SKU-1", "", false},
 		"set stock":       {http.MethodPut, "/api/v1/inventory/SKU-19", `{"available": 500}`, false},
 		"dead letters":    {http.MethodGet, "/api/v1/admin/dlq", "", false},
+		"discard one":     {http.MethodPost, "/api/v1/admin/dlq/nope.dlq:0:0/discard", "", false},
+		"counts":          {http.MethodGet, "/api/v1/orders/counts", "", false},
+		"list stuck":      {http.MethodGet, "/api/v1/orders?stuck=true&olderThan=1s", "", false},
 		"liveness":        {http.MethodGet, "/api/utility/liveness", "", false},
 		"readiness":       {http.MethodGet, "/api/utility/readiness", "", false},
 		"docs":            {http.MethodGet, "/docs.json", "", false},
@@ -254,7 +257,10 @@ func runAuthTable(t *testing.T, base string, idp *testIdP) {
 	}{
 		{"admin", "create for B", 201}, {"admin", "get A's", 200}, {"admin", "get B's", 200}, {"admin", "list", 200},
 		{"admin", "list B's", 200}, {"admin", "payments of A's", 200}, {"admin", "set stock", 200},
-		{"admin", "dead letters", 200}, {"admin", "get missing", 404},
+		{"admin", "dead letters", 200}, {"admin", "get missing", 404}, {"admin", "discard one", 404},
+		{"admin", "counts", 200}, {"admin", "list stuck", 200}, {"A", "list stuck", 200}, {"A", "counts", 403},
+		{"A", "discard one", 403}, {"A read-only", "counts", 403}, {"anonymous", "counts", 401},
+		{"anonymous", "discard one", 401},
 
 		{"A", "create own", 201}, {"A (ES256)", "create own", 201}, {"A", "create for B", 403}, {"A", "get A's", 200},
 		{"A", "get B's", 404}, {"A", "get missing", 404}, {"A", "list", 200}, {"A", "list A's", 200},

@@ -20,6 +20,8 @@ const dlqUsage = `Usage:
   ordersys dlq replay --all [--topic T] [--kafka-brokers B]
 
 A replayed message keeps its event id, so replaying one that was already applied changes nothing.
+Each dead letter is listed with its state: pending, replayed, or discarded (through the HTTP API,
+POST /api/v1/admin/dlq/{id}/discard); a discarded one is not replayed, and --all leaves it.
 
 Outbox rows the broker refused for good (topic ` + messaging.OutboxDLQ + `) are in the services' databases,
 not on a topic: list and replay them with the HTTP API of a process that runs the service,
@@ -74,10 +76,10 @@ func runDLQ(ctx context.Context, args []string, getenv func(string) string, stdo
 			return err
 		}
 		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "ID\tDEAD-LETTERED\tCONSUMER\tEVENT TYPE\tORDER\tATTEMPTS\tERROR")
+		fmt.Fprintln(w, "ID\tDEAD-LETTERED\tSTATE\tCONSUMER\tEVENT TYPE\tORDER\tATTEMPTS\tERROR")
 		for _, dl := range letters {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", dl.ID, dl.DeadLetteredAt.Format(time.RFC3339),
-				dl.Consumer, dl.EventType, dl.Key, dl.Attempts, dl.Error)
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", dl.ID, dl.DeadLetteredAt.Format(time.RFC3339),
+				dl.State, dl.Consumer, dl.EventType, dl.Key, dl.Attempts, dl.Error)
 		}
 		w.Flush()
 		fmt.Fprintf(stderr, "%d dead letters\n", len(letters))
@@ -86,8 +88,11 @@ func runDLQ(ctx context.Context, args []string, getenv func(string) string, stdo
 		if len(fs.Args()) > 0 {
 			return errors.New("dlq replay: give an ID or --all, not both")
 		}
-		n, err := messaging.ReplayAll(ctx, cl, topics)
+		n, discarded, err := messaging.ReplayAll(ctx, cl, topics)
 		fmt.Fprintf(stdout, "replayed %d dead letters\n", n)
+		if discarded > 0 {
+			fmt.Fprintf(stdout, "left %d discarded dead letters alone\n", discarded)
+		}
 		return err
 	case len(fs.Args()) == 1:
 		dl, err := messaging.ReplayDeadLetter(ctx, cl, fs.Args()[0])

@@ -50,7 +50,9 @@ func TestDeadLetters(t *testing.T) {
 	}
 	dl := letters[0]
 	if dl["consumer"] != payment.Name || dl["originalTopic"] != events.TopicPaymentCommands || dl["key"] != "junk" ||
-		dl["attempts"].(float64) != 1 || !strings.Contains(dl["error"].(string), "CloudEvents") {
+		dl["attempts"].(float64) != 1 || !strings.Contains(dl["error"].(string), "CloudEvents") ||
+		dl["state"] != "pending" || dl["stateAt"] != nil || dl["payload"] != "{not json" ||
+		fmt.Sprint(dl["headers"]) != "map[]" {
 		t.Errorf("dead letter %v", dl)
 	}
 
@@ -66,6 +68,17 @@ func TestDeadLetters(t *testing.T) {
 		if r.status != http.StatusAccepted {
 			t.Fatalf("replay: %d %s", r.status, r.body)
 		}
+		// The original message as it was: its CloudEvents headers, and its body as JSON.
+		if dl := r.json(t); dl["state"] != "replayed" || dl["stateAt"] == nil ||
+			dl["headers"].(map[string]any)["ce_type"] != string(events.ChargePaymentType) ||
+			dl["payload"].(map[string]any)["orderId"] != id {
+			t.Errorf("replayed dead letter %v", dl)
+		}
+	}
+	// It can no longer be discarded: its message went back to its topic.
+	if r := do(t, http.MethodPost, base+"/api/v1/admin/dlq/"+replayID+"/discard", "", "", nil); r.status != http.StatusConflict ||
+		!strings.Contains(string(r.body), "replayed") {
+		t.Errorf("discard of a replayed dead letter: %d %s, want 409", r.status, r.body)
 	}
 	var out bytes.Buffer
 	if err := Run(ctx, []string{"ordersys", "dlq", "replay", "--all", "--topic", "payments.commands.dlq",
@@ -92,6 +105,80 @@ func TestDeadLetters(t *testing.T) {
 	if err != nil || len(payments) != 1 {
 		t.Errorf("payments after replays = %v (%v), want the one charge", payments, err)
 	}
+
+	// The malformed message, dead-lettered again, is discarded: it stays listed, discarded, for
+	// every process (the CLI reads the brokers itself), is not replayed, and replay --all leaves it.
+	var again string
+	for _, dl := range deadLetters(t, base) {
+		if dl["key"] == "junk" && dl["state"] == "pending" {
+			again = dl["id"].(string)
+		}
+	}
+	discard := func() map[string]any {
+		t.Helper()
+		r := do(t, http.MethodPost, base+"/api/v1/admin/dlq/"+again+"/discard", "", "", nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("discard %q: %d %s", again, r.status, r.body)
+		}
+		return r.json(t)
+	}
+	discarded := discard()
+	if discarded["id"] != again || discarded["state"] != "discarded" || discarded["stateAt"] == nil {
+		t.Errorf("discarded dead letter %v", discarded)
+	}
+	if second := discard(); second["state"] != "discarded" || second["stateAt"] != discarded["stateAt"] {
+		t.Errorf("second discard answered %v, want it as it was: %v", second, discarded)
+	}
+	states := map[string]string{}
+	for _, dl := range deadLetters(t, base) {
+		states[dl["id"].(string)] = dl["state"].(string)
+	}
+	if states[again] != "discarded" || states[replayID] != "replayed" || len(states) != 3 {
+		t.Errorf("states after the discard: %v", states)
+	}
+	r := do(t, http.MethodPost, base+"/api/v1/admin/dlq/"+again+"/replay", "", "", nil)
+	if r.status != http.StatusConflict || r.header.Get("Content-Type") != "application/problem+json" ||
+		!strings.Contains(string(r.body), "discarded") {
+		t.Errorf("replay of a discarded dead letter: %d %s, want a 409 problem", r.status, r.body)
+	}
+	out.Reset()
+	if err := Run(ctx, []string{"ordersys", "dlq", "list", "--kafka-brokers", d.KafkaAddr},
+		func(string) string { return "" }, &out, &out); err != nil {
+		t.Fatalf("dlq list: %v: %s", err, out.String())
+	}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(line); len(f) > 2 && f[0] == again && f[2] != "discarded" {
+			t.Errorf("dlq list shows %s as %s: %s", again, f[2], out.String())
+		}
+	}
+	if !strings.Contains(out.String(), "STATE") {
+		t.Errorf("dlq list has no STATE column: %s", out.String())
+	}
+	out.Reset()
+	if err := Run(ctx, []string{"ordersys", "dlq", "replay", "--all", "--kafka-brokers", d.KafkaAddr},
+		func(string) string { return "" }, &out, &out); err != nil {
+		t.Fatalf("dlq replay --all: %v: %s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "replayed 2 dead letters") || !strings.Contains(out.String(), "left 1 discarded") {
+		t.Errorf("dlq replay --all with one discarded said %q", out.String())
+	}
+	if r := do(t, http.MethodPost, base+"/api/v1/admin/dlq/nope.dlq:0:0/discard", "", "", nil); r.status != http.StatusNotFound {
+		t.Errorf("discard of an unknown id: %d %s", r.status, r.body)
+	}
+}
+
+// deadLetters lists every dead letter over HTTP.
+func deadLetters(t *testing.T, base string) []map[string]any {
+	t.Helper()
+	r := do(t, http.MethodGet, base+"/api/v1/admin/dlq", "", "", nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("list dead letters: %d %s", r.status, r.body)
+	}
+	var out []map[string]any
+	for _, item := range r.json(t)["items"].([]any) {
+		out = append(out, item.(map[string]any))
+	}
+	return out
 }
 
 // chargeCommand finds the ChargePayment the saga sent for an order on payments.commands and
@@ -180,7 +267,8 @@ func TestOutboxDeadLetters(t *testing.T) {
 		dl["originalTopic"] != events.TopicPaymentEvents || dl["key"] != id ||
 		dl["eventType"] != string(events.PaymentChargedType) || dl["consumer"] != payment.Name+"-relay" ||
 		dl["attempts"].(float64) != messaging.DefaultMaxRefusals || !strings.Contains(dl["error"].(string), "MESSAGE_TOO_LARGE") ||
-		dl["originalPartition"].(float64) != -1 || dl["originalOffset"].(float64) != -1 {
+		dl["originalPartition"].(float64) != -1 || dl["originalOffset"].(float64) != -1 || dl["state"] != "pending" ||
+		dl["headers"].(map[string]any)["ce_subject"] != id || dl["payload"].(map[string]any)["orderId"] != id {
 		t.Errorf("outbox dead letter %v", dl)
 	}
 	// Listed with every dead letter too.
@@ -207,13 +295,13 @@ func TestOutboxDeadLetters(t *testing.T) {
 		t.Fatalf("replay: %d %s", r.status, r.body)
 	}
 	waitStatus(t, base, id, "COMPLETED", 30*time.Second)
-	pollGET(t, base+"/api/v1/admin/dlq?topic="+messaging.OutboxDLQ, 20*time.Second, func(body map[string]any) (bool, string) {
-		n := len(body["items"].([]any))
-		return n == 0, fmt.Sprintf("%d outbox dead letters after the replay, want none", n)
-	})
-	// Replayed, it is no longer there: replaying it again is 404.
-	if r := do(t, http.MethodPost, base+"/api/v1/admin/dlq/"+dl["id"].(string)+"/replay", "", "", nil); r.status != http.StatusNotFound {
-		t.Errorf("second replay: %d %s, want 404", r.status, r.body)
+	// Replayed, it stays listed so, and cannot be discarded.
+	listed := do(t, http.MethodGet, base+"/api/v1/admin/dlq?topic="+messaging.OutboxDLQ, "", "", nil).json(t)["items"].([]any)
+	if len(listed) != 1 || listed[0].(map[string]any)["state"] != "replayed" || listed[0].(map[string]any)["stateAt"] == nil {
+		t.Errorf("outbox dead letters after the replay: %v, want it, replayed", listed)
+	}
+	if r := do(t, http.MethodPost, base+"/api/v1/admin/dlq/"+dl["id"].(string)+"/discard", "", "", nil); r.status != http.StatusConflict {
+		t.Errorf("discard of a replayed outbox dead letter: %d %s, want 409", r.status, r.body)
 	}
 	var out bytes.Buffer
 	if err := Run(t.Context(), []string{"ordersys", "dlq", "list", "--topic", messaging.OutboxDLQ,

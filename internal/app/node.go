@@ -86,6 +86,9 @@ func startNode(ctx context.Context, cfg nodeConfig) (_ *node, err error) {
 	if err := messaging.EnsureTopics(ctx, kadm.NewClient(n.producer), cfg.partitions, cfg.replicas, topics...); err != nil {
 		return nil, err
 	}
+	if err := messaging.EnsureDeadLetterStateTopic(ctx, kadm.NewClient(n.producer), cfg.replicas); err != nil {
+		return nil, err
+	}
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel

@@ -41,6 +41,7 @@ type (
 		CreateOrderExternal(context.Context, api.CreateOrderExternalRequestObject) (api.CreateOrderExternalResponseObject, error)
 		GetOrder(context.Context, api.GetOrderRequestObject) (api.GetOrderResponseObject, error)
 		ListOrders(context.Context, api.ListOrdersRequestObject) (api.ListOrdersResponseObject, error)
+		CountOrders(context.Context, api.CountOrdersRequestObject) (api.CountOrdersResponseObject, error)
 		CancelOrder(context.Context, api.CancelOrderRequestObject) (api.CancelOrderResponseObject, error)
 	}
 	inventoryOperations interface {

@@ -31,8 +31,8 @@ func (stockOnly) SetStock(context.Context, api.SetStockRequestObject) (api.SetSt
 // TestNotServedHere: the operations of the services a process does not run answer 404 "Not
 // served here"; those it runs are answered, their errors as problems.
 func TestNotServedHere(t *testing.T) {
-	if got := len(newServer(nil, admin{}, &httpx.Health{}).notServed); got != 11 {
-		t.Errorf("a server of no service lacks %d operations, want all 11", got)
+	if got := len(newServer(nil, admin{}, &httpx.Health{}).notServed); got != 12 {
+		t.Errorf("a server of no service lacks %d operations, want all 12", got)
 	}
 	h, err := routes(newServer([]any{stockOnly{}}, admin{}, &httpx.Health{}), testLogger(), routeOptions{})
 	if err != nil {
@@ -46,6 +46,7 @@ func TestNotServedHere(t *testing.T) {
 		{http.MethodPost, "/api/v1/orders/create", quickStart, 404, "Not served here"},
 		{http.MethodPost, "/api/external/v1/orders/create", quickStart, 404, "Not served here"},
 		{http.MethodGet, "/api/v1/orders", "", 404, "Not served here"},
+		{http.MethodGet, "/api/v1/orders/counts", "", 404, "Not served here"},
 		{http.MethodGet, "/api/v1/payments?orderId=67993c38-8059-4d8b-8567-1542560584ee", "", 404, "Not served here"},
 		{http.MethodGet, "/api/v1/inventory", "", 200, ""},
 		{http.MethodGet, "/api/v1/inventory/X", "", 404, "SKU not found"},

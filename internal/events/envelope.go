@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/google/uuid"
@@ -62,6 +63,16 @@ var ErrUnknownType = errors.New("unknown event type")
 func Known(t Type) bool {
 	_, ok := registry[t]
 	return ok
+}
+
+// Name is the Go name of t's payload type ("PaymentCharged" for PaymentChargedType): how the API
+// names an event to people, without the versioned ce_type. "" for a type this version does not know.
+func (t Type) Name() string {
+	newPayload, ok := registry[t]
+	if !ok {
+		return ""
+	}
+	return reflect.TypeOf(newPayload()).Elem().Name()
 }
 
 // Decode unmarshals the payload into the Go type registered for its ce_type.

@@ -18,9 +18,9 @@ import (
 // Replaying is idempotent. A replayed record keeps its CloudEvents headers, so it keeps its event
 // id (ce_id), and a consumer whose inbox already holds that id skips it. Replaying the same dead
 // letter twice, or a dead letter whose event some other delivery has since applied, therefore
-// changes nothing. That is also why nothing tracks what has been replayed: Kafka cannot delete a
-// single record from a topic, so a dead letter stays listed after its replay (until the topic's
-// retention removes it), and replaying everything again is safe.
+// changes nothing. Kafka cannot delete a single record from a topic, so a dead letter stays listed
+// after its replay (until the topic's retention removes it), marked replayed: what became of each
+// dead letter, replayed or discarded, is recorded beside it (see dlq_state.go).
 
 // HdrReplayedFrom is set on a replayed record to the ID of the dead letter it was replayed from.
 const HdrReplayedFrom = "x-ordersys-replayed-from"
@@ -67,6 +67,14 @@ type DeadLetter struct {
 	// OriginalPartition and OriginalOffset locate the record as it was first consumed.
 	OriginalPartition int32
 	OriginalOffset    int64
+	// State is what an operator made of it (StatePending: nothing yet), StateAt when (the last
+	// replay's time, for one replayed more than once).
+	State   DeadLetterState
+	StateAt time.Time
+	// Headers are the original record's headers, without the dead-letter ones (what a replay
+	// sends; the last of repeated ones), and Payload its value.
+	Headers map[string]string
+	Payload []byte
 }
 
 // deadLetterID formats the ID of the record at topic/partition/offset.
@@ -115,19 +123,14 @@ func cutLast(s, sep string) (before, after string, found bool) {
 	return s[:i], s[i+len(sep):], true
 }
 
-// ListDeadLetters returns every record on the dead-letter topics, oldest dead letter first. With
-// no topics (nil or empty) it reads every topic whose name ends in ".dlq". It reads each partition
-// from its start offset up to the end offset (high watermark) it had when called, so records
-// dead-lettered meanwhile are left for the next call; ctx bounds the whole read.
+// ListDeadLetters returns every record on the dead-letter topics, oldest dead letter first, with
+// its state. With no topics (nil or empty) it reads every topic whose name ends in ".dlq". It reads
+// each partition from its start offset up to the end offset (high watermark) it had when called,
+// so records dead-lettered meanwhile are left for the next call; ctx bounds the whole read.
 //
 // cl is used for the metadata requests and to build a short-lived reader with the same connection
 // settings (brokers, TLS, SASL...); its own consumer or group settings do not matter. A topic
 // named in topics that does not exist is an error wrapping kerr.UnknownTopicOrPartition.
-//
-// A partition counts as read once a record at or past its end offset minus one has arrived. The
-// dead-letter topics are written without transactions and are not compacted, so that record
-// exists; were the last offsets of a partition transaction markers, the read would only end with
-// ctx.
 func ListDeadLetters(ctx context.Context, cl *kgo.Client, topics []string) ([]DeadLetter, error) {
 	recs, err := readDeadLetters(ctx, cl, topics)
 	if err != nil {
@@ -141,64 +144,126 @@ func ListDeadLetters(ctx context.Context, cl *kgo.Client, topics []string) ([]De
 }
 
 // ReplayDeadLetter produces the dead letter id again to its original topic, with its key, value
-// and original headers, without the dead-letter headers, and with HdrReplayedFrom set to id. It
-// returns the dead letter it replayed. The record stays on the dead-letter topic; see the note on
-// idempotency at the top of this file. cl must not be a transactional client.
+// and original headers, without the dead-letter headers, and with HdrReplayedFrom set to id, then
+// records it replayed. It returns the dead letter it replayed. The record stays on the dead-letter
+// topic; see the note on idempotency at the top of this file. A discarded dead letter is not
+// replayed: ErrDeadLetterDiscarded. cl must not be a transactional client.
 func ReplayDeadLetter(ctx context.Context, cl *kgo.Client, id string) (DeadLetter, error) {
-	topic, partition, offset, err := parseDeadLetterID(id)
+	r, dl, exists, err := readOneWithState(ctx, cl, id)
 	if err != nil {
 		return DeadLetter{}, err
 	}
-	r, err := readOne(ctx, cl, topic, partition, offset)
-	if err != nil {
-		return DeadLetter{}, err
-	}
-	dl := parseDeadLetter(r)
 	if dl.OriginalTopic == "" {
 		return DeadLetter{}, fmt.Errorf("%w: %s has no %s header: not a dead letter", ErrDeadLetterNotFound, id, HdrDLQTopic)
+	}
+	if dl.State == StateDiscarded {
+		return dl, fmt.Errorf("%w: %s was discarded at %s", ErrDeadLetterDiscarded, id, dl.StateAt.Format(time.RFC3339))
 	}
 	if err := cl.ProduceSync(ctx, replayRecord(r, dl)).FirstErr(); err != nil {
 		return DeadLetter{}, fmt.Errorf("replay %s to %s: %w", id, dl.OriginalTopic, err)
 	}
+	// Replayed and not recorded (this failing, or the process dying first), it stays pending:
+	// replaying it again is harmless.
+	dl.State, dl.StateAt = StateReplayed, time.Now().UTC()
+	if err := recordStates(ctx, cl, exists, dl); err != nil {
+		return DeadLetter{}, fmt.Errorf("replayed %s, but: %w", id, err)
+	}
 	return dl, nil
 }
 
-// ReplayAll replays every dead letter currently on topics (every ".dlq" topic if topics is empty),
-// oldest first, as ReplayDeadLetter does, and returns how many it replayed. Replaying what was
-// already replayed is harmless (see the top of this file), so every call replays all of them.
-// Records without the original-topic header (not dead letters) are skipped and reported in the
-// error; the others are still replayed.
-func ReplayAll(ctx context.Context, cl *kgo.Client, topics []string) (int, error) {
+// DiscardDeadLetter records that the dead letter id is not to be replayed, and returns it. It
+// stays listed, discarded. Discarding it again changes nothing; a dead letter already replayed
+// cannot be discarded: ErrDeadLetterReplayed (its message went back to its topic).
+func DiscardDeadLetter(ctx context.Context, cl *kgo.Client, id string) (DeadLetter, error) {
+	_, dl, exists, err := readOneWithState(ctx, cl, id)
+	if err != nil {
+		return DeadLetter{}, err
+	}
+	switch dl.State {
+	case StateDiscarded:
+		return dl, nil
+	case StateReplayed:
+		return dl, fmt.Errorf("%w: %s was replayed at %s", ErrDeadLetterReplayed, id, dl.StateAt.Format(time.RFC3339))
+	}
+	dl.State, dl.StateAt = StateDiscarded, time.Now().UTC()
+	if err := recordStates(ctx, cl, exists, dl); err != nil {
+		return DeadLetter{}, fmt.Errorf("discard %s: %w", id, err)
+	}
+	return dl, nil
+}
+
+// readOneWithState reads the dead letter id and its state; exists says whether the state topic
+// does.
+func readOneWithState(ctx context.Context, cl *kgo.Client, id string) (*kgo.Record, DeadLetter, bool, error) {
+	topic, partition, offset, err := parseDeadLetterID(id)
+	if err != nil {
+		return nil, DeadLetter{}, false, err
+	}
+	r, err := readOne(ctx, cl, topic, partition, offset)
+	if err != nil {
+		return nil, DeadLetter{}, false, err
+	}
+	states, exists, err := deadLetterStates(ctx, cl)
+	if err != nil {
+		return nil, DeadLetter{}, false, err
+	}
+	dl := parseDeadLetter(r)
+	dl.applyState(states)
+	return r, dl, exists, nil
+}
+
+// ReplayAll replays every dead letter currently on topics (every ".dlq" topic if topics is empty)
+// but the discarded ones, oldest first, as ReplayDeadLetter does, and returns how many it
+// replayed and how many discarded ones it left. Replaying what was already replayed is harmless
+// (see the top of this file), so every call replays all of those again. Records without the
+// original-topic header (not dead letters) are skipped and reported in the error; the others are
+// still replayed.
+func ReplayAll(ctx context.Context, cl *kgo.Client, topics []string) (replayed, discarded int, err error) {
 	recs, err := readDeadLetters(ctx, cl, topics)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	var skipped []string
 	replays := make([]*kgo.Record, 0, len(recs))
+	byID := map[string]DeadLetter{}
 	for _, r := range recs {
-		if r.OriginalTopic == "" {
+		switch {
+		case r.State == StateDiscarded:
+			discarded++
+			continue
+		case r.OriginalTopic == "":
 			skipped = append(skipped, r.ID)
 			continue
 		}
 		replays = append(replays, replayRecord(r.record, r.DeadLetter))
+		byID[r.ID] = r.DeadLetter
 	}
 	// One ProduceSync for all: records for one partition keep their order, so one order's dead
 	// letters are replayed in the order they were dead-lettered.
-	n := 0
 	var errs []error
+	var done []DeadLetter
+	at := time.Now().UTC()
 	for _, res := range cl.ProduceSync(ctx, replays...) {
+		id := headerValue(res.Record, HdrReplayedFrom)
 		if res.Err != nil {
-			errs = append(errs, fmt.Errorf("replay %s to %s: %w",
-				headerValue(res.Record, HdrReplayedFrom), res.Record.Topic, res.Err))
+			errs = append(errs, fmt.Errorf("replay %s to %s: %w", id, res.Record.Topic, res.Err))
 			continue
 		}
-		n++
+		dl := byID[id]
+		dl.State, dl.StateAt = StateReplayed, at
+		done = append(done, dl)
+	}
+	if len(done) > 0 {
+		// Whether the state topic exists is not known here; making sure costs one request.
+		if err := recordStates(ctx, cl, false, done...); err != nil {
+			errs = append(errs, fmt.Errorf("replayed %d dead letter(s), but: %w", len(done), err))
+		}
 	}
 	if len(skipped) > 0 {
 		errs = append(errs, fmt.Errorf("skipped %d record(s) without a %s header: %s",
 			len(skipped), HdrDLQTopic, strings.Join(skipped, ", ")))
 	}
-	return n, errors.Join(errs...)
+	return len(done), discarded, errors.Join(errs...)
 }
 
 // replayRecord is the record that puts dead letter r back on its original topic. The partition is
@@ -228,10 +293,16 @@ func parseDeadLetter(r *kgo.Record) DeadLetter {
 		Partition: r.Partition,
 		Offset:    r.Offset,
 		Key:       string(r.Key),
+		State:     StatePending,
+		Headers:   map[string]string{},
+		Payload:   slices.Clone(r.Value),
 	}
 	var at string
 	for _, h := range r.Headers { // the last of repeated headers wins, as the consumer appends
 		v := string(h.Value)
+		if !strings.HasPrefix(h.Key, dlqHeaderPrefix) {
+			dl.Headers[h.Key] = v
+		}
 		switch h.Key {
 		case hdrID:
 			dl.EventID = v

@@ -24,7 +24,8 @@ type deadLetterRecord struct {
 	record *kgo.Record
 }
 
-// readDeadLetters reads topics (every ".dlq" topic if none) from start to the current end offsets.
+// readDeadLetters reads topics (every ".dlq" topic if none) from start to the current end offsets,
+// and the states of their records.
 func readDeadLetters(ctx context.Context, cl *kgo.Client, topics []string) ([]deadLetterRecord, error) {
 	adm := kadm.NewClient(cl) // never closed: closing it would close cl
 	if len(topics) == 0 {
@@ -48,6 +49,32 @@ func readDeadLetters(ctx context.Context, cl *kgo.Client, topics []string) ([]de
 			return nil, nil
 		}
 	}
+	recs, err := readTopics(ctx, cl, adm, topics)
+	if err != nil {
+		return nil, err
+	}
+	states, _, err := deadLetterStates(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]deadLetterRecord, len(recs))
+	for i, r := range recs {
+		out[i] = deadLetterRecord{DeadLetter: parseDeadLetter(r), record: r}
+		out[i].applyState(states)
+	}
+	slices.SortFunc(out, func(a, b deadLetterRecord) int {
+		return cmp.Or(a.DeadLetteredAt.Compare(b.DeadLetteredAt), cmp.Compare(a.Topic, b.Topic),
+			cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Offset, b.Offset))
+	})
+	return out, nil
+}
+
+// readTopics reads every partition of topics from its start to the end offset it has when called.
+// A partition counts as read once a record at or past its end offset minus one has arrived: the
+// topics read here are written without transactions, and the last record of a partition survives
+// compaction (the last of its key) and retention (in the active segment), so that record exists.
+// Were the last offsets transaction markers, the read would only end with ctx.
+func readTopics(ctx context.Context, cl *kgo.Client, adm *kadm.Client, topics []string) ([]*kgo.Record, error) {
 	starts, ends, err := listOffsets(ctx, adm, topics)
 	if err != nil {
 		return nil, err
@@ -78,11 +105,11 @@ func readDeadLetters(ctx context.Context, cl *kgo.Client, topics []string) ([]de
 	}
 	defer reader.Close()
 
-	var out []deadLetterRecord
+	var out []*kgo.Record
 	for pending > 0 {
 		fetches := reader.PollFetches(ctx)
 		if err := fetchErr(ctx, fetches); err != nil {
-			return nil, fmt.Errorf("read dead letters (%d partition(s) not read to the end): %w", pending, err)
+			return nil, fmt.Errorf("read %s (%d partition(s) not read to the end): %w", strings.Join(topics, ", "), pending, err)
 		}
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 			end, ok := until[p.Topic][p.Partition]
@@ -91,7 +118,7 @@ func readDeadLetters(ctx context.Context, cl *kgo.Client, topics []string) ([]de
 			}
 			for _, r := range p.Records {
 				if r.Offset < end {
-					out = append(out, deadLetterRecord{DeadLetter: parseDeadLetter(r), record: r})
+					out = append(out, r)
 				}
 				// Offsets beyond end were produced after the call; offsets can skip (retention
 				// removed the start meanwhile), so reaching end-1 or beyond is the test.
@@ -103,10 +130,6 @@ func readDeadLetters(ctx context.Context, cl *kgo.Client, topics []string) ([]de
 			}
 		})
 	}
-	slices.SortFunc(out, func(a, b deadLetterRecord) int {
-		return cmp.Or(a.DeadLetteredAt.Compare(b.DeadLetteredAt), cmp.Compare(a.Topic, b.Topic),
-			cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Offset, b.Offset))
-	})
 	return out, nil
 }
 

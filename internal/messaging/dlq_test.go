@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -126,15 +127,23 @@ func TestDeadLetters(t *testing.T) {
 		}
 		ceID, _ := header(d.orig, messaging.HdrID)
 		ceType, _ := header(d.orig, messaging.HdrType)
+		headers := map[string]string{}
+		for _, h := range d.orig.Headers {
+			headers[h.Key] = string(h.Value)
+		}
 		want := messaging.DeadLetter{
 			ID: id, Topic: d.orig.Topic + ".dlq", OriginalTopic: d.orig.Topic, Partition: 0, Offset: d.dl.Offset,
 			Key: string(d.orig.Key), EventID: ceID, EventType: ceType, Error: d.cause, Attempts: d.attempts,
 			Consumer: d.consumer, DeadLetteredAt: wantAt, OriginalPartition: d.orig.Partition, OriginalOffset: d.orig.Offset,
+			State: messaging.StatePending, Headers: headers, Payload: d.orig.Value,
 		}
 		if got.DeadLetteredAt.Equal(want.DeadLetteredAt) {
 			got.DeadLetteredAt = want.DeadLetteredAt
 		}
-		if got != want {
+		if len(headers) < 7 || headers["ce_traceparent"] == "" {
+			t.Fatalf("test setup: original headers %v", headers)
+		}
+		if !reflect.DeepEqual(got, want) {
 			t.Errorf("dead letter\n got %+v\nwant %+v", got, want)
 		}
 		if ceID == "" || ceType == "" || d.orig.Offset == 0 {
@@ -180,6 +189,10 @@ func TestDeadLetters(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ReplayDeadLetter(%s): %v", idB, err)
 	}
+	if got.State != messaging.StateReplayed || time.Since(got.StateAt) > time.Minute {
+		t.Errorf("replayed dead letter is %s at %v, want replayed now", got.State, got.StateAt)
+	}
+	got.State, got.StateAt = messaging.StatePending, time.Time{}
 	check(got, ds[3])
 	onT := readAll(t, brokers, "t")
 	if len(onT) != 5 {
@@ -204,9 +217,19 @@ func TestDeadLetters(t *testing.T) {
 		t.Errorf("replayed record decodes to %+v, %v; want event id %s", env, err, all[3].EventID)
 	}
 
-	// Replaying does not remove it from the DLQ.
+	// Replaying does not remove it from the DLQ: it is listed replayed, the others pending.
 	if again, err := messaging.ListDeadLetters(ctx, cl, nil); err != nil || len(again) != len(ds) {
 		t.Errorf("after a replay ListDeadLetters = %d dead letters, %v; want %d", len(again), err, len(ds))
+	} else {
+		for _, dl := range again {
+			want := messaging.StatePending
+			if dl.ID == idB {
+				want = messaging.StateReplayed
+			}
+			if dl.State != want {
+				t.Errorf("after replaying %s, %s is %s, want %s", idB, dl.ID, dl.State, want)
+			}
+		}
 	}
 
 	// Unknown ids.
@@ -218,9 +241,9 @@ func TestDeadLetters(t *testing.T) {
 	}
 
 	// All of them: every current dead letter, oldest first, the one replayed before included.
-	n, err := messaging.ReplayAll(ctx, cl, nil)
-	if err != nil || n != 4 {
-		t.Fatalf("ReplayAll = %d, %v; want 4, nil", n, err)
+	n, discarded, err := messaging.ReplayAll(ctx, cl, nil)
+	if err != nil || n != 4 || discarded != 0 {
+		t.Fatalf("ReplayAll = %d, %d, %v; want 4, 0, nil", n, discarded, err)
 	}
 	onT = readAll(t, brokers, "t")
 	var from []string
@@ -236,7 +259,7 @@ func TestDeadLetters(t *testing.T) {
 	} else if v, _ := header(onU[2], messaging.HdrReplayedFrom); v != all[1].ID {
 		t.Errorf("replay on u came from %q, want %q", v, all[1].ID)
 	}
-	if n, err := messaging.ReplayAll(ctx, cl, []string{"empty.dlq"}); err != nil || n != 0 {
+	if n, _, err := messaging.ReplayAll(ctx, cl, []string{"empty.dlq"}); err != nil || n != 0 {
 		t.Errorf("ReplayAll(empty.dlq) = %d, %v; want 0, nil", n, err)
 	}
 
@@ -251,7 +274,7 @@ func TestDeadLetters(t *testing.T) {
 	if _, err := messaging.ReplayDeadLetter(ctx, cl, "junk.dlq:0:0"); !errors.Is(err, messaging.ErrDeadLetterNotFound) {
 		t.Errorf("ReplayDeadLetter of a record without dead-letter headers: %v, want ErrDeadLetterNotFound", err)
 	}
-	if n, err := messaging.ReplayAll(ctx, cl, []string{"junk.dlq", "u.dlq"}); err == nil || n != 1 {
+	if n, _, err := messaging.ReplayAll(ctx, cl, []string{"junk.dlq", "u.dlq"}); err == nil || n != 1 {
 		t.Errorf("ReplayAll(junk.dlq, u.dlq) = %d, %v; want 1 and an error about the junk", n, err)
 	}
 }
@@ -295,5 +318,117 @@ func TestDeadLetterReaderKeepsNoHooks(t *testing.T) {
 	}
 	if n := hook.clients.Load(); n != 1 {
 		t.Errorf("the hook was attached to %d clients, want only the one it was given to", n)
+	}
+}
+
+// TestDeadLetterStates: a dead letter discarded is listed discarded, by any client, and never
+// replayed (ReplayAll leaves it); discarding it again changes nothing. One replayed is listed
+// replayed and cannot be discarded. The states are on the compacted state topic, made on the first
+// write when no process made it. A state does not pass to a new record at the same ID.
+func TestDeadLetterStates(t *testing.T) {
+	cl, brokers := dlqCluster(t)
+	ctx := dlqCtx(t)
+	a, b, c := chargeRecord(t, "t", "order-a", 1), chargeRecord(t, "t", "order-b", 2), chargeRecord(t, "t", "order-c", 3)
+	produce(t, cl, a, b, c)
+	produce(t, cl, deadLettered(a, "c", errors.New("a"), 1), deadLettered(b, "c", errors.New("b"), 1),
+		deadLettered(c, "c", errors.New("c"), 1))
+	idA, idB, idC := "t.dlq:0:0", "t.dlq:0:1", "t.dlq:0:2"
+	// states lists through a client of its own, as another process does.
+	states := func() map[string]messaging.DeadLetter {
+		t.Helper()
+		letters, err := messaging.ListDeadLetters(ctx, newClient(t, brokers), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]messaging.DeadLetter{}
+		for _, dl := range letters {
+			out[dl.ID] = dl
+		}
+		return out
+	}
+	onT := func() int { t.Helper(); return len(readAll(t, brokers, "t")) }
+
+	discarded, err := messaging.DiscardDeadLetter(ctx, cl, idA)
+	if err != nil || discarded.State != messaging.StateDiscarded || time.Since(discarded.StateAt) > time.Minute {
+		t.Fatalf("discard = %s at %v, %v; want discarded now", discarded.State, discarded.StateAt, err)
+	}
+	if got := states(); got[idA].State != messaging.StateDiscarded || !got[idA].StateAt.Equal(discarded.StateAt) ||
+		got[idB].State != messaging.StatePending || !got[idB].StateAt.IsZero() {
+		t.Errorf("after discarding %s: %s is %s at %v, %s is %s", idA, idA, got[idA].State, got[idA].StateAt, idB, got[idB].State)
+	}
+	if again, err := messaging.DiscardDeadLetter(ctx, cl, idA); err != nil || !again.StateAt.Equal(discarded.StateAt) {
+		t.Errorf("second discard = %s at %v, %v; want it as it was, discarded at %v", again.State, again.StateAt, err, discarded.StateAt)
+	}
+	if _, err := messaging.ReplayDeadLetter(ctx, cl, idA); !errors.Is(err, messaging.ErrDeadLetterDiscarded) {
+		t.Errorf("replay of a discarded dead letter: %v, want ErrDeadLetterDiscarded", err)
+	}
+	if n := onT(); n != 3 {
+		t.Errorf("t holds %d records after replaying a discarded dead letter, want the 3 originals", n)
+	}
+
+	replayed, err := messaging.ReplayDeadLetter(ctx, cl, idB)
+	if err != nil || replayed.State != messaging.StateReplayed {
+		t.Fatalf("replay = %s, %v; want replayed", replayed.State, err)
+	}
+	if _, err := messaging.DiscardDeadLetter(ctx, cl, idB); !errors.Is(err, messaging.ErrDeadLetterReplayed) {
+		t.Errorf("discard of a replayed dead letter: %v, want ErrDeadLetterReplayed", err)
+	}
+	if got := states(); got[idB].State != messaging.StateReplayed || !got[idB].StateAt.Equal(replayed.StateAt) {
+		t.Errorf("%s is %s at %v, want replayed at %v", idB, got[idB].State, got[idB].StateAt, replayed.StateAt)
+	}
+	for _, id := range []string{"t.dlq:0:99", "nope.dlq:0:0", "t.dlq"} {
+		if _, err := messaging.DiscardDeadLetter(ctx, cl, id); !errors.Is(err, messaging.ErrDeadLetterNotFound) {
+			t.Errorf("DiscardDeadLetter(%q) = %v, want ErrDeadLetterNotFound", id, err)
+		}
+	}
+
+	// All of them but the discarded one: b again, and c.
+	n, left, err := messaging.ReplayAll(ctx, cl, nil)
+	if err != nil || n != 2 || left != 1 {
+		t.Errorf("ReplayAll = %d, %d, %v; want 2 replayed, 1 discarded left", n, left, err)
+	}
+	var from []string
+	for _, r := range readAll(t, brokers, "t")[3:] {
+		v, _ := header(r, messaging.HdrReplayedFrom)
+		from = append(from, v)
+	}
+	if want := []string{idB, idB, idC}; !slices.Equal(from, want) {
+		t.Errorf("replays on t came from %v, want %v", from, want)
+	}
+	if got := states(); got[idA].State != messaging.StateDiscarded || got[idC].State != messaging.StateReplayed {
+		t.Errorf("after ReplayAll %s is %s, %s is %s; want discarded, replayed", idA, got[idA].State, idC, got[idC].State)
+	}
+
+	// The state topic, made by the first discard, keeps the last state of each ID.
+	cfgs, err := kadm.NewClient(cl).DescribeTopicConfigs(ctx, messaging.TopicDeadLetterState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := cfgs.On(messaging.TopicDeadLetterState, nil); err != nil {
+		t.Errorf("configs of %s: %v", messaging.TopicDeadLetterState, err)
+	} else {
+		policy := ""
+		for _, c := range cfg.Configs {
+			if c.Key == "cleanup.policy" && c.Value != nil {
+				policy = *c.Value
+			}
+		}
+		if !strings.Contains(policy, "compact") {
+			t.Errorf("%s has cleanup.policy %q, want compaction", messaging.TopicDeadLetterState, policy)
+		}
+	}
+
+	// t.dlq deleted and made again: its first record has the ID a had, and none of a's state.
+	if _, err := kadm.NewClient(cl).DeleteTopics(ctx, "t.dlq"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "t.dlq to be made again", func() bool {
+		return messaging.EnsureTopics(ctx, kadm.NewClient(cl), 1, 1, "t.dlq") == nil
+	})
+	time.Sleep(2 * time.Millisecond) // a later dead-lettered time than a's
+	// Through a new client: cl knows the old topic's id.
+	produce(t, newClient(t, brokers), deadLettered(a, "c", errors.New("again"), 1))
+	if got := states(); got[idA].State != messaging.StatePending || got[idA].Error != "again" {
+		t.Errorf("the new %s is %s (%q), want pending: the state was the old one's", idA, got[idA].State, got[idA].Error)
 	}
 }

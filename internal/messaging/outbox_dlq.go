@@ -32,9 +32,11 @@ import (
 // of the consumers' dead-letter topics, and replays them by ID like those: a replay moves the row
 // back into the outbox (at its end, under a new outbox id, with the same event id), and the relay
 // tries it again, once the operator has fixed the cause (raised the topic's max.message.bytes,
-// say). Unlike a record on a dead-letter topic, which Kafka cannot delete, a replayed outbox dead
-// letter leaves the table: replaying its ID again answers ErrDeadLetterNotFound, and should the
-// broker refuse it again it comes back under a new ID.
+// say). Its row stays, marked replayed, as a record on a dead-letter topic does; replaying it
+// again puts it in the outbox again (the same event id: harmless), and should the broker refuse
+// it again it comes back under a new ID. A discarded one is marked so and never replayed. The
+// state is a column of the row, in the service's database, which every replica of the service
+// reads.
 
 // OutboxDLQ is the pseudo-topic the outbox dead letters are listed under. It is no Kafka topic
 // (no topic named "outbox" exists, so no dead-letter topic of that name either): the rows live in
@@ -115,41 +117,71 @@ func moveAside(ctx context.Context, db *sqlstore.DB, r outboxRow, cause error, a
 	if err != nil {
 		return DeadLetter{}, false, fmt.Errorf("move outbox row %d to the dead letters: %w", r.id, err)
 	}
-	return outboxDeadLetter(id, r.msg.Topic, r.msg.Key, e.ID, string(e.Type), e.Source, cause.Error(), attempts, at), moved, nil
+	return outboxDeadLetter(id, r.msg, cause.Error(), attempts, at, StatePending, sql.NullTime{}), moved, nil
 }
 
-// outboxDeadLetter is the DeadLetter of an outbox dead letter. It never reached a partition: its
-// partitions and offsets are -1.
-func outboxDeadLetter(id, topic, key, eventID, eventType, source, cause string, attempts int, at time.Time) DeadLetter {
-	return DeadLetter{
-		ID: OutboxDLQ + ":" + id, Topic: OutboxDLQ, OriginalTopic: topic,
-		Partition: -1, Offset: -1, OriginalPartition: -1, OriginalOffset: -1,
-		Key: key, EventID: eventID, EventType: eventType,
-		Error: cause, Attempts: attempts, Consumer: source + relaySuffix, DeadLetteredAt: at.UTC(),
+// outboxDeadLetter is the DeadLetter of an outbox dead letter, message m. It never reached a
+// partition: its partitions and offsets are -1; its headers are those the relay would have sent.
+func outboxDeadLetter(id string, m events.Message, cause string, attempts int, at time.Time,
+	state DeadLetterState, stateAt sql.NullTime) DeadLetter {
+	e := m.Envelope
+	e.Subject = m.Key
+	r := ToRecord(events.Message{Topic: m.Topic, Key: m.Key, Envelope: e})
+	headers := make(map[string]string, len(r.Headers))
+	for _, h := range r.Headers {
+		headers[h.Key] = string(h.Value)
 	}
+	dl := DeadLetter{
+		ID: OutboxDLQ + ":" + id, Topic: OutboxDLQ, OriginalTopic: m.Topic,
+		Partition: -1, Offset: -1, OriginalPartition: -1, OriginalOffset: -1,
+		Key: m.Key, EventID: e.ID, EventType: string(e.Type),
+		Error: cause, Attempts: attempts, Consumer: e.Source + relaySuffix, DeadLetteredAt: at.UTC(),
+		State: state, Headers: headers, Payload: e.Data,
+	}
+	if stateAt.Valid {
+		dl.StateAt = stateAt.Time.UTC()
+	}
+	return dl
+}
+
+// outboxDeadLetterColumns are what scanOutboxDeadLetter reads.
+const outboxDeadLetterColumns = `id, topic, msg_key, event_id, event_type, source, event_time,
+	traceparent, tracestate, payload, error, attempts, dead_lettered_at, state, state_at`
+
+// scanOutboxDeadLetter reads outboxDeadLetterColumns: the dead letter, and the message it was.
+func scanOutboxDeadLetter(row interface{ Scan(...any) error }) (DeadLetter, events.Message, error) {
+	var id, typ, payload, cause, state string
+	var m events.Message
+	var attempts int
+	var at time.Time
+	var stateAt sql.NullTime
+	if err := row.Scan(&id, &m.Topic, &m.Key, &m.Envelope.ID, &typ, &m.Envelope.Source, &m.Envelope.Time,
+		&m.Envelope.TraceParent, &m.Envelope.TraceState, &payload, &cause, &attempts, &at, &state, &stateAt); err != nil {
+		return DeadLetter{}, events.Message{}, err
+	}
+	m.Envelope.Type, m.Envelope.Subject, m.Envelope.Data = events.Type(typ), m.Key, []byte(payload)
+	return outboxDeadLetter(id, m, cause, attempts, at, DeadLetterState(state), stateAt), m, nil
 }
 
 // IsOutboxDeadLetterID reports whether id names an outbox dead letter rather than a record on a
 // dead-letter topic.
 func IsOutboxDeadLetterID(id string) bool { return strings.HasPrefix(id, OutboxDLQ+":") }
 
-// OutboxDeadLetters lists the outbox dead letters of db, oldest first.
+// OutboxDeadLetters lists the outbox dead letters of db, oldest first, whatever their state.
 func OutboxDeadLetters(ctx context.Context, db *sqlstore.DB) ([]DeadLetter, error) {
-	rows, err := db.QueryContext(ctx, `SELECT id, topic, msg_key, event_id, event_type, source, error,
-		attempts, dead_lettered_at FROM outbox_dead_letters ORDER BY dead_lettered_at, id`)
+	rows, err := db.QueryContext(ctx, `SELECT `+outboxDeadLetterColumns+` FROM outbox_dead_letters
+		ORDER BY dead_lettered_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("list outbox dead letters: %w", err)
 	}
 	defer rows.Close()
 	var out []DeadLetter
 	for rows.Next() {
-		var id, topic, key, eventID, eventType, source, cause string
-		var attempts int
-		var at time.Time
-		if err := rows.Scan(&id, &topic, &key, &eventID, &eventType, &source, &cause, &attempts, &at); err != nil {
+		dl, _, err := scanOutboxDeadLetter(rows)
+		if err != nil {
 			return nil, fmt.Errorf("list outbox dead letters: %w", err)
 		}
-		out = append(out, outboxDeadLetter(id, topic, key, eventID, eventType, source, cause, attempts, at))
+		out = append(out, dl)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list outbox dead letters: %w", err)
@@ -157,49 +189,83 @@ func OutboxDeadLetters(ctx context.Context, db *sqlstore.DB) ([]DeadLetter, erro
 	return out, nil
 }
 
-// ReplayDeadLetter moves the outbox dead letter id of db back into the outbox o writes to db, in
-// one transaction, and wakes o's relay: the row goes to the end of the outbox (a new outbox id)
-// with its event as it was (the same event id, so a consumer that somehow has it already skips
-// it). It returns the dead letter as it was listed, or an error wrapping ErrDeadLetterNotFound when
-// db holds no such dead letter (replayed already, say).
-func (o *Outbox) ReplayDeadLetter(ctx context.Context, db *sqlstore.DB, id string) (DeadLetter, error) {
+// outboxUID is the row id of the outbox dead letter id.
+func outboxUID(id string) (string, error) {
 	uid, ok := strings.CutPrefix(id, OutboxDLQ+":")
 	if !ok {
-		return DeadLetter{}, fmt.Errorf("%w: %q is not an outbox dead letter (want %s:<id>)", ErrDeadLetterNotFound, id, OutboxDLQ)
+		return "", fmt.Errorf("%w: %q is not an outbox dead letter (want %s:<id>)", ErrDeadLetterNotFound, id, OutboxDLQ)
+	}
+	return uid, nil
+}
+
+// ReplayDeadLetter puts the outbox dead letter id of db back into the outbox o writes to db, in one
+// transaction with marking it replayed, and wakes o's relay: the message goes to the end of the
+// outbox (a new outbox id) as it was (the same event id, so a consumer that somehow has it already
+// skips it). It returns the dead letter, replayed, or an error wrapping ErrDeadLetterNotFound when
+// db holds no such dead letter, or ErrDeadLetterDiscarded when it was discarded. A dead letter
+// replayed before is put back again.
+func (o *Outbox) ReplayDeadLetter(ctx context.Context, db *sqlstore.DB, id string) (DeadLetter, error) {
+	uid, err := outboxUID(id)
+	if err != nil {
+		return DeadLetter{}, err
 	}
 	var dl DeadLetter
-	err := db.InTx(ctx, func(tx *sqlstore.Tx) error {
+	err = db.InTx(ctx, func(tx *sqlstore.Tx) error {
+		// The update first: on PostgreSQL it locks the row, so that a discard cannot slip in
+		// between the check and the replay.
+		if _, err := tx.ExecContext(ctx, `UPDATE outbox_dead_letters SET state = $1, state_at = $2
+			WHERE id = $3 AND state <> $4`, string(StateReplayed), time.Now().UTC(), uid, string(StateDiscarded)); err != nil {
+			return err
+		}
 		var m events.Message
-		var typ, payload, cause string
-		var attempts int
-		var at time.Time
-		err := tx.QueryRowContext(ctx, `SELECT topic, msg_key, event_id, event_type, source, event_time,
-			traceparent, tracestate, payload, error, attempts, dead_lettered_at FROM outbox_dead_letters WHERE id = $1`, uid).
-			Scan(&m.Topic, &m.Key, &m.Envelope.ID, &typ, &m.Envelope.Source, &m.Envelope.Time,
-				&m.Envelope.TraceParent, &m.Envelope.TraceState, &payload, &cause, &attempts, &at)
-		if errors.Is(err, sql.ErrNoRows) {
+		var err error
+		dl, m, err = scanOutboxDeadLetter(tx.QueryRowContext(ctx,
+			`SELECT `+outboxDeadLetterColumns+` FROM outbox_dead_letters WHERE id = $1`, uid))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("%w: %s", ErrDeadLetterNotFound, id)
-		} else if err != nil {
+		case err != nil:
 			return err
+		case dl.State == StateDiscarded:
+			return fmt.Errorf("%w: %s was discarded at %s", ErrDeadLetterDiscarded, id, dl.StateAt.Format(time.RFC3339))
 		}
-		// Whoever deletes it replays it: a concurrent replay of the same ID finds it gone.
-		res, err := tx.ExecContext(ctx, `DELETE FROM outbox_dead_letters WHERE id = $1`, uid)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return fmt.Errorf("%w: %s", ErrDeadLetterNotFound, id)
-		}
-		m.Envelope.Type = events.Type(typ)
-		m.Envelope.Subject = m.Key
-		m.Envelope.Data = []byte(payload)
-		dl = outboxDeadLetter(uid, m.Topic, m.Key, m.Envelope.ID, typ, m.Envelope.Source, cause, attempts, at)
 		return o.Put(ctx, tx, m)
 	})
-	if err != nil && !errors.Is(err, ErrDeadLetterNotFound) {
+	if err != nil && !errors.Is(err, ErrDeadLetterNotFound) && !errors.Is(err, ErrDeadLetterDiscarded) {
 		err = fmt.Errorf("replay %s: %w", id, err)
+	}
+	return dl, err
+}
+
+// DiscardOutboxDeadLetter marks the outbox dead letter id of db discarded, and returns it. It stays
+// listed, and is never replayed. Discarding it again changes nothing; one already replayed is
+// not discarded (ErrDeadLetterReplayed); ErrDeadLetterNotFound when db holds no such dead letter.
+func DiscardOutboxDeadLetter(ctx context.Context, db *sqlstore.DB, id string) (DeadLetter, error) {
+	uid, err := outboxUID(id)
+	if err != nil {
+		return DeadLetter{}, err
+	}
+	var dl DeadLetter
+	err = db.InTx(ctx, func(tx *sqlstore.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE outbox_dead_letters SET state = $1, state_at = $2
+			WHERE id = $3 AND state = $4`, string(StateDiscarded), time.Now().UTC(), uid, string(StatePending)); err != nil {
+			return err
+		}
+		var err error
+		dl, _, err = scanOutboxDeadLetter(tx.QueryRowContext(ctx,
+			`SELECT `+outboxDeadLetterColumns+` FROM outbox_dead_letters WHERE id = $1`, uid))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("%w: %s", ErrDeadLetterNotFound, id)
+		case err != nil:
+			return err
+		case dl.State == StateReplayed:
+			return fmt.Errorf("%w: %s was replayed at %s", ErrDeadLetterReplayed, id, dl.StateAt.Format(time.RFC3339))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, ErrDeadLetterNotFound) && !errors.Is(err, ErrDeadLetterReplayed) {
+		err = fmt.Errorf("discard %s: %w", id, err)
 	}
 	return dl, err
 }
@@ -229,11 +295,22 @@ func ListRelayedDeadLetters(ctx context.Context, rs []Relayed) ([]DeadLetter, er
 // ReplayRelayedDeadLetter replays the outbox dead letter id (see Outbox.ReplayDeadLetter) from
 // whichever outbox of rs holds it: an error wrapping ErrDeadLetterNotFound when none does.
 func ReplayRelayedDeadLetter(ctx context.Context, rs []Relayed, id string) (DeadLetter, error) {
+	return inRelayed(rs, id, func(r Relayed) (DeadLetter, error) { return r.Outbox.ReplayDeadLetter(ctx, r.DB, id) })
+}
+
+// DiscardRelayedDeadLetter discards the outbox dead letter id (see DiscardOutboxDeadLetter) of
+// whichever database of rs holds it: an error wrapping ErrDeadLetterNotFound when none does.
+func DiscardRelayedDeadLetter(ctx context.Context, rs []Relayed, id string) (DeadLetter, error) {
+	return inRelayed(rs, id, func(r Relayed) (DeadLetter, error) { return DiscardOutboxDeadLetter(ctx, r.DB, id) })
+}
+
+// inRelayed does do with the first of rs whose database holds the outbox dead letter id.
+func inRelayed(rs []Relayed, id string, do func(Relayed) (DeadLetter, error)) (DeadLetter, error) {
 	if !IsOutboxDeadLetterID(id) {
 		return DeadLetter{}, fmt.Errorf("%w: %q is not an outbox dead letter (want %s:<id>)", ErrDeadLetterNotFound, id, OutboxDLQ)
 	}
 	for _, r := range rs {
-		dl, err := r.Outbox.ReplayDeadLetter(ctx, r.DB, id)
+		dl, err := do(r)
 		if !errors.Is(err, ErrDeadLetterNotFound) {
 			return dl, err
 		}

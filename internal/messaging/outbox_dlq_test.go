@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -161,9 +163,14 @@ func TestRelayMovesRefusedRowAside(t *testing.T) {
 		logs.mu.Unlock()
 
 		// The process's DLQ listing reaches it through the service's outbox and database.
+		if dl.State != messaging.StatePending || !dl.StateAt.IsZero() || string(dl.Payload) != string(big.Envelope.Data) ||
+			dl.Headers["ce_id"] != big.Envelope.ID || dl.Headers["ce_type"] != string(big.Envelope.Type) ||
+			dl.Headers["ce_subject"] != "order-bad" || dl.Headers["content-type"] != "application/json" {
+			t.Errorf("outbox dead letter: state %s at %v, headers %v, %d bytes of payload", dl.State, dl.StateAt, dl.Headers, len(dl.Payload))
+		}
 		relayed := []messaging.Relayed{{Outbox: o, DB: db}}
 		listed, err := messaging.ListRelayedDeadLetters(ctx, relayed)
-		if err != nil || len(listed) != 1 || listed[0] != dl {
+		if err != nil || len(listed) != 1 || !reflect.DeepEqual(listed[0], dl) {
 			t.Errorf("relayed dead letters = %+v, %v; want %+v", listed, err, dl)
 		}
 		for _, id := range []string{messaging.OutboxDLQ + ":nope", "payments.commands.dlq:0:0"} {
@@ -175,8 +182,12 @@ func TestRelayMovesRefusedRowAside(t *testing.T) {
 		// The operator raises the limit and replays it: back in the outbox, then on Kafka.
 		setMaxMessageBytes(t, admin, topic, 1<<20)
 		replayed, err := messaging.ReplayRelayedDeadLetter(ctx, relayed, dl.ID)
-		if err != nil || replayed != dl {
-			t.Fatalf("replay = %+v, %v; want %+v", replayed, err, dl)
+		if err != nil || replayed.State != messaging.StateReplayed || time.Since(replayed.StateAt) > time.Minute {
+			t.Fatalf("replay = %s at %v, %v; want it replayed now", replayed.State, replayed.StateAt, err)
+		}
+		replayedAt := replayed.StateAt
+		if replayed.State, replayed.StateAt = dl.State, dl.StateAt; !reflect.DeepEqual(replayed, dl) {
+			t.Errorf("replay = %+v, want %+v", replayed, dl)
 		}
 		records = consumeAll(t, brokers, topic, len(normal)+1)
 		if e, err := messaging.FromRecord(records[len(records)-1]); err != nil || e.ID != big.Envelope.ID ||
@@ -184,11 +195,99 @@ func TestRelayMovesRefusedRowAside(t *testing.T) {
 			t.Errorf("last record = %s (%v), want the big event %s", e.ID, err, big.Envelope.ID)
 		}
 		waitFor(t, "the outbox to empty", func() bool { return count(t, db, `SELECT COUNT(*) FROM outbox`) == 0 })
-		if n := outboxDeadLetterRows(t, db); n != 0 {
-			t.Errorf("%d outbox dead letters after the replay, want 0", n)
+		// It stays listed, replayed.
+		if listed, err := messaging.ListRelayedDeadLetters(ctx, relayed); err != nil || len(listed) != 1 ||
+			listed[0].State != messaging.StateReplayed || !listed[0].StateAt.Equal(replayedAt) {
+			t.Errorf("outbox dead letters after the replay = %d, %v; want it, replayed at %v", len(listed), err, replayedAt)
+			for _, l := range listed {
+				t.Logf("%s: %s at %v", l.ID, l.State, l.StateAt)
+			}
 		}
-		if _, err := messaging.ReplayRelayedDeadLetter(ctx, relayed, dl.ID); !errors.Is(err, messaging.ErrDeadLetterNotFound) {
-			t.Errorf("second replay: %v, want ErrDeadLetterNotFound", err)
+	})
+}
+
+// TestOutboxDeadLetterStates: an outbox dead letter discarded stays listed, discarded, and is never
+// replayed; discarding it again changes nothing. One replayed stays listed, replayed, cannot be
+// discarded, and may be replayed again. The state is in the database: another process's listing
+// shows it. On both databases.
+func TestOutboxDeadLetterStates(t *testing.T) {
+	storetest.EachDSN(t, func(t *testing.T, dsn string) {
+		db := storetest.Open(t, dsn, "dlqstate", messaging.Migrations)
+		ctx := t.Context()
+		deadLetter := func(uid string, m events.Message) string {
+			t.Helper()
+			e := m.Envelope
+			if _, err := db.ExecContext(ctx, `INSERT INTO outbox_dead_letters (id, outbox_id, topic, msg_key, event_id,
+				event_type, source, event_time, traceparent, tracestate, payload, error, attempts, dead_lettered_at)
+				VALUES ($1, 1, $2, $3, $4, $5, $6, $7, '', '', $8, 'MESSAGE_TOO_LARGE', 3, $9)`,
+				uid, m.Topic, m.Key, e.ID, string(e.Type), e.Source, e.Time.UTC(), string(e.Data), time.Now().UTC()); err != nil {
+				t.Fatal(err)
+			}
+			return messaging.OutboxDLQ + ":" + uid
+		}
+		o := messaging.NewOutbox()
+		relayed := []messaging.Relayed{{Outbox: o, DB: db}}
+		discardID := deadLetter(uuid.NewString(), charge(t, "order-1", 1))
+		replayID := deadLetter(uuid.NewString(), charge(t, "order-2", 2))
+		stateOf := func(id string) messaging.DeadLetter {
+			t.Helper()
+			// A fresh listing, as another process makes it: the state is in the database.
+			letters, err := messaging.OutboxDeadLetters(ctx, db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, dl := range letters {
+				if dl.ID == id {
+					return dl
+				}
+			}
+			t.Fatalf("%s is not listed: %+v", id, letters)
+			return messaging.DeadLetter{}
+		}
+		outboxRows := func() int { return count(t, db, `SELECT COUNT(*) FROM outbox`) }
+
+		if dl := stateOf(discardID); dl.State != messaging.StatePending || !dl.StateAt.IsZero() {
+			t.Errorf("new dead letter is %s at %v, want pending", dl.State, dl.StateAt)
+		}
+		discarded, err := messaging.DiscardRelayedDeadLetter(ctx, relayed, discardID)
+		if err != nil || discarded.State != messaging.StateDiscarded || time.Since(discarded.StateAt) > time.Minute {
+			t.Fatalf("discard = %s at %v, %v; want it discarded now", discarded.State, discarded.StateAt, err)
+		}
+		if dl := stateOf(discardID); dl.State != messaging.StateDiscarded || !dl.StateAt.Equal(discarded.StateAt) {
+			t.Errorf("listed as %s at %v after the discard, want discarded at %v", dl.State, dl.StateAt, discarded.StateAt)
+		}
+		again, err := messaging.DiscardRelayedDeadLetter(ctx, relayed, discardID)
+		if err != nil || again.State != messaging.StateDiscarded || !again.StateAt.Equal(discarded.StateAt) {
+			t.Errorf("second discard = %s at %v, %v; want discarded at %v, no error", again.State, again.StateAt, err, discarded.StateAt)
+		}
+		if _, err := messaging.ReplayRelayedDeadLetter(ctx, relayed, discardID); !errors.Is(err, messaging.ErrDeadLetterDiscarded) {
+			t.Errorf("replay of a discarded dead letter: %v, want ErrDeadLetterDiscarded", err)
+		}
+		if n := outboxRows(); n != 0 {
+			t.Errorf("%d outbox rows after replaying a discarded dead letter, want none", n)
+		}
+
+		replayed, err := messaging.ReplayRelayedDeadLetter(ctx, relayed, replayID)
+		if err != nil || replayed.State != messaging.StateReplayed || outboxRows() != 1 {
+			t.Fatalf("replay = %s, %v, %d outbox rows; want it replayed, in the outbox", replayed.State, err, outboxRows())
+		}
+		if dl := stateOf(replayID); dl.State != messaging.StateReplayed || !dl.StateAt.Equal(replayed.StateAt) {
+			t.Errorf("listed as %s at %v after the replay, want replayed at %v", dl.State, dl.StateAt, replayed.StateAt)
+		}
+		if _, err := messaging.DiscardRelayedDeadLetter(ctx, relayed, replayID); !errors.Is(err, messaging.ErrDeadLetterReplayed) {
+			t.Errorf("discard of a replayed dead letter: %v, want ErrDeadLetterReplayed", err)
+		}
+		if dl := stateOf(replayID); dl.State != messaging.StateReplayed {
+			t.Errorf("listed as %s after a refused discard, want replayed", dl.State)
+		}
+		if _, err := messaging.ReplayRelayedDeadLetter(ctx, relayed, replayID); err != nil || outboxRows() != 2 {
+			t.Errorf("second replay: %v, %d outbox rows; want it in the outbox again", err, outboxRows())
+		}
+
+		for _, id := range []string{messaging.OutboxDLQ + ":" + uuid.NewString(), "payments.commands.dlq:0:0"} {
+			if _, err := messaging.DiscardRelayedDeadLetter(ctx, relayed, id); !errors.Is(err, messaging.ErrDeadLetterNotFound) {
+				t.Errorf("discard of %s: %v, want ErrDeadLetterNotFound", id, err)
+			}
 		}
 	})
 }

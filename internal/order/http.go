@@ -3,8 +3,10 @@ package order
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -125,6 +127,20 @@ func (a *API) ListOrders(ctx context.Context, req api.ListOrdersRequestObject) (
 	if req.Params.Size != nil {
 		f.Size = *req.Params.Size
 	}
+	if req.Params.CreatedBefore != nil {
+		f.CreatedBefore = *req.Params.CreatedBefore
+	}
+	if req.Params.Stuck != nil {
+		f.Stuck = *req.Params.Stuck
+	}
+	if older := req.Params.OlderThan; older != nil { // checked even without stuck: it is still wrong
+		d, err := time.ParseDuration(*older)
+		if err != nil || d <= 0 {
+			return nil, errs.Invalid(errs.FieldError{Field: "olderThan",
+				Message: fmt.Sprintf("%q is not a duration above zero, such as 90s, 5m or 1h30m", *older)})
+		}
+		f.OlderThan = d
+	}
 	orders, total, err := a.svc.List(ctx, f)
 	if err != nil {
 		return nil, err
@@ -134,10 +150,36 @@ func (a *API) ListOrders(ctx context.Context, req api.ListOrdersRequestObject) (
 		page.Items = append(page.Items, api.OrderSummary{
 			OrderId: uuid.MustParse(o.ID), CustomerId: uuid.MustParse(o.CustomerID), Status: api.OrderStatus(o.Status),
 			FailureReason: optional(o.FailureReason), TotalAmount: o.Total, Currency: o.Currency,
-			CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt,
+			CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt, Step: stepAPI(o.Step),
 		})
 	}
 	return page, nil
+}
+
+// CountOrders is GET /api/v1/orders/counts.
+func (a *API) CountOrders(ctx context.Context, _ api.CountOrdersRequestObject) (api.CountOrdersResponseObject, error) {
+	n, err := a.svc.Counts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return api.CountOrders200JSONResponse{Counts: api.OrderStatusCounts{
+		PENDING: n[Pending], PAYMENT: n[Payment], INVENTORY: n[Inventory], FULFILLMENT: n[Fulfillment],
+		COMPENSATING: n[Compensating], COMPLETED: n[Completed], FAILED: n[Failed], CANCELLED: n[Cancelled],
+	}}, nil
+}
+
+// stepAPI is the API's view of a step: the replies it awaits by their names, not their versioned
+// ce_types.
+func stepAPI(st *Step) *api.OrderStep {
+	if st == nil {
+		return nil
+	}
+	out := &api.OrderStep{Attempts: st.Attempts, MaxAttempts: st.MaxAttempts, Deadline: st.Deadline,
+		WaitingFor: make([]string, len(st.WaitingFor))}
+	for i, t := range st.WaitingFor {
+		out.WaitingFor[i] = t.Name()
+	}
+	return out
 }
 
 func toAPI(o *Order) api.Order {
@@ -149,6 +191,7 @@ func toAPI(o *Order) api.Order {
 			AddressLine2: optional(o.Address.AddressLine2), PostalCode: optional(o.Address.PostalCode),
 		},
 		CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt, TraceId: optional(tracing.TraceID(o.TraceParent)),
+		Step:    stepAPI(o.Step),
 		Items:   make([]api.OrderItem, len(o.Items)),
 		History: make([]api.HistoryEntry, len(o.History)),
 	}

@@ -73,6 +73,18 @@ type Order struct {
 	UpdatedAt     time.Time
 	// TraceParent and TraceState are the W3C trace context of the request that created it.
 	TraceParent, TraceState string
+	// Step is the saga step it is in; nil once it has ended.
+	Step *Step
+}
+
+// Step is the saga step an order that has not ended is in: what operators look at to tell a slow
+// order from a stuck one.
+type Step struct {
+	Attempts    int       // how many times the step's command was sent (0 while PENDING)
+	MaxAttempts int       // how many sends it gets before the saga gives up on it
+	Deadline    time.Time // when it times out
+	// WaitingFor are the replies the saga awaits (see awaiting).
+	WaitingFor []events.Type
 }
 
 // ErrNotFound is returned for an order id that does not exist.
@@ -94,6 +106,7 @@ type Service struct {
 	metrics    *metrics.Metrics // nil: none recorded
 	firstSteps *firstSteps      // orders created here, for RunFirstSteps
 	admission  *admission       // see RunAdmission and SetAdmission
+	counts     statusCounts     // see Counts
 }
 
 // New returns the order service on db.

@@ -173,6 +173,35 @@ var rules = map[Status]map[events.Type]rule{
 	},
 }
 
+// awaiting lists the replies an order in state s waits for: any one of them takes a step forward
+// (PENDING's is its own OrderCreated, applied where it was created); while compensating, each undo
+// not yet answered. Every one has a rule in s's status.
+func awaiting(s sagaState) []events.Type {
+	switch s.Status {
+	case Pending:
+		return []events.Type{events.OrderCreatedType}
+	case Payment:
+		return []events.Type{events.PaymentChargedType, events.PaymentDeclinedType}
+	case Inventory:
+		return []events.Type{events.StockReservedType, events.StockRejectedType}
+	case Fulfillment:
+		if s.CancelPending { // CancelShipment is answered with the shipment if it was made
+			return []events.Type{events.ShipmentCancelledType, events.ShipmentCreatedType, events.ShipmentFailedType}
+		}
+		return []events.Type{events.ShipmentCreatedType, events.ShipmentFailedType}
+	case Compensating:
+		var out []events.Type
+		if s.RefundPending {
+			out = append(out, events.PaymentRefundedType)
+		}
+		if s.ReleasePending {
+			out = append(out, events.StockReleasedType)
+		}
+		return out
+	}
+	return nil
+}
+
 // advanceTo moves to the next step and sends its command.
 func advanceTo(next Status, command events.Type) rule {
 	return func(s sagaState, _ events.Payload) (sagaState, []events.Type) {
