@@ -36,14 +36,18 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
+	consoleLine := ""
+	if cfg.Console {
+		consoleLine = fmt.Sprintf("  Console     http://%s/ui/\n", d.Addr)
+	}
 	fmt.Fprintf(stdout, `ordersys dev is running
   API         http://%[1]s/api/v1/orders
   Swagger UI  http://%[1]s/docs
-  Kafka       %[2]s  (embedded broker: any Kafka client can watch the topics)
+%[5]s  Kafka       %[2]s  (embedded broker: any Kafka client can watch the topics)
   Data        %[3]s
   Auth        %[4]s
 Press Ctrl-C to stop.
-`, d.Addr, d.KafkaAddr, cfg.DataDir, devAuthBanner(cfg))
+`, d.Addr, d.KafkaAddr, cfg.DataDir, devAuthBanner(cfg), consoleLine)
 	log.Info("started", "version", Version(), "addr", d.Addr, "kafka", d.KafkaAddr, "data_dir", cfg.DataDir)
 	waitErr := d.Wait(ctx)
 	log.Info("shutting down")
@@ -101,6 +105,7 @@ func parseDev(args []string, getenv func(string) string, stderr io.Writer) (cfg 
 	reliabilityFlags(fs, &cfg.Retry, &cfg.Retention)
 	rulesFlags(fs, &cfg.Rules)
 	httpFlags(fs, &cfg.HTTP)
+	consoleFlags(fs, &cfg.Console, nil)
 	if err := fs.parse(args, false); err != nil {
 		return cfg, logs, err
 	}
@@ -172,6 +177,11 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (cf
 	fs.String(&cfg.OTLPEndpoint, "otlp-endpoint", "", "export traces with OTLP over HTTP to this URL, e.g. http://collector:4318 (or set OTEL_EXPORTER_OTLP_ENDPOINT; OTEL_TRACES_SAMPLER and OTEL_SERVICE_NAME are honoured)")
 	authFlags(fs, &cfg.Auth, authJWT)
 	httpFlags(fs, &cfg.HTTP)
+	consoleURLs := map[string]*string{}
+	for _, svc := range consoleServices {
+		consoleURLs[svc] = new(string)
+	}
+	consoleFlags(fs, &cfg.Console, consoleURLs)
 	if err := fs.parse(args, true); err != nil {
 		return cfg, logs, err
 	}
@@ -194,6 +204,13 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (cf
 		return cfg, logs, err
 	}
 	if err := cfg.Auth.check(false); err != nil {
+		return cfg, logs, err
+	}
+	cfg.ConsoleURLs = map[string]string{}
+	for svc, u := range consoleURLs {
+		cfg.ConsoleURLs[svc] = *u
+	}
+	if err := checkConsoleURLs(cfg.ConsoleURLs); err != nil {
 		return cfg, logs, err
 	}
 	cfg.Services = fs.Args()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/ordersys/ordersys/internal/console"
 	"github.com/ordersys/ordersys/internal/messaging"
 	"github.com/ordersys/ordersys/internal/metrics"
 )
@@ -42,6 +43,8 @@ type DevConfig struct {
 	Auth AuthConfig
 	// Services to run (default: all five). Tests leave one out to see its step time out.
 	Services []string
+	// Console serves the operations console at /ui (the --console flag's default is true).
+	Console bool
 	// Retry bounds handler retries before a message is dead-lettered.
 	Retry     messaging.RetryConfig
 	Retention messaging.RetentionConfig
@@ -58,6 +61,7 @@ type Dev struct {
 	node    *node
 	http    *httpServer
 	side    sideListeners
+	console *console.Console
 }
 
 // StartDev starts everything and returns once the API accepts requests.
@@ -124,8 +128,16 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 	if err != nil {
 		return nil, err
 	}
-	handler, err := routes(d.node.server(), cfg.Log, routeOptions{accessLog: cfg.AccessLog, metrics: m,
-		metricsElsewhere: cfg.MetricsAddr != "", verifier: verifier, rateLimit: cfg.Auth.RateLimit})
+	opts := routeOptions{accessLog: cfg.AccessLog, metrics: m,
+		metricsElsewhere: cfg.MetricsAddr != "", verifier: verifier, rateLimit: cfg.Auth.RateLimit}
+	if cfg.Console {
+		// Every service is this process's: the console calls the address each request came in on.
+		if d.console, err = newConsole(nil, m, cfg.Log); err != nil {
+			return nil, err
+		}
+		opts.console = d.console
+	}
+	handler, err := routes(d.node.server(), cfg.Log, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -185,6 +197,9 @@ func (d *Dev) Close() error {
 		errs = append(errs, d.http.close())
 	}
 	errs = append(errs, d.side.close())
+	if d.console != nil {
+		d.console.Close()
+	}
 	if d.node != nil {
 		errs = append(errs, d.node.close())
 	}

@@ -113,6 +113,9 @@ type routeOptions struct {
 	verifier *auth.Verifier
 	// rateLimit is per caller: its token's subject, else its address.
 	rateLimit httpx.RateLimit
+	// console is the operations console, served at /ui/ (nil: none). It is not an API operation,
+	// so it needs no token; the data it shows comes from API calls that carry the caller's.
+	console http.Handler
 }
 
 // routes is the HTTP surface of ordersys, all of it.
@@ -170,6 +173,9 @@ func routes(srv server, log *slog.Logger, o routeOptions) (http.Handler, error) 
 	mux.Handle("GET /docs/", v5emb.New("ordersys API", "/docs.json", "/docs/"))
 	if o.metrics != nil && !o.metricsElsewhere {
 		mux.Handle("GET /metrics", o.metrics.Handler())
+	}
+	if o.console != nil {
+		mux.Handle("/ui/", o.console)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteProblem(w, httpx.ProblemFor(errs.New(errs.ENOTFOUND, "Not found",

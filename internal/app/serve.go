@@ -10,8 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ordersys/ordersys/internal/console"
 	"github.com/ordersys/ordersys/internal/messaging"
 	"github.com/ordersys/ordersys/internal/metrics"
+	"github.com/ordersys/ordersys/internal/order"
 	"github.com/ordersys/ordersys/internal/service"
 	"github.com/ordersys/ordersys/internal/sqlstore"
 )
@@ -40,15 +42,20 @@ type ServeConfig struct {
 	Retry        messaging.RetryConfig
 	Retention    messaging.RetentionConfig
 	Rules        Rules
-	Log          *slog.Logger
+	// Console serves the operations console at /ui when this process runs the order service;
+	// ConsoleURLs are the other services' API base URLs, by service (missing: this process).
+	Console     bool
+	ConsoleURLs map[string]string
+	Log         *slog.Logger
 }
 
 // Served is a running `ordersys serve`.
 type Served struct {
-	Addr string
-	node *node
-	http *httpServer
-	side sideListeners
+	Addr    string
+	node    *node
+	http    *httpServer
+	side    sideListeners
+	console *console.Console
 }
 
 // StartServe starts the named services and their HTTP listener.
@@ -99,8 +106,15 @@ func StartServe(ctx context.Context, cfg ServeConfig) (_ *Served, err error) {
 	if err != nil {
 		return nil, err
 	}
-	handler, err := routes(s.node.server(), cfg.Log, routeOptions{accessLog: cfg.AccessLog, metrics: m,
-		metricsElsewhere: cfg.MetricsAddr != "", verifier: verifier, rateLimit: cfg.Auth.RateLimit})
+	opts := routeOptions{accessLog: cfg.AccessLog, metrics: m,
+		metricsElsewhere: cfg.MetricsAddr != "", verifier: verifier, rateLimit: cfg.Auth.RateLimit}
+	if cfg.Console && slices.ContainsFunc(mods, func(m service.Module) bool { return m.Name == order.Name }) {
+		if s.console, err = newConsole(cfg.ConsoleURLs, m, cfg.Log); err != nil {
+			return nil, err
+		}
+		opts.console = s.console
+	}
+	handler, err := routes(s.node.server(), cfg.Log, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -127,6 +141,9 @@ func (s *Served) Close() error {
 		errs = append(errs, s.http.close())
 	}
 	errs = append(errs, s.side.close())
+	if s.console != nil {
+		s.console.Close()
+	}
 	if s.node != nil {
 		errs = append(errs, s.node.close())
 	}

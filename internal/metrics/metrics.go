@@ -110,6 +110,9 @@ func New(version string) *Metrics {
 // Registerer is where other collectors of the process register (franz-go's kprom).
 func (m *Metrics) Registerer() prometheus.Registerer { return m.reg }
 
+// Gatherer reads the metrics in-process, as the console does for its own process.
+func (m *Metrics) Gatherer() prometheus.Gatherer { return m.reg }
+
 // Handler serves the metrics in Prometheus's text format, or OpenMetrics when the scraper asks.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{EnableOpenMetrics: true, Registry: m.reg})
