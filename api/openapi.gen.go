@@ -139,6 +139,30 @@ func (e PaymentKind) Valid() bool {
 	}
 }
 
+// Defines values for ReservationStatus.
+const (
+	CONSUMED ReservationStatus = "CONSUMED"
+	REJECTED ReservationStatus = "REJECTED"
+	RELEASED ReservationStatus = "RELEASED"
+	RESERVED ReservationStatus = "RESERVED"
+)
+
+// Valid indicates whether the value is a known member of the ReservationStatus enum.
+func (e ReservationStatus) Valid() bool {
+	switch e {
+	case CONSUMED:
+		return true
+	case REJECTED:
+		return true
+	case RELEASED:
+		return true
+	case RESERVED:
+		return true
+	default:
+		return false
+	}
+}
+
 // Address defines model for Address.
 type Address struct {
 	AddressLine1 string  `json:"addressLine1"`
@@ -398,6 +422,35 @@ type Problem struct {
 // Quantity A decimal with at most 3 fraction digits.
 type Quantity = decimal.Decimal
 
+// Reservation defines model for Reservation.
+type Reservation struct {
+	CreatedAt time.Time          `json:"createdAt"`
+	Lines     []ReservationLine  `json:"lines"`
+	OrderId   openapi_types.UUID `json:"orderId"`
+
+	// RejectReason Why (REJECTED only).
+	RejectReason *string `json:"rejectReason,omitempty"`
+
+	// RejectedSku The SKU that could not be reserved (REJECTED only).
+	RejectedSku   *string           `json:"rejectedSku,omitempty"`
+	ReservationId string            `json:"reservationId"`
+	Status        ReservationStatus `json:"status"`
+}
+
+// ReservationStatus defines model for Reservation.Status.
+type ReservationStatus string
+
+// ReservationLine defines model for ReservationLine.
+type ReservationLine struct {
+	Quantity Money  `json:"quantity"`
+	Sku      string `json:"sku"`
+}
+
+// ReservationList defines model for ReservationList.
+type ReservationList struct {
+	Items []Reservation `json:"items"`
+}
+
 // SetStockRequest defines model for SetStockRequest.
 type SetStockRequest struct {
 	// Available Non-negative, at most 3 fraction digits.
@@ -499,6 +552,11 @@ type ListPaymentsParams struct {
 	OrderId openapi_types.UUID `form:"orderId" json:"orderId"`
 }
 
+// ListReservationsParams defines parameters for ListReservations.
+type ListReservationsParams struct {
+	OrderId openapi_types.UUID `form:"orderId" json:"orderId"`
+}
+
 // ListShipmentsParams defines parameters for ListShipments.
 type ListShipmentsParams struct {
 	OrderId openapi_types.UUID `form:"orderId" json:"orderId"`
@@ -563,6 +621,9 @@ type ServerInterface interface {
 	// ListPayments Charges and refunds of an order
 	// (GET /api/v1/payments)
 	ListPayments(w http.ResponseWriter, r *http.Request, params ListPaymentsParams)
+	// ListReservations The stock reservation of an order
+	// (GET /api/v1/reservations)
+	ListReservations(w http.ResponseWriter, r *http.Request, params ListReservationsParams)
 	// ListShipments Shipments of an order
 	// (GET /api/v1/shipments)
 	ListShipments(w http.ResponseWriter, r *http.Request, params ListShipmentsParams)
@@ -1105,6 +1166,39 @@ func (siw *ServerInterfaceWrapper) ListPayments(w http.ResponseWriter, r *http.R
 	handler.ServeHTTP(w, r)
 }
 
+// ListReservations operation middleware
+func (siw *ServerInterfaceWrapper) ListReservations(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListReservationsParams
+
+	// ------------- Required query parameter "orderId" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "orderId", r.URL.Query(), &params.OrderId, runtime.BindQueryParameterOptions{Type: "string", Format: "uuid"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "orderId"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "orderId", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListReservations(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // ListShipments operation middleware
 func (siw *ServerInterfaceWrapper) ListShipments(w http.ResponseWriter, r *http.Request) {
 
@@ -1269,6 +1363,7 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPut+" "+options.BaseURL+"/api/v1/inventory/{sku}", wrapper.SetStock)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/payments", wrapper.ListPayments)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/shipments", wrapper.ListShipments)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/reservations", wrapper.ListReservations)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/notifications", wrapper.ListNotifications)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/admin/dlq", wrapper.ListDeadLetters)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/admin/dlq/{id}/replay", wrapper.ReplayDeadLetter)
@@ -1910,6 +2005,45 @@ func (response ListPaymentsdefaultApplicationProblemPlusJSONResponse) VisitListP
 	return err
 }
 
+type ListReservationsRequestObject struct {
+	Params ListReservationsParams
+}
+
+type ListReservationsResponseObject interface {
+	VisitListReservationsResponse(w http.ResponseWriter) error
+}
+
+type ListReservations200JSONResponse ReservationList
+
+func (response ListReservations200JSONResponse) VisitListReservationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListReservationsdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListReservationsdefaultApplicationProblemPlusJSONResponse) VisitListReservationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListShipmentsRequestObject struct {
 	Params ListShipmentsParams
 }
@@ -1999,6 +2133,9 @@ type StrictServerInterface interface {
 	// ListPayments Charges and refunds of an order
 	// (GET /api/v1/payments)
 	ListPayments(ctx context.Context, request ListPaymentsRequestObject) (ListPaymentsResponseObject, error)
+	// ListReservations The stock reservation of an order
+	// (GET /api/v1/reservations)
+	ListReservations(ctx context.Context, request ListReservationsRequestObject) (ListReservationsResponseObject, error)
 	// ListShipments Shipments of an order
 	// (GET /api/v1/shipments)
 	ListShipments(ctx context.Context, request ListShipmentsRequestObject) (ListShipmentsResponseObject, error)
@@ -2473,6 +2610,32 @@ func (sh *strictHandler) ListPayments(w http.ResponseWriter, r *http.Request, pa
 	}
 }
 
+// ListReservations operation middleware
+func (sh *strictHandler) ListReservations(w http.ResponseWriter, r *http.Request, params ListReservationsParams) {
+	var request ListReservationsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListReservations(ctx, request.(ListReservationsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListReservations")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListReservationsResponseObject); ok {
+		if err := validResponse.VisitListReservationsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ListShipments operation middleware
 func (sh *strictHandler) ListShipments(w http.ResponseWriter, r *http.Request, params ListShipmentsParams) {
 	var request ListShipmentsRequestObject
@@ -2504,104 +2667,109 @@ func (sh *strictHandler) ListShipments(w http.ResponseWriter, r *http.Request, p
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H17c9vIkfhX6cIvVSZ/ASlKtjdZqe4PxZZ3tauVdJJ8rtzStxwCTXJWwAw8MxDNdem7X/U8AJAEqcda",
-	"tpO6VCUWgXn0dPf0u5FPUSLzQgoURkf7n6KCKZajQWV/vUaWnqAxqI5T+p2iThQvDJci2o9Gw3IweJ6k",
-	"2QcwsuCJ/Yn77mnBlOE0cOmpnEw0GvdoFINUMJKlGcuP/TT74MeUJU+rEUxDxrXBtB/FEaddC2ZmURwJ",
-	"lmO0H/E0iiOFH0quMI32jSoxjnQyw5wRwGZR0ChtFBfT6PY2jo5TzAtpUCSLn3GxfqhDSDKOwvSSmdQo",
-	"oBT8Q4lwjQvoMHj79vg1cA0MplKmkMwkT7Abw25v7+VLSGZMsYSQV0E7Q5aiquFtbN+j/bcBe+tOhtr8",
-	"Q6YcLUVeKWQGzxQtuk/EEwaFoT9ZUWQ8YXSMnd81neVTY+2/KJxE+9H/26nJvePe6p3Gmhduv3rzGq3u",
-	"iS6k0A4UO8HNTT8bLEuLWihWyJMkWBhMD8DMEDSbMpgxDdow5ZnEYdxCWCHb9C6wyNgC27iYDjeC+QwF",
-	"mBnRVug5KkdlZaeBnAATgExlHBV4osCcm5kHI7cc0t9Ozts4OldynGG+BV2FG/HXh6EtrNuGMQEXb17B",
-	"9y9e/g384pDKpMxRmL69En4R2uMwTRVq+ydLU3t/WXauZIHKWA6csExjHBWNR3YozTrhAnfpd84+nqCY",
-	"mlm0v/fyuzjKuQi/d+NVvMTN6Xtt09cmJNwsVgbu7v39zn0SWQqjVmd+9+LOiYXUhmWvZIorc5/vxS0i",
-	"pr43v1Z7eqDjZVy9r6bL8e+YGNrsFRMJZoHPrUxeQrakG+LE8USqnJloPyKRGbUArg0zpb7Xnbt0Q1fh",
-	"D7tVa7WCvC5AHsZASakUicT123l8eQYv9nb/BolMke5XwUgd0av/+fWw99/vPz2//Uvb0ZNSG5nfG1Pc",
-	"YG5Bqf64E2PHBvNjUZQWBTn7eOxm7g4GlqHCz2ozphRbWKrMeFFwMW1ctm2bhWFrrFWfMMAf15hc36aN",
-	"crWCX2c0QnReOLPAT+TC4BSVu0xCl7mbt4bNtFoW00OzRICUGewZnmMbFVAp2b4i3qAwjpbt767s05a3",
-	"DX3QzpGt8Dd58GqG4FchTUASXyo+5YJlkKPWbIrQ4UbDq0yW6RFBo2GU4G//fwTMGMXHpUHSK+lQjLzY",
-	"79Geo25slYgsDdiLphf6mQbCXi+z6Av77sN8xkytkDSKVPeHImqhKW/H0rWzdtaeh6OcWdNsiVZcmO9e",
-	"1Fs0qB8mnQcrb3Xe872t867IXmwFp2CLTLIWPU1UGMt0sYkE+/bpT5dnp3DDshKBG43ZxCl2bkif08sY",
-	"MNNIY4fCLsdIz7v9oTNeEKWMxbVCENLA26s3vb+Dnsm5oLFv//rmzZvXXYf7j72p7PkjkMLuX7D5Lw6c",
-	"IH6xxeIoUKRcTEdQCsMzMi2IG5mRytNXE8CdkfJGy6hLlnLKdcJU6t/5X/SyPxQXmBADpSCFRQOJEbJE",
-	"U2eZwyiwF9nZfQvXCCZS2cFNfrPDLa8CF0NhrRtUNzxBYkxm2JhptDOd3W4ng5usY9AS8AbVgiyNBLUG",
-	"jUgAO3ShKHOSXP781nL3ZlkcVQdqCCrPFoRomtu7YYrsaE2L1KLrvFqufnZRL1w/fF1vEajjpNMyfd55",
-	"jpmT88G0gQCldVjmjbcVzAfAxhqFgfmMZwj+gKSv7if4zIb7sCLyne6yY1fvUtudXLvcTgrU0rQpO4P0",
-	"jWvB35DyazI9cHctYOu7u13TnHBnHyxrm4cp4Ibeul1VsKs4s+u1gfSGY5YeBZWzDM6E3q2zhhUv5IEG",
-	"KWTHxYD9aR9GdqtfB+/7+roc9dvo7GXV3ZR2+9cT2uD/EVlGVugq7MkMk+uHKby1tWvLMVxaeR3FUSnY",
-	"DeMZG2e4fk1Xz7DFYvyRayPV4ijY46uWx/1NBoXMe0pPYP36FehKtB7jFymWtKoo87G9LE3FkGLCc5b1",
-	"X7t/m297PC+kcreBESmjKTezctxPZL6jZ7LQBR1mxy9h4TuVhk+8t9hCe+c6P8TouuYibRL67OL10cVv",
-	"r85+OT85ujp6HcX+yZvD45PGz1eHp6+OTujJ+wcxehyJxgk2mHQPcXIUJrzg3pXezpErO8cN98ZioblY",
-	"fYa4gdU2LmhS5HMItyUKP168VUGiP80hTffszzpaE8azUuHF5ms7c7Lh3uhakiW36+7WI127tqUe5Hs/",
-	"0st7lNyiSVjccwoWzuQwLDvMZekuzrZ5TszRHMUSPN5gnJ8VKK4wwxyNWoAdWtvqKSpnoDv2CzG0Z9p5",
-	"TiM7vGAKhXFxYSlwKHxYz9qb3HRjIO+JixJTGC+8penNU2e0z5hIM2sG271paX+LdR8OrYk2FNZ6tfaw",
-	"hyaFMU6kQge0hjkqhGsszJKHVZO2LNKHXaGNQZUlH77SNsGZb5Joq2vflFBN8OrLtFFAvKLVdYuYqJ7f",
-	"kwn9Qq0BsC0CqhFAflo59cRxs8dcqLtibVs4YLtGqoXYGlozLvCKVr33pf9QMmF8xPVeE/R12UqBUnBz",
-	"rniCj0MPLduAprle3DjWVny4eN3DgpPN8y9LvXOpueE3GAMzkEtt4DlMFEvoNaR8yo1NBOHHJCs1v8Ff",
-	"uOA5GVkuTZWHn4P4SxqQnjxbQ+ArUVbW+2PQ+77/W+/9X1uDrUuUXcbRqRQ9gVPm8CQk5CRoV7BEwtsH",
-	"LjyLP9OQcyEV0NKExK+CrPtz4EauO/dW8J8xCJ2gKfOctVs4xbKl3Yi3af7HhjcmyIA7o32tBqff1O8Q",
-	"ltuIhcs1d/L86PT18ekPURydH/7zl6PTqyiOjk//6+j06uzin1EcvXl78ub45MS/aXoj9PfR6eXhlZte",
-	"uSXbHZJ1TbXGqj/KOeRMLIJxwBQCF4AsmYGTyDYBsUTIetP7BU6XgL//FHf2+433CLnn4Aaa7zejJtL9",
-	"xgfy3nO0Z4tHMObDOarBRU0G28pRa4ztzO51c9jmpskqt/FdGhtMVG3jyihSTIFrYrGOhx24SLIyxXTf",
-	"mq4TrrRxa3A9FEbCGMGwaxTdYM2CFNb29Ta2Xd2u7EzXzRmdDaxPppV2SW2DxTMNicxzJlIb7rQbdgY+",
-	"yOlh7vZbCZkiS0kpbwivhh38hrI0B/bIYTtugRBuSzZlXFivoEr6T/kNaiiL+4dYc/bx8O7z28QKeMJN",
-	"0ejKNVjdGaQNAxOwJLJRaGZQD0Vn1OvR7F7A9oiIBS6teznjRU5H4h6bLgMwKbMJzzL7xpUfuFh6WGIo",
-	"craAgmkb/OcCGry85KM0CDBn3HAxfeOim+v8qbDIOGro2BAw0ALa1tsIlhNjCqDFlGDZjh2huzUOGC2u",
-	"98EKS+tq2VRBDk3sTaSaM5VCZ/TrMDpnCzrdqxlTU0yHUQzVs9eYEKOkw+j9qHvgmGsomvczdjK4FKkE",
-	"bXiWQSkcmnB5+QuclMT8bv1LI5PrC8yQab+6w1WlczeFQdsjLY2weJOXGqy+hPTNIsMr8n+9yMyTu1Bf",
-	"JIjx1N77PXy2JhBtfOLZuSUy/rCjfm6OWg0Vv/rx8OKHoyiOLo7evD1tN7wewjSFO3drUHiFCvXQligu",
-	"e7DH7DH+OcK3gXiPj9w2qsSW5fZ6IRcaxrMWu9S9aC+XUEqqFh14JhBQGLWAAhVwccMynroEV78pNbed",
-	"vZFSa4vECm1IDd6RrWlxVrjJcIvEvotZjEtwumW2ljL950Zn/xC8X+jq/rZ6/F/Qm79E4/XcYwqv6mze",
-	"HY771uN+C755W16yJmuwu1qULlOKbyhjahQMrr97uGh9aPYg31zyZBRLrrmYnjo033kBGss1xWU4/NqC",
-	"cbNwcavgDJj9HJKzotLjRae9Cyd4g1mL8mwy+zY4KiHgSp5R3bgA9X3ntAdAW4NJNUyNrTYf7HMgucbQ",
-	"Y9FMR8SkVNwsLmlVB8YYmUJ1WLqSBPfrTeDzn95dRWuVyfDTuyvoXFzuvfwuhiP6h3y8o/T15WEXJkrm",
-	"1uPgKVrMktK74eTkhmIm8qISKSZ8Wipb6gRGldo4H+z3uen9Pr/WvVJlI9tp0Hg24RmO4vCIa12iqn+z",
-	"MuUoEiTP7dhoGOlyPHIuuA1ROqsv9AN0XbWUHZfIAkfQ0QVLsKexYIquji3fGumkGEHHYroLScZ4DlPF",
-	"BHl3vjxrXyFLR9Chf8iveqZBzkUVjiIvfMZ85RG5XaEAPe/GocJrf664IRCKjCU4FNY9ta7n2oIOqoDL",
-	"fZbmXIysO6gWZsbFNLZ5N5dlC4fu9uGIJbOhcBVrpAcyro0PGdDxrYsqEFN90PAPLX5YZh1KYz1oXU4m",
-	"PEHdh3fczIZi1Oux0sxASEHwu8K0CSszQ9MrOCHFm1EXhAQjr1EQC9BmIeBhuZx41fFfLVpnxhROa3Ax",
-	"kevqzpZt9lLFbzCEa3wNGxfTPhyGh1wD87XZ5CyHwI2PWTiBarOTwVkmplGynM7Ah6ViqKJSdlrDlycW",
-	"riJR0JEKXCwKdqCKRZETay0sF6DcWNuvoTPa1FjgQhIhczqfSY1DUVX3cWKvuQiRCHg5eO5YbXSBRi16",
-	"hxODirgcEylS3T0ABi8HA2InGso1aDZBOouyqeC5pW/VKDFa6YEZ9YdiKI4sm9VcNS6NRSGBjY7GGhg4",
-	"snradzQijGq5M+pCKTLUnhtJmKqhUKXQHv4mi+0Dg5xb8saQs4xUMqYx4MeC5B+dZszSbAGaT4WVLp7d",
-	"qsjDi8FuPBTMvwmFvDYWF47xTLtLAS8Gz2MYSzPzkLx7965HIJNoS5jBffiHPcaICBMu21DY8kkpsoW9",
-	"Pw1h0GFCmhmqaixd7cCgLwYvnFCyQkCHOXYdl0rXmE0OhmKFEo6jLMBOmpK0Y1mGyl2ujCcotFWfvp3p",
-	"l+Orhn0ehUsaxdENKu1u1qC/2x9Y+6dAwQoe7UfP+4P+c1fMP7O6Y4cVfAc/+njTze6OW2nH2R5W5Umn",
-	"+irUkmXU7Dw48rPtsnUT26/t2rAesrPSEXb7vtl2tTHrudSZ1Wyhilb7pPYGu5sX8eNW+p5IU1rRd/fE",
-	"uvOnVsr21E117IMWXjtE72/j9vdBDUTvCQs6BKqic+KjOo7dcdcL02faFkMeuIvNNFg6rpKvS1KYTXW9",
-	"T/SewLWDS8MzbhY7GQleXyczxRZSn4QBa+gdfLbuM19R2dZFRfD1V7G8hKQrJ61s2TPXUBaNY/tTtpyb",
-	"dD3fevCLasRXOTltv+gTT74cPP8C+51KA4SUxQGMXCXrCDRbaJjPeDKDFAsUKV1WmDCeYXo3UYJicyYU",
-	"8e5YyWtUXpJvJdPN7o69ETtp9mELa2pTVyTrdQm0HklYqbgPFcQ+qqX7Pg9i6/VHVTfphxKtS+alb6gE",
-	"r1G+OW8/HNJSLdl7J++eiK1Wqr5byH3lGxDqHgKZpaiNS371n04WbpJ1vn/Dd4EkssxSm68bI1g8kI1g",
-	"fRNnGK+R0pptUixJvbBRG1ftfOLp7Y7vJGhqunU8+W20oevg2qJtxqbRDBIHS1QQeFXnAvkqdS+r64Z5",
-	"Mfg+dg5Cw7jOPoRxvR7LshFkyG6sTd/tg++f4GJqM19TxgUkMyYIW2SO0Avb5RQsRxrlUlbkDAT4WWbv",
-	"N9T9LeSieBxXR9knAJ3dsXzbPBSNFoCHavyltvYvxP9tvP+6bh8Z+Z4cvkTNr8D+rpPIt0A1b6ZlKmnA",
-	"ZaEbjTv3Z3I3aTuPh4a6a8RCW6vX5Sd5ajOibgliNPIrTXCHA0v5Gxq4cig8W/ZhRc60XKKaGzs/s8k1",
-	"C0yZYoa2YpUQo7sHQ1EDUV0DlzfmVa7aKSvyFjTMmMrJKyHTvkHcZbyGVbcwvutpekK+3/tCfB+as5bZ",
-	"vsL/V+D6SxTpCruPWXJNzG4dr9BrGDTuFp7ngvjVF7BvNBeOq1FPKH3qmGELEexLyPAGMx3DeAGXP799",
-	"Qszb2NbDPQ8HpZx4bXv589sG9mtUt1Ng55O+Lm830uEHnzp5ehK4aGu78aNrOnzD6Cdpuxn5a4Ko5Ust",
-	"Lt69+VMtn68elY7gy3yXCX7ZJPiSh/95aL2Simv7iMq3wmog5PyryFkXIKvSHh4mOQFG/AUdGzLwqpVP",
-	"QOC8e/eNb/Z16a1y93RpZDvfrnhZdbpsM/Pekc97Uhtzrf2shfpnX8aneqSUqVwuV+03lqWpgk0N4i9T",
-	"eYkBfFhpG+XPVNrqm7eRfLmw595UjttXqyqDHvAJpLohtf17Rfsumusju76w9AYblaXk2NlwrimT69gN",
-	"4RoKpu0V5MpXeA5FqF8DqaqGqNzVPDIBI/LH1dWMiRGwqezDZZnMyJnj2gVqfGC5qkHV9ssBk4xPZwY6",
-	"TAAXKX70rWB5N7ZJLOud0hRXKGBVTOMsjRLWdoyWVorXCK342Zc5eNKMpcyQiTY8vrNxeLvSf1iUxnWA",
-	"s8Zi5WEExGRSTMmHncrQtMBtuM8uNCSv26UCuLCWo6+iDSgmF+AHCWnpsxyd0fcDPYph9DKn/92dPR/k",
-	"o27cQP8fqORmRFS0aUdG9DJvZ9PVyp+alVY74uzxbN2O2RSG8lP+YWe0X5it1XWr4Oz2xkxjCgX5gZ4/",
-	"OqEAZTceDAb2v+QOWvLYcR9B8z/Qu3UMlJyDLWHoboI69C+sY23XFni6ipbdgf1Po8Zlt60QfcPFd70R",
-	"LVvsDZb3uGP9p1QfdZfKBquBEPXt6YxDR/ZKbsRkKlQ6Lq4/zmbLMR0vbMtDNJIWVXuI1yVriWK18P0g",
-	"VqAqJLUVw8B9GkTIOhFnhUAfbMMJ2TROpvib5mRnkI9DUTk59r2r/64SCiGiZiOPzB2nKsp6CT4VCzKz",
-	"rQPuvXbBiKEI42yvgNujmhLDTM6tNJYTU30ph+nrIH9XEm60cKVKn5Ypq47SVrZ0R/wKNuzdbUL35LO1",
-	"3OZqlMRam5ZF1nPmcIGFt5TZ5i8SVhkP+2As00WIM2n/+RKlQ8uBz0y3fDRxH6yCPFhe2pVBQsonE1S2",
-	"sdp+T4kTZ09KEuB2xIu9vT5UyeVrLIzNQe+9gJkslXaROXdJuU/cl3loHMePLDFDYa0TO0ZDJ/TfwUfb",
-	"HAiFct/gVLJ010skGMOMZRNgc7ZwV4bUaFzltKsmw6GouwwPav1vKyI8UHZZTVNpDd/7omWObuMQFm07",
-	"dtv9aSSK/y9R/cSJ6vvdw0/ewdsaKNpAsZY4x7fuLnratwtVC/w3qOyri0lXi+xqW5oYe3kbg+9dAfc1",
-	"ICv1wpcPHsYDO65YbrNUDh/mhM7eYK9Lgp9UgZCiZ1DlNkjsgNqv26VKkUrUK8V7HWWblbT7FF1iG6Ni",
-	"UK5dKbTgyeS6W8lwhwKbaKiqwcihqDZ2A4Kp4LIIh7A32AtCytoTOdc+c1IvOudZBmP0pYIZifyplKn3",
-	"xjKcmEaKzpYEpUMxZsl1H47FcgXbLKxCRoTXMo32tlB05lNJesYLV9nIbMejq04KGcQD4E4PhPrlpWRP",
-	"zlKMmxsmpJqMlJAxgy1oc11ltrguBodx5yfb72lgGgedNqqL8Bymf7s6O/vt5PDqaBT4yrVKkBpmqSOh",
-	"7/GUkCFTgswqMqaCJ7tVm8crRVf+eymqUvGNQ67p+D+h0bcq5jbtZUH4srIwfpxefKLE1srXeVvEqBuR",
-	"Of+eLBIFZIV0pLL3vnu/b1Rv/4z0t6V0X/nr3trmrMgupmsGK/LxDsEcKmG2xvTOw6B/i0BuswftXy6G",
-	"6zp7XYlV0Gzus+mrplhF2SV6Bwm/neCX1ah/C4ovNc9sM8me6UoFauhYR8RXGX2DOcMK0Hb6N6wBYoHb",
-	"6s2nJbLpiDYO/zcPVd6n8bBipMaz5uKNx8upg8YLd4LGg1ACePv+9n8DAAD//w==",
+	"7H39c9tGkui/0oW3VSbfghQl29mNXO8HrS0nSmTZT5LXtRf6wiHQJCcCZuCZgWjGpf/9qucDAEmQomTL",
+	"9m7dVd1aBOajp7unvxv5FCUyL6RAYXR0+CkqmGI5GlT21wtk6Skag+okpd8p6kTxwnAposNoNCwHg8dJ",
+	"mn0AIwue2J946J4WTBlOA5eeyslEo3GPRjFIBSNZmrH82E+zD35MWfK0GsE0ZFwbTPtRHHHatWBmFsWR",
+	"YDlGhxFPozhS+KHkCtPo0KgS40gnM8wZAWwWBY3SRnExjW5u4ugkxbyQBkWy+BUX64c6giTjKEwvmUmN",
+	"AkrBP5QIV7iADoO3b09eANfAYCplCslM8gS7Mez3Dp4+hWTGFEsIeRW0M2QpqhrexvY92n8bsDfuZKjN",
+	"P2TK0VLkuUJm8LWiRQ+JeMKgMPQnK4qMJ4yOsfeHprN8aqz9F4WT6DD6P3s1uffcW73XWPPc7VdvXqPV",
+	"PdGFFNqBYie4uekXg2VpUQvFCnmSBAuD6TMwMwTNpgxmTIM2THkmcRi3EFbINr1zLDK2wDYupsONYD5D",
+	"AWZGtBV6jspRWdlpICfABCBTGUcFnigw52bmwcgth/S3k/Mmjt4oOc4w34Kuwo34693QFtZtw5iA85fP",
+	"4ccnT/8GfnFIZVLmKEzfXgm/CO1xlKYKtf2Tpam9vyx7o2SBylgOnLBMYxwVjUd2KM065QL36XfOPp6i",
+	"mJpZdHjw9Ic4yrkIv/fjVbzEzekHbdPXJiTcLFYG7h/8/dZ9ElkKo1Zn/vDk1omF1IZlz2WKK3MfH8Qt",
+	"Iqa+N79Ve3qg42Vcva+my/EfmBja7DkTCWaBz61MXkK2pBvixPFEqpyZ6DAikRm1AK4NM6Xe6c5duKGr",
+	"8IfdqrVaQV4XIHdjoKRUikTi+u08uXgNTw72/waJTJHuV8FIHdGr//7tqPdf7z89vvlL29GTUhuZ74wp",
+	"bjC3oFR/3IqxE4P5iShKi4KcfTxxM/cHA8tQ4We1GVOKLSxVZrwouJg2Ltu2zcKwNdaqTxjgj2tMrm/T",
+	"Rrlawa8zGiE6L5xZ4CdyYXCKyl0mocvczVvDZloti+mRWSJAygz2DM+xjQqolGxfEa9RGEfL9neX9mnL",
+	"24Y+aOfIVvibPHg5Q/CrkCYgiS8Vn3LBMshRazZF6HCj4Xkmy/SYoNEwSvD3/zsCZozi49Ig6ZV0KEZe",
+	"7Pdoz1E3tkpElgbsRdML/UgDYa+XWfSFfQ9hPmOmVkgaRar7QxG10JS3Y+nKWTtrz8NRXlvTbIlWXJgf",
+	"ntRbNKgfJr0JVt7qvMcHW+ddkr3YCk7BFplkLXqaqDCW6WITCQ7t018uXp/BNctKBG40ZhOn2LkhfU4v",
+	"Y8BMI40dCrscIz3v9ofOeEGUMhbXCkFIA28vX/b+Dnom54LGvv3ry5cvX3Qd7j/2prLnj0AKu3/O5q8c",
+	"OEH8YovFUaBIuZiOoBSGZ2RaEDcyI5WnryaAOyPljZZRlyzllOuEqdS/87/oZX8ozjEhBkpBCosGEiNk",
+	"iabOModRYC+ys/sWrhFMpLKDm/xmh1teBS6Gwlo3qK55gsSYzLAx02hnOrvdTgY3WcegJeA1qgVZGglq",
+	"DRqRAHboQlHmJLn8+a3l7s2yOKoO1BBUni0I0TS3d80U2dGaFqlF15tqufrZeb1w/fBFvUWgjpNOy/R5",
+	"5zlmTs4H0wYClNZhmTfeVjA/AzbWKAzMZzxD8AckfbWb4DMb7sOKyHe6y45dvUttd3LtcjspUEvTpuwM",
+	"0jeuBX9Dyq/J9MDdtYCt7+52TXPKnX2wrG3upoAbeutmVcGu4syu1wbSS45ZehxUzjI4E3q3zhpWvJAH",
+	"GqSQHRcD9qd9GNmtfhu87+urctRvo7OXVbdT2u1fT2iD/2dkGVmhq7AnM0yu7qbw1tauLcdwaeVVFEel",
+	"YNeMZ2yc4fo1XT3DFovxZ66NVIvjYI+vWh67mwwKmfeUHsD69SvQlWg9xisplrSqKPOxvSxNxZBiwnOW",
+	"9V+4f5tvezwvpHK3gREpoyk3s3LcT2S+p2ey0AUdZs8vYeE7k4ZPvLfYQnvnOt/F6LriIm0S+vX5i+Pz",
+	"35+/fvXm9Pjy+EUU+ycvj05OGz+fH509Pz6lJ+/vxOhxJBon2GDS3cXJUZjwgntXejtHruwcN9wbi4Xm",
+	"YvUZ4gZW27igSZEvIdyWKHx/8VYFiT6bQ5ru2ec6WhPGs1Lh+eZrO3OyYWd0LcmSm3V3656uXdtSd/K9",
+	"7+nl3Utu0SQsdpyChTM5DMuOclm6i7NtnhNzNEexBE82GOevCxSXmGGORi3ADq1t9RSVM9Ad+4UY2iPt",
+	"PKeRHV4whcK4uLAUOBQ+rGftTW66MZD3xEWJKYwX3tL05qkz2mdMpJk1g+3etLS/xboPR9ZEGwprvVp7",
+	"2EOTwhgnUqEDWsMcFcIVFmbJw6pJWxbp3a7QxqDKkg9faZvgzDdJtNW1b0qoJnj1ZdooIJ7T6rpFTFTP",
+	"d2RCv1BrAGyLgGoEkB9WTj1w3Ow+F+q2WNsWDtiukWohtobWjAu8pFV3vvQfSiaMj7juNEFfla0UKAU3",
+	"bxRP8H7ooWUb0DTXixvH2ooPF6+7W3Cyef5lqfdGam74NcbADORSG3gME8USeg0pn3JjE0H4MclKza/x",
+	"FRc8JyPLpany8HMQf00D0pNnawh8JcrKen8Oej/2f++9/2trsHWJsss4OpOiJ3DKHJ6EhJwE7QqWSHj7",
+	"wIVn8Ucaci6kAlqakPhNkLU7B27kujfeCv4cg9AJmjLPWbuFUyxb2o14m+Z/bnhjggy4NdrXanD6Tf0O",
+	"YbmNWLhYcyffHJ+9ODn7KYqjN0f/enV8dhnF0cnZP4/PLl+f/yuKo5dvT1+enJ76N01vhP4+Prs4unTT",
+	"K7dku0OyrqnWWPVnOYeciUUwDphC4AKQJTNwEtkmIJYIWW+6W+B0Cfjdp7iz7zbeI2THwQ007zajJtJu",
+	"4wN5dxzt2eIejHl3jmpwUZPBtnLUGmM7s3vdHLa5abLKbXyXxgYTVdu4MooUU+CaWKzjYQcukqxMMT20",
+	"puuEK23cGlwPhZEwRjDsCkU3WLMghbV9vY1tV7crO9N1c0ZnA+uTaaVdUttg8UhDIvOcidSGO+2GnYEP",
+	"cnqYu/1WQqbIUlLKG8KrYQe/oSzNM3vksB23QAi3JZsyLqxXUCX9p/waNZTF7iHWnH08uv38NrECnnBT",
+	"NLpyDVZ3BmnDwAQsiWwUmhnUQ9EZ9Xo0uxewPSJigUvrXsx4kdORuMemywBMymzCs8y+ceUHLpYelhiK",
+	"nC2gYNoG/7mABi8v+SgNAswZN1xMX7ro5jp/Kiwyjho6NgQMtIC29TaC5cSYAmgxJVi2Z0fobo0DRovr",
+	"Q7DC0rpaNlWQQxN7E6nmTKXQGf02jN6wBZ3u+YypKabDKIbq2QtMiFHSYfR+1H3mmGsomvczdjK4FKkE",
+	"bXiWQSkcmnB5+XOclMT8bv0LI5Orc8yQab+6w1WlczeFQdsjLY2weJOXGqy+hPTNIsMr8n+/yMyDu1Bf",
+	"JYjx0N77Dj5bE4g2PvHs3BIZv9tRvzRHrYaKn/98dP7TcRRH58cv3561G153YZrCnbs1KLxChXpoSxSX",
+	"3dlj9hj/EuHbQLz7R24bVWLLcnu9kAsN41mLXepetJdLKCVViw58LRBQGLWAAhVwcc0ynroEV78pNbed",
+	"vZFSa4vECm1IDd6SrWlxVrjJcIvEvo1ZjEtwumW2ljL9/43O/hF4v9DV/W31+L+iN3+OGtX1l8sGkSLb",
+	"ndcbu5+SBvzMmLlCokOtgVYNxwV0zo9/OX5+efwCpMgW3f7mVTC9cIGOddPn4te3zhZPZJml1hofk0FE",
+	"ZyGLYqc9qoNvSGGtZ1DPjy+Oz/9pPYuwg/3z9Pjownu2ZxdvX7U6sCsMvbx93BY6dIS8Te6tEnCNhb5Q",
+	"9G97JOVWyD5fKjfvyf0l8wUab1Xep8yxzp3fEibbKly+h0hYWxVAA0vey2kRSEwpvqFosFGeu/7u7oLs",
+	"rrm6fHOBoVEsueJieubQfDt318s1r2Y4/NqCcbNMeOt1DZj9EjeiotJnXAe6C6d4jVmLqdpk9m1wVCq3",
+	"EqsuHbTrnDsInBqmxlabD/YlkFxj6L5opiNiUipuFhe0qgNjjEyhOipdAZD79TLw+S/vLqO1PgD45d0l",
+	"dM4vDp7+EMMx/QNSwXH64uKoCxMlc+vf8xQtZsnEvOYpqqoyFbiGRIoJn5bKFhaCUaU2LuLxx9z0/phf",
+	"6V6pspHt62k8m/AMR3F4xLUuUdW/WZlyFAmOun04MRpGuhyPXMDLJgScjxW6b7quNtGOS2SBI+jogiXY",
+	"01gwRVfHFkuOdFKMoGMx3YUkYzyHqWLC6KHwxZCHClk6gg79A1LgIw1yLqrgr0hdza2t85MCq3aPvBuH",
+	"esrDueKGQCgyluBQ2GCQDfSsLeigCrg8ZGnOxcgGX9TCzLiYxjbL7XLa4dDdPhyzZDYUrj6U9EDGtfEB",
+	"Ojq+DQgJxFQ/a0RjLH5YZsM3xsardDmZ8AR1H95xMxuKUa/HSjMDIQXB78pAJ6zMDE2v4IQUr0ddEBKM",
+	"vEJBLECbhfCi5XLiVcd/tWidGVM4rcHFRK6rO1sk3UsVv8YQHPUVo1xM+3AUHnINzHdCANMh5Ag+QugE",
+	"qq0FCKEpYholy+kMfBA4hioGbKc1ImfEwlXcFzpSgYv8wh5Ukd9ufyisP+PSARs7aTR0RpvaeFwAMNQp",
+	"zGdS41BUtbSc2GsuQtwPng4eO1YbnaNRi97RxKAiLsdEilR3nwGDp4MBsRMN5Ro0myCdRdnCi7mlb9WW",
+	"NFrpOBv1h2Ioji2b1Vw1Lo1FIYGNjsYaGDiyetp3NCKMarkz6kIpMtSeG0mYqqFQpdAe/iaLHQKDnFvy",
+	"xpCzjFQypjHgx4LkH51mzNJsAZpPhZUunt2qON+TwX48FMy/CWXzNvIdjvFIu0sBTwaPYxhLM/OQvHv3",
+	"rkcgk2hLmMFD+Ic9xogIEy7bUNhiZbL57f1pCIMOE9LMUFVj6WoHBn0yeOKEkhUCOsyx67jCFY3Z5NlQ",
+	"rFDCcZQF2ElTknYsy1C5y5XxBIW26tM3D746uWx4w1G4pFEcXaPS7mYN+vv9gbV/ChSs4NFh9Lg/6D92",
+	"rTMzqzv2WMH38KOP7l7v77mV9pztYVWedKqvQi1ZRs0+n2M/2y5bt4z+1q4N6yF7K/2XN++bTY4bvYyl",
+	"Pshmw2K02pV4MNjfvIgft9JlSJrSir7bJ9Z9drVStqduqmMfIvTaIXp/E7e/D2ogek9Y0CEsHL0hPqqz",
+	"Rh13vTB9pG3p8TN3sZkGS8dV8nVJCrOprveJ3hO4dnBpeMbNYi8jweur0qbYQurTMGANvYMv1uvp65fb",
+	"ehYJvv4qlpeQdOmklW0y4BrKonFsf8qWc5Ou51sPfl6N+CYnp+0XfeLJp4PHX2G/M2mAkLJ4BiNXNz4C",
+	"zRYa5jOezCDFAkVKlxUmjGeY3k6UoNicCUW8O1byCpWX5FvJdL2/Z2/EXpp92MKa2tT1/3pdAq3H7Vb6",
+	"W0K9vo8h677POtrumFHVu/2hROuSeekb+i5qlG+ukhkOaamWWhkn7x6IrVZ6LFrIfenbfeqOHZmlqI1L",
+	"NfcfThZuknW+W0q3xOMsHshGsL6JM4zXSGnNNimWpF7YqI2r9j7x9GbP9+00Nd06nvw22tB1cB8hsPnR",
+	"RutVHCxRQeBVfULkq9Sd46737Mngx9g5CA3jOvsQxvV6LMtGkCG7tjZ9tw++W4mLqc0zTxkXkMyYIGyR",
+	"OUIvbE9hsBxplEsQkzMQ4GeZvd9Qd5ORi+JxXB3lkAB0dsfybfNQNBpu7qrxlz4i8ZX4v433X9TNWiPf",
+	"AceXqPkN2N/17fmGw+bNtEwlDbiaj0ab3O5M7iZt5/HQvnqFWGhr9bpqAJ7a+gO3BDEa+ZUmuMOBpfwN",
+	"DVw5FJ4t+7AiZ1ouUc2NnV/Z5IoFpkwxQ1sfTojR3WdDUQNRXQNXpcGryhCnrMhb0DBjKievhEz7BnGX",
+	"8RpW3cL4roPwAfn+4CvxfWiFXGb7Cv/fgOsvUKQr7D5myRUxu3W8Qmdv0LhbeJ4L4lffLrLRXDipRj2g",
+	"9Kljhi1EsC8hw2vMdAzjBVz8+vYBMW9jW3f3PByUcuK17cWvbxvYr1HdToG9T/qqvNlIh5986uThSeCi",
+	"re3Gj67p8B2jn6TtZuSvCaKW7yK5ePfmDyN9uepvOoIvql8m+EWT4Ese/peh9Uoqru2TRd8Lq4GQ828i",
+	"Z12ArEp7eJjkBJhNgndsyMCrVj4BgfPu7Te+2UWpt8rds6WR7Xy74mXV6bLNzHtLPu9Bbcy1Zs8W6r/+",
+	"Oj7VPaVM5XK52tqxLE0VbGoQf5nKSwzgw0rbKP9apa2+eRvJl8vodqZy3L5aVQBxhw+O1e3f7V8HO3TR",
+	"XB/Z9WXc19io4ybHzoZzTZlcxW4I11Awba8gV76eeihCtShIVbUf5q7CmAkYkT+uLmdMjIBNZR8uymRG",
+	"zhzXLlDjA8tVxbe23+mYZHw6M9BhArhI8aNvvMy7sU1iWe+UprhCAatiGmdpFIy3Y7S0UrxGaMXPvszB",
+	"k2YsZYZMtOHxnY3D25X+n0VpXAc4ayxWHkZATCbFlHzYqQwtQtyG++xCQ/K6XSqAC2s5+pr1gGJyAX6S",
+	"kJY+y9EZ/TjQoxhGT3P63/3Z40E+6sYN9P+JSm5GREWbdmRET/N2Nl2ts6tZabX/1B7PVsmZTWEoP+Uf",
+	"dkb7hdlay7oKzn5vzDSmUJAf6PmjEwpQ9uPBYGD/n9xBSx477iNo/id6t46BknOwJQzdTVCHbqF1rO3b",
+	"cmpX0bI/sP/XqHHZb2v72HDxXSdSyxYHg+U9bln/IdVH3RO2wWogRH1/OuPIkb2SGzGZCpWOi+tPIdri",
+	"Z8cL2/IQjaRF1YzldclaolgtfPeVFagKSW3FMHAf4hGyTsRZIdAH295FNo2TKf6mOdkZ5ONQVE6Ofe+6",
+	"LaqEQoio2cgjc8epirKegk/Fgsxso457r10wYijCONuZ4/aopsQwk3MrjeXEVN+lYvoqyN+VhBstXKnS",
+	"h2XKqn+7lS3dEb+BDXt7U96OfLaW21yNklhr07LIes4czrHwljLb/P3PKuNhH4xlughxJu0/FqR0aPDx",
+	"memWT5QeglWQz5aXdkXHkPLJBJX9jIH9ehknzp6UJMDtiCcHB32okstXWBibgz54AjNZKu0ic+6Scp+4",
+	"L/PwmQb8yBIzFNY6sWM0dEKNJny0rbhQKPfFWyVLd71EgjHMWDYBNmcLd2VIjcZVTrtq6R2Kuqf3Wa3/",
+	"bUWEB8ouq2kqreE7zbTM0W0cwqJtx267P41E8f8mqh84Ub3bPfzkHbytgaINFGuJc3zv7qKnfbtQtcB/",
+	"h8q+uph0tciutqWJsZe3MfhOMXDf3rJSL3xn5G48sOeK5TZL5fAZXOgcDA66JPhJFQgpegZVboPEDqjD",
+	"ujmxFKlEvVK811G2NVC7Dz8mtg0xBuWaA0PDq0yuupUMdyiwiYaqGowcimpjNyCYCi6LcAQHg4MgpKw9",
+	"kXPtMyf1onOeZTBGXyqYkcifSpl6byzDiWmk6GxJUDoUY5Zc9eFELFewzcIqZER4LdNoJg1FZz6VpGe8",
+	"cJWNzPYXu+qkkEF8BtzpgVC/vJTsyVmKcXPDhFSTkRIyZrAFba6H0xbXxeAw7vxk+/UaTOOg00Z1EZ7D",
+	"9O+Xr1//fnp0eTwKfOUak0gNs9SR0HdUS8iQKUFmFRlTwZPdqs3jlaIr/3UiVan4xiHXdPxnaPStirlN",
+	"e1kQvq4sjO+nFx8osbXyLewWMepGZM6/J4tEAVkhHansve/u9kX47R9t/76U7nN/3Vs/KqDILqZrBivy",
+	"8RbBHCphtsb03oRB/xGB3GbH579dDNf10bsSq6DZ3H+kYNUUqyi7RO9G/9hm3/td0FpVHqDSJzOZWWcW",
+	"M1u6G2zx8EVhL1FdSM667p3Q/BYPRdVeVwnXi1/f+qOQQRFD6ImjtUNTXF34bzvbXJG4/2zyIw3XHOeH",
+	"JJzrg/kiAhCyqtttE7PEAedNfPxHsPdq+9w2E/SRhgbeoGNdL19X9Q1c/jp51oSqnb03pKiCBbNdoF1U",
+	"o/4jSL7UHHYLvSsEfTVq3zcnXgHazgANa5dY4KZ682mJbDqijcN/NKhimsbDSlA2njUXbzxeTo01XrgT",
+	"NB6EEteb9zf/EwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

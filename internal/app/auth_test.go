@@ -240,6 +240,7 @@ func runAuthTable(t *testing.T, base string, idp *testIdP) {
 		"cancel A's":      {http.MethodPost, "/api/v1/orders/" + cancelA + "/cancel", "", true},
 		"cancel B's":      {http.MethodPost, "/api/v1/orders/" + orderB + "/cancel", "", true},
 		"payments of A's": {http.MethodGet, "/api/v1/payments?orderId=" + orderA, "", false},
+		"reservation":     {http.MethodGet, "/api/v1/reservations?orderId=" + orderA, "", false},
 		"get stock":       {http.MethodGet, "/api/v1/inventory/SKU-1", "", false},
 		"set stock":       {http.MethodPut, "/api/v1/inventory/SKU-19", `{"available": 500}`, false},
 		"dead letters":    {http.MethodGet, "/api/v1/admin/dlq", "", false},
@@ -257,7 +258,8 @@ func runAuthTable(t *testing.T, base string, idp *testIdP) {
 	}{
 		{"admin", "create for B", 201}, {"admin", "get A's", 200}, {"admin", "get B's", 200}, {"admin", "list", 200},
 		{"admin", "list B's", 200}, {"admin", "payments of A's", 200}, {"admin", "set stock", 200},
-		{"admin", "dead letters", 200}, {"admin", "get missing", 404}, {"admin", "discard one", 404},
+		{"admin", "dead letters", 200}, {"admin", "get missing", 404}, {"admin", "reservation", 200},
+		{"A", "reservation", 403}, {"anonymous", "reservation", 401}, {"admin", "discard one", 404},
 		{"admin", "counts", 200}, {"admin", "list stuck", 200}, {"A", "list stuck", 200}, {"A", "counts", 403},
 		{"A", "discard one", 403}, {"A read-only", "counts", 403}, {"anonymous", "counts", 401},
 		{"anonymous", "discard one", 401},

@@ -40,6 +40,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Errorf("the timeline shows %d entries, want PENDING to COMPLETED (5)", n)
 		}
 		b.waitText(t, "#payments", "CHARGE", wait)
+		b.waitText(t, "#reservation", "CONSUMED", wait)
 		b.screenshot(t, "console-order")
 
 		// A malformed command, sent with a plain Kafka client, is dead-lettered.

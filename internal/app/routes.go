@@ -48,6 +48,7 @@ type (
 		ListInventory(context.Context, api.ListInventoryRequestObject) (api.ListInventoryResponseObject, error)
 		GetStock(context.Context, api.GetStockRequestObject) (api.GetStockResponseObject, error)
 		SetStock(context.Context, api.SetStockRequestObject) (api.SetStockResponseObject, error)
+		ListReservations(context.Context, api.ListReservationsRequestObject) (api.ListReservationsResponseObject, error)
 	}
 	paymentOperations interface {
 		ListPayments(context.Context, api.ListPaymentsRequestObject) (api.ListPaymentsResponseObject, error)
@@ -285,7 +286,8 @@ func serviceOf(route string) string {
 
 // routeOwners are the route prefixes of each service's operations.
 var routeOwners = []struct{ prefix, service string }{
-	{"/api/v1/orders", order.Name}, {"/api/v1/inventory", inventory.Name}, {"/api/v1/payments", payment.Name},
+	{"/api/v1/orders", order.Name}, {"/api/v1/inventory", inventory.Name}, {"/api/v1/reservations", inventory.Name},
+	{"/api/v1/payments", payment.Name},
 	{"/api/v1/shipments", fulfillment.Name}, {"/api/v1/notifications", notification.Name},
 }
 

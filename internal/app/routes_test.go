@@ -28,11 +28,15 @@ func (stockOnly) SetStock(context.Context, api.SetStockRequestObject) (api.SetSt
 	return nil, errs.New(errs.ECONFLICT, "", "")
 }
 
+func (stockOnly) ListReservations(context.Context, api.ListReservationsRequestObject) (api.ListReservationsResponseObject, error) {
+	return api.ListReservations200JSONResponse{Items: []api.Reservation{}}, nil
+}
+
 // TestNotServedHere: the operations of the services a process does not run answer 404 "Not
 // served here"; those it runs are answered, their errors as problems.
 func TestNotServedHere(t *testing.T) {
-	if got := len(newServer(nil, admin{}, &httpx.Health{}).notServed); got != 12 {
-		t.Errorf("a server of no service lacks %d operations, want all 12", got)
+	if got := len(newServer(nil, admin{}, &httpx.Health{}).notServed); got != 13 {
+		t.Errorf("a server of no service lacks %d operations, want all 13", got)
 	}
 	h, err := routes(newServer([]any{stockOnly{}}, admin{}, &httpx.Health{}), testLogger(), routeOptions{})
 	if err != nil {
@@ -51,6 +55,7 @@ func TestNotServedHere(t *testing.T) {
 		{http.MethodGet, "/api/v1/inventory", "", 200, ""},
 		{http.MethodGet, "/api/v1/inventory/X", "", 404, "SKU not found"},
 		{http.MethodPut, "/api/v1/inventory/X", `{"available":1}`, 409, "Conflict"},
+		{http.MethodGet, "/api/v1/reservations?orderId=67993c38-8059-4d8b-8567-1542560584ee", "", 200, ""},
 		{http.MethodGet, "/nowhere", "", 404, "Not found"},
 	} {
 		r := httptest.NewRequest(c.method, c.path, strings.NewReader(c.body))

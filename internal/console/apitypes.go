@@ -81,6 +81,20 @@ type payment struct {
 	CreatedAt time.Time   `json:"createdAt"`
 }
 
+type reservation struct {
+	ReservationID string            `json:"reservationId"`
+	Status        string            `json:"status"`
+	RejectedSKU   string            `json:"rejectedSku"`
+	RejectReason  string            `json:"rejectReason"`
+	Lines         []reservationLine `json:"lines"`
+	CreatedAt     time.Time         `json:"createdAt"`
+}
+
+type reservationLine struct {
+	SKU      string      `json:"sku"`
+	Quantity json.Number `json:"quantity"`
+}
+
 type shipment struct {
 	ShipmentID     string    `json:"shipmentId"`
 	Carrier        string    `json:"carrier"`

@@ -204,9 +204,11 @@ type orderView struct {
 	Order                                      order
 	Terminal                                   bool
 	Payments                                   []payment
+	Reservations                               []reservation
 	Shipments                                  []shipment
 	Notifications                              []notification
 	PaymentsErr, ShipmentsErr, NotificationErr string
+	ReservationsErr                            string
 	Flash                                      string
 	FlashErr                                   bool
 }
@@ -220,8 +222,10 @@ func (c *Console) orderFragment(w http.ResponseWriter, r *http.Request) {
 	c.render(w, http.StatusOK, "order", v)
 }
 
-// loadOrder reads the order and, at the same time, its payments, shipments and notifications. A
-// refusal of any of them is the error: the caller sees the login prompt, nothing else.
+// loadOrder reads the order and, at the same time, its payments, reservation, shipments and
+// notifications. A refusal of any of them is the error: the caller sees the login prompt, nothing
+// else; but reservations are an admin's only, and a customer's token refused them is shown so in
+// their section.
 func (c *Console) loadOrder(s *session, id string) (orderView, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return orderView{}, &apiError{Service: svcOrder, Status: http.StatusNotFound, Problem: problem{Title: "No such order"}}
@@ -231,7 +235,9 @@ func (c *Console) loadOrder(s *session, id string) (orderView, error) {
 		pays                       list[payment]
 		ships                      list[shipment]
 		notes                      list[notification]
+		res                        list[reservation]
 		orderErr, pErr, sErr, nErr error
+		rErr                       error
 		wg                         sync.WaitGroup
 	)
 	q := "?orderId=" + url.QueryEscape(id)
@@ -239,6 +245,7 @@ func (c *Console) loadOrder(s *session, id string) (orderView, error) {
 	wg.Go(func() { pErr = s.get(svcPayment, "/api/v1/payments"+q, &pays) })
 	wg.Go(func() { sErr = s.get(svcFulfillment, "/api/v1/shipments"+q, &ships) })
 	wg.Go(func() { nErr = s.get(svcNotification, "/api/v1/notifications"+q, &notes) })
+	wg.Go(func() { rErr = s.get(svcInventory, "/api/v1/reservations"+q, &res) })
 	wg.Wait()
 	for _, err := range []error{orderErr, pErr, sErr, nErr} {
 		if _, ok := refused(err); ok {
@@ -251,6 +258,7 @@ func (c *Console) loadOrder(s *session, id string) (orderView, error) {
 	v.Terminal = terminal(v.Order.Status)
 	v.Payments, v.PaymentsErr = pays.Items, errText(pErr)
 	v.Shipments, v.ShipmentsErr = ships.Items, errText(sErr)
+	v.Reservations, v.ReservationsErr = res.Items, errText(rErr)
 	v.Notifications, v.NotificationErr = notes.Items, errText(nErr)
 	return v, nil
 }

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/google/uuid"
+
 	"github.com/ordersys/ordersys/api"
 	"github.com/ordersys/ordersys/internal/errs"
 	"github.com/ordersys/ordersys/internal/httpx"
 )
 
-// API is the inventory service's part of the REST API: stock levels, read and set.
+// API is the inventory service's part of the REST API: stock levels, read and set, and the
+// reservation of an order.
 type API struct{ svc *Service }
 
 // NewAPI returns the inventory API of s.
@@ -79,4 +82,25 @@ func (a *API) SetStock(ctx context.Context, req api.SetStockRequestObject) (api.
 		return nil, err
 	}
 	return api.SetStock200JSONResponse(toAPI(l)), nil
+}
+
+// ListReservations is GET /api/v1/reservations?orderId=: the order's reservation, for operators.
+func (a *API) ListReservations(ctx context.Context, req api.ListReservationsRequestObject) (api.ListReservationsResponseObject, error) {
+	reservations, err := a.svc.ReservationsOf(ctx, req.Params.OrderId.String())
+	if err != nil {
+		return nil, err
+	}
+	out := api.ListReservations200JSONResponse{Items: make([]api.Reservation, 0, len(reservations))}
+	for _, r := range reservations {
+		item := api.Reservation{ReservationId: r.ID, OrderId: uuid.MustParse(r.OrderID),
+			Status: api.ReservationStatus(r.Status), CreatedAt: r.CreatedAt, Lines: make([]api.ReservationLine, len(r.Lines))}
+		if r.RejectedSKU != "" {
+			item.RejectedSku, item.RejectReason = &r.RejectedSKU, &r.RejectReason
+		}
+		for i, l := range r.Lines {
+			item.Lines[i] = api.ReservationLine{Sku: l.SKU, Quantity: l.Quantity}
+		}
+		out.Items = append(out.Items, item)
+	}
+	return out, nil
 }

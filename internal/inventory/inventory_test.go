@@ -40,6 +40,7 @@ func suite(t *testing.T, b backend) {
 		{"batch locks stock first", testBatchLocksStock},
 		{"reserve and release in one batch", testReserveAndReleaseInOneBatch},
 		{"reservations around a release in one batch", testReservationsAroundARelease},
+		{"an order's reservation, read", testReservationsOf},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b(t)) })
 	}
@@ -207,5 +208,30 @@ func testSeed(t *testing.T, e *env) {
 		if err := e.svc.Seed(ctx, bad); err == nil {
 			t.Errorf("Seed(%v) succeeded", bad)
 		}
+	}
+}
+
+// testReservationsOf: an operator reads what an order's reservation holds, or which SKU refused it.
+func testReservationsOf(t *testing.T, e *env) {
+	e.seed(t, "SKU-1", "100", "SKU-2", "50")
+	held, refused, none := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	e.reserve(t, held, line("SKU-2", "14.5"), line("SKU-1", "33"), line("SKU-1", "1"))
+	e.reserve(t, refused, line("SKU-1", "1"), line("SKU-9", "1"))
+	got, err := e.svc.ReservationsOf(t.Context(), held)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("reservations of %s: %+v, %v", held, got, err)
+	}
+	r := got[0]
+	if r.OrderID != held || r.Status != inventory.StatusReserved || r.ID == "" || r.CreatedAt.IsZero() || len(r.Lines) != 2 ||
+		r.Lines[0].SKU != "SKU-1" || !r.Lines[0].Quantity.Equal(d("34")) || r.Lines[1].SKU != "SKU-2" || !r.Lines[1].Quantity.Equal(d("14.5")) {
+		t.Errorf("reservation %+v, want SKU-1 x 34 and SKU-2 x 14.5 RESERVED", r)
+	}
+	got, err = e.svc.ReservationsOf(t.Context(), refused)
+	if err != nil || len(got) != 1 || got[0].Status != inventory.StatusRejected || got[0].RejectedSKU != "SKU-9" ||
+		got[0].RejectReason != inventory.ReasonUnknownSKU {
+		t.Errorf("refused reservation: %+v, %v", got, err)
+	}
+	if got, err := e.svc.ReservationsOf(t.Context(), none); err != nil || len(got) != 0 {
+		t.Errorf("an order without a reservation: %+v, %v", got, err)
 	}
 }
