@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -12,7 +11,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -160,29 +158,17 @@ func mustJSON(t *testing.T, v any) []byte {
 // authed sends a request with the Authorization header authz (none when empty).
 func authed(t *testing.T, method, url, authz, key, body string) response {
 	t.Helper()
-	req, err := http.NewRequest(method, url, bytes.NewReader([]byte(body)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := http.Header{}
 	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+		h.Set("Content-Type", "application/json")
 	}
 	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
+		h.Set("Idempotency-Key", key)
 	}
 	if authz != "" {
-		req.Header.Set("Authorization", authz)
+		h.Set("Authorization", authz)
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return response{resp.StatusCode, resp.Header, b}
+	return send(t, method, url, h, []byte(body))
 }
 
 // TestAuthDev and TestAuthServe run the table of who may do what against `ordersys dev` and

@@ -96,24 +96,15 @@ func placeOrderAs(t *testing.T, base, authz, body string) string {
 // consoleRequest sends what the console's pages send: htmx's header, the token, a form.
 func consoleRequest(t *testing.T, method, url, authz, form string) (int, string, http.Header) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(form))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("HX-Request", "true")
+	h := http.Header{"Hx-Request": {"true"}}
 	if form != "" {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		h.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	if authz != "" {
-		req.Header.Set("Authorization", authz)
+		h.Set("Authorization", authz)
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), resp.Header
+	r := send(t, method, url, h, []byte(form))
+	return r.status, string(r.body), r.header
 }
 
 // pollConsole gets a console fragment until it contains want.

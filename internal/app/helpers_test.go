@@ -71,16 +71,24 @@ func (r response) json(t *testing.T) map[string]any {
 
 func do(t *testing.T, method, url, contentType, key string, body []byte) response {
 	t.Helper()
+	h := http.Header{}
+	if contentType != "" {
+		h.Set("Content-Type", contentType)
+	}
+	if key != "" {
+		h.Set("Idempotency-Key", key)
+	}
+	return send(t, method, url, h, body)
+}
+
+// send makes one request with the headers h and reads the whole answer.
+func send(t *testing.T, method, url string, h http.Header, body []byte) response {
+	t.Helper()
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
-	}
+	req.Header = h
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
