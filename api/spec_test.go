@@ -40,3 +40,24 @@ func TestEmbeddedSpecIsOpenAPIYAML(t *testing.T) {
 		t.Error("openapi.gen.go embeds a spec that differs from openapi.yaml: run go generate ./api")
 	}
 }
+
+// TestEveryOperationSaysWhoMayCallIt: an operation without `security` would be public (the auth
+// middleware reads each operation's requirements from here), so each must state its own; only
+// the probes are public, with `security: []`.
+func TestEveryOperationSaysWhoMayCallIt(t *testing.T) {
+	spec, err := openapi3.NewLoader().LoadFromFile("openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	public := map[string]bool{"liveness": true, "readiness": true}
+	for path, item := range spec.Paths.Map() {
+		for method, op := range item.Operations() {
+			switch {
+			case op.Security == nil:
+				t.Errorf("%s %s (%s) declares no security", method, path, op.OperationID)
+			case len(*op.Security) == 0 && !public[op.OperationID]:
+				t.Errorf("%s %s (%s) is public", method, path, op.OperationID)
+			}
+		}
+	}
+}

@@ -29,8 +29,8 @@ func authFlags(fs *flagSet, cfg *AuthConfig, mode string) {
 	fs.String(&cfg.Mode, "auth", mode, "who may call the API: jwt (bearer tokens, see the --jwt flags) or none (anyone)")
 	fs.String(&cfg.JWT.JWKSURL, "jwt-jwks-url", "", "JSON Web Key Set URL of the identity provider whose tokens are trusted (fetched at start, hourly, and on an unknown kid)")
 	fs.String(&cfg.JWT.JWKSFile, "jwt-jwks-file", "", "JSON Web Key Set file of the keys whose tokens are trusted (read at start)")
-	fs.String(&cfg.JWT.Issuer, "jwt-issuer", "", `a token's "iss" must be this (not checked when empty)`)
-	fs.String(&cfg.JWT.Audience, "jwt-audience", "", `a token's "aud" must name this (not checked when empty)`)
+	fs.String(&cfg.JWT.Issuer, "jwt-issuer", "", `a token's "iss" must be this (required with JWT keys)`)
+	fs.String(&cfg.JWT.Audience, "jwt-audience", "", `a token's "aud" must name this (required with JWT keys)`)
 	fs.Duration(&cfg.JWT.RefreshUnknownKID, "jwt-refresh-unknown-kid", 30*time.Second, "least time between two fetches of --jwt-jwks-url caused by tokens whose kid it does not hold (a key rotation)")
 	fs.Float(&cfg.RateLimit.RPS, "rate-limit", 0, "requests a second each caller (a token's subject, else an address) may send on average; more are answered 429 (0: no limit)")
 	fs.Int(&cfg.RateLimit.Burst, "rate-limit-burst", 0, "requests a caller may send at once, within --rate-limit (default: --rate-limit rounded up)")
@@ -50,6 +50,9 @@ func (c AuthConfig) check(keysOptional bool) error {
 		}
 		if c.JWT.JWKSURL != "" && c.JWT.JWKSFile != "" {
 			return fmt.Errorf("--jwt-jwks-url and --jwt-jwks-file both set: give one")
+		}
+		if (c.JWT.JWKSURL != "" || c.JWT.JWKSFile != "") && (c.JWT.Issuer == "" || c.JWT.Audience == "") {
+			return fmt.Errorf("--auth jwt needs the issuer and audience its tokens must name: set --jwt-issuer and --jwt-audience")
 		}
 	default:
 		return fmt.Errorf("--auth %q: want jwt or none", c.Mode)

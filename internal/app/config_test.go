@@ -75,7 +75,9 @@ func TestParseAuth(t *testing.T) {
 	}{
 		{"serve", nil, "--auth jwt needs the keys that sign tokens: set --jwt-jwks-url or --jwt-jwks-file (or --auth none"},
 		{"serve", []string{"--auth", "none"}, ""},
-		{"serve", []string{"--jwt-jwks-file", "keys.json", "--jwt-audience", "ordersys"}, ""},
+		{"serve", []string{"--jwt-jwks-file", "keys.json", "--jwt-issuer", "https://idp.example", "--jwt-audience", "ordersys"}, ""},
+		{"serve", []string{"--jwt-jwks-file", "keys.json", "--jwt-audience", "ordersys"}, "set --jwt-issuer and --jwt-audience"},
+		{"dev", []string{"--auth", "jwt", "--jwt-jwks-url", "https://idp.example/jwks", "--jwt-issuer", "i"}, "set --jwt-issuer and --jwt-audience"},
 		{"serve", []string{"--jwt-jwks-url", "https://idp.example/jwks", "--jwt-jwks-file", "keys.json"}, "give one"},
 		{"serve", []string{"--auth", "none", "--jwt-jwks-url", "https://idp.example/jwks"}, "set --auth jwt"},
 		{"serve", []string{"--auth", "basic"}, `--auth "basic": want jwt or none`},

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -26,7 +28,8 @@ type JWTConfig struct {
 	JWKSURL string
 	// JWKSFile is a JSON Web Key Set in a file, read at start.
 	JWKSFile string
-	// Issuer and Audience, when set, must be the token's "iss" and among its "aud".
+	// Issuer and Audience must be the token's "iss" and among its "aud" (both required: without
+	// them, a token the same provider issued for another API would do).
 	Issuer, Audience string
 	// Leeway is the clock skew allowed on "exp" and "nbf" (default 30s, at most 1m).
 	Leeway time.Duration
@@ -48,6 +51,10 @@ func (c *JWTConfig) setDefaults() error {
 		return errors.New("JWT authentication needs its keys: set --jwt-jwks-url or --jwt-jwks-file (or --auth none)")
 	case c.JWKSURL != "" && c.JWKSFile != "":
 		return errors.New("--jwt-jwks-url and --jwt-jwks-file both set: give one")
+	case c.Issuer == "" || c.Audience == "":
+		return errors.New("JWT authentication needs the issuer and audience its tokens must name: set --jwt-issuer and --jwt-audience")
+	case c.JWKSURL != "" && !secureURL(c.JWKSURL):
+		return fmt.Errorf("--jwt-jwks-url %q: want https (plain http only to this machine), or anyone on the way could hand over keys", c.JWKSURL)
 	case c.Leeway < 0 || c.Leeway > maxLeeway:
 		return fmt.Errorf("JWT leeway %v: want 0 to %v", c.Leeway, maxLeeway)
 	}
@@ -64,6 +71,21 @@ func (c *JWTConfig) setDefaults() error {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
 	return nil
+}
+
+// secureURL reports whether keys fetched from u can be trusted in transit: https, or http to a
+// loopback address.
+func secureURL(u string) bool {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return false
+	}
+	if parsed.Scheme == "https" {
+		return true
+	}
+	host := parsed.Hostname()
+	ip := net.ParseIP(host)
+	return parsed.Scheme == "http" && (host == "localhost" || (ip != nil && ip.IsLoopback()))
 }
 
 // algorithms are the signatures a token may carry: asymmetric only, so that no key ordersys
@@ -159,7 +181,15 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) 
 		return p, nil
 	}
 	var c claims
-	if _, err := v.parser.ParseWithClaims(token, &c, v.keys.KeyfuncCtx(ctx)); err != nil {
+	keys := v.keys.KeyfuncCtx(ctx)
+	// Without a kid, keyfunc would try every key of the set; a token must name its key.
+	named := func(t *jwt.Token) (any, error) {
+		if kid, _ := t.Header["kid"].(string); kid == "" {
+			return nil, errors.New(`no "kid" in the token's header`)
+		}
+		return keys(t)
+	}
+	if _, err := v.parser.ParseWithClaims(token, &c, named); err != nil {
 		return Principal{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	if c.Subject == "" {

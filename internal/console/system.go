@@ -71,7 +71,7 @@ func (c *Console) systemFragment(w http.ResponseWriter, r *http.Request) {
 			c.fail(w, r, err, false)
 			return
 		}
-	} else if _, ok := refused(cntErr); ok {
+	} else if cntErr != nil { // refused, or not answered: either way nothing proves the caller may look
 		c.fail(w, r, cntErr, false)
 		return
 	}

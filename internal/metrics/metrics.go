@@ -169,10 +169,17 @@ func (m *Metrics) Settled(consumer, topic, outcome string, n int) {
 // template (never the raw path: its ids would make a series per order), its method and status.
 func (m *Metrics) HTTPAnswered(service, route, method string, code int, took time.Duration) {
 	if m != nil {
+		if !knownMethods[method] {
+			method = "_OTHER" // a client's made-up methods must not make a series each
+		}
 		m.httpRequests.WithLabelValues(service, route, method, strconv.Itoa(code)).Inc()
 		m.httpDuration.WithLabelValues(service, route, method).Observe(took.Seconds())
 	}
 }
+
+// knownMethods are the HTTP methods that keep their name in a metric's labels.
+var knownMethods = map[string]bool{"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true,
+	"DELETE": true, "OPTIONS": true, "CONNECT": true, "TRACE": true}
 
 // DeclareSteps starts the step timeout series of steps at zero, so that a rate over them starts
 // at once and a dashboard shows the steps before one times out.
