@@ -163,6 +163,21 @@ func (e ReservationStatus) Valid() bool {
 	}
 }
 
+// Defines values for GetOrderParamsWaitFor.
+const (
+	Terminal GetOrderParamsWaitFor = "terminal"
+)
+
+// Valid indicates whether the value is a known member of the GetOrderParamsWaitFor enum.
+func (e GetOrderParamsWaitFor) Valid() bool {
+	switch e {
+	case Terminal:
+		return true
+	default:
+		return false
+	}
+}
+
 // Address defines model for Address.
 type Address struct {
 	AddressLine1 string  `json:"addressLine1"`
@@ -541,6 +556,19 @@ type CreateOrderParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// GetOrderParams defines parameters for GetOrder.
+type GetOrderParams struct {
+	// WaitFor `terminal`: answer when the order has ended, or at `timeout`. Absent: answer at once.
+	WaitFor *GetOrderParamsWaitFor `form:"waitFor,omitempty" json:"waitFor,omitempty"`
+
+	// Timeout With `waitFor`, how long to wait at most: a Go duration (`500ms`, `30s`), more than zero
+	// and at most `50s`.
+	Timeout *string `form:"timeout,omitempty" json:"timeout,omitempty"`
+}
+
+// GetOrderParamsWaitFor defines parameters for GetOrder.
+type GetOrderParamsWaitFor string
+
 // CancelOrderParams defines parameters for CancelOrder.
 type CancelOrderParams struct {
 	// IdempotencyKey A client-chosen unique key (a UUID is a good choice), 1-255 characters.
@@ -614,7 +642,7 @@ type ServerInterface interface {
 	CreateOrder(w http.ResponseWriter, r *http.Request, params CreateOrderParams)
 	// GetOrder An order with its items, status, failure reason and history
 	// (GET /api/v1/orders/{orderId})
-	GetOrder(w http.ResponseWriter, r *http.Request, orderId openapi_types.UUID)
+	GetOrder(w http.ResponseWriter, r *http.Request, orderId openapi_types.UUID, params GetOrderParams)
 	// CancelOrder Cancel an order that has not reached a terminal status
 	// (POST /api/v1/orders/{orderId}/cancel)
 	CancelOrder(w http.ResponseWriter, r *http.Request, orderId openapi_types.UUID, params CancelOrderParams)
@@ -1072,8 +1100,37 @@ func (siw *ServerInterfaceWrapper) GetOrder(w http.ResponseWriter, r *http.Reque
 		return
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetOrderParams
+
+	// ------------- Optional query parameter "waitFor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "waitFor", r.URL.Query(), &params.WaitFor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "waitFor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "waitFor", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "timeout" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "timeout", r.URL.Query(), &params.Timeout, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "timeout"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "timeout", Err: err})
+		}
+		return
+	}
+
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.GetOrder(w, r, orderId)
+		siw.Handler.GetOrder(w, r, orderId, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1879,21 +1936,32 @@ func (response CreateOrderdefaultApplicationProblemPlusJSONResponse) VisitCreate
 
 type GetOrderRequestObject struct {
 	OrderId openapi_types.UUID `json:"orderId"`
+	Params  GetOrderParams
 }
 
 type GetOrderResponseObject interface {
 	VisitGetOrderResponse(w http.ResponseWriter) error
 }
 
-type GetOrder200JSONResponse Order
+type GetOrder200ResponseHeaders struct {
+	OrderWait *string
+}
+
+type GetOrder200JSONResponse struct {
+	Body    Order
+	Headers GetOrder200ResponseHeaders
+}
 
 func (response GetOrder200JSONResponse) VisitGetOrderResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.OrderWait != nil {
+		w.Header().Set("Order-Wait", fmt.Sprint(*response.Headers.OrderWait))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2532,10 +2600,11 @@ func (sh *strictHandler) CreateOrder(w http.ResponseWriter, r *http.Request, par
 }
 
 // GetOrder operation middleware
-func (sh *strictHandler) GetOrder(w http.ResponseWriter, r *http.Request, orderId openapi_types.UUID) {
+func (sh *strictHandler) GetOrder(w http.ResponseWriter, r *http.Request, orderId openapi_types.UUID, params GetOrderParams) {
 	var request GetOrderRequestObject
 
 	request.OrderId = orderId
+	request.Params = params
 
 	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
 		return sh.ssi.GetOrder(ctx, request.(GetOrderRequestObject))
@@ -2667,109 +2736,114 @@ func (sh *strictHandler) ListShipments(w http.ResponseWriter, r *http.Request, p
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H39c9tGkui/0oW3VSbfghQl29mNXO8HrS0nSmTZT5LXtRf6wiHQJCcCZuCZgWjGpf/9qucDAEmQomTL",
-	"9m7dVd1aBOajp7unvxv5FCUyL6RAYXR0+CkqmGI5GlT21wtk6Skag+okpd8p6kTxwnAposNoNCwHg8dJ",
-	"mn0AIwue2J946J4WTBlOA5eeyslEo3GPRjFIBSNZmrH82E+zD35MWfK0GsE0ZFwbTPtRHHHatWBmFsWR",
-	"YDlGhxFPozhS+KHkCtPo0KgS40gnM8wZAWwWBY3SRnExjW5u4ugkxbyQBkWy+BUX64c6giTjKEwvmUmN",
-	"AkrBP5QIV7iADoO3b09eANfAYCplCslM8gS7Mez3Dp4+hWTGFEsIeRW0M2QpqhrexvY92n8bsDfuZKjN",
-	"P2TK0VLkuUJm8LWiRQ+JeMKgMPQnK4qMJ4yOsfeHprN8aqz9F4WT6DD6P3s1uffcW73XWPPc7VdvXqPV",
-	"PdGFFNqBYie4uekXg2VpUQvFCnmSBAuD6TMwMwTNpgxmTIM2THkmcRi3EFbINr1zLDK2wDYupsONYD5D",
-	"AWZGtBV6jspRWdlpICfABCBTGUcFnigw52bmwcgth/S3k/Mmjt4oOc4w34Kuwo34693QFtZtw5iA85fP",
-	"4ccnT/8GfnFIZVLmKEzfXgm/CO1xlKYKtf2Tpam9vyx7o2SBylgOnLBMYxwVjUd2KM065QL36XfOPp6i",
-	"mJpZdHjw9Ic4yrkIv/fjVbzEzekHbdPXJiTcLFYG7h/8/dZ9ElkKo1Zn/vDk1omF1IZlz2WKK3MfH8Qt",
-	"Iqa+N79Ve3qg42Vcva+my/EfmBja7DkTCWaBz61MXkK2pBvixPFEqpyZ6DAikRm1AK4NM6Xe6c5duKGr",
-	"8IfdqrVaQV4XIHdjoKRUikTi+u08uXgNTw72/waJTJHuV8FIHdGr//7tqPdf7z89vvlL29GTUhuZ74wp",
-	"bjC3oFR/3IqxE4P5iShKi4KcfTxxM/cHA8tQ4We1GVOKLSxVZrwouJg2Ltu2zcKwNdaqTxjgj2tMrm/T",
-	"Rrlawa8zGiE6L5xZ4CdyYXCKyl0mocvczVvDZloti+mRWSJAygz2DM+xjQqolGxfEa9RGEfL9neX9mnL",
-	"24Y+aOfIVvibPHg5Q/CrkCYgiS8Vn3LBMshRazZF6HCj4Xkmy/SYoNEwSvD3/zsCZozi49Ig6ZV0KEZe",
-	"7Pdoz1E3tkpElgbsRdML/UgDYa+XWfSFfQ9hPmOmVkgaRar7QxG10JS3Y+nKWTtrz8NRXlvTbIlWXJgf",
-	"ntRbNKgfJr0JVt7qvMcHW+ddkr3YCk7BFplkLXqaqDCW6WITCQ7t018uXp/BNctKBG40ZhOn2LkhfU4v",
-	"Y8BMI40dCrscIz3v9ofOeEGUMhbXCkFIA28vX/b+Dnom54LGvv3ry5cvX3Qd7j/2prLnj0AKu3/O5q8c",
-	"OEH8YovFUaBIuZiOoBSGZ2RaEDcyI5WnryaAOyPljZZRlyzllOuEqdS/87/oZX8ozjEhBkpBCosGEiNk",
-	"iabOModRYC+ys/sWrhFMpLKDm/xmh1teBS6Gwlo3qK55gsSYzLAx02hnOrvdTgY3WcegJeA1qgVZGglq",
-	"DRqRAHboQlHmJLn8+a3l7s2yOKoO1BBUni0I0TS3d80U2dGaFqlF15tqufrZeb1w/fBFvUWgjpNOy/R5",
-	"5zlmTs4H0wYClNZhmTfeVjA/AzbWKAzMZzxD8AckfbWb4DMb7sOKyHe6y45dvUttd3LtcjspUEvTpuwM",
-	"0jeuBX9Dyq/J9MDdtYCt7+52TXPKnX2wrG3upoAbeutmVcGu4syu1wbSS45ZehxUzjI4E3q3zhpWvJAH",
-	"GqSQHRcD9qd9GNmtfhu87+urctRvo7OXVbdT2u1fT2iD/2dkGVmhq7AnM0yu7qbw1tauLcdwaeVVFEel",
-	"YNeMZ2yc4fo1XT3DFovxZ66NVIvjYI+vWh67mwwKmfeUHsD69SvQlWg9xisplrSqKPOxvSxNxZBiwnOW",
-	"9V+4f5tvezwvpHK3gREpoyk3s3LcT2S+p2ey0AUdZs8vYeE7k4ZPvLfYQnvnOt/F6LriIm0S+vX5i+Pz",
-	"35+/fvXm9Pjy+EUU+ycvj05OGz+fH509Pz6lJ+/vxOhxJBon2GDS3cXJUZjwgntXejtHruwcN9wbi4Xm",
-	"YvUZ4gZW27igSZEvIdyWKHx/8VYFiT6bQ5ru2ec6WhPGs1Lh+eZrO3OyYWd0LcmSm3V3656uXdtSd/K9",
-	"7+nl3Utu0SQsdpyChTM5DMuOclm6i7NtnhNzNEexBE82GOevCxSXmGGORi3ADq1t9RSVM9Ad+4UY2iPt",
-	"PKeRHV4whcK4uLAUOBQ+rGftTW66MZD3xEWJKYwX3tL05qkz2mdMpJk1g+3etLS/xboPR9ZEGwprvVp7",
-	"2EOTwhgnUqEDWsMcFcIVFmbJw6pJWxbp3a7QxqDKkg9faZvgzDdJtNW1b0qoJnj1ZdooIJ7T6rpFTFTP",
-	"d2RCv1BrAGyLgGoEkB9WTj1w3Ow+F+q2WNsWDtiukWohtobWjAu8pFV3vvQfSiaMj7juNEFfla0UKAU3",
-	"bxRP8H7ooWUb0DTXixvH2ooPF6+7W3Cyef5lqfdGam74NcbADORSG3gME8USeg0pn3JjE0H4MclKza/x",
-	"FRc8JyPLpany8HMQf00D0pNnawh8JcrKen8Oej/2f++9/2trsHWJsss4OpOiJ3DKHJ6EhJwE7QqWSHj7",
-	"wIVn8Ucaci6kAlqakPhNkLU7B27kujfeCv4cg9AJmjLPWbuFUyxb2o14m+Z/bnhjggy4NdrXanD6Tf0O",
-	"YbmNWLhYcyffHJ+9ODn7KYqjN0f/enV8dhnF0cnZP4/PLl+f/yuKo5dvT1+enJ76N01vhP4+Prs4unTT",
-	"K7dku0OyrqnWWPVnOYeciUUwDphC4AKQJTNwEtkmIJYIWW+6W+B0Cfjdp7iz7zbeI2THwQ007zajJtJu",
-	"4wN5dxzt2eIejHl3jmpwUZPBtnLUGmM7s3vdHLa5abLKbXyXxgYTVdu4MooUU+CaWKzjYQcukqxMMT20",
-	"puuEK23cGlwPhZEwRjDsCkU3WLMghbV9vY1tV7crO9N1c0ZnA+uTaaVdUttg8UhDIvOcidSGO+2GnYEP",
-	"cnqYu/1WQqbIUlLKG8KrYQe/oSzNM3vksB23QAi3JZsyLqxXUCX9p/waNZTF7iHWnH08uv38NrECnnBT",
-	"NLpyDVZ3BmnDwAQsiWwUmhnUQ9EZ9Xo0uxewPSJigUvrXsx4kdORuMemywBMymzCs8y+ceUHLpYelhiK",
-	"nC2gYNoG/7mABi8v+SgNAswZN1xMX7ro5jp/Kiwyjho6NgQMtIC29TaC5cSYAmgxJVi2Z0fobo0DRovr",
-	"Q7DC0rpaNlWQQxN7E6nmTKXQGf02jN6wBZ3u+YypKabDKIbq2QtMiFHSYfR+1H3mmGsomvczdjK4FKkE",
-	"bXiWQSkcmnB5+XOclMT8bv0LI5Orc8yQab+6w1WlczeFQdsjLY2weJOXGqy+hPTNIsMr8n+/yMyDu1Bf",
-	"JYjx0N77Dj5bE4g2PvHs3BIZv9tRvzRHrYaKn/98dP7TcRRH58cv3561G153YZrCnbs1KLxChXpoSxSX",
-	"3dlj9hj/EuHbQLz7R24bVWLLcnu9kAsN41mLXepetJdLKCVViw58LRBQGLWAAhVwcc0ynroEV78pNbed",
-	"vZFSa4vECm1IDd6SrWlxVrjJcIvEvo1ZjEtwumW2ljL9/43O/hF4v9DV/W31+L+iN3+OGtX1l8sGkSLb",
-	"ndcbu5+SBvzMmLlCokOtgVYNxwV0zo9/OX5+efwCpMgW3f7mVTC9cIGOddPn4te3zhZPZJml1hofk0FE",
-	"ZyGLYqc9qoNvSGGtZ1DPjy+Oz/9pPYuwg/3z9Pjownu2ZxdvX7U6sCsMvbx93BY6dIS8Te6tEnCNhb5Q",
-	"9G97JOVWyD5fKjfvyf0l8wUab1Xep8yxzp3fEibbKly+h0hYWxVAA0vey2kRSEwpvqFosFGeu/7u7oLs",
-	"rrm6fHOBoVEsueJieubQfDt318s1r2Y4/NqCcbNMeOt1DZj9EjeiotJnXAe6C6d4jVmLqdpk9m1wVCq3",
-	"EqsuHbTrnDsInBqmxlabD/YlkFxj6L5opiNiUipuFhe0qgNjjEyhOipdAZD79TLw+S/vLqO1PgD45d0l",
-	"dM4vDp7+EMMx/QNSwXH64uKoCxMlc+vf8xQtZsnEvOYpqqoyFbiGRIoJn5bKFhaCUaU2LuLxx9z0/phf",
-	"6V6pspHt62k8m/AMR3F4xLUuUdW/WZlyFAmOun04MRpGuhyPXMDLJgScjxW6b7quNtGOS2SBI+jogiXY",
-	"01gwRVfHFkuOdFKMoGMx3YUkYzyHqWLC6KHwxZCHClk6gg79A1LgIw1yLqrgr0hdza2t85MCq3aPvBuH",
-	"esrDueKGQCgyluBQ2GCQDfSsLeigCrg8ZGnOxcgGX9TCzLiYxjbL7XLa4dDdPhyzZDYUrj6U9EDGtfEB",
-	"Ojq+DQgJxFQ/a0RjLH5YZsM3xsardDmZ8AR1H95xMxuKUa/HSjMDIQXB78pAJ6zMDE2v4IQUr0ddEBKM",
-	"vEJBLECbhfCi5XLiVcd/tWidGVM4rcHFRK6rO1sk3UsVv8YQHPUVo1xM+3AUHnINzHdCANMh5Ag+QugE",
-	"qq0FCKEpYholy+kMfBA4hioGbKc1ImfEwlXcFzpSgYv8wh5Ukd9ufyisP+PSARs7aTR0RpvaeFwAMNQp",
-	"zGdS41BUtbSc2GsuQtwPng4eO1YbnaNRi97RxKAiLsdEilR3nwGDp4MBsRMN5Ro0myCdRdnCi7mlb9WW",
-	"NFrpOBv1h2Ioji2b1Vw1Lo1FIYGNjsYaGDiyetp3NCKMarkz6kIpMtSeG0mYqqFQpdAe/iaLHQKDnFvy",
-	"xpCzjFQypjHgx4LkH51mzNJsAZpPhZUunt2qON+TwX48FMy/CWXzNvIdjvFIu0sBTwaPYxhLM/OQvHv3",
-	"rkcgk2hLmMFD+Ic9xogIEy7bUNhiZbL57f1pCIMOE9LMUFVj6WoHBn0yeOKEkhUCOsyx67jCFY3Z5NlQ",
-	"rFDCcZQF2ElTknYsy1C5y5XxBIW26tM3D746uWx4w1G4pFEcXaPS7mYN+vv9gbV/ChSs4NFh9Lg/6D92",
-	"rTMzqzv2WMH38KOP7l7v77mV9pztYVWedKqvQi1ZRs0+n2M/2y5bt4z+1q4N6yF7K/2XN++bTY4bvYyl",
-	"Pshmw2K02pV4MNjfvIgft9JlSJrSir7bJ9Z9drVStqduqmMfIvTaIXp/E7e/D2ogek9Y0CEsHL0hPqqz",
-	"Rh13vTB9pG3p8TN3sZkGS8dV8nVJCrOprveJ3hO4dnBpeMbNYi8jweur0qbYQurTMGANvYMv1uvp65fb",
-	"ehYJvv4qlpeQdOmklW0y4BrKonFsf8qWc5Ou51sPfl6N+CYnp+0XfeLJp4PHX2G/M2mAkLJ4BiNXNz4C",
-	"zRYa5jOezCDFAkVKlxUmjGeY3k6UoNicCUW8O1byCpWX5FvJdL2/Z2/EXpp92MKa2tT1/3pdAq3H7Vb6",
-	"W0K9vo8h677POtrumFHVu/2hROuSeekb+i5qlG+ukhkOaamWWhkn7x6IrVZ6LFrIfenbfeqOHZmlqI1L",
-	"NfcfThZuknW+W0q3xOMsHshGsL6JM4zXSGnNNimWpF7YqI2r9j7x9GbP9+00Nd06nvw22tB1cB8hsPnR",
-	"RutVHCxRQeBVfULkq9Sd46737Mngx9g5CA3jOvsQxvV6LMtGkCG7tjZ9tw++W4mLqc0zTxkXkMyYIGyR",
-	"OUIvbE9hsBxplEsQkzMQ4GeZvd9Qd5ORi+JxXB3lkAB0dsfybfNQNBpu7qrxlz4i8ZX4v433X9TNWiPf",
-	"AceXqPkN2N/17fmGw+bNtEwlDbiaj0ab3O5M7iZt5/HQvnqFWGhr9bpqAJ7a+gO3BDEa+ZUmuMOBpfwN",
-	"DVw5FJ4t+7AiZ1ouUc2NnV/Z5IoFpkwxQ1sfTojR3WdDUQNRXQNXpcGryhCnrMhb0DBjKievhEz7BnGX",
-	"8RpW3cL4roPwAfn+4CvxfWiFXGb7Cv/fgOsvUKQr7D5myRUxu3W8Qmdv0LhbeJ4L4lffLrLRXDipRj2g",
-	"9Kljhi1EsC8hw2vMdAzjBVz8+vYBMW9jW3f3PByUcuK17cWvbxvYr1HdToG9T/qqvNlIh5986uThSeCi",
-	"re3Gj67p8B2jn6TtZuSvCaKW7yK5ePfmDyN9uepvOoIvql8m+EWT4Ese/peh9Uoqru2TRd8Lq4GQ828i",
-	"Z12ArEp7eJjkBJhNgndsyMCrVj4BgfPu7Te+2UWpt8rds6WR7Xy74mXV6bLNzHtLPu9Bbcy1Zs8W6r/+",
-	"Oj7VPaVM5XK52tqxLE0VbGoQf5nKSwzgw0rbKP9apa2+eRvJl8vodqZy3L5aVQBxhw+O1e3f7V8HO3TR",
-	"XB/Z9WXc19io4ybHzoZzTZlcxW4I11Awba8gV76eeihCtShIVbUf5q7CmAkYkT+uLmdMjIBNZR8uymRG",
-	"zhzXLlDjA8tVxbe23+mYZHw6M9BhArhI8aNvvMy7sU1iWe+UprhCAatiGmdpFIy3Y7S0UrxGaMXPvszB",
-	"k2YsZYZMtOHxnY3D25X+n0VpXAc4ayxWHkZATCbFlHzYqQwtQtyG++xCQ/K6XSqAC2s5+pr1gGJyAX6S",
-	"kJY+y9EZ/TjQoxhGT3P63/3Z40E+6sYN9P+JSm5GREWbdmRET/N2Nl2ts6tZabX/1B7PVsmZTWEoP+Uf",
-	"dkb7hdlay7oKzn5vzDSmUJAf6PmjEwpQ9uPBYGD/n9xBSx477iNo/id6t46BknOwJQzdTVCHbqF1rO3b",
-	"cmpX0bI/sP/XqHHZb2v72HDxXSdSyxYHg+U9bln/IdVH3RO2wWogRH1/OuPIkb2SGzGZCpWOi+tPIdri",
-	"Z8cL2/IQjaRF1YzldclaolgtfPeVFagKSW3FMHAf4hGyTsRZIdAH295FNo2TKf6mOdkZ5ONQVE6Ofe+6",
-	"LaqEQoio2cgjc8epirKegk/Fgsxso457r10wYijCONuZ4/aopsQwk3MrjeXEVN+lYvoqyN+VhBstXKnS",
-	"h2XKqn+7lS3dEb+BDXt7U96OfLaW21yNklhr07LIes4czrHwljLb/P3PKuNhH4xlughxJu0/FqR0aPDx",
-	"memWT5QeglWQz5aXdkXHkPLJBJX9jIH9ehknzp6UJMDtiCcHB32okstXWBibgz54AjNZKu0ic+6Scp+4",
-	"L/PwmQb8yBIzFNY6sWM0dEKNJny0rbhQKPfFWyVLd71EgjHMWDYBNmcLd2VIjcZVTrtq6R2Kuqf3Wa3/",
-	"bUWEB8ouq2kqreE7zbTM0W0cwqJtx267P41E8f8mqh84Ub3bPfzkHbytgaINFGuJc3zv7qKnfbtQtcB/",
-	"h8q+uph0tciutqWJsZe3MfhOMXDf3rJSL3xn5G48sOeK5TZL5fAZXOgcDA66JPhJFQgpegZVboPEDqjD",
-	"ujmxFKlEvVK811G2NVC7Dz8mtg0xBuWaA0PDq0yuupUMdyiwiYaqGowcimpjNyCYCi6LcAQHg4MgpKw9",
-	"kXPtMyf1onOeZTBGXyqYkcifSpl6byzDiWmk6GxJUDoUY5Zc9eFELFewzcIqZER4LdNoJg1FZz6VpGe8",
-	"cJWNzPYXu+qkkEF8BtzpgVC/vJTsyVmKcXPDhFSTkRIyZrAFba6H0xbXxeAw7vxk+/UaTOOg00Z1EZ7D",
-	"9O+Xr1//fnp0eTwKfOUak0gNs9SR0HdUS8iQKUFmFRlTwZPdqs3jlaIr/3UiVan4xiHXdPxnaPStirlN",
-	"e1kQvq4sjO+nFx8osbXyLewWMepGZM6/J4tEAVkhHansve/u9kX47R9t/76U7nN/3Vs/KqDILqZrBivy",
-	"8RbBHCphtsb03oRB/xGB3GbH579dDNf10bsSq6DZ3H+kYNUUqyi7RO9G/9hm3/td0FpVHqDSJzOZWWcW",
-	"M1u6G2zx8EVhL1FdSM667p3Q/BYPRdVeVwnXi1/f+qOQQRFD6ImjtUNTXF34bzvbXJG4/2zyIw3XHOeH",
-	"JJzrg/kiAhCyqtttE7PEAedNfPxHsPdq+9w2E/SRhgbeoGNdL19X9Q1c/jp51oSqnb03pKiCBbNdoF1U",
-	"o/4jSL7UHHYLvSsEfTVq3zcnXgHazgANa5dY4KZ682mJbDqijcN/NKhimsbDSlA2njUXbzxeTo01XrgT",
-	"NB6EEteb9zf/EwAA//8=",
+	"7H17c9vG9ehXOYPbGZO3IEXJdtrI0z9UW06UKLKvJNfTG/oGS+CQ3AjYhXcXohmPvvudPbsLgCRIPWI5",
+	"aefXmcYmsM/zfsKfo1QWpRQojI4OP0clU6xAg4p+vUKWnaIxqE4y+ztDnSpeGi5FdBgl42o0eppm+Ucw",
+	"suQp/cRD97RkynA7cOWpnE41GvcoiUEqSGRlJvLTMMs/+jFVxbN6BNOQc20wG0ZxxO2uJTPzKI4EKzA6",
+	"jHgWxZHCjxVXmEWHRlUYRzqdY8Hsgc2ytKO0UVzMopubODrJsCilQZEuf8Tl5qWOIM05CjNI51KjgErw",
+	"jxXCFS6hx+Ddu5NXwDUwmEmZQTqXPMV+DPuDg+fPIZ0zxVILvPq0c2QZqua8re0Hdv9dh71xN0Nt/ikz",
+	"joSRlwqZwTfKLnpokScMCmP/ysoy5ymz19j7Vdu7fG6t/ReF0+gw+l97Dbr33Fu911rz3O3XbN6A1T3R",
+	"pRTaHYUmuLnZFzvLyqJ0ijX0pCmWBrMXYOYIms0YzJkGbZjyROIgTiesgW0G51jmbIldVGwvl8BijgLM",
+	"3OJW6AUqh2VF00BOgQlApnKOCjxSYMHN3B+jIAoZ7kbnTRy9VXKSY7EDXKUb8df7gS2s2wUxAeevX8K3",
+	"z57/DfzikMm0KlCYIbGEX8TucZRlCjX9lWUZ8S/L3ypZojJEgVOWa4yjsvWIhtpZp1zgvv1dsE+nKGZm",
+	"Hh0ePP8mjgouwu/9eB0ucXv6Qdf0jQkpN8u1gfsHf791n1RWwqj1md88u3ViKbVh+UuZ4drcpwdxh4hp",
+	"+Obnek9/6HgVVh/q6XLyK6bGbvaSiRTzQOckk1eALS2HOHE8lapgJjqMrMiMOg6uDTOVvhPPXbih6+cP",
+	"u9VrdR55U4Dcj4DSSikrEje58+TiDTw72P8bpDJDy18ls+rIvvp/Px8N/u+Hz09v/tJ19bTSRhZ3hhQ3",
+	"WNBR6r/cCrETg8WJKCsCQcE+nbiZ+6MREVT4WW/GlGJLwsqclyUXsxaz7dosDNsgreaG4fxxA8nNbbow",
+	"1yj4TUKzgC5KZxb4iVwYnKFyzCR0Vbh5G9DM6mUxOzIrCMiYwYHhBXZhAZWS3SviNQrjcNn97pKedrxt",
+	"6YNuiuw8f5sGL+cIfhWrCazEl4rPuGA5FKg1myH0uNHwMpdVdmxPoyFJ8Zf/nQAzRvFJZdDqlWwsEi/2",
+	"B3bPpB+TEpGVAWI0vdRPNFjoDXICX9j3EBZzZhqFpFFkejgWUQdOeTeUrpy1s/E8XOUNmWYruOLCfPOs",
+	"2aKF/TDpbbDy1uc9Pdg579Lai53HKdkyl6xDT1ssTGS23IaCQ3r6w8WbM7hmeYXAjcZ86hQ7N1af25cx",
+	"YK7Rjh0LWo5ZPe/2h95kaTFlCNYKQUgD7y5fD/4Oei4Xwo5999fXr1+/6jvYfxrM5MBfwSrs4Tlb/OSO",
+	"E8QvdlgcJYqMi1kClTA8t6aFpUZmpPL41fbAvUR5oyXpW0s54zplKvPv/C/7cjgW55haAspACgKDFSPW",
+	"Es2cZQ5JIC9rZw/pXAlMpaLBbXqj4USrwMVYkHWD6pqnaAmTGTZhGmmms9tpMrjJOgYtAa9RLa2lkaLW",
+	"oBHtgR24UFSFlVz+/mS5e7MsjuoLtQSVJwsLaDt3cM2UtaO1XaQRXW/r5Zpn583CzcNXzRYBO046reLn",
+	"vaeYhXU+mDYQTkkOy6L1tj7zC2ATjcLAYs5zBH9Bq6/uJvjMFn5YE/lOd9HYdV7q4skN5nZSoJGmbdkZ",
+	"pG/cCP6WlN+Q6YG6GwHb8O5uTXPKnX2wqm3up4BbeutmXcGuw4zW6zrSa455dhxUzupxpvbdJmmQeLEe",
+	"aJBCNC4GHM6GkNBWP48+DPVVlQy78Oxl1e2Ydvs3E7rO/z2y3Fqh62dP55he3U/hbazdWI6BaeVVFEeV",
+	"YNeM52yS4yabrt9hh8X4PddGquVxsMfXLY+7mwwKmfeUHsH69StYlui8xk9SrGhVURUTYpa2Ysgw5QXL",
+	"h6/cn+23A16UUjluYBaV0YybeTUZprLY03NZ6tJeZs8vQec7k4ZPvbfYgXvnOt/H6LriImsj+s35q+Pz",
+	"X16++ent6fHl8aso9k9eH52ctn6+PDp7eXxqn3y4F6HHkWjdYItJdx8nR2HKS+5d6d0UubZz3HJvCArt",
+	"xZo7xC2odlFBGyNfQritYPjh4q0OEv1uCmm7Z7/X0ZoynlcKz7ez7dzJhjuDa0WW3Gy6Ww907bqWupfv",
+	"/UAv70Fyy07C8o5TsHQmh2H5USErxzi75jkxZ+coluLJFuP8TYniEnMs0Kgl0NDGVs9QOQPdkV+IoT3R",
+	"znNKaHjJFArj4sJS4Fj4sB7Zm9z0Y7DeExcVZjBZekvTm6fOaJ8zkeVkBtPedmnPxXoIR2SijQVZr2QP",
+	"+9NkMMGpVOgOrWGBCuEKS7PiYTWorcrsfiy0Naiy4sPX2iY4820U7XTt2xKqfbyGmbYKiJd2dd0hJurn",
+	"dyRCv1BnAGyHgGoFkB9XTj1y3OwhDHVbrG0HBezWSI0Q2wBrzgVe2lXvzPQfKyaMj7jeaYK+qjoxUAlu",
+	"3iqe4sPAY5dtnaa9Xty61k54uHjd/YKT7fuvSr23UnPDrzEGZqCQ2sBTmCqW2teQ8Rk3lAjCT2leaX6N",
+	"P3HBC2tkuTRVEX6O4q9pQHr07AyBr0VZ2eC30eDb4S+DD3/tDLauYHYVRmdSDATOmIOTkFBYQbsGJSu8",
+	"feDCk/gTDQUXUoFd2gLxDwHW3SlwK9W99Vbw7zEInaCpioJ1WzjlqqXdirdp/tuWNybIgFujfZ0Gp9/U",
+	"7xCW2wqFiw138u3x2auTs++iOHp79O+fjs8uozg6OfvX8dnlm/N/R3H0+t3p65PTU/+m7Y3Yvx+fXRxd",
+	"uum1W7LbIdnUVBuk+r1cQMHEMhgHTCFwAcjSOTiJTAmIFUQ2m94tcLpy+LtPcXe/23gPkDsOboH5bjMa",
+	"JN1tfEDvHUd7sngAYd6folpU1CawnRS1QdjO7N40hyk3ba1yiu/ascFE1RRXRpFhBlxbEuv5swMXaV5l",
+	"mB2S6TrlShu3BtdjYSRMEAy7QtEP1ixIQbavt7FpdVrZma7bMzpbSN+aVtoltQ2WTzSksiiYyCjcSRv2",
+	"Rj7I6c/cH3YiMkOWWaW8JbwadvAbysq8oCuH7TgdQrgt2YxxQV5BnfSf8WvUUJV3D7EW7NPR7fenxAp4",
+	"xM3Q6No1WN8ZJIWB7WGtyEahmUE9Fr1kMLCzBwHaiUUWuLTuxZyXhb0S99B0GYBplU95ntMbV37gYulh",
+	"ibEo2BJKpin4zwW0aHnFR2khYMG44WL22kU3N+lTYZlz1NCjEDDYBTTV2whWWMIUYBdTguV7NEL3Gxgw",
+	"u7g+BBKW5GpRqqCANvSmUi2YyqCX/DyO3rKlvd3LOVMzzMZRDPWzV5haQsnG0Yek/8IR11i0+TN2MrgS",
+	"mQRteJ5DJRyYcHX5c5xWlvjd+hdGplfnmCPTfnUHq1rnbguDdkdaWmHxNi21SH0F6NtFhlfk/3mRmUd3",
+	"ob5KEOOxvfc7+GztQ3TRiSfnjsj4/a76pSlqPVT88vuj8++Oozg6P3797qzb8LoP0ZTu3p1B4TUsNEM7",
+	"orjs3h6zh/iXCN8G5D08ctuqEluV25uFXGgYzzvsUveiu1xCKak6dOAbgYDCqCWUqICLa5bzzCW4hm2p",
+	"uevurZRaVyRWaGPV4C3Zmg5nhZscd0js24jFuASnW2ZnKdP/2ersH4H3C13d306P/yt68+eoUV1/uWyQ",
+	"VWR3p/XW7qdWA/7OmLlCi4dGA60bjkvonR//cPzy8vgVSJEv+8Ptq2B24QIdm6bPxY/vnC2eyirPyBqf",
+	"WIPI3sVaFHfao774lhTWZgb1/Pji+Pxf5FmEHeivp8dHF96zPbt491OnA7tG0Kvbx12hQ4fI2+TeOgI3",
+	"SOgLRf92R1JuPdnvl8ptPnm4ZL5A463Kh5Q5NrnzW8JkO4XLnyES1lUF0IKS93I6BBJTim8pGmyV526+",
+	"u78gu2+urtheYGgUS6+4mJ05MN9O3c1ybdYMl99YMG6XCe9k1wDZL8ERNZZ+BztYXjjFa8w7TNU2se86",
+	"R61ya7Hq0kF3nXMPgdOcqbXV9ot9CSA3EHoomO0VMa0UN8sLu6o7xgSZQnVUuQIg9+t1oPMf3l9GG30A",
+	"8MP7S+idXxw8/yaGY/sHSAXH2auLoz5MlSzIv+cZEmStiXnNM1R1ZSpwDakUUz6rFBUWglGVNi7i8evC",
+	"DH5dXOlBpfKE+npaz6Y8xyQOj7jWFarmN6syjiLFpD+EE6Mh0dUkcQEvSgg4Hyt03/RdbSKNS2WJCfR0",
+	"yVIcaCyZsqxDxZKJTssEegTpPqQ54wXMFBNGj4UvhjxUyLIEevYPkAKfaJALUQd/ReZqbqnOTwqs2z2K",
+	"fhzqKQ8Xiht7hDJnKY4FBYMo0LOxoDtVgOUhywouEgq+qKWZczGLKcvtctrh0v0hHLN0PhauPtTqgZxr",
+	"4wN09voUEBKImX7RisYQfFhO4RtD8SpdTac8RT2E99zMxyIZDFhl5iCksOd3ZaBTVuXGTq/PCRleJ30Q",
+	"Eoy8QmFJwG4WwotE5ZZWHf01onVuTOm0BhdTuanuqEh6kCl+jSE46itGuZgN4Sg85BqY74QApkPIEXyE",
+	"0AlUqgUIoSlLNEpWszn4IHAMdQyYprUiZ5aE67gv9KQCF/mFPagjv/3hWJA/49IBWztpNPSSbW08LgAY",
+	"6hQWc6lxLOpaWm7JayFC3A+ej546UkvO0ajl4GhqUFkqx1SKTPdfAIPno5ElJzuUa9BsivYuigovFoTf",
+	"ui0pWes4S4ZjMRbHRGYNVU0qQyC0x0aHYw0MHFo97nsaEZJG7iR9qESO2lOjFaZqLFQltD9/m8QOgUHB",
+	"Cb0xFCy3KhmzGPBTaeWfvc2EZfkSNJ8Jki6e3Oo437PRfjwWzL8JZfMU+Q7XeKIdU8Cz0dMYJtLM/Une",
+	"v38/sEe2oi1lBg/hn3SNxCImMNtYULGytfmJf1rCoMeENHNU9VjL2oFAn42eOaFEQkCHObSOK1zRmE9f",
+	"jMUaJhxF0YGdNLXSjuU5KsdcOU9RaFKfvnnwp5PLljccBSaN4ugalXacNRruD0dk/5QoWMmjw+jpcDR8",
+	"6lpn5qQ79ljJ9/CTj+5e7++5lfac7UEqTzrVV4PWWkbtPp9jP5uWbVpGf+7Whs2QvbX+y5sP7SbHrV7G",
+	"Sh9ku2ExWu9KPBjtb1/Ej1vrMrSakkTf7RObPrtGKdOt2+rYhwi9dog+3MTd74MaiD5YKOgQFo7eWjpq",
+	"skY9x16YPdFUevzCMTbTQHhcR1/fSmE2080+0Qd7XBpcGZ5zs9zLreD1VWkz7ED1aRiwAd7RF+v19PXL",
+	"XT2L9nzDdSivAOnSSStqMuAaqrJ1bX/LjntbXc93Xvy8HvGH3Nxuvxxamnw+evoV9juTBixQli8gcXXj",
+	"CWi21LCY83QOGZYoMsusMGU8x+x2pATF5kwoS7sTJa9QeUm+E03X+3vEEXtZ/nEHaWrT1P/rTQm0Gbdb",
+	"628J9fo+hqyHPutI3TFJ3bv9sUJyybz0DX0XDci3V8mMx3apjloZJ+8eiazWeiw60H3p232ajh2ZZ6iN",
+	"SzUPH08WbpN1vltKd8TjCA7WRiDfxBnGG6gks02KFakXNuqiqr3PPLvZ8307bU23CSe/jTaWHdxHCCg/",
+	"2mq9ioMlKuzx6j4h66s0neOu9+zZ6NvYOQgt4zr/GMYNBizPE8iRXZNN3x+C71biYkZ55hnjAtI5ExZa",
+	"1hyxL6inMFiOdpRLEFtnIJyf5cTf0HSTWRfFw7i+yqE9oLM7VrnNn6LVcHNfjb/yEYmvRP9dtP+qadZK",
+	"fAccX8HmH0D+rm/PNxy2OZOIShpwNR+tNrm7E7mbtJvGQ/vqFWKpyep11QA8o/oDt4QlNOtXmuAOB5Ly",
+	"HBqociw8WQ5hTc50MFFDjb0f2fSKBaLMMEeqD7eA0f0XY9EcomYDV6XB68oQp6yst6BhzlRhvRJr2reQ",
+	"uwrXsOoOwncdhI9I9wdfie5DK+Qq2dfw/wOo/gJFtkbuE5ZeWWInxyt09gaNu4PmubD06ttFtpoLJ/Wo",
+	"R5Q+TcywAwn0EnK8xlzHMFnCxY/vHhHyFNu6v+fhTimnXtte/PiuBf0G1N0Y2Pusr6qbrXj4zqdOHh8F",
+	"LtrabfzoBg9/YvBbabsd+BuCqOO7SC7evf3DSF+u+ttewRfVryL8oo3wFQ//y+B6LRXX9cmiPwupgZCL",
+	"P0TOugBZnfbwZ5JTYJQE71HIwKtWPgWBi/7tHN/uotQ75e7Zyshuul3zspp02XbivSWf96g25kazZwf2",
+	"33wdn+qBUqZ2uVxt7URWpg42tZC/iuUVAvBhpV2Yf6OyTt+8C+WrZXR3xnLcvVpdAHGPD4417d/dXwc7",
+	"dNFcH9n1ZdzX2Krjto4dhXNNlV7FbgjXUDJNLMiVr6cei1AtClLV7YeFqzBmAhLrj6vLORMJsJkcwkWV",
+	"zq0zx7UL1PjAcl3xrek7HdOcz+YGekwAFxl+8o2XRT+mJBZ5p3aKKxQgFdO6S6tgvBuiFUnxBqA1Pfsy",
+	"B4+aiZQ5MtEFx/cUh6eV/kEgjZsAZwPF2sMIgMmlmFkfdiZDixCncB8tNLZet0sFcEGWo69ZDyC2LsB3",
+	"ErLKZzl6ybcjncSQPC/sf/fnT0dF0o9b4P8NldwOiBo33cCInhfdZLpeZ9eQ0nr/KV2PquTMtjCUn/JP",
+	"mtHNMDtrWdePsz+YMI0ZlNYP9PTRCwUo+/FoNKL/W3eQ0EPjPoHmv6F36xgouQAqYehvO3XoFtqE2j6V",
+	"U7uKlv0R/a9V47Lf1faxhfFdJ1LHFgej1T1uWf8x1UfTE7bFarCA+vPpjCOH9lpuxNZUqHVc3HwKkYqf",
+	"HS3sykO0khZ1M5bXJRuJYrX03VckUBVatRXDyH2IR8gmEUdCYAjU3mVtGidTPKc52Rnk41jUTg69d90W",
+	"dUIhRNQo8sjcdeqirOfgU7Egc2rUce+1C0aMRRhHnTluj3pKDHO5IGksp6b+LhXTV0H+riXc7MK1Kn1c",
+	"oqz7tzvJ0l3xD7Bhb2/KuyOdbeQ216MkZG0SiWzmzOEcS28ps+3f/6wzHvRgIrNliDNp/7EgpUODj89M",
+	"d3yi9BBIQb5YXdoVHUPGp1NU9BkD+noZt5Q9rawApxHPDg6GUCeXr7A0lIM+eAZzWSntInOOSblP3FdF",
+	"+EwDfmKpGQuyTmiMhl6o0YRP1IoLpXJfvFWycuwlUoxhzvIpsAVbOpaxajSuc9p1S+9YND29Lxr9TxUR",
+	"/lC0rLZT7Rq+00zLAt3GISzade0u/mkliv8nUf3Iieq78eFn7+DdbBX5zlRcMG5eS/UPg6rgguVJbfsx",
+	"sgqhlHnuPiniGSqVBVIEWEtJn+pruiK5dg1lVOkThzIfqZo6HzJ5SGJzytiEEDfXfffVt8DrbsGQZyEl",
+	"NBaJNbZkZRKg8hfqZrSDE8Lf4D3jJvGfcmxlVx0z2ovSSlTX4kuZUlkU3JDBNRYU7K739qrKfaU6WMxW",
+	"/RgJV0IuwgfqQoXKlAuu576oh5jHQq6LW75Ds4VVOgJMX8JP7/C2ArYPazEZukXX+lsJK8xADfrQEVvP",
+	"9AjdZpF6AluxGEOlfjhGZyH+TnpNSMM7CjXSIdcbBIfA1ryR56NRQf7I05He9ENctjBYE8nzkU62uyYe",
+	"Clsck6cj/ZXDJF7mdRsThMq1b3U3nHKLREgOoSGTHeTR8GQ9hrChmBgLWZlaG2crgsKz9sLJD9Gqc+ym",
+	"kLgGfQet3Pzp7Pha51qQWiFBVcexN6Vi8E2g4D6rR9AJnxC6n3jfc3Ww2w2u8IVr6B2MDvrWprNWnpBi",
+	"EGDrD3XY9B1XIpOo1+pye4q6frX7pmtKHcYxKNf3G3rZZXrVX8M1idVaAQzhCOqNvZD3XoBLEB7Bwegg",
+	"2B/kKhRc+6Ros+iC5zlM0FcB59aam0mZ+UBLjlPTyr5TtV82FhOWXg3hRKwWp87DKtY/8AZkq0881JP6",
+	"LLGe89IVLTP6dIArPAzFAS+sWiNIhAb0dh63YBnG7Q1Ta3UaKSFnBjvAtqJNHcRdCIw+TGW5z5urSVNf",
+	"6yD9y+WbN7+cHl0eJ4GuXM+htbBZ5lDoP5YgIUemBMlT3gSpdhrq8Vo9pf/wmKqt99YlN8z332Gs77S5",
+	"uwxTOsJX17YPMXkfKWe99pn7Dk3hRuROWVpnQ4F1MHpSEd/37/aPPez+9xj+XPb0S8/und8LUdbltWwG",
+	"a/LxFsEcitx2huvfhkH/FTmadjP3f1x6xn0iw1VPBs3m/v2RdS+rxuwKvlutodvDau+D1qpTfLU+mcuc",
+	"4lSYU1V+cLPDx8K9RHXRdorK9UJfazwWdedsLVwvfnznr2INihhCuyt5X77ftenpoaZV1//hv4j+RMM1",
+	"x8WhFc7NxXx9EAhZl+R3iVlLAedtePxXkPd6Z+wuK/uJhhbcoEdRFV8y+QdE85q8ePtU3eS9JfscLJjd",
+	"Au2iHvVfgfKVvs9b8F0D6Kth+6HlLvVBuwmgZe1aErip33xeQZuO7Mbh3wOriab1sBaUrWftxVuPV7Pe",
+	"rRfuBq0HoXr95sPN/w8AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -67,13 +67,15 @@ done
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$aport/api/utility/readiness" >/dev/null && break; sleep 0.2; done
 
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system clock ticks
-# PostgreSQL's CPU: its living processes, plus what exited backends left in the postmaster's
-# children counters (fields 16 and 17), so that short-lived connections are not lost.
+# PostgreSQL's CPU: this cluster's postmaster and its living children (every backend and worker
+# is one), plus what exited children left in the postmaster's children counters (fields 16 and
+# 17), so that short-lived connections are not lost. Only this cluster's: any other `postgres`
+# process on the machine (another cluster, another run) is none of its CPU.
 pgcpu() {
   local t=0 c pm
   pm=$(head -n1 "$dir/pg/postmaster.pid")
   t=$(awk '{print $16 + $17}' "/proc/$pm/stat")
-  for p in $(pgrep -u postgres postgres); do c=$(cpu "$p" 2>/dev/null) && t=$((t + c)); done
+  for p in "$pm" $(pgrep -P "$pm"); do c=$(cpu "$p" 2>/dev/null) && t=$((t + c)); done
   echo $t
 }
 # Consumer groups take a few seconds to form after start, and every connection of every pool

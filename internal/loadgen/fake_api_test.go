@@ -38,6 +38,7 @@ type fakeAPI struct {
 	completeStep  time.Duration // ... plus this times the create's arrival index mod 10
 	createDelay   time.Duration
 	behave        func(i int) behavior // nil: every order completes
+	noWait        bool                 // ignore waitFor, as a server older than the long poll
 
 	mu       sync.Mutex
 	creates  []fakeCreate
@@ -55,6 +56,7 @@ type fakeOrder struct {
 	doneAfter time.Duration
 	behavior  behavior
 	gets      []time.Time
+	longPolls int // GETs with waitFor=terminal and a valid timeout
 }
 
 func (f *fakeAPI) start(t *testing.T) *httptest.Server {
@@ -124,6 +126,28 @@ func (f *fakeAPI) get(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"error":"not found"}`, http.StatusNotFound)
 		return
 	}
+	doneAt := o.createdAt.Add(o.doneAfter)
+	if q := r.URL.Query(); !f.noWait && q.Get("waitFor") == "terminal" {
+		timeout, err := time.ParseDuration(q.Get("timeout"))
+		if err != nil || timeout <= 0 || timeout > 50*time.Second {
+			http.Error(w, `{"error":"bad timeout"}`, http.StatusBadRequest)
+			return
+		}
+		f.mu.Lock()
+		o.longPolls++
+		f.mu.Unlock()
+		until, wait := now.Add(timeout), "timeout"
+		if o.behavior != staysPending && doneAt.Before(until) {
+			until, wait = doneAt, "terminal"
+		}
+		select {
+		case <-time.After(time.Until(until)):
+		case <-r.Context().Done():
+			return
+		}
+		now = time.Now()
+		w.Header().Set("Order-Wait", wait)
+	}
 	type entry struct {
 		Status string `json:"status"`
 		At     string `json:"at"`
@@ -140,7 +164,6 @@ func (f *fakeAPI) get(w http.ResponseWriter, r *http.Request) {
 		CreatedAt: o.createdAt.Format(time.RFC3339Nano),
 		History:   []entry{{statusPending, o.createdAt.Format(time.RFC3339Nano)}},
 	}
-	doneAt := o.createdAt.Add(o.doneAfter)
 	if o.behavior != staysPending && !now.Before(doneAt) {
 		switch o.behavior {
 		case completes:

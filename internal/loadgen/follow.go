@@ -10,33 +10,33 @@ import (
 	"time"
 )
 
-// follow polls one accepted order until it is terminal, the order's follow
-// window closes, or the run is interrupted. The first poll waits for the 90th
+// maxWait is the longest wait one GET asks the server for (the API's bound).
+const maxWait = 50 * time.Second
+
+// follow waits for one accepted order to end, the order's follow window to
+// close, or the run to be interrupted. Each GET is a long poll
+// (?waitFor=terminal&timeout=the rest of the window) that the server answers
+// when the order ends, so an order normally costs the system under test one
+// GET, held open, instead of a poll every so often. A server that answers
+// without waiting (no Order-Wait header: one older than the long poll) or an
+// error is asked again after a backoff, the first waiting for the 90th
 // percentile of create-to-COMPLETED latency seen so far (at least firstPoll),
-// so that most orders take a single GET; later ones double up to maxPoll, and
-// all polls share a budget per second. The load tool's own GETs compete with
-// the system under test, and polling an order before it can be done, or more
-// often than orders are created, only adds load. The latency itself comes from
-// the server's timestamps, so it is not skewed by when the poll happens to look.
+// later ones doubling up to maxPoll; all GETs share a budget per second. The
+// latency itself comes from the server's timestamps, so it is not skewed by
+// when the answer happens to arrive.
 func (r *runner) follow(ctx context.Context, o acceptedOrder) {
 	deadline := o.answeredAt.Add(r.cfg.FollowTimeout)
-	wait := max(r.cfg.firstPoll, r.stats.completionQuantile(90))
-	pollAt := o.answeredAt.Add(wait)
+	backoff := max(r.cfg.firstPoll, r.stats.completionQuantile(90))
 	seen := false     // got at least one readable view of the order
-	lastProblem := "" // why the latest poll could not read it
+	lastProblem := "" // why the latest GET could not read it
 
+	// Against a server that does not wait, the first GET waits as a first poll would.
+	if r.noLongPoll.Load() && !sleepUntil(ctx, o.answeredAt.Add(backoff)) {
+		r.stats.fail(kindInterrupted)
+		return
+	}
 	for {
-		// The last poll lands exactly on the deadline rather than being
-		// skipped, so an order finishing just before it is not misreported.
-		final := !pollAt.Before(deadline)
-		if final {
-			pollAt = deadline
-		}
-		if !sleepUntil(ctx, pollAt) {
-			r.stats.fail(kindInterrupted)
-			return
-		}
-		view, problem := r.getOrder(ctx, o)
+		view, waited, problem := r.getOrder(ctx, o, time.Until(deadline))
 		if ctx.Err() != nil {
 			r.stats.fail(kindInterrupted)
 			return
@@ -50,7 +50,7 @@ func (r *runner) follow(ctx context.Context, o acceptedOrder) {
 		} else {
 			lastProblem = problem
 		}
-		if final {
+		if !time.Now().Before(deadline) {
 			if seen {
 				r.stats.fail(kindNotTerminal)
 			} else {
@@ -58,8 +58,20 @@ func (r *runner) follow(ctx context.Context, o acceptedOrder) {
 			}
 			return
 		}
-		wait = min(2*wait, r.cfg.maxPoll)
-		pollAt = time.Now().Add(wait)
+		if waited {
+			continue // the server waited its timeout: ask again at once
+		}
+		// The last GET lands exactly on the deadline rather than being
+		// skipped, so an order finishing just before it is not misreported.
+		next := time.Now().Add(backoff)
+		if next.After(deadline) {
+			next = deadline
+		}
+		if !sleepUntil(ctx, next) {
+			r.stats.fail(kindInterrupted)
+			return
+		}
+		backoff = min(2*backoff, r.cfg.maxPoll)
 	}
 }
 
@@ -75,38 +87,47 @@ func (r *runner) finish(o acceptedOrder, view orderView) {
 	r.stats.markCompleted(latency, completedAt, problem == "")
 }
 
-// getOrder returns the order, or a short failure kind when it could not be
-// read. Errors are expected now and then (e.g. a 404 before a read replica
-// catches up), so the caller keeps polling rather than giving up.
-func (r *runner) getOrder(ctx context.Context, o acceptedOrder) (orderView, string) {
+// getOrder returns the order once it has ended or wait has passed (the server
+// decides: waited reports whether it did wait), or a short failure kind when it
+// could not be read. Errors are expected now and then (e.g. a 404 before a read
+// replica catches up), so the caller keeps asking rather than giving up.
+func (r *runner) getOrder(ctx context.Context, o acceptedOrder, wait time.Duration) (view orderView, waited bool, problem string) {
 	if err := r.polls.Wait(ctx); err != nil {
-		return orderView{}, "GET " + transportKind(ctx, err)
+		return orderView{}, false, "GET " + transportKind(ctx, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.orderBaseURL+url.PathEscape(o.id), nil)
+	wait = min(max(wait, time.Millisecond), maxWait).Round(time.Millisecond)
+	// The client's own timeout is for requests answered at once; this one may be held for wait.
+	ctx, cancel := context.WithTimeout(ctx, wait+r.cfg.requestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
+		r.orderBaseURL+url.PathEscape(o.id)+"?waitFor=terminal&timeout="+wait.String(), nil)
 	if err != nil {
-		return orderView{}, "GET build request"
+		return orderView{}, false, "GET build request"
 	}
 	req.Header.Set("Accept", "application/json")
 	if o.token != "" {
 		req.Header.Set("Authorization", "Bearer "+o.token)
 	}
-	resp, err := r.client.Do(req)
+	resp, err := r.waitClient.Do(req)
 	if err != nil {
-		return orderView{}, "GET " + transportKind(ctx, err)
+		return orderView{}, false, "GET " + transportKind(ctx, err)
 	}
 	payload, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	resp.Body.Close()
 	if err != nil {
-		return orderView{}, "GET " + transportKind(ctx, err)
+		return orderView{}, false, "GET " + transportKind(ctx, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return orderView{}, fmt.Sprintf("GET HTTP %d", resp.StatusCode)
+		return orderView{}, false, fmt.Sprintf("GET HTTP %d", resp.StatusCode)
 	}
-	var view orderView
 	if err := json.Unmarshal(payload, &view); err != nil || view.Status == "" {
-		return orderView{}, "GET unreadable body"
+		return orderView{}, false, "GET unreadable body"
 	}
-	return view, ""
+	answered := resp.Header.Get("Order-Wait")
+	if answered == "" {
+		r.noLongPoll.Store(true)
+	}
+	return view, answered == "timeout", ""
 }
 
 // terminalLatency measures create-to-terminal on the server's clock: the

@@ -55,8 +55,8 @@ func TestRunOrdersAllComplete(t *testing.T) {
 		t.Errorf("histogram counts create=%d toCompleted=%d, want %d each",
 			sum.CreateLatency.Count, sum.CreateToCompleted.Count, n)
 	}
-	// The fake stamps COMPLETED exactly 50ms after createdAt, while the tool
-	// first polls ~100ms after the 201: only the server timestamps give 50ms.
+	// The fake stamps COMPLETED exactly 50ms after createdAt, and answers the
+	// long poll about then: only the server timestamps give exactly 50ms.
 	c := sum.CreateToCompleted
 	for name, d := range map[string]time.Duration{"p50": c.P50, "p90": c.P90, "p99": c.P99, "max": c.Max} {
 		if !within(d, 50*time.Millisecond) {
@@ -67,17 +67,12 @@ func TestRunOrdersAllComplete(t *testing.T) {
 		t.Errorf("implausible create latency %+v", sum.CreateLatency)
 	}
 
-	// Polling backs off instead of hammering: an order done at 50ms is
-	// read exactly once, and not before the ~100ms first poll.
+	// No polling: each order is read by one GET, a long poll the server
+	// answers when the order ends.
 	var firstCreated, lastCompleted time.Time
 	for id, o := range fake.orders {
-		if len(o.gets) != 1 {
-			t.Errorf("order %s polled %d times, want 1", id, len(o.gets))
-		}
-		if len(o.gets) > 0 {
-			if gap := o.gets[0].Sub(o.createdAt); gap < 90*time.Millisecond {
-				t.Errorf("order %s first polled %v after creation, want ≥ ~100ms", id, gap)
-			}
+		if len(o.gets) != 1 || o.longPolls != 1 {
+			t.Errorf("order %s read by %d GETs, %d of them long polls; want 1 long poll", id, len(o.gets), o.longPolls)
 		}
 		if firstCreated.IsZero() || o.createdAt.Before(firstCreated) {
 			firstCreated = o.createdAt
@@ -100,11 +95,12 @@ func TestRunOrdersAllComplete(t *testing.T) {
 	}
 }
 
-// TestRunPollsMostOrdersOnce checks that, with completion times spread out, the first poll waits
-// long enough that most orders are read once: every extra GET is load on the system under test.
+// TestRunPollsMostOrdersOnce checks that, against a server without the long poll and with
+// completion times spread out, the first poll waits long enough that most orders are read once:
+// every extra GET is load on the system under test.
 func TestRunPollsMostOrdersOnce(t *testing.T) {
 	const n = 300
-	fake := &fakeAPI{skus: 5, completeAfter: 40 * time.Millisecond, completeStep: 10 * time.Millisecond}
+	fake := &fakeAPI{skus: 5, completeAfter: 40 * time.Millisecond, completeStep: 10 * time.Millisecond, noWait: true}
 	srv := fake.start(t)
 	sum, err := Run(t.Context(), Config{
 		Target: srv.URL, Rate: 300, Orders: n, FollowTimeout: 10 * time.Second, SKUs: 5,
@@ -131,12 +127,12 @@ func TestRunPollsMostOrdersOnce(t *testing.T) {
 	}
 }
 
-// TestRunPacesPolls checks that polls keep to their budget (pollsPerOrder per order created per
+// TestRunPacesPolls checks that polls (against a server without the long poll) keep to their budget (pollsPerOrder per order created per
 // second) however many orders are in flight and however often each would poll, and that every
 // order is still followed to its end.
 func TestRunPacesPolls(t *testing.T) {
 	const n, perSecond = 40, 100
-	fake := &fakeAPI{skus: 5, completeAfter: 400 * time.Millisecond}
+	fake := &fakeAPI{skus: 5, completeAfter: 400 * time.Millisecond, noWait: true}
 	srv := fake.start(t)
 	sum, err := Run(t.Context(), Config{
 		Target: srv.URL, Rate: perSecond, Orders: n, FollowTimeout: 10 * time.Second, SKUs: 5,
@@ -213,9 +209,11 @@ func TestRunCountsFailureKinds(t *testing.T) {
 	fake.mu.Lock()
 	defer fake.mu.Unlock()
 	for id, o := range fake.orders {
-		// 100ms, then +200ms, then the final poll at the 400ms deadline.
-		if o.behavior == staysPending && (len(o.gets) < 2 || len(o.gets) > 4) {
-			t.Errorf("pending order %s polled %d times in a 400ms window, want 2-4", id, len(o.gets))
+		// One long poll for the rest of the window, which the fake holds to its end (a second
+		// only if the first was answered a hair early).
+		if o.behavior == staysPending && (o.longPolls < 1 || len(o.gets) > 2) {
+			t.Errorf("pending order %s read by %d GETs (%d long polls) in a 400ms window, want 1-2 long polls",
+				id, len(o.gets), o.longPolls)
 		}
 		if len(o.gets) > 0 && o.gets[len(o.gets)-1].Sub(o.createdAt) > time.Second {
 			t.Errorf("order %s still polled %v after creation, beyond its follow window",

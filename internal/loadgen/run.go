@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -17,8 +18,11 @@ import (
 )
 
 type runner struct {
-	cfg          Config
-	client       *http.Client
+	cfg        Config
+	client     *http.Client
+	waitClient *http.Client // for the long polls, which each bound by their own timeout
+	// noLongPoll is set once the server answered a long poll without waiting (one older than it).
+	noLongPoll   atomic.Bool
 	createURL    string
 	orderBaseURL string
 	stats        *stats
@@ -43,6 +47,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Summary, error) {
 	r := &runner{
 		cfg:          cfg,
 		client:       newClient(cfg.requestTimeout),
+		waitClient:   newClient(0),
 		createURL:    base + "/api/v1/orders/create",
 		orderBaseURL: base + "/api/v1/orders/",
 		stats:        newStats(),
@@ -50,6 +55,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Summary, error) {
 		polls:        rate.NewLimiter(rate.Limit(cfg.pollsPerOrder*float64(cfg.Rate)), max(1, cfg.Rate)),
 	}
 	defer r.client.CloseIdleConnections()
+	defer r.waitClient.CloseIdleConnections()
 
 	start := time.Now()
 	stopProgress := r.reportProgress(progress, start)

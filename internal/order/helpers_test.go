@@ -26,7 +26,7 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // newTestService opens a fresh SQLite database in the test's temp dir, migrates it and returns the
 // order service on it.
-func newTestService(t *testing.T) (*Service, *sqlstore.DB) {
+func newTestService(t testing.TB) (*Service, *sqlstore.DB) {
 	t.Helper()
 	db := storetest.Open(t, storetest.SQLiteDSN(t), Name, messaging.Migrations, Migrations)
 	return New(db, messaging.NewOutbox(), slog.New(slog.DiscardHandler)), db

@@ -93,8 +93,23 @@ func orderNotFound(err error, id uuid.UUID) error {
 	return err
 }
 
-// GetOrder is GET /api/v1/orders/{orderId}.
+// GetOrder is GET /api/v1/orders/{orderId}; with waitFor=terminal, a long poll (see Service.Await).
 func (a *API) GetOrder(ctx context.Context, req api.GetOrderRequestObject) (api.GetOrderResponseObject, error) {
+	timeout, err := waitTimeout(req.Params.Timeout) // checked even without waitFor: it is still wrong
+	if err != nil {
+		return nil, err
+	}
+	if req.Params.WaitFor != nil {
+		o, ended, err := a.svc.Await(ctx, req.OrderId.String(), timeout)
+		if err != nil {
+			return nil, orderNotFound(err, req.OrderId)
+		}
+		wait := "timeout"
+		if ended {
+			wait = "terminal"
+		}
+		return api.GetOrder200JSONResponse{Body: toAPI(o), Headers: api.GetOrder200ResponseHeaders{OrderWait: &wait}}, nil
+	}
 	o, err := a.svc.Get(ctx, req.OrderId.String())
 	if err == nil && !auth.FromContext(ctx).Sees(o.CustomerID) {
 		err = ErrNotFound // another customer's order is not there, so that ids say nothing
@@ -102,7 +117,20 @@ func (a *API) GetOrder(ctx context.Context, req api.GetOrderRequestObject) (api.
 	if err != nil {
 		return nil, orderNotFound(err, req.OrderId)
 	}
-	return api.GetOrder200JSONResponse(toAPI(o)), nil
+	return api.GetOrder200JSONResponse{Body: toAPI(o)}, nil
+}
+
+// waitTimeout is the wait a GET asks for: 30 s by default, at most MaxWait.
+func waitTimeout(param *string) (time.Duration, error) {
+	if param == nil {
+		return 30 * time.Second, nil
+	}
+	d, err := time.ParseDuration(*param)
+	if err != nil || d <= 0 || d > MaxWait {
+		return 0, errs.Invalid(errs.FieldError{Field: "timeout",
+			Message: fmt.Sprintf("%q is not a duration above zero and at most %s, such as 500ms or 30s", *param, MaxWait)})
+	}
+	return d, nil
 }
 
 // ListOrders is GET /api/v1/orders.

@@ -107,13 +107,16 @@ type Service struct {
 	firstSteps *firstSteps      // orders created here, for RunFirstSteps
 	admission  *admission       // see RunAdmission and SetAdmission
 	counts     statusCounts     // see Counts
+	watch      *watchers        // the requests waiting for orders to end (see Await)
 }
 
 // New returns the order service on db.
 func New(db *sqlstore.DB, outbox *messaging.Outbox, log *slog.Logger) *Service {
-	return &Service{db: db, outbox: outbox, log: log, IdempotencyTTL: 24 * time.Hour,
+	s := &Service{db: db, outbox: outbox, log: log, IdempotencyTTL: 24 * time.Hour,
 		StepTimeout: 30 * time.Second, StepAttempts: 3, firstSteps: newFirstSteps(),
 		admission: newAdmission(DefaultMaxCreates, DefaultMaxInFlight)}
+	s.watch = newWatchers(DefaultWatchPoll, s.endedOrders)
+	return s
 }
 
 // SetAdmission bounds the creates that run at once in this process and the orders in flight

@@ -475,7 +475,7 @@ func (s *Service) step(ctx context.Context, tx *sqlstore.Tx, row *sagaRow, t eve
 
 // observe records what a step did to an order once its transaction has committed (a transaction
 // rolled back and retried would otherwise count it twice): a step's reply applied, a step out of
-// time, the order's end.
+// time, the order's end (which also wakes the requests waiting for it).
 // due is when the step the order was in was due.
 func (s *Service) observe(ctx context.Context, tx *sqlstore.Tx, o *Order, from Status, to sagaState, t events.Type, due sql.NullTime, at time.Time) {
 	step := stepName(from)
@@ -491,6 +491,7 @@ func (s *Service) observe(ctx context.Context, tx *sqlstore.Tx, o *Order, from S
 			s.metrics.StepAnswered(step, answered)
 		}
 		if to.Status.Terminal() {
+			s.watch.end(o.ID)
 			took := at.Sub(o.CreatedAt)
 			s.metrics.OrderFinished(string(to.Status), to.OutcomeReason, took)
 			// In the span of the step that ended it: the line names the order's trace.

@@ -198,6 +198,9 @@ func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`)
 // matches nothing).
 func (tx *Tx) In(after int, values []string) (string, []any) { return tx.Dialect.in(after, values) }
 
+// In is Tx.In for a query outside a transaction.
+func (db *DB) In(after int, values []string) (string, []any) { return db.Dialect.in(after, values) }
+
 // LockInOrder ends a SELECT so that it locks the rows it returns until tx ends, taking them in
 // byte order of column, so that transactions locking several rows cannot deadlock. Where writers
 // exclude each other anyway it only orders the rows.
