@@ -144,6 +144,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 	if d.http, err = listenAndServe(cfg.Addr, handler, cfg.HTTP); err != nil {
 		return nil, err
 	}
+	d.http.answerWaitsOnShutdown(d.node.apis)
 	d.Addr = d.http.addr
 	if err := d.side.serve("pprof", cfg.PprofAddr, pprofHandler(), cfg.HTTP); err != nil {
 		return nil, err

@@ -26,6 +26,17 @@ func listenAndServe(addr string, handler http.Handler, limits HTTPLimits) (*http
 	return h, nil
 }
 
+// answerWaitsOnShutdown makes the operations of apis that hold requests open (a long poll) answer
+// them at once when the server shuts down, rather than keep the shutdown waiting out their
+// timeouts.
+func (h *httpServer) answerWaitsOnShutdown(apis []any) {
+	for _, a := range apis {
+		if w, ok := a.(interface{ StopWaiting() }); ok {
+			h.srv.RegisterOnShutdown(w.StopWaiting)
+		}
+	}
+}
+
 // wait blocks until ctx ends (nil), the server fails, or an error comes on failed: a process
 // whose consumers have stopped must not go on taking orders that nothing will carry through.
 func (h *httpServer) wait(ctx context.Context, failed <-chan error) error {

@@ -121,6 +121,7 @@ func StartServe(ctx context.Context, cfg ServeConfig) (_ *Served, err error) {
 	if s.http, err = listenAndServe(cfg.Addr, handler, cfg.HTTP); err != nil {
 		return nil, err
 	}
+	s.http.answerWaitsOnShutdown(s.node.apis)
 	s.Addr = s.http.addr
 	if err := s.side.serve("pprof", cfg.PprofAddr, pprofHandler(), cfg.HTTP); err != nil {
 		return nil, err

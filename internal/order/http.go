@@ -35,6 +35,9 @@ func (c created) VisitCreateOrderExternalResponse(w http.ResponseWriter) error {
 	return c.VisitCreateOrderResponse(w)
 }
 
+// StopWaiting answers every long poll of GetOrder at once, as the server shuts down.
+func (a *API) StopWaiting() { a.svc.StopWaiting() }
+
 // CreateOrder is POST /api/v1/orders/create.
 func (a *API) CreateOrder(ctx context.Context, req api.CreateOrderRequestObject) (api.CreateOrderResponseObject, error) {
 	return a.create(ctx, req.Params.IdempotencyKey, req.Body)

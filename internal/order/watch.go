@@ -32,11 +32,18 @@ type watchers struct {
 	mu      sync.Mutex
 	byOrder map[string][]chan struct{} // closed when the order ends
 	polling bool                       // the poll loop runs
+
+	stop     chan struct{} // closed when the server shuts down: every wait answers at once
+	stopOnce sync.Once
 }
 
 func newWatchers(poll time.Duration, ended func(context.Context, []string) ([]string, error)) *watchers {
-	return &watchers{poll: poll, ended: ended, byOrder: map[string][]chan struct{}{}}
+	return &watchers{poll: poll, ended: ended, byOrder: map[string][]chan struct{}{}, stop: make(chan struct{})}
 }
+
+// StopWaiting makes every wait, now and later, answer with the order as it is, so that a server
+// shutting down does not hold its last requests until their timeouts.
+func (s *Service) StopWaiting() { s.watch.stopOnce.Do(func() { close(s.watch.stop) }) }
 
 // add registers a waiter for order id: the channel is closed when it ends.
 func (w *watchers) add(id string) chan struct{} {
@@ -159,12 +166,13 @@ func (s *Service) Await(ctx context.Context, id string, timeout time.Duration) (
 		case <-ch:
 			continue // read it again: it has ended
 		case <-timer.C:
-			s.watch.remove(id, ch)
-			o, err = s.Get(ctx, id)
-			return o, err == nil && o.Status.Terminal(), err
+		case <-s.watch.stop:
 		case <-ctx.Done():
 			s.watch.remove(id, ch)
 			return nil, false, ctx.Err()
 		}
+		s.watch.remove(id, ch)
+		o, err = s.Get(ctx, id)
+		return o, err == nil && o.Status.Terminal(), err
 	}
 }

@@ -198,3 +198,25 @@ func TestGetOrderWait(t *testing.T) {
 		t.Errorf("%d waiters left in the hub", n)
 	}
 }
+
+// A server shutting down answers every wait at once, with the order as it is, and later ones
+// too, rather than holding its shutdown until their timeouts.
+func TestAwaitAnswersOnShutdown(t *testing.T) {
+	svc, db := newTestService(t)
+	noPoll(svc)
+	r := startSaga(t, svc, db)
+	done := awaitAsync(t, t.Context(), svc, r.id, 30*time.Second)
+	svc.StopWaiting()
+	svc.StopWaiting() // a second shutdown hook is harmless
+	if a := <-done; a.err != nil || a.ended || a.o.Status != Pending || a.took > 2*time.Second {
+		t.Errorf("Await = %+v, want the PENDING order at once", a)
+	}
+	start := time.Now()
+	o, ended, err := svc.Await(auth.NewContext(t.Context(), auth.Anyone), r.id, 30*time.Second)
+	if err != nil || ended || o.Status != Pending || time.Since(start) > 2*time.Second {
+		t.Errorf("a wait after the shutdown: %v %v %v after %v, want the PENDING order at once", o, ended, err, time.Since(start))
+	}
+	if n := svc.watch.waiting(); n != 0 {
+		t.Errorf("%d waiters left in the hub", n)
+	}
+}
