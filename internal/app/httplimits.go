@@ -134,7 +134,8 @@ func (l HTTPLimits) Validate() error {
 }
 
 // listen listens on addr, holding at most l.MaxConns connections open: the next waits in the
-// kernel's queue until one closes, rather than the process running out of descriptors.
+// kernel's queue until one closes, rather than the process running out of descriptors (and the
+// server's idleEvictor closes an idle one to make room).
 func (l HTTPLimits) listen(addr string) (net.Listener, error) {
 	l.defaults()
 	ln, err := net.Listen("tcp", addr)
@@ -154,6 +155,7 @@ func (l HTTPLimits) server(h http.Handler) *http.Server {
 		WriteTimeout:      l.WriteTimeout,
 		IdleTimeout:       l.IdleTimeout,
 		MaxHeaderBytes:    l.MaxHeaderBytes,
+		ConnState:         newIdleEvictor(l.MaxConns).track,
 	}
 }
 

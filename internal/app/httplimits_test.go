@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -302,5 +303,34 @@ func watchResources() func() (heap uint64, files int) {
 		close(stop)
 		<-done
 		return heap, files
+	}
+}
+
+// TestIdleConnectionsMakeRoom: clients that fill the connection cap with kept-alive connections
+// they do not use do not shut another client out until their idle timeout: the server closes the
+// one idle the longest to let the next in.
+func TestIdleConnectionsMakeRoom(t *testing.T) {
+	limits := shrunkLimits
+	limits.MaxConns, limits.IdleTimeout = 5, time.Minute
+	addr := serveLimited(t, limits)
+	for i := range limits.MaxConns {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := io.WriteString(c, "GET /api/utility/liveness HTTP/1.1\r\nHost: ordersys\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("idle client %d: %v", i, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	// Every place is taken by a connection kept alive and idle for a minute.
+	if took, err := liveness(addr, 3*time.Second); err != nil {
+		t.Fatalf("another client, with the cap held by idle connections: %v after %v", err, took)
 	}
 }
