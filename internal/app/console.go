@@ -39,6 +39,9 @@ func checkConsoleURLs(urls map[string]string) error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 			return usageError{fmt.Errorf("--console-%s-url %q: want a base URL such as http://host:3001", svc, raw)}
 		}
+		if u.User != nil { // the System page shows the URLs; the console forwards the caller's token instead
+			return usageError{fmt.Errorf("--console-%s-url: no credentials in the URL, please: the console shows it", svc)}
+		}
 	}
 	return nil
 }

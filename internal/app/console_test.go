@@ -143,7 +143,7 @@ func TestParseConsole(t *testing.T) {
 			t.Errorf("serve: %s URL %q, want %q", svc, cfg.ConsoleURLs[svc], u)
 		}
 	}
-	for _, bad := range []string{"payment:3001", "ftp://payment", "http://", "http://payment:3001/?x=1"} {
+	for _, bad := range []string{"payment:3001", "ftp://payment", "http://", "http://payment:3001/?x=1", "http://u:s3cret@payment:3001"} {
 		if _, _, err := parseServe([]string{"--auth", "none", "--console-payment-url", bad}, none, io.Discard); err == nil ||
 			!strings.Contains(err.Error(), "--console-payment-url") {
 			t.Errorf("--console-payment-url %q: %v", bad, err)

@@ -2,6 +2,7 @@ package console
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -336,7 +337,7 @@ func TestActionsNeedHTMX(t *testing.T) {
 
 // TestActionErrorsGoToTheFlash: a refused change is shown above the page, which stays.
 func TestActionErrorsGoToTheFlash(t *testing.T) {
-	base, _ := setup(t)
+	base, api := setup(t)
 	a := request(t, "POST", base+"/ui/fragments/inventory", adminToken, url.Values{"sku": {"SKU-9"}, "available": {"1"}})
 	if a.status != http.StatusNotFound || a.header.Get("HX-Retarget") != "#flash" {
 		t.Errorf("stock of a SKU the fake lacks: %d, HX-Retarget %q", a.status, a.header.Get("HX-Retarget"))
@@ -348,6 +349,14 @@ func TestActionErrorsGoToTheFlash(t *testing.T) {
 	a = request(t, "POST", base+"/ui/fragments/dlq/replay", adminToken, url.Values{})
 	if a.status != http.StatusBadRequest || !strings.Contains(a.body, "Select at least one") {
 		t.Errorf("replay of nothing: %d %s", a.status, a.body)
+	}
+	many := url.Values{}
+	for i := range 101 {
+		many.Add("id", fmt.Sprintf("payments.commands.dlq:0:%d", i))
+	}
+	a = request(t, "POST", base+"/ui/fragments/dlq/replay", adminToken, many)
+	if a.status != http.StatusBadRequest || !strings.Contains(a.body, "at most 100") || len(api.recorded("POST", "/api/v1/admin/dlq/payments.commands.dlq:0:100/replay")) != 0 {
+		t.Errorf("replay of 101 letters: %d %s", a.status, a.body)
 	}
 }
 

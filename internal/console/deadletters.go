@@ -132,6 +132,9 @@ func (c *Console) discardDeadLetter(w http.ResponseWriter, r *http.Request) {
 	c.actOnLetters(w, r, "discard", "Discarded")
 }
 
+// maxSelection bounds the letters one request acts on: each is an API call of its own.
+const maxSelection = 100
+
 func (c *Console) actOnLetters(w http.ResponseWriter, r *http.Request, action, done string) {
 	if err := r.ParseForm(); err != nil {
 		c.render(w, http.StatusBadRequest, "error", err.Error())
@@ -142,6 +145,12 @@ func (c *Console) actOnLetters(w http.ResponseWriter, r *http.Request, action, d
 		w.Header().Set("HX-Retarget", targetFlash)
 		w.Header().Set("HX-Reswap", "innerHTML")
 		c.render(w, http.StatusBadRequest, "error", "Select at least one dead letter first.")
+		return
+	}
+	if len(ids) > maxSelection {
+		w.Header().Set("HX-Retarget", targetFlash)
+		w.Header().Set("HX-Reswap", "innerHTML")
+		c.render(w, http.StatusBadRequest, "error", fmt.Sprintf("Select at most %d dead letters at once.", maxSelection))
 		return
 	}
 	if action == "discard" && len(ids) > 1 {
