@@ -211,23 +211,12 @@ func (o *Outbox) ReplayDeadLetter(ctx context.Context, db *sqlstore.DB, id strin
 	}
 	var dl DeadLetter
 	err = db.InTx(ctx, func(tx *sqlstore.Tx) error {
-		// The update first: on PostgreSQL it locks the row, so that a discard cannot slip in
-		// between the check and the replay.
-		if _, err := tx.ExecContext(ctx, `UPDATE outbox_dead_letters SET state = $1, state_at = $2
-			WHERE id = $3 AND state <> $4`, string(StateReplayed), time.Now().UTC(), uid, string(StateDiscarded)); err != nil {
-			return err
-		}
 		var m events.Message
 		var err error
-		dl, m, err = scanOutboxDeadLetter(tx.QueryRowContext(ctx,
-			`SELECT `+outboxDeadLetterColumns+` FROM outbox_dead_letters WHERE id = $1`, uid))
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("%w: %s", ErrDeadLetterNotFound, id)
-		case err != nil:
+		dl, m, err = markOutboxDeadLetter(ctx, tx, uid, id, StateReplayed, `state <> $4`, StateDiscarded,
+			StateDiscarded, ErrDeadLetterDiscarded)
+		if err != nil {
 			return err
-		case dl.State == StateDiscarded:
-			return fmt.Errorf("%w: %s was discarded at %s", ErrDeadLetterDiscarded, id, dl.StateAt.Format(time.RFC3339))
 		}
 		return o.Put(ctx, tx, m)
 	})
@@ -247,27 +236,36 @@ func DiscardOutboxDeadLetter(ctx context.Context, db *sqlstore.DB, id string) (D
 	}
 	var dl DeadLetter
 	err = db.InTx(ctx, func(tx *sqlstore.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE outbox_dead_letters SET state = $1, state_at = $2
-			WHERE id = $3 AND state = $4`, string(StateDiscarded), time.Now().UTC(), uid, string(StatePending)); err != nil {
-			return err
-		}
 		var err error
-		dl, _, err = scanOutboxDeadLetter(tx.QueryRowContext(ctx,
-			`SELECT `+outboxDeadLetterColumns+` FROM outbox_dead_letters WHERE id = $1`, uid))
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("%w: %s", ErrDeadLetterNotFound, id)
-		case err != nil:
-			return err
-		case dl.State == StateReplayed:
-			return fmt.Errorf("%w: %s was replayed at %s", ErrDeadLetterReplayed, id, dl.StateAt.Format(time.RFC3339))
-		}
-		return nil
+		dl, _, err = markOutboxDeadLetter(ctx, tx, uid, id, StateDiscarded, `state = $4`, StatePending,
+			StateReplayed, ErrDeadLetterReplayed)
+		return err
 	})
 	if err != nil && !errors.Is(err, ErrDeadLetterNotFound) && !errors.Is(err, ErrDeadLetterReplayed) {
 		err = fmt.Errorf("discard %s: %w", id, err)
 	}
 	return dl, err
+}
+
+// markOutboxDeadLetter sets the outbox dead letter uid (id to the caller) to state to where its
+// state passes cond ($4 is from), and reads it back: ErrDeadLetterNotFound when there is none,
+// refuseErr when it is in state refuse. The update comes first: on PostgreSQL it locks the row,
+// so that another operator's action cannot slip in between the check and this one.
+func markOutboxDeadLetter(ctx context.Context, tx *sqlstore.Tx, uid, id string, to DeadLetterState, cond string,
+	from, refuse DeadLetterState, refuseErr error) (DeadLetter, events.Message, error) {
+	if _, err := tx.ExecContext(ctx, `UPDATE outbox_dead_letters SET state = $1, state_at = $2 WHERE id = $3 AND `+cond,
+		string(to), time.Now().UTC(), uid, string(from)); err != nil {
+		return DeadLetter{}, events.Message{}, err
+	}
+	dl, m, err := scanOutboxDeadLetter(tx.QueryRowContext(ctx,
+		`SELECT `+outboxDeadLetterColumns+` FROM outbox_dead_letters WHERE id = $1`, uid))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return dl, m, fmt.Errorf("%w: %s", ErrDeadLetterNotFound, id)
+	case err == nil && dl.State == refuse:
+		return dl, m, fmt.Errorf("%w: %s was %s at %s", refuseErr, id, refuse, dl.StateAt.Format(time.RFC3339))
+	}
+	return dl, m, err
 }
 
 // Relayed is one service's outbox and the database it is in: where that service's outbox dead
