@@ -96,6 +96,7 @@ func parseDev(args []string, getenv func(string) string, stderr io.Writer) (cfg 
 	fs.String(&cfg.DataDir, "data-dir", "./data", "directory for the SQLite databases and the broker's log")
 	fs.String(&cfg.KafkaAddr, "kafka-addr", "127.0.0.1:9092", "embedded Kafka broker listen address")
 	fs.Int(&cfg.Partitions, "partitions", 1, "partitions per topic (the embedded broker syncs each partition's batch to disk, so more partitions cost throughput in one process)")
+	topicRetentionFlags(fs, &cfg.TopicRetention)
 	logFlags(fs, &logs, "text")
 	fs.Bool(&cfg.AccessLog, "access-log", false, "log a line per HTTP request")
 	fs.String(&cfg.MetricsAddr, "metrics-addr", "", "serve GET /metrics on this address rather than on --addr")
@@ -114,6 +115,9 @@ func parseDev(args []string, getenv func(string) string, stderr io.Writer) (cfg 
 	}
 	if err := checkHTTPFlags(cfg.HTTP); err != nil {
 		return cfg, logs, err
+	}
+	if err := cfg.TopicRetention.Validate(); err != nil {
+		return cfg, logs, usageError{err}
 	}
 	if err := cfg.Auth.check(true); err != nil {
 		return cfg, logs, err
@@ -252,17 +256,21 @@ func checkInstanceID(id string) error {
 const maxInstanceIDLen = 249
 
 func runBroker(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	var addr, dir, metricsAddr string
-	var sync bool
+	var cfg BrokerConfig
+	var metricsAddr string
 	fs := newFlagSet("broker", getenv, stderr)
-	fs.String(&addr, "addr", "127.0.0.1:9092", "listen address")
-	fs.String(&dir, "data-dir", "./data/kafka", "where the broker keeps its log")
-	fs.Bool(&sync, "sync-writes", true, "fsync every produced batch before acknowledging it (off: let the OS flush, as Kafka does by default)")
+	fs.String(&cfg.Addr, "addr", "127.0.0.1:9092", "listen address")
+	fs.String(&cfg.Dir, "data-dir", "./data/kafka", "where the broker keeps its log")
+	fs.Bool(&cfg.SyncWrites, "sync-writes", true, "fsync every produced batch before acknowledging it (off: let the OS flush, as Kafka does by default)")
+	topicRetentionFlags(fs, &cfg.Retention)
 	fs.String(&metricsAddr, "metrics-addr", "127.0.0.1:9308", "serve GET /metrics (the process's own) on this address (off when empty)")
 	if err := fs.parse(args, false); err != nil {
 		return err
 	}
-	c, err := startBroker(addr, dir, sync)
+	if err := cfg.Retention.Validate(); err != nil {
+		return usageError{err}
+	}
+	c, err := startBroker(cfg)
 	if err != nil {
 		return err
 	}
@@ -272,7 +280,7 @@ func runBroker(ctx context.Context, args []string, getenv func(string) string, s
 	if err := side.serve("metrics", metricsAddr, metricsHandler(metrics.New(Version())), HTTPLimits{}); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "ordersys broker is running\n  Kafka       %s\n  Data        %s\n", c.ListenAddrs()[0], dir)
+	fmt.Fprintf(stdout, "ordersys broker is running\n  Kafka       %s\n  Data        %s\n", c.ListenAddrs()[0], cfg.Dir)
 	if len(side) > 0 {
 		fmt.Fprintf(stdout, "  Metrics     http://%s/metrics\n", side[0].Addr)
 	}
@@ -307,6 +315,13 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// topicRetentionFlags are how much of its log an embedded broker keeps (dev and broker).
+func topicRetentionFlags(fs *flagSet, r *TopicRetention) {
+	fs.Duration(&r.Time, "topic-retention", DefaultTopicRetention, fmt.Sprintf("how long the embedded broker keeps a record; at most %v, which every inbox outlasts", messaging.TopicRetention))
+	fs.Size(&r.Bytes, "topic-retention-bytes", DefaultTopicRetentionBytes, "the most log the embedded broker keeps per partition, oldest records removed first (a consumer further behind loses them)")
+	fs.Duration(&r.Check, "topic-retention-check", DefaultTopicRetentionCheck, "how often the embedded broker removes what is past its retention")
 }
 
 // reliabilityFlags are the retry and retention settings every process that runs services takes.

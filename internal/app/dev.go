@@ -5,12 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
-
-	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/ordersys/ordersys/internal/console"
 	"github.com/ordersys/ordersys/internal/messaging"
@@ -28,6 +24,8 @@ type DevConfig struct {
 	// Partitions per topic (default 1: the embedded broker fsyncs every partition batch, and one
 	// process with one SQLite writer per service gains nothing from more).
 	Partitions int
+	// TopicRetention is how much of its log the embedded broker keeps (zero fields: the defaults).
+	TopicRetention TopicRetention
 	// PprofAddr, when set, serves net/http/pprof there, apart from the API.
 	PprofAddr string
 	// MetricsAddr, when set, serves GET /metrics there rather than on Addr.
@@ -57,7 +55,7 @@ type Dev struct {
 	// Addr and KafkaAddr are where the API and the broker listen.
 	Addr, KafkaAddr string
 
-	cluster *kfake.Cluster
+	broker  *broker
 	node    *node
 	http    *httpServer
 	side    sideListeners
@@ -94,10 +92,11 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 		}
 	}()
 
-	if d.cluster, err = startBroker(cfg.KafkaAddr, filepath.Join(cfg.DataDir, "kafka"), true); err != nil {
+	d.broker, err = startBroker(BrokerConfig{Addr: cfg.KafkaAddr, Dir: filepath.Join(cfg.DataDir, "kafka"), SyncWrites: true, Retention: cfg.TopicRetention})
+	if err != nil {
 		return nil, err
 	}
-	d.KafkaAddr = d.cluster.ListenAddrs()[0]
+	d.KafkaAddr = d.broker.ListenAddrs()[0]
 
 	cfg.Rules.DemoCatalog = true
 	mods, err := pick(cfg.Services, cfg.Rules)
@@ -155,38 +154,6 @@ func StartDev(ctx context.Context, cfg DevConfig) (_ *Dev, err error) {
 	return d, nil
 }
 
-// startBroker starts the embedded Kafka-protocol broker on addr, persisted under dir. With sync
-// every produced batch is fsynced before it is acknowledged, so a crash loses nothing that was
-// acknowledged; without, writes reach the disk when the OS flushes them, as Kafka's own default
-// (which relies on replication instead).
-func startBroker(addr, dir string, sync bool) (*kfake.Cluster, error) {
-	host, portStr, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("kafka address %q: %w", addr, err)
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil {
-		return nil, fmt.Errorf("kafka address %q: bad port", addr)
-	}
-	opts := []kfake.Opt{
-		kfake.NumBrokers(1),
-		kfake.Ports(port),
-		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
-			return net.Listen(network, net.JoinHostPort(host, portStr))
-		}),
-		kfake.ClusterID("ordersys"),
-		kfake.DataDir(dir),
-	}
-	if sync {
-		opts = append(opts, kfake.SyncWrites())
-	}
-	c, err := kfake.NewCluster(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("embedded broker on %s: %w", addr, err)
-	}
-	return c, nil
-}
-
 // Wait blocks until ctx ends, the HTTP server fails or a consumer stops for good.
 func (d *Dev) Wait(ctx context.Context) error { return d.http.wait(ctx, d.node.failed) }
 
@@ -204,8 +171,8 @@ func (d *Dev) Close() error {
 	if d.node != nil {
 		errs = append(errs, d.node.close())
 	}
-	if d.cluster != nil {
-		d.cluster.Close()
+	if d.broker != nil {
+		d.broker.Close()
 	}
 	return errors.Join(errs...)
 }

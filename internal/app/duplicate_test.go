@@ -54,7 +54,7 @@ func TestDuplicateCommandDelivery(t *testing.T) {
 	})
 	t.Run("postgres", func(t *testing.T) {
 		dsn := pgtest.DSN(t)
-		broker, err := startBroker(freeAddr(t), t.TempDir(), false)
+		broker, err := startBroker(BrokerConfig{Addr: freeAddr(t), Dir: t.TempDir()})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -95,6 +96,49 @@ func (f *flagSet) Bool(p *bool, name string, def bool, usage string) {
 		def = b
 	}
 	f.BoolVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, envName(name)))
+}
+
+// Size declares a flag holding a number of bytes, written as 67108864, 64MiB, 512KiB or 1GiB.
+func (f *flagSet) Size(p *int64, name string, def int64, usage string) {
+	*p = def
+	if v := f.getenv(envName(name)); v != "" {
+		if err := (*sizeValue)(p).Set(v); err != nil {
+			f.errs = append(f.errs, fmt.Errorf("%s=%q: %w", envName(name), v, err))
+		}
+	}
+	f.Var((*sizeValue)(p), name, fmt.Sprintf("%s (env %s)", usage, envName(name)))
+}
+
+type sizeValue int64
+
+var sizeUnits = []struct {
+	suffix string
+	n      int64
+}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}, {"", 1}}
+
+func (s *sizeValue) Set(v string) error {
+	for _, u := range sizeUnits {
+		num, ok := strings.CutSuffix(v, u.suffix)
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+		if err != nil || n < 0 || n > math.MaxInt64/u.n {
+			return errors.New("want a size such as 64MiB, 512KiB, 1GiB or a number of bytes")
+		}
+		*s = sizeValue(n * u.n)
+		return nil
+	}
+	return nil // unreachable: the last unit matches every string
+}
+
+func (s *sizeValue) String() string {
+	for _, u := range sizeUnits[:3] {
+		if *s != 0 && int64(*s)%u.n == 0 {
+			return strconv.FormatInt(int64(*s)/u.n, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(int64(*s), 10)
 }
 
 // isSet reports whether the command line set the flag name.

@@ -31,7 +31,7 @@ func waitReady(t *testing.T, base string, want int, timeout time.Duration) map[s
 // services: readiness says so, accepted orders are kept, and everything resumes by itself.
 func TestOutages(t *testing.T) {
 	brokerAddr, brokerDir := freeAddr(t), filepath.Join(t.TempDir(), "kafka")
-	broker, err := startBroker(brokerAddr, brokerDir, true)
+	broker, err := startBroker(BrokerConfig{Addr: brokerAddr, Dir: brokerDir, SyncWrites: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestOutages(t *testing.T) {
 		// The API still takes orders: they wait in the outbox.
 		id := placeOrder(t, base, orderBody(uuid.NewString(), "SKU-1"))
 		time.Sleep(time.Second)
-		if broker, err = startBroker(brokerAddr, brokerDir, true); err != nil {
+		if broker, err = startBroker(BrokerConfig{Addr: brokerAddr, Dir: brokerDir, SyncWrites: true}); err != nil {
 			t.Fatal(err)
 		}
 		waitReady(t, base, http.StatusOK, 30*time.Second)

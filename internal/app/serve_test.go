@@ -11,7 +11,7 @@ import (
 // instead of taking orders that nothing would carry through the saga. A session timeout that
 // franz-go refuses (parseServe stops it earlier; StartServe is called directly here) is one way.
 func TestServeFailsWhenAConsumerStops(t *testing.T) {
-	broker, err := startBroker(freeAddr(t), t.TempDir(), false)
+	broker, err := startBroker(BrokerConfig{Addr: freeAddr(t), Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
