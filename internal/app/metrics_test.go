@@ -69,6 +69,31 @@ series:
 	return sum, found
 }
 
+// histogramSum is the sum of the observations of the histograms of family name whose labels
+// include want.
+func histogramSum(families map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
+	var sum float64
+	for _, m := range families[name].GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.Label {
+			labels[l.GetName()] = l.GetValue()
+		}
+		if matches(labels, want) {
+			sum += m.GetHistogram().GetSampleSum()
+		}
+	}
+	return sum
+}
+
+func matches(labels, want map[string]string) bool {
+	for k, v := range want {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
 // TestMetricsTellTheTruth runs orders through every outcome on `dev`, then scrapes /metrics and
 // checks the counters and gauges against what the databases and the broker hold.
 func TestMetricsTellTheTruth(t *testing.T) {
@@ -185,6 +210,26 @@ func TestMetricsTellTheTruth(t *testing.T) {
 	if got, _ := value(m, "ordersys_outbox_published_total", map[string]string{"service": "order",
 		"topic": "orders.events"}); got < float64(len(ids)) {
 		t.Errorf("order events published: %v, want at least %d", got, len(ids))
+	}
+	// Each ChargePayment's stages: read by the order relay, then acknowledged by the broker and
+	// (in parallel: the broker answers fetches once the batch is written) fetched by payment, then
+	// applied there. Each stage's mean age exceeds its predecessor's.
+	mean := map[string]float64{}
+	for _, st := range []struct{ family, stage string }{{"ordersys_outbox_event_age_seconds", "read"},
+		{"ordersys_outbox_event_age_seconds", "acknowledged"}, {"ordersys_consumer_event_age_seconds", "fetched"},
+		{"ordersys_consumer_event_age_seconds", "applied"}} {
+		want := map[string]string{"topic": "payments.commands", "stage": st.stage}
+		n, _ := value(m, st.family, want)
+		if n < float64(len(ids)-1) {
+			t.Errorf("%s %v: %v events, want at least %d", st.family, want, n, len(ids)-1)
+		}
+		mean[st.stage] = histogramSum(m, st.family, want) / n
+	}
+	for _, before := range [][2]string{{"read", "acknowledged"}, {"read", "fetched"}, {"fetched", "applied"}} {
+		if !(mean[before[0]] > 0 && mean[before[0]] < mean[before[1]]) {
+			t.Errorf("payments.commands: mean age %s %vs, %s %vs: want 0 < the first < the second",
+				before[0], mean[before[0]], before[1], mean[before[1]])
+		}
 	}
 	check("ordersys_saga_step_timeouts_total", nil, 0)
 	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "ordersys_build_info"} {

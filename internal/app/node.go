@@ -157,7 +157,10 @@ func (n *node) start(ctx, runCtx context.Context, cfg nodeConfig, m service.Modu
 	}
 	n.wg.Go(func() {
 		_ = out.RunRelay(runCtx, db, n.producer, messaging.RelayConfig{
-			Published: func(topic string) { cfg.metrics.Published(m.Name, topic, 1) },
+			Published: func(topic string, born, read, acked time.Time) {
+				cfg.metrics.Published(m.Name, topic, 1)
+				cfg.metrics.OutboxEventAge(topic, born, read, acked)
+			},
 		}, log.With("component", "relay"))
 	})
 	pruners := append([]messaging.Pruner{messaging.InboxPruner(db, cfg.retention)}, parts.Pruners...)

@@ -98,6 +98,7 @@ type Consumer struct {
 	retry   RetryConfig
 	log     *slog.Logger
 	metrics *metrics.Metrics // nil: none recorded
+	polled  time.Time        // when the poll being settled returned
 }
 
 // SetMetrics makes the consumer count the records it settles, by outcome, in m.
@@ -179,6 +180,7 @@ func (c *Consumer) Run(ctx context.Context, brokers []string, extra ...kgo.Opt) 
 		// One transaction for records of every partition polled, rather than one per partition:
 		// fewer, larger transactions cost less per record (a commit each), and batches of one
 		// service never contend for the same rows (inventory's hot stock rows) with each other.
+		c.polled = time.Now()
 		var records []*kgo.Record
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) { records = append(records, p.Records...) })
 		c.settle(ctx, cl, records)
@@ -188,10 +190,13 @@ func (c *Consumer) Run(ctx context.Context, brokers []string, extra ...kgo.Opt) 
 
 // countApplied counts a committed batch's events: applied, or skipped by the inbox as duplicates.
 func (c *Consumer) countApplied(todo []Event, fresh []bool) {
+	now := time.Now()
 	for i, e := range todo {
 		outcome := metrics.Applied
 		if !fresh[i] {
 			outcome = metrics.Duplicate
+		} else if !c.polled.IsZero() {
+			c.metrics.ConsumerEventAge(c.sub.Name, e.Envelope.Type.Topic(), e.Envelope.Time, c.polled, now)
 		}
 		c.metrics.Settled(c.sub.Name, e.Envelope.Type.Topic(), outcome, 1)
 	}

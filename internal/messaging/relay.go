@@ -40,8 +40,9 @@ type RelayConfig struct {
 	// that the rows behind it flow (default DefaultMaxRefusals, 3). Other failures, the broker
 	// being down above all, never count: rows wait for as long as they last.
 	MaxRefusals int
-	// Published, when set, is told of each row the broker acknowledged, by its topic (metrics).
-	Published func(topic string)
+	// Published, when set, is told of each row the broker acknowledged (for metrics): its topic,
+	// its event's time, when the relay read it and when the broker acknowledged it.
+	Published func(topic string, born, read, acked time.Time)
 }
 
 func (c *RelayConfig) defaults() {
@@ -232,7 +233,8 @@ type publisher struct {
 	maxRefusals int
 	log         *slog.Logger
 	refused     map[int64]int // outbox id -> refusals for good so far, for rows still in the outbox
-	acked       func(topic string)
+	acked       func(topic string, born, read, acked time.Time)
+	readAt      time.Time // when this round's read returned
 }
 
 // round is what one publish did.
@@ -289,6 +291,7 @@ func (p *publisher) publish(ctx context.Context, limit int, done []int64) (round
 	if err != nil {
 		return round{}, fmt.Errorf("read outbox: %w", err)
 	}
+	p.readAt = time.Now()
 	res := round{read: true, rows: len(rows)}
 	if len(rows) == 0 {
 		return res, nil
@@ -319,12 +322,14 @@ func (p *publisher) publish(ctx context.Context, limit int, done []int64) (round
 			index[records[i]] = i
 		}
 		refused := 0
-		for _, pr := range p.producer.ProduceSync(ctx, records...) {
+		results := p.producer.ProduceSync(ctx, records...)
+		acked := time.Now()
+		for _, pr := range results {
 			r := batch[index[pr.Record]]
 			switch {
 			case pr.Err == nil:
 				res.published = append(res.published, r.id)
-				p.published(r)
+				p.published(r, acked)
 			case refusedForGood(pr.Err):
 				alone = append(alone, r)
 				refused++
@@ -353,7 +358,7 @@ func (p *publisher) publish(ctx context.Context, limit int, done []int64) (round
 		switch {
 		case err == nil:
 			res.published = append(res.published, r.id)
-			p.published(r)
+			p.published(r, time.Now())
 			if p.refused[r.id] > 0 {
 				p.log.Info("outbox row published after refusals", "outbox_id", r.id, "topic", r.msg.Topic, "refusals", p.refused[r.id])
 			}
@@ -411,9 +416,9 @@ func publishSpan(ctx context.Context, rows []outboxRow) (context.Context, trace.
 // maxLinks bounds the links of a publish span: a round of 500 rows would otherwise carry 500.
 const maxLinks = 128
 
-func (p *publisher) published(r outboxRow) {
+func (p *publisher) published(r outboxRow, acked time.Time) {
 	if p.acked != nil {
-		p.acked(r.msg.Topic)
+		p.acked(r.msg.Topic, r.msg.Envelope.Time, p.readAt, acked)
 	}
 }
 

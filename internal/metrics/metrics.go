@@ -34,6 +34,8 @@ type Metrics struct {
 	stepDuration    *prometheus.HistogramVec
 	stepTimeouts    *prometheus.CounterVec
 	outboxPublished *prometheus.CounterVec
+	outboxEventAge  *prometheus.HistogramVec
+	consumerAge     *prometheus.HistogramVec
 	consumerRecords *prometheus.CounterVec
 	deadLetters     *prometheus.CounterVec
 	sagaOrders      *cached
@@ -48,6 +50,8 @@ type Metrics struct {
 var (
 	fastBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 	slowBuckets = []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300}
+	// hopBuckets resolve a hop of the saga, milliseconds apart, into its stages.
+	hopBuckets = []float64{.0005, .001, .002, .003, .005, .0075, .01, .015, .02, .03, .05, .075, .1, .25, .5, 1, 2.5, 5, 10}
 )
 
 // New makes the metrics of a process of the given version, with Go's runtime and the process's
@@ -80,6 +84,12 @@ func New(version string) *Metrics {
 		outboxPublished: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ordersys_outbox_published_total", Help: "Outbox rows the broker acknowledged, by service and topic.",
 		}, []string{"service", "topic"}),
+		outboxEventAge: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ordersys_outbox_event_age_seconds", Help: "Age of an outbox event (from its time, taken in the transaction that wrote it) when the relay read it (stage read) and when the broker acknowledged it (stage acknowledged), by topic.", Buckets: hopBuckets,
+		}, []string{"topic", "stage"}),
+		consumerAge: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ordersys_consumer_event_age_seconds", Help: "Age of an event a consumer applied when its poll returned it (stage fetched) and when the transaction that applied it committed (stage applied).", Buckets: hopBuckets,
+		}, []string{"consumer", "topic", "stage"}),
 		consumerRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ordersys_consumer_records_total", Help: "Records a consumer settled, by outcome: applied, duplicate, retried or dead_lettered.",
 		}, []string{"consumer", "topic", "outcome"}),
@@ -101,7 +111,7 @@ func New(version string) *Metrics {
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.httpRequests, m.httpDuration, m.ordersCreated, m.ordersFinished, m.orderDuration, m.stepDuration,
-		m.stepTimeouts, m.outboxPublished, m.consumerRecords, m.deadLetters, m.sagaOrders, m.outboxBacklog,
+		m.stepTimeouts, m.outboxPublished, m.outboxEventAge, m.consumerAge, m.consumerRecords, m.deadLetters, m.sagaOrders, m.outboxBacklog,
 		m.consumerLag, m.dbPool, m.buildInfo)
 	m.buildInfo.WithLabelValues(version).Set(1)
 	return m
@@ -151,6 +161,24 @@ func (m *Metrics) StepTimedOut(step string) {
 func (m *Metrics) Published(service, topic string, n int) {
 	if m != nil {
 		m.outboxPublished.WithLabelValues(service, topic).Add(float64(n))
+	}
+}
+
+// OutboxEventAge records how old an event of topic, made at born, was when the relay read it and
+// when the broker acknowledged it: the first stages of a hop.
+func (m *Metrics) OutboxEventAge(topic string, born, read, acked time.Time) {
+	if m != nil {
+		m.outboxEventAge.WithLabelValues(topic, "read").Observe(read.Sub(born).Seconds())
+		m.outboxEventAge.WithLabelValues(topic, "acknowledged").Observe(acked.Sub(born).Seconds())
+	}
+}
+
+// ConsumerEventAge records how old an event of topic, made at born, was when consumer's poll
+// returned it and when its transaction committed: the last stages of a hop.
+func (m *Metrics) ConsumerEventAge(consumer, topic string, born, fetched, applied time.Time) {
+	if m != nil {
+		m.consumerAge.WithLabelValues(consumer, topic, "fetched").Observe(fetched.Sub(born).Seconds())
+		m.consumerAge.WithLabelValues(consumer, topic, "applied").Observe(applied.Sub(born).Seconds())
 	}
 }
 
