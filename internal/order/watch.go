@@ -132,18 +132,32 @@ func (w *watchers) run() {
 	}
 }
 
-// endedOrders returns which of ids have ended.
+// endedOrders returns which of ids have ended. It reads the orders by id and checks their
+// status here: with the status in the query, SQLite's planner walks the status index, every
+// order that ever ended, rather than look the ids up.
 func (s *Service) endedOrders(ctx context.Context, ids []string) ([]string, error) {
 	in, args := s.db.In(0, ids)
-	out, err := sqlstore.Collect(ctx, s.db, func(r sqlstore.Scanner) (string, error) {
-		var id string
-		return id, r.Scan(&id)
-	}, `SELECT id FROM orders WHERE id `+in+` AND status IN ('COMPLETED', 'FAILED', 'CANCELLED')`, args...)
+	type order struct {
+		id     string
+		status Status
+	}
+	orders, err := sqlstore.Collect(ctx, s.db, func(r sqlstore.Scanner) (o order, err error) {
+		return o, r.Scan(&o.id, &o.status)
+	}, watchQuery+in, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read ended orders: %w", err)
 	}
-	return out, nil
+	var ended []string
+	for _, o := range orders {
+		if o.status.Terminal() {
+			ended = append(ended, o.id)
+		}
+	}
+	return ended, nil
 }
+
+// watchQuery is endedOrders' query, but for its list of ids.
+const watchQuery = `SELECT id, status FROM orders WHERE id `
 
 // Await returns order id once it has ended (ended true), or as it is when timeout passes. An order
 // the caller may not see is not found, at once. It returns early with ctx's error when ctx ends.

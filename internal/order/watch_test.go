@@ -3,6 +3,7 @@ package order
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -218,5 +219,32 @@ func TestAwaitAnswersOnShutdown(t *testing.T) {
 	}
 	if n := svc.watch.waiting(); n != 0 {
 		t.Errorf("%d waiters left in the hub", n)
+	}
+}
+
+// TestPollsReadOnlyTheOrdersInFlight: the queries that run every second or at every scrape, the
+// watchers' poll and the in-flight gauge, find their rows through an index, rather than walking
+// every order that ever ended, which grows without bound (SQLite's planner picked the status
+// index for both, and dev slowed down as its database grew). SQLite's plans, read by EXPLAIN.
+func TestPollsReadOnlyTheOrdersInFlight(t *testing.T) {
+	_, db := newTestService(t)
+	in, args := db.In(0, []string{"0190a0f2-0000-7000-8000-00000000000a", "0190a0f2-0000-7000-8000-00000000000b"})
+	for name, q := range map[string]struct {
+		sql  string
+		args []any
+	}{"watch poll": {watchQuery + in, args}, "in-flight gauge": {inFlightQuery, nil}} {
+		plan, err := sqlstore.Collect(t.Context(), db, func(r sqlstore.Scanner) (string, error) {
+			var id, parent, unused int
+			var detail string
+			return detail, r.Scan(&id, &parent, &unused, &detail)
+		}, "EXPLAIN QUERY PLAN "+q.sql, q.args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, step := range plan {
+			if !strings.HasPrefix(step, "SEARCH orders USING") || strings.Contains(step, "orders_status") {
+				t.Errorf("%s: plan %q, want a search of orders by id or by step deadline", name, plan)
+			}
+		}
 	}
 }
