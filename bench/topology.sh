@@ -13,6 +13,7 @@
 #   STATEMENTS=1 (statements, scans) PPROF=1 (pprof)   KEEP=1 (keep the data directory)
 #   PG_SOCKET=1 (Unix socket)         PGOPTS="-c name=value"  PGLIBS=,auto_explain
 #   PROCS=N: GOMAXPROCS of every ordersys process (default 1; see below)
+#   IDLE=30s: after the run, how much CPU each process uses while nothing happens, over 30 s
 #   AUTH=jwt: the services check bearer tokens (a development key under the run's directory), and
 #             loadgen mints each customer its own; default none
 set -euo pipefail
@@ -52,7 +53,7 @@ echo "PostgreSQL: $db; partitions $partitions, PROCS=${PROCS:-1}, SYNC_WRITES=${
 "${ordersys[@]}" broker --addr "127.0.0.1:$kport" --data-dir "$dir/kafka" --metrics-addr 127.0.0.1:0 --sync-writes="${SYNC_WRITES:-true}" >/dev/null 2>"$dir/broker.log" & pids+=($!); broker=$!
 sleep 1
 "${ordersys[@]}" migrate --database-url "$db" >/dev/null
-declare -A svc
+declare -A svc mport
 authflags=(--auth none); loadauth=()
 if [ "${AUTH:-none}" = jwt ]; then
   "${ordersys[@]}" token --data-dir "$dir" --sub 00000000-0000-4000-8000-000000000000 >/dev/null # makes the key
@@ -61,7 +62,8 @@ if [ "${AUTH:-none}" = jwt ]; then
 fi
 for s in order payment inventory fulfillment notification; do
   addr=127.0.0.1:0; [ "$s" = order ] && addr=127.0.0.1:$aport
-  "${ordersys[@]}" serve "$s" --addr "$addr" --database-url "$db" --kafka-brokers "127.0.0.1:$kport" \
+  mport[$s]=$((32100 + ${#pids[@]} * 10 + RANDOM % 10))
+  "${ordersys[@]}" serve "$s" --addr "$addr" --metrics-addr "127.0.0.1:${mport[$s]}" --database-url "$db" --kafka-brokers "127.0.0.1:$kport" \
     --partitions "$partitions" --migrate=false --demo-catalog --log-level warn "${authflags[@]}" ${PPROF:+--pprof-addr 127.0.0.1:$((6060 + ${#pids[@]}))} >/dev/null 2>"$dir/$s.log" & pids+=($!); svc[$s]=$!
 done
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$aport/api/utility/readiness" >/dev/null && break; sleep 0.2; done
@@ -102,6 +104,9 @@ xacts() { "$pgbin/psql" -qtA "$db" -c "SELECT xact_commit + xact_rollback FROM p
 # The whole machine's busy and total clock ticks (/proc/stat: all but idle and iowait), kernel
 # work that no process is charged with included.
 machine() { awk '/^cpu /{t=0; for (i=2; i<=NF; i++) t+=$i; print t-$5-$6, t}' /proc/stat; }
+# Each service's metrics at the start and the end, for the stages of each hop (bench/hopstages).
+scrape() { mkdir -p "$dir/$1"; for s in "${!svc[@]}"; do curl -fs "http://127.0.0.1:${mport[$s]}/metrics" >"$dir/$1/$s"; done; }
+scrape before
 read -r m0 t0 <<<"$(machine)"
 x0=$(xacts); b0=$(cpu $broker); p0=$(pgcpu); declare -A s0; for s in "${!svc[@]}"; do s0[$s]=$(cpu ${svc[$s]}); done
 start=$(date +%s.%N)
@@ -111,17 +116,29 @@ start=$(date +%s.%N)
 
 elapsed=$(echo "$(date +%s.%N) - $start" | bc)
 hz=$(getconf CLK_TCK)
-share() { echo "scale=1; ($2 - $1) * 100 / $hz / $elapsed" | bc; }
 read -r m1 t1 <<<"$(machine)"
+scrape after
+# Every order created during the run has ended by now: loadgen follows each to its end.
+orders=$("$pgbin/psql" -qtA "$db" -c "SELECT count(*) FROM \"order\".orders WHERE created_at >= to_timestamp($start)")
 echo "Machine busy: $(( 100 * (m1 - m0) / (t1 - t0) ))% of its $(nproc) cores"
-echo "CPU over ${elapsed%.*}s (percent of one core):"
-printf '  %-13s %s%%\n' postgresql "$(share "$p0" "$(pgcpu)")" broker "$(share "$b0" "$(cpu $broker)")"
-for s in order payment inventory fulfillment notification; do
-  printf '  %-13s %s%%\n' "$s" "$(share "${s0[$s]}" "$(cpu ${svc[$s]})")"
-done
-printf '  %-13s %s%%\n' loadgen "$(awk -v hz="$hz" -v e="$elapsed" '{printf "%.1f", ($1 + $2) * 100 / e}' "$dir/loadgen.cpu")"
-
-echo "PostgreSQL transactions: $(( $(xacts) - x0 )) (pg_stat_database, includes the GETs the load tool polls with)"
+echo "CPU budget over ${elapsed%.*}s and $orders orders:"
+printf '  %-13s %14s %16s\n' process "% of a core" "CPU ms / order"
+line() { # name, clock ticks used
+  printf '  %-13s %14s %16s\n' "$1" "$(echo "scale=1; $2 * 100 / $hz / $elapsed" | bc)" \
+    "$(echo "scale=3; $2 * 1000 / $hz / $orders" | bc)"
+}
+total=0
+add() { line "$1" "$2"; total=$((total + $2)); }
+add postgresql $(( $(pgcpu) - p0 ))
+add broker $(( $(cpu $broker) - b0 ))
+for s in order payment inventory fulfillment notification; do add "$s" $(( $(cpu ${svc[$s]}) - s0[$s] )); done
+add loadgen "$(awk -v hz="$hz" '{printf "%d", ($1 + $2) * hz + 0.5}' "$dir/loadgen.cpu")"
+line "all of them" "$total"
+line "machine" $(( m1 - m0 ))
+xs=$(( $(xacts) - x0 ))
+stmts=$("$pgbin/psql" -qtA "$db" -c "SELECT sum(calls) FROM pg_stat_statements")
+echo "PostgreSQL: $xs transactions ($(echo "scale=2; $xs / $orders" | bc) an order), $stmts statements ($(echo "scale=1; $stmts / $orders" | bc) an order; BEGIN and COMMIT included)"
+go run ./bench/hopstages -before "$dir/before" -after "$dir/after"
 
 echo "Time per hop of the saga (ms): from one service's commit to the next one's, by each service's own timestamps"
 "$pgbin/psql" -q "$db" -c "WITH h AS (SELECT order_id, max(at) FILTER (WHERE status = 'PENDING') AS pending,
@@ -157,4 +174,15 @@ if [ -n "${STATEMENTS:-}" ]; then
   "$pgbin/psql" -q "$db" -c "SELECT schemaname || '.' || relname AS table, seq_scan, seq_tup_read, idx_scan, n_live_tup,
     last_autoanalyze IS NOT NULL AS analyzed FROM pg_stat_user_tables WHERE seq_scan + coalesce(idx_scan, 0) > 0
     ORDER BY seq_tup_read DESC"
+fi
+
+if [ -n "${IDLE:-}" ]; then
+  b0=$(cpu $broker); p0=$(pgcpu); for s in "${!svc[@]}"; do s0[$s]=$(cpu ${svc[$s]}); done
+  i0=$(date +%s.%N); sleep "$IDLE"; idle=$(echo "$(date +%s.%N) - $i0" | bc)
+  echo "Idle for ${idle%.*}s (percent of one core):"
+  printf '  %-13s %s\n' postgresql "$(echo "scale=2; ($(pgcpu) - $p0) * 100 / $hz / $idle" | bc)" \
+    broker "$(echo "scale=2; ($(cpu $broker) - $b0) * 100 / $hz / $idle" | bc)"
+  for s in order payment inventory fulfillment notification; do
+    printf '  %-13s %s\n' "$s" "$(echo "scale=2; ($(cpu ${svc[$s]}) - ${s0[$s]}) * 100 / $hz / $idle" | bc)"
+  done
 fi
