@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Run `ordersys dev` under a steady load for a long time and sample what it holds: RSS, Go heap in
-# use, the broker's log on disk and the whole data directory, every 30 s, as CSV on stdout. Then
+# Run `ordersys dev` under a steady load for a long time and sample what it holds and does: RSS,
+# Go heap in use, the broker's log on disk, the whole data directory, its CPU and the orders it
+# finished a second, every 30 s, as CSV on stdout. Then
 # restart it on the same data directory and sample its heap right after the start, when the
 # broker has loaded its log back.
 #
@@ -33,21 +34,22 @@ start_dev() {
   echo "dev did not become ready" >&2; exit 1
 }
 heap() { curl -fs "http://127.0.0.1:$mport/metrics" | awk '$1 == "go_memstats_heap_inuse_bytes" {printf "%.1f", $2 / 1048576}'; }
+finished() { curl -fs "http://127.0.0.1:$mport/metrics" | awk '/^ordersys_orders_finished_total/ {n += $2} END {printf "%d", n}'; }
 rss() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$dev/status"; }
 mib() { du -sm "$1" | cut -f1; }
 cpu() { awk '{print $14 + $15}' "/proc/$dev/stat"; }
 hz=$(getconf CLK_TCK)
 sample() { # seconds, phase
-  local c; c=$(cpu)
-  echo "$1,$2,$(rss),$(heap),$(mib "$dir/data/kafka"),$(mib "$dir/data"),$(echo "scale=1; ($c - $c0) * 100 / $hz / 30" | bc)"
-  c0=$c
+  local c f; c=$(cpu); f=$(finished)
+  echo "$1,$2,$(rss),$(heap),$(mib "$dir/data/kafka"),$(mib "$dir/data"),$(echo "scale=1; ($c - $c0) * 100 / $hz / 30" | bc),$(( (f - f0) / 30 ))"
+  c0=$c; f0=$f
 }
 
 start_dev
-echo "s,phase,rss_mib,heap_inuse_mib,kafka_log_mib,data_dir_mib,cpu_pct_of_core"
+echo "s,phase,rss_mib,heap_inuse_mib,kafka_log_mib,data_dir_mib,cpu_pct_of_core,finished_per_s"
 "$bin" loadgen --target "http://127.0.0.1:$port" --rate "$rate" --duration "$duration" >"$dir/loadgen.out" 2>&1 & load=$!
 pids+=("$load")
-t0=$(date +%s); c0=$(cpu)
+t0=$(date +%s); c0=$(cpu); f0=$(finished)
 while kill -0 "$load" 2>/dev/null; do
   sleep 30
   sample $(( $(date +%s) - t0 )) load
@@ -56,5 +58,5 @@ wait "$load" || true
 tail -n 8 "$dir/loadgen.out" >&2
 sleep 30; sample $(( $(date +%s) - t0 )) idle
 kill "$dev"; wait "$dev" 2>/dev/null || true
-start_dev; c0=$(cpu)
+start_dev; c0=$(cpu); f0=$(finished)
 sleep 30; sample $(( $(date +%s) - t0 )) restarted

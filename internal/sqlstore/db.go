@@ -65,7 +65,7 @@ func open(ctx context.Context, d *Dialect, dsn, schema string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	sqlDB, err := sql.Open(d.driver, driverDSN)
+	sqlDB, err := sql.Open(d.driver, driverDSN+d.writerParams)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", d.Name, err)
 	}
@@ -75,7 +75,7 @@ func open(ctx context.Context, d *Dialect, dsn, schema string) (*DB, error) {
 	if d.oneWriter {
 		db.writeMu = make(chan struct{}, 1)
 	}
-	if db.reads, err = sql.Open(d.driver, driverDSN+d.readOnly); err != nil {
+	if db.reads, err = sql.Open(d.driver, driverDSN+d.readerParams); err != nil {
 		sqlDB.Close()
 		return nil, fmt.Errorf("open %s: %w", d.Name, err)
 	}

@@ -45,9 +45,11 @@ type Dialect struct {
 	// migrations is the folder of a migration set that holds this dialect's own DDL, if any.
 	migrations string
 	// writeConns and readConns size the pools of writers and of readers (see DB.reads);
-	// readOnly is added to the readers' connection string.
+	// writerParams and readerParams are added to the writers' and the readers' connection
+	// strings.
 	writeConns, readConns int
-	readOnly              string
+	writerParams          string
+	readerParams          string
 	// oneWriter: writers exclude each other (a lock in process, see DB.writeMu), and the
 	// process checkpoints the write-ahead log itself (checkpoint.go).
 	oneWriter bool

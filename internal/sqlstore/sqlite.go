@@ -35,9 +35,13 @@ var SQLite = &Dialect{
 		return open(ctx, d, dsn, "")
 	},
 	// One writer at a time, the checkpointer, and a spare for a ping.
-	writeConns:      3,
-	readConns:       8,
-	readOnly:        "&_pragma=query_only(1)",
+	writeConns: 3,
+	readConns:  8,
+	// Each connection has a page cache of its own. A writer's 32 MB keeps a busy service's hot
+	// pages; readers keep SQLite's default 2 MB, since a reader's pages (an order by id, a page of
+	// a list) are rarely read again before they change.
+	writerParams:    "&_pragma=cache_size(-32000)",
+	readerParams:    "&_pragma=query_only(1)&_pragma=cache_size(-2000)",
 	oneWriter:       true,
 	cacheStatements: true,
 	in:              inList,
@@ -54,8 +58,7 @@ func sqlitePath(dsn string) string {
 // backstop to the writer lock in DB, and synchronous=NORMAL: a commit survives a process crash but
 // may be lost on power failure, the usual trade for an embedded development database. Checkpoints
 // are the checkpointer's job (checkpoint.go); SQLite's own, which runs inside a committing
-// transaction, stays as a backstop at 8,000 pages. The 32 MB page cache keeps the hot pages of a
-// busy service.
+// transaction, stays as a backstop at 8,000 pages.
 func sqliteConnString(dsn, _ string) (string, error) {
 	path := sqlitePath(dsn)
 	if path == "" {
@@ -65,7 +68,6 @@ func sqliteConnString(dsn, _ string) (string, error) {
 		"_pragma=journal_mode(WAL)",
 		"_pragma=synchronous(NORMAL)",
 		"_pragma=busy_timeout(10000)",
-		"_pragma=cache_size(-32000)",
 		"_pragma=wal_autocheckpoint(8000)",
 		"_pragma=foreign_keys(1)",
 		"_txlock=immediate",
