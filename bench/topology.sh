@@ -13,7 +13,8 @@
 #   STATEMENTS=1 (statements, scans) PPROF=1 (pprof)   KEEP=1 (keep the data directory)
 #   PG_SOCKET=1 (Unix socket)         PGOPTS="-c name=value"  PGLIBS=,auto_explain
 #   PROCS=N: GOMAXPROCS of every ordersys process (default 1; see below)
-#   IDLE=30s: after the run, how much CPU each process uses while nothing happens, over 30 s
+#   IDLE=30s: after the run and 30 s more (autovacuum tidies what the run left), how much CPU each
+#             process uses over 30 s while nothing happens
 #   AUTH=jwt: the services check bearer tokens (a development key under the run's directory), and
 #             loadgen mints each customer its own; default none
 set -euo pipefail
@@ -177,6 +178,7 @@ if [ -n "${STATEMENTS:-}" ]; then
 fi
 
 if [ -n "${IDLE:-}" ]; then
+  sleep 30
   b0=$(cpu $broker); p0=$(pgcpu); for s in "${!svc[@]}"; do s0[$s]=$(cpu ${svc[$s]}); done
   i0=$(date +%s.%N); sleep "$IDLE"; idle=$(echo "$(date +%s.%N) - $i0" | bc)
   echo "Idle for ${idle%.*}s (percent of one core):"
