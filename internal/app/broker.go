@@ -36,8 +36,8 @@ type TopicRetention struct {
 	Time time.Duration
 	// Bytes bounds each partition's log (default 64 MiB: at 250 orders/s, about ten minutes of
 	// the busiest topic). The log is cut in segments of an eighth of it, and a segment's file is
-	// deleted once all of it is past the retention, so a partition's files reach at most 9/8 of
-	// this.
+	// deleted once all of it is past the retention, so right after a check a partition's files
+	// hold at most 9/8 of this; between checks the log grows by what is produced meanwhile.
 	Bytes int64
 	// Check is how often the retention is applied (default 5 minutes, as Kafka's
 	// log.retention.check.interval.ms).

@@ -36,27 +36,36 @@ func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
 	return families
 }
 
-// value is the value of the series of family name whose labels include want (nil: the family's
-// only series); ok is false when there is no such series.
-func value(families map[string]*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
-	f := families[name]
-	if f == nil {
-		return 0, false
-	}
-	var sum float64
-	found := false
-series:
-	for _, m := range f.Metric {
+// seriesOf are the series of family name whose labels include want (nil: all of them).
+func seriesOf(families map[string]*dto.MetricFamily, name string, want map[string]string) []*dto.Metric {
+	var out []*dto.Metric
+	for _, m := range families[name].GetMetric() {
 		labels := map[string]string{}
 		for _, l := range m.Label {
 			labels[l.GetName()] = l.GetValue()
 		}
-		for k, v := range want {
-			if labels[k] != v {
-				continue series
-			}
+		if includes(labels, want) {
+			out = append(out, m)
 		}
-		found = true
+	}
+	return out
+}
+
+func includes(labels, want map[string]string) bool {
+	for k, v := range want {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// value is the value of the series of family name whose labels include want (nil: the family's
+// only series); ok is false when there is no such series.
+func value(families map[string]*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
+	series := seriesOf(families, name, want)
+	var sum float64
+	for _, m := range series {
 		switch {
 		case m.Counter != nil:
 			sum += m.Counter.GetValue()
@@ -66,32 +75,17 @@ series:
 			sum += float64(m.Histogram.GetSampleCount())
 		}
 	}
-	return sum, found
+	return sum, len(series) > 0
 }
 
 // histogramSum is the sum of the observations of the histograms of family name whose labels
 // include want.
 func histogramSum(families map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
 	var sum float64
-	for _, m := range families[name].GetMetric() {
-		labels := map[string]string{}
-		for _, l := range m.Label {
-			labels[l.GetName()] = l.GetValue()
-		}
-		if matches(labels, want) {
-			sum += m.GetHistogram().GetSampleSum()
-		}
+	for _, m := range seriesOf(families, name, want) {
+		sum += m.GetHistogram().GetSampleSum()
 	}
 	return sum
-}
-
-func matches(labels, want map[string]string) bool {
-	for k, v := range want {
-		if labels[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // TestMetricsTellTheTruth runs orders through every outcome on `dev`, then scrapes /metrics and
