@@ -13,6 +13,7 @@
 #   STATEMENTS=1 (statements, scans) PPROF=1 (pprof)   KEEP=1 (keep the data directory)
 #   PG_SOCKET=1 (Unix socket)         PGOPTS="-c name=value"  PGLIBS=,auto_explain
 #   PROCS=N: GOMAXPROCS of every ordersys process (default 1; see below)
+#   ORDER_PROCS=N: GOMAXPROCS of the order service alone (default PROCS)
 #   IDLE=30s: after the run and 30 s more (autovacuum tidies what the run left), how much CPU each
 #             process uses over 30 s while nothing happens
 #   AUTH=jwt: the services check bearer tokens (a development key under the run's directory), and
@@ -64,7 +65,8 @@ fi
 for s in order payment inventory fulfillment notification; do
   addr=127.0.0.1:0; [ "$s" = order ] && addr=127.0.0.1:$aport
   mport[$s]=$((32100 + ${#pids[@]} * 10 + RANDOM % 10))
-  "${ordersys[@]}" serve "$s" --addr "$addr" --metrics-addr "127.0.0.1:${mport[$s]}" --database-url "$db" --kafka-brokers "127.0.0.1:$kport" \
+  procs=${PROCS:-1}; [ "$s" = order ] && procs=${ORDER_PROCS:-$procs}
+  env GOMAXPROCS="$procs" "$PWD/bin/ordersys" serve "$s" --addr "$addr" --metrics-addr "127.0.0.1:${mport[$s]}" --database-url "$db" --kafka-brokers "127.0.0.1:$kport" \
     --partitions "$partitions" --migrate=false --demo-catalog --log-level warn "${authflags[@]}" ${PPROF:+--pprof-addr 127.0.0.1:$((6060 + ${#pids[@]}))} >/dev/null 2>"$dir/$s.log" & pids+=($!); svc[$s]=$!
 done
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$aport/api/utility/readiness" >/dev/null && break; sleep 0.2; done
