@@ -163,6 +163,48 @@ func (e ReservationStatus) Valid() bool {
 	}
 }
 
+// Defines values for WebhookDeliveryState.
+const (
+	DeliveryDelivered WebhookDeliveryState = "DELIVERED"
+	DeliveryFailed    WebhookDeliveryState = "FAILED"
+	DeliveryPending   WebhookDeliveryState = "PENDING"
+)
+
+// Valid indicates whether the value is a known member of the WebhookDeliveryState enum.
+func (e WebhookDeliveryState) Valid() bool {
+	switch e {
+	case DeliveryDelivered:
+		return true
+	case DeliveryFailed:
+		return true
+	case DeliveryPending:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookEvent.
+const (
+	WebhookOrderCancelled WebhookEvent = "order.cancelled"
+	WebhookOrderCompleted WebhookEvent = "order.completed"
+	WebhookOrderFailed    WebhookEvent = "order.failed"
+)
+
+// Valid indicates whether the value is a known member of the WebhookEvent enum.
+func (e WebhookEvent) Valid() bool {
+	switch e {
+	case WebhookOrderCancelled:
+		return true
+	case WebhookOrderCompleted:
+		return true
+	case WebhookOrderFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GetOrderParamsWaitFor.
 const (
 	Terminal GetOrderParamsWaitFor = "terminal"
@@ -200,6 +242,15 @@ type CreateOrderRequest struct {
 	CustomerId      openapi_types.UUID `json:"customerId"`
 	Items           []OrderItemInput   `json:"items"`
 	ShippingAddress Address            `json:"shippingAddress"`
+}
+
+// CreateWebhookRequest defines model for CreateWebhookRequest.
+type CreateWebhookRequest struct {
+	Description *string        `json:"description,omitempty"`
+	Events      []WebhookEvent `json:"events"`
+
+	// Url Where to POST: https, unless the server allows http.
+	Url string `json:"url"`
 }
 
 // DeadLetter defines model for DeadLetter.
@@ -502,11 +553,91 @@ type StockList struct {
 	Items []StockLevel `json:"items"`
 }
 
+// Webhook defines model for Webhook.
+type Webhook struct {
+	CreatedAt      time.Time  `json:"createdAt"`
+	Description    string     `json:"description"`
+	DisabledAt     *time.Time `json:"disabledAt,omitempty"`
+	DisabledReason *string    `json:"disabledReason,omitempty"`
+
+	// Enabled false once the endpoint answered 410 or failed for the whole retry budget.
+	Enabled   bool               `json:"enabled"`
+	Events    []WebhookEvent     `json:"events"`
+	Url       string             `json:"url"`
+	WebhookId openapi_types.UUID `json:"webhookId"`
+}
+
+// WebhookAttempt defines model for WebhookAttempt.
+type WebhookAttempt struct {
+	At        time.Time `json:"at"`
+	Error     *string   `json:"error,omitempty"`
+	LatencyMs int       `json:"latencyMs"`
+
+	// StatusCode The answer's status; 0 when there was none (see error).
+	StatusCode int `json:"statusCode"`
+}
+
+// WebhookDelivery defines model for WebhookDelivery.
+type WebhookDelivery struct {
+	Attempts  []WebhookAttempt `json:"attempts"`
+	CreatedAt time.Time        `json:"createdAt"`
+
+	// DeliveryId The webhook-id header, the same on every attempt.
+	DeliveryId    openapi_types.UUID   `json:"deliveryId"`
+	Event         WebhookEvent         `json:"event"`
+	NextAttemptAt *time.Time           `json:"nextAttemptAt,omitempty"`
+	OrderId       openapi_types.UUID   `json:"orderId"`
+	State         WebhookDeliveryState `json:"state"`
+	WebhookId     openapi_types.UUID   `json:"webhookId"`
+}
+
+// WebhookDeliveryState defines model for WebhookDelivery.State.
+type WebhookDeliveryState string
+
+// WebhookDeliveryList defines model for WebhookDeliveryList.
+type WebhookDeliveryList struct {
+	Items []WebhookDelivery `json:"items"`
+}
+
+// WebhookEvent defines model for WebhookEvent.
+type WebhookEvent string
+
+// WebhookList defines model for WebhookList.
+type WebhookList struct {
+	Items []Webhook `json:"items"`
+}
+
+// WebhookSecret defines model for WebhookSecret.
+type WebhookSecret struct {
+	PreviousSecretValidUntil time.Time `json:"previousSecretValidUntil"`
+	Secret                   string    `json:"secret"`
+}
+
+// WebhookWithSecret defines model for WebhookWithSecret.
+type WebhookWithSecret struct {
+	CreatedAt      time.Time  `json:"createdAt"`
+	Description    string     `json:"description"`
+	DisabledAt     *time.Time `json:"disabledAt,omitempty"`
+	DisabledReason *string    `json:"disabledReason,omitempty"`
+
+	// Enabled false once the endpoint answered 410 or failed for the whole retry budget.
+	Enabled bool           `json:"enabled"`
+	Events  []WebhookEvent `json:"events"`
+
+	// Secret whsec_ and the base64 signing key: keep it secret; it is not shown again.
+	Secret    string             `json:"secret"`
+	Url       string             `json:"url"`
+	WebhookId openapi_types.UUID `json:"webhookId"`
+}
+
 // DeadLetterId defines model for DeadLetterId.
 type DeadLetterId = string
 
 // IdempotencyKey defines model for IdempotencyKey.
 type IdempotencyKey = string
+
+// WebhookId defines model for WebhookId.
+type WebhookId = openapi_types.UUID
 
 // CreateOrder defines model for CreateOrder.
 type CreateOrder = CreateOrderRequest
@@ -590,6 +721,12 @@ type ListShipmentsParams struct {
 	OrderId openapi_types.UUID `form:"orderId" json:"orderId"`
 }
 
+// ListWebhookDeliveriesParams defines parameters for ListWebhookDeliveries.
+type ListWebhookDeliveriesParams struct {
+	// Limit At most this many deliveries (default 50).
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
 // CreateOrderExternalJSONRequestBody defines body for CreateOrderExternal for application/json ContentType.
 type CreateOrderExternalJSONRequestBody = CreateOrderRequest
 
@@ -598,6 +735,9 @@ type SetStockJSONRequestBody = SetStockRequest
 
 // CreateOrderJSONRequestBody defines body for CreateOrder for application/json ContentType.
 type CreateOrderJSONRequestBody = CreateOrderRequest
+
+// CreateWebhookJSONRequestBody defines body for CreateWebhook for application/json ContentType.
+type CreateWebhookJSONRequestBody = CreateWebhookRequest
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
@@ -655,6 +795,27 @@ type ServerInterface interface {
 	// ListShipments Shipments of an order
 	// (GET /api/v1/shipments)
 	ListShipments(w http.ResponseWriter, r *http.Request, params ListShipmentsParams)
+	// ListWebhooks Every webhook subscription, oldest first (without secrets)
+	// (GET /api/v1/webhooks)
+	ListWebhooks(w http.ResponseWriter, r *http.Request)
+	// CreateWebhook Subscribe an endpoint to order events
+	// (POST /api/v1/webhooks)
+	CreateWebhook(w http.ResponseWriter, r *http.Request)
+	// DeleteWebhook Unsubscribe; nothing more is delivered, and its deliveries are forgotten
+	// (DELETE /api/v1/webhooks/{webhookId})
+	DeleteWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId)
+	// GetWebhook One webhook subscription (without its secret)
+	// (GET /api/v1/webhooks/{webhookId})
+	GetWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId)
+	// ListWebhookDeliveries The subscription's deliveries, newest first, with every attempt
+	// (GET /api/v1/webhooks/{webhookId}/deliveries)
+	ListWebhookDeliveries(w http.ResponseWriter, r *http.Request, webhookId WebhookId, params ListWebhookDeliveriesParams)
+	// ResendWebhookDelivery Send a delivery again, now, with a new retry budget
+	// (POST /api/v1/webhooks/{webhookId}/deliveries/{deliveryId}/resend)
+	ResendWebhookDelivery(w http.ResponseWriter, r *http.Request, webhookId WebhookId, deliveryId openapi_types.UUID)
+	// RotateWebhookSecret Give the subscription a new signing secret
+	// (POST /api/v1/webhooks/{webhookId}/rotate-secret)
+	RotateWebhookSecret(w http.ResponseWriter, r *http.Request, webhookId WebhookId)
 }
 
 // ServerInterfaceWrapper converts contexts to parameters.
@@ -1289,6 +1450,189 @@ func (siw *ServerInterfaceWrapper) ListShipments(w http.ResponseWriter, r *http.
 	handler.ServeHTTP(w, r)
 }
 
+// ListWebhooks operation middleware
+func (siw *ServerInterfaceWrapper) ListWebhooks(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListWebhooks(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateWebhook operation middleware
+func (siw *ServerInterfaceWrapper) CreateWebhook(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateWebhook(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteWebhook operation middleware
+func (siw *ServerInterfaceWrapper) DeleteWebhook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "webhookId" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhookId", r.PathValue("webhookId"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhookId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteWebhook(w, r, webhookId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetWebhook operation middleware
+func (siw *ServerInterfaceWrapper) GetWebhook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "webhookId" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhookId", r.PathValue("webhookId"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhookId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetWebhook(w, r, webhookId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListWebhookDeliveries operation middleware
+func (siw *ServerInterfaceWrapper) ListWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "webhookId" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhookId", r.PathValue("webhookId"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhookId", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListWebhookDeliveriesParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListWebhookDeliveries(w, r, webhookId, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ResendWebhookDelivery operation middleware
+func (siw *ServerInterfaceWrapper) ResendWebhookDelivery(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "webhookId" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhookId", r.PathValue("webhookId"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhookId", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "deliveryId" -------------
+	var deliveryId openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "deliveryId", r.PathValue("deliveryId"), &deliveryId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "deliveryId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ResendWebhookDelivery(w, r, webhookId, deliveryId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RotateWebhookSecret operation middleware
+func (siw *ServerInterfaceWrapper) RotateWebhookSecret(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "webhookId" -------------
+	var webhookId WebhookId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "webhookId", r.PathValue("webhookId"), &webhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "webhookId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RotateWebhookSecret(w, r, webhookId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 type UnescapedCookieParamError struct {
 	ParamName string
 	Err       error
@@ -1425,6 +1769,13 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/admin/dlq", wrapper.ListDeadLetters)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/admin/dlq/{id}/replay", wrapper.ReplayDeadLetter)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/admin/dlq/{id}/discard", wrapper.DiscardDeadLetter)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/webhooks", wrapper.ListWebhooks)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/webhooks", wrapper.CreateWebhook)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/api/v1/webhooks/{webhookId}", wrapper.DeleteWebhook)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/webhooks/{webhookId}", wrapper.GetWebhook)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/webhooks/{webhookId}/rotate-secret", wrapper.RotateWebhookSecret)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/webhooks/{webhookId}/deliveries", wrapper.ListWebhookDeliveries)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/webhooks/{webhookId}/deliveries/{deliveryId}/resend", wrapper.ResendWebhookDelivery)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/utility/liveness", wrapper.Liveness)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/utility/readiness", wrapper.Readiness)
 
@@ -2151,6 +2502,284 @@ func (response ListShipmentsdefaultApplicationProblemPlusJSONResponse) VisitList
 	return err
 }
 
+type ListWebhooksRequestObject struct {
+}
+
+type ListWebhooksResponseObject interface {
+	VisitListWebhooksResponse(w http.ResponseWriter) error
+}
+
+type ListWebhooks200JSONResponse WebhookList
+
+func (response ListWebhooks200JSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhooksdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListWebhooksdefaultApplicationProblemPlusJSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookRequestObject struct {
+	Body *CreateWebhookJSONRequestBody
+}
+
+type CreateWebhookResponseObject interface {
+	VisitCreateWebhookResponse(w http.ResponseWriter) error
+}
+
+type CreateWebhook201ResponseHeaders struct {
+	Location *string
+}
+
+type CreateWebhook201JSONResponse struct {
+	Body    WebhookWithSecret
+	Headers CreateWebhook201ResponseHeaders
+}
+
+func (response CreateWebhook201JSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Location != nil {
+		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response CreateWebhookdefaultApplicationProblemPlusJSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhookRequestObject struct {
+	WebhookId WebhookId `json:"webhookId"`
+}
+
+type DeleteWebhookResponseObject interface {
+	VisitDeleteWebhookResponse(w http.ResponseWriter) error
+}
+
+type DeleteWebhook204Response struct {
+}
+
+func (response DeleteWebhook204Response) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteWebhookdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response DeleteWebhookdefaultApplicationProblemPlusJSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookRequestObject struct {
+	WebhookId WebhookId `json:"webhookId"`
+}
+
+type GetWebhookResponseObject interface {
+	VisitGetWebhookResponse(w http.ResponseWriter) error
+}
+
+type GetWebhook200JSONResponse Webhook
+
+func (response GetWebhook200JSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetWebhookdefaultApplicationProblemPlusJSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookDeliveriesRequestObject struct {
+	WebhookId WebhookId `json:"webhookId"`
+	Params    ListWebhookDeliveriesParams
+}
+
+type ListWebhookDeliveriesResponseObject interface {
+	VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error
+}
+
+type ListWebhookDeliveries200JSONResponse WebhookDeliveryList
+
+func (response ListWebhookDeliveries200JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookDeliveriesdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListWebhookDeliveriesdefaultApplicationProblemPlusJSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendWebhookDeliveryRequestObject struct {
+	WebhookId  WebhookId          `json:"webhookId"`
+	DeliveryId openapi_types.UUID `json:"deliveryId"`
+}
+
+type ResendWebhookDeliveryResponseObject interface {
+	VisitResendWebhookDeliveryResponse(w http.ResponseWriter) error
+}
+
+type ResendWebhookDelivery202JSONResponse WebhookDelivery
+
+func (response ResendWebhookDelivery202JSONResponse) VisitResendWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendWebhookDeliverydefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ResendWebhookDeliverydefaultApplicationProblemPlusJSONResponse) VisitResendWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecretRequestObject struct {
+	WebhookId WebhookId `json:"webhookId"`
+}
+
+type RotateWebhookSecretResponseObject interface {
+	VisitRotateWebhookSecretResponse(w http.ResponseWriter) error
+}
+
+type RotateWebhookSecret200JSONResponse WebhookSecret
+
+func (response RotateWebhookSecret200JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecretdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response RotateWebhookSecretdefaultApplicationProblemPlusJSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// CreateOrderExternal Place an order (the seed's path; same as /api/v1/orders/create)
@@ -2207,6 +2836,27 @@ type StrictServerInterface interface {
 	// ListShipments Shipments of an order
 	// (GET /api/v1/shipments)
 	ListShipments(ctx context.Context, request ListShipmentsRequestObject) (ListShipmentsResponseObject, error)
+	// ListWebhooks Every webhook subscription, oldest first (without secrets)
+	// (GET /api/v1/webhooks)
+	ListWebhooks(ctx context.Context, request ListWebhooksRequestObject) (ListWebhooksResponseObject, error)
+	// CreateWebhook Subscribe an endpoint to order events
+	// (POST /api/v1/webhooks)
+	CreateWebhook(ctx context.Context, request CreateWebhookRequestObject) (CreateWebhookResponseObject, error)
+	// DeleteWebhook Unsubscribe; nothing more is delivered, and its deliveries are forgotten
+	// (DELETE /api/v1/webhooks/{webhookId})
+	DeleteWebhook(ctx context.Context, request DeleteWebhookRequestObject) (DeleteWebhookResponseObject, error)
+	// GetWebhook One webhook subscription (without its secret)
+	// (GET /api/v1/webhooks/{webhookId})
+	GetWebhook(ctx context.Context, request GetWebhookRequestObject) (GetWebhookResponseObject, error)
+	// ListWebhookDeliveries The subscription's deliveries, newest first, with every attempt
+	// (GET /api/v1/webhooks/{webhookId}/deliveries)
+	ListWebhookDeliveries(ctx context.Context, request ListWebhookDeliveriesRequestObject) (ListWebhookDeliveriesResponseObject, error)
+	// ResendWebhookDelivery Send a delivery again, now, with a new retry budget
+	// (POST /api/v1/webhooks/{webhookId}/deliveries/{deliveryId}/resend)
+	ResendWebhookDelivery(ctx context.Context, request ResendWebhookDeliveryRequestObject) (ResendWebhookDeliveryResponseObject, error)
+	// RotateWebhookSecret Give the subscription a new signing secret
+	// (POST /api/v1/webhooks/{webhookId}/rotate-secret)
+	RotateWebhookSecret(ctx context.Context, request RotateWebhookSecretRequestObject) (RotateWebhookSecretResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx context.Context, w http.ResponseWriter, r *http.Request, request any) (any, error)
@@ -2731,119 +3381,331 @@ func (sh *strictHandler) ListShipments(w http.ResponseWriter, r *http.Request, p
 	}
 }
 
+// ListWebhooks operation middleware
+func (sh *strictHandler) ListWebhooks(w http.ResponseWriter, r *http.Request) {
+	var request ListWebhooksRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListWebhooks(ctx, request.(ListWebhooksRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListWebhooks")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListWebhooksResponseObject); ok {
+		if err := validResponse.VisitListWebhooksResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateWebhook operation middleware
+func (sh *strictHandler) CreateWebhook(w http.ResponseWriter, r *http.Request) {
+	var request CreateWebhookRequestObject
+
+	var body CreateWebhookJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateWebhook(ctx, request.(CreateWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateWebhookResponseObject); ok {
+		if err := validResponse.VisitCreateWebhookResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteWebhook operation middleware
+func (sh *strictHandler) DeleteWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
+	var request DeleteWebhookRequestObject
+
+	request.WebhookId = webhookId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteWebhook(ctx, request.(DeleteWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteWebhookResponseObject); ok {
+		if err := validResponse.VisitDeleteWebhookResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetWebhook operation middleware
+func (sh *strictHandler) GetWebhook(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
+	var request GetWebhookRequestObject
+
+	request.WebhookId = webhookId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetWebhook(ctx, request.(GetWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetWebhookResponseObject); ok {
+		if err := validResponse.VisitGetWebhookResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListWebhookDeliveries operation middleware
+func (sh *strictHandler) ListWebhookDeliveries(w http.ResponseWriter, r *http.Request, webhookId WebhookId, params ListWebhookDeliveriesParams) {
+	var request ListWebhookDeliveriesRequestObject
+
+	request.WebhookId = webhookId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListWebhookDeliveries(ctx, request.(ListWebhookDeliveriesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListWebhookDeliveries")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListWebhookDeliveriesResponseObject); ok {
+		if err := validResponse.VisitListWebhookDeliveriesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ResendWebhookDelivery operation middleware
+func (sh *strictHandler) ResendWebhookDelivery(w http.ResponseWriter, r *http.Request, webhookId WebhookId, deliveryId openapi_types.UUID) {
+	var request ResendWebhookDeliveryRequestObject
+
+	request.WebhookId = webhookId
+	request.DeliveryId = deliveryId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ResendWebhookDelivery(ctx, request.(ResendWebhookDeliveryRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ResendWebhookDelivery")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ResendWebhookDeliveryResponseObject); ok {
+		if err := validResponse.VisitResendWebhookDeliveryResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RotateWebhookSecret operation middleware
+func (sh *strictHandler) RotateWebhookSecret(w http.ResponseWriter, r *http.Request, webhookId WebhookId) {
+	var request RotateWebhookSecretRequestObject
+
+	request.WebhookId = webhookId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RotateWebhookSecret(ctx, request.(RotateWebhookSecretRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RotateWebhookSecret")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RotateWebhookSecretResponseObject); ok {
+		if err := validResponse.VisitRotateWebhookSecretResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H17c9vG9ehXOYPbGZO3IEXJdtrI0z9UW06UKLKvJNfTG/oGS+CQ3AjYhXcXohmPvvudPbsLgCRIPWI5",
-	"aefXmcYmsM/zfsKfo1QWpRQojI4OP0clU6xAg4p+vUKWnaIxqE4y+ztDnSpeGi5FdBgl42o0eppm+Ucw",
-	"suQp/cRD97RkynA7cOWpnE41GvcoiUEqSGRlJvLTMMs/+jFVxbN6BNOQc20wG0ZxxO2uJTPzKI4EKzA6",
-	"jHgWxZHCjxVXmEWHRlUYRzqdY8Hsgc2ytKO0UVzMopubODrJsCilQZEuf8Tl5qWOIM05CjNI51KjgErw",
-	"jxXCFS6hx+Ddu5NXwDUwmEmZQTqXPMV+DPuDg+fPIZ0zxVILvPq0c2QZqua8re0Hdv9dh71xN0Nt/ikz",
-	"joSRlwqZwTfKLnpokScMCmP/ysoy5ymz19j7Vdu7fG6t/ReF0+gw+l97Dbr33Fu911rz3O3XbN6A1T3R",
-	"pRTaHYUmuLnZFzvLyqJ0ijX0pCmWBrMXYOYIms0YzJkGbZjyROIgTiesgW0G51jmbIldVGwvl8BijgLM",
-	"3OJW6AUqh2VF00BOgQlApnKOCjxSYMHN3B+jIAoZ7kbnTRy9VXKSY7EDXKUb8df7gS2s2wUxAeevX8K3",
-	"z57/DfzikMm0KlCYIbGEX8TucZRlCjX9lWUZ8S/L3ypZojJEgVOWa4yjsvWIhtpZp1zgvv1dsE+nKGZm",
-	"Hh0ePP8mjgouwu/9eB0ucXv6Qdf0jQkpN8u1gfsHf791n1RWwqj1md88u3ViKbVh+UuZ4drcpwdxh4hp",
-	"+Obnek9/6HgVVh/q6XLyK6bGbvaSiRTzQOckk1eALS2HOHE8lapgJjqMrMiMOg6uDTOVvhPPXbih6+cP",
-	"u9VrdR55U4Dcj4DSSikrEje58+TiDTw72P8bpDJDy18ls+rIvvp/Px8N/u+Hz09v/tJ19bTSRhZ3hhQ3",
-	"WNBR6r/cCrETg8WJKCsCQcE+nbiZ+6MREVT4WW/GlGJLwsqclyUXsxaz7dosDNsgreaG4fxxA8nNbbow",
-	"1yj4TUKzgC5KZxb4iVwYnKFyzCR0Vbh5G9DM6mUxOzIrCMiYwYHhBXZhAZWS3SviNQrjcNn97pKedrxt",
-	"6YNuiuw8f5sGL+cIfhWrCazEl4rPuGA5FKg1myH0uNHwMpdVdmxPoyFJ8Zf/nQAzRvFJZdDqlWwsEi/2",
-	"B3bPpB+TEpGVAWI0vdRPNFjoDXICX9j3EBZzZhqFpFFkejgWUQdOeTeUrpy1s/E8XOUNmWYruOLCfPOs",
-	"2aKF/TDpbbDy1uc9Pdg579Lai53HKdkyl6xDT1ssTGS23IaCQ3r6w8WbM7hmeYXAjcZ86hQ7N1af25cx",
-	"YK7Rjh0LWo5ZPe/2h95kaTFlCNYKQUgD7y5fD/4Oei4Xwo5999fXr1+/6jvYfxrM5MBfwSrs4Tlb/OSO",
-	"E8QvdlgcJYqMi1kClTA8t6aFpUZmpPL41fbAvUR5oyXpW0s54zplKvPv/C/7cjgW55haAspACgKDFSPW",
-	"Es2cZQ5JIC9rZw/pXAlMpaLBbXqj4USrwMVYkHWD6pqnaAmTGTZhGmmms9tpMrjJOgYtAa9RLa2lkaLW",
-	"oBHtgR24UFSFlVz+/mS5e7MsjuoLtQSVJwsLaDt3cM2UtaO1XaQRXW/r5Zpn583CzcNXzRYBO046reLn",
-	"vaeYhXU+mDYQTkkOy6L1tj7zC2ATjcLAYs5zBH9Bq6/uJvjMFn5YE/lOd9HYdV7q4skN5nZSoJGmbdkZ",
-	"pG/cCP6WlN+Q6YG6GwHb8O5uTXPKnX2wqm3up4BbeutmXcGuw4zW6zrSa455dhxUzupxpvbdJmmQeLEe",
-	"aJBCNC4GHM6GkNBWP48+DPVVlQy78Oxl1e2Ydvs3E7rO/z2y3Fqh62dP55he3U/hbazdWI6BaeVVFEeV",
-	"YNeM52yS4yabrt9hh8X4PddGquVxsMfXLY+7mwwKmfeUHsH69StYlui8xk9SrGhVURUTYpa2Ysgw5QXL",
-	"h6/cn+23A16UUjluYBaV0YybeTUZprLY03NZ6tJeZs8vQec7k4ZPvbfYgXvnOt/H6LriImsj+s35q+Pz",
-	"X16++ent6fHl8aso9k9eH52ctn6+PDp7eXxqn3y4F6HHkWjdYItJdx8nR2HKS+5d6d0UubZz3HJvCArt",
-	"xZo7xC2odlFBGyNfQritYPjh4q0OEv1uCmm7Z7/X0ZoynlcKz7ez7dzJhjuDa0WW3Gy6Ww907bqWupfv",
-	"/UAv70Fyy07C8o5TsHQmh2H5USErxzi75jkxZ+coluLJFuP8TYniEnMs0Kgl0NDGVs9QOQPdkV+IoT3R",
-	"znNKaHjJFArj4sJS4Fj4sB7Zm9z0Y7DeExcVZjBZekvTm6fOaJ8zkeVkBtPedmnPxXoIR2SijQVZr2QP",
-	"+9NkMMGpVOgOrWGBCuEKS7PiYTWorcrsfiy0Naiy4sPX2iY4820U7XTt2xKqfbyGmbYKiJd2dd0hJurn",
-	"dyRCv1BnAGyHgGoFkB9XTj1y3OwhDHVbrG0HBezWSI0Q2wBrzgVe2lXvzPQfKyaMj7jeaYK+qjoxUAlu",
-	"3iqe4sPAY5dtnaa9Xty61k54uHjd/YKT7fuvSr23UnPDrzEGZqCQ2sBTmCqW2teQ8Rk3lAjCT2leaX6N",
-	"P3HBC2tkuTRVEX6O4q9pQHr07AyBr0VZ2eC30eDb4S+DD3/tDLauYHYVRmdSDATOmIOTkFBYQbsGJSu8",
-	"feDCk/gTDQUXUoFd2gLxDwHW3SlwK9W99Vbw7zEInaCpioJ1WzjlqqXdirdp/tuWNybIgFujfZ0Gp9/U",
-	"7xCW2wqFiw138u3x2auTs++iOHp79O+fjs8uozg6OfvX8dnlm/N/R3H0+t3p65PTU/+m7Y3Yvx+fXRxd",
-	"uum1W7LbIdnUVBuk+r1cQMHEMhgHTCFwAcjSOTiJTAmIFUQ2m94tcLpy+LtPcXe/23gPkDsOboH5bjMa",
-	"JN1tfEDvHUd7sngAYd6folpU1CawnRS1QdjO7N40hyk3ba1yiu/ascFE1RRXRpFhBlxbEuv5swMXaV5l",
-	"mB2S6TrlShu3BtdjYSRMEAy7QtEP1ixIQbavt7FpdVrZma7bMzpbSN+aVtoltQ2WTzSksiiYyCjcSRv2",
-	"Rj7I6c/cH3YiMkOWWaW8JbwadvAbysq8oCuH7TgdQrgt2YxxQV5BnfSf8WvUUJV3D7EW7NPR7fenxAp4",
-	"xM3Q6No1WN8ZJIWB7WGtyEahmUE9Fr1kMLCzBwHaiUUWuLTuxZyXhb0S99B0GYBplU95ntMbV37gYulh",
-	"ibEo2BJKpin4zwW0aHnFR2khYMG44WL22kU3N+lTYZlz1NCjEDDYBTTV2whWWMIUYBdTguV7NEL3Gxgw",
-	"u7g+BBKW5GpRqqCANvSmUi2YyqCX/DyO3rKlvd3LOVMzzMZRDPWzV5haQsnG0Yek/8IR11i0+TN2MrgS",
-	"mQRteJ5DJRyYcHX5c5xWlvjd+hdGplfnmCPTfnUHq1rnbguDdkdaWmHxNi21SH0F6NtFhlfk/3mRmUd3",
-	"ob5KEOOxvfc7+GztQ3TRiSfnjsj4/a76pSlqPVT88vuj8++Oozg6P3797qzb8LoP0ZTu3p1B4TUsNEM7",
-	"orjs3h6zh/iXCN8G5D08ctuqEluV25uFXGgYzzvsUveiu1xCKak6dOAbgYDCqCWUqICLa5bzzCW4hm2p",
-	"uevurZRaVyRWaGPV4C3Zmg5nhZscd0js24jFuASnW2ZnKdP/2ersH4H3C13d306P/yt68+eoUV1/uWyQ",
-	"VWR3p/XW7qdWA/7OmLlCi4dGA60bjkvonR//cPzy8vgVSJEv+8Ptq2B24QIdm6bPxY/vnC2eyirPyBqf",
-	"WIPI3sVaFHfao774lhTWZgb1/Pji+Pxf5FmEHeivp8dHF96zPbt491OnA7tG0Kvbx12hQ4fI2+TeOgI3",
-	"SOgLRf92R1JuPdnvl8ptPnm4ZL5A463Kh5Q5NrnzW8JkO4XLnyES1lUF0IKS93I6BBJTim8pGmyV526+",
-	"u78gu2+urtheYGgUS6+4mJ05MN9O3c1ybdYMl99YMG6XCe9k1wDZL8ERNZZ+BztYXjjFa8w7TNU2se86",
-	"R61ya7Hq0kF3nXMPgdOcqbXV9ot9CSA3EHoomO0VMa0UN8sLu6o7xgSZQnVUuQIg9+t1oPMf3l9GG30A",
-	"8MP7S+idXxw8/yaGY/sHSAXH2auLoz5MlSzIv+cZEmStiXnNM1R1ZSpwDakUUz6rFBUWglGVNi7i8evC",
-	"DH5dXOlBpfKE+npaz6Y8xyQOj7jWFarmN6syjiLFpD+EE6Mh0dUkcQEvSgg4Hyt03/RdbSKNS2WJCfR0",
-	"yVIcaCyZsqxDxZKJTssEegTpPqQ54wXMFBNGj4UvhjxUyLIEevYPkAKfaJALUQd/ReZqbqnOTwqs2z2K",
-	"fhzqKQ8Xiht7hDJnKY4FBYMo0LOxoDtVgOUhywouEgq+qKWZczGLKcvtctrh0v0hHLN0PhauPtTqgZxr",
-	"4wN09voUEBKImX7RisYQfFhO4RtD8SpdTac8RT2E99zMxyIZDFhl5iCksOd3ZaBTVuXGTq/PCRleJ30Q",
-	"Eoy8QmFJwG4WwotE5ZZWHf01onVuTOm0BhdTuanuqEh6kCl+jSE46itGuZgN4Sg85BqY74QApkPIEXyE",
-	"0AlUqgUIoSlLNEpWszn4IHAMdQyYprUiZ5aE67gv9KQCF/mFPagjv/3hWJA/49IBWztpNPSSbW08LgAY",
-	"6hQWc6lxLOpaWm7JayFC3A+ej546UkvO0ajl4GhqUFkqx1SKTPdfAIPno5ElJzuUa9BsivYuigovFoTf",
-	"ui0pWes4S4ZjMRbHRGYNVU0qQyC0x0aHYw0MHFo97nsaEZJG7iR9qESO2lOjFaZqLFQltD9/m8QOgUHB",
-	"Cb0xFCy3KhmzGPBTaeWfvc2EZfkSNJ8Jki6e3Oo437PRfjwWzL8JZfMU+Q7XeKIdU8Cz0dMYJtLM/Une",
-	"v38/sEe2oi1lBg/hn3SNxCImMNtYULGytfmJf1rCoMeENHNU9VjL2oFAn42eOaFEQkCHObSOK1zRmE9f",
-	"jMUaJhxF0YGdNLXSjuU5KsdcOU9RaFKfvnnwp5PLljccBSaN4ugalXacNRruD0dk/5QoWMmjw+jpcDR8",
-	"6lpn5qQ79ljJ9/CTj+5e7++5lfac7UEqTzrVV4PWWkbtPp9jP5uWbVpGf+7Whs2QvbX+y5sP7SbHrV7G",
-	"Sh9ku2ExWu9KPBjtb1/Ej1vrMrSakkTf7RObPrtGKdOt2+rYhwi9dog+3MTd74MaiD5YKOgQFo7eWjpq",
-	"skY9x16YPdFUevzCMTbTQHhcR1/fSmE2080+0Qd7XBpcGZ5zs9zLreD1VWkz7ED1aRiwAd7RF+v19PXL",
-	"XT2L9nzDdSivAOnSSStqMuAaqrJ1bX/LjntbXc93Xvy8HvGH3Nxuvxxamnw+evoV9juTBixQli8gcXXj",
-	"CWi21LCY83QOGZYoMsusMGU8x+x2pATF5kwoS7sTJa9QeUm+E03X+3vEEXtZ/nEHaWrT1P/rTQm0Gbdb",
-	"628J9fo+hqyHPutI3TFJ3bv9sUJyybz0DX0XDci3V8mMx3apjloZJ+8eiazWeiw60H3p232ajh2ZZ6iN",
-	"SzUPH08WbpN1vltKd8TjCA7WRiDfxBnGG6gks02KFakXNuqiqr3PPLvZ8307bU23CSe/jTaWHdxHCCg/",
-	"2mq9ioMlKuzx6j4h66s0neOu9+zZ6NvYOQgt4zr/GMYNBizPE8iRXZNN3x+C71biYkZ55hnjAtI5ExZa",
-	"1hyxL6inMFiOdpRLEFtnIJyf5cTf0HSTWRfFw7i+yqE9oLM7VrnNn6LVcHNfjb/yEYmvRP9dtP+qadZK",
-	"fAccX8HmH0D+rm/PNxy2OZOIShpwNR+tNrm7E7mbtJvGQ/vqFWKpyep11QA8o/oDt4QlNOtXmuAOB5Ly",
-	"HBqociw8WQ5hTc50MFFDjb0f2fSKBaLMMEeqD7eA0f0XY9EcomYDV6XB68oQp6yst6BhzlRhvRJr2reQ",
-	"uwrXsOoOwncdhI9I9wdfie5DK+Qq2dfw/wOo/gJFtkbuE5ZeWWInxyt09gaNu4PmubD06ttFtpoLJ/Wo",
-	"R5Q+TcywAwn0EnK8xlzHMFnCxY/vHhHyFNu6v+fhTimnXtte/PiuBf0G1N0Y2Pusr6qbrXj4zqdOHh8F",
-	"LtrabfzoBg9/YvBbabsd+BuCqOO7SC7evf3DSF+u+ttewRfVryL8oo3wFQ//y+B6LRXX9cmiPwupgZCL",
-	"P0TOugBZnfbwZ5JTYJQE71HIwKtWPgWBi/7tHN/uotQ75e7Zyshuul3zspp02XbivSWf96g25kazZwf2",
-	"33wdn+qBUqZ2uVxt7URWpg42tZC/iuUVAvBhpV2Yf6OyTt+8C+WrZXR3xnLcvVpdAHGPD4417d/dXwc7",
-	"dNFcH9n1ZdzX2Krjto4dhXNNlV7FbgjXUDJNLMiVr6cei1AtClLV7YeFqzBmAhLrj6vLORMJsJkcwkWV",
-	"zq0zx7UL1PjAcl3xrek7HdOcz+YGekwAFxl+8o2XRT+mJBZ5p3aKKxQgFdO6S6tgvBuiFUnxBqA1Pfsy",
-	"B4+aiZQ5MtEFx/cUh6eV/kEgjZsAZwPF2sMIgMmlmFkfdiZDixCncB8tNLZet0sFcEGWo69ZDyC2LsB3",
-	"ErLKZzl6ybcjncSQPC/sf/fnT0dF0o9b4P8NldwOiBo33cCInhfdZLpeZ9eQ0nr/KV2PquTMtjCUn/JP",
-	"mtHNMDtrWdePsz+YMI0ZlNYP9PTRCwUo+/FoNKL/W3eQ0EPjPoHmv6F36xgouQAqYehvO3XoFtqE2j6V",
-	"U7uKlv0R/a9V47Lf1faxhfFdJ1LHFgej1T1uWf8x1UfTE7bFarCA+vPpjCOH9lpuxNZUqHVc3HwKkYqf",
-	"HS3sykO0khZ1M5bXJRuJYrX03VckUBVatRXDyH2IR8gmEUdCYAjU3mVtGidTPKc52Rnk41jUTg69d90W",
-	"dUIhRNQo8sjcdeqirOfgU7Egc2rUce+1C0aMRRhHnTluj3pKDHO5IGksp6b+LhXTV0H+riXc7MK1Kn1c",
-	"oqz7tzvJ0l3xD7Bhb2/KuyOdbeQ216MkZG0SiWzmzOEcS28ps+3f/6wzHvRgIrNliDNp/7EgpUODj89M",
-	"d3yi9BBIQb5YXdoVHUPGp1NU9BkD+noZt5Q9rawApxHPDg6GUCeXr7A0lIM+eAZzWSntInOOSblP3FdF",
-	"+EwDfmKpGQuyTmiMhl6o0YRP1IoLpXJfvFWycuwlUoxhzvIpsAVbOpaxajSuc9p1S+9YND29Lxr9TxUR",
-	"/lC0rLZT7Rq+00zLAt3GISzade0u/mkliv8nUf3Iieq78eFn7+DdbBX5zlRcMG5eS/UPg6rgguVJbfsx",
-	"sgqhlHnuPiniGSqVBVIEWEtJn+pruiK5dg1lVOkThzIfqZo6HzJ5SGJzytiEEDfXfffVt8DrbsGQZyEl",
-	"NBaJNbZkZRKg8hfqZrSDE8Lf4D3jJvGfcmxlVx0z2ovSSlTX4kuZUlkU3JDBNRYU7K739qrKfaU6WMxW",
-	"/RgJV0IuwgfqQoXKlAuu576oh5jHQq6LW75Ds4VVOgJMX8JP7/C2ArYPazEZukXX+lsJK8xADfrQEVvP",
-	"9AjdZpF6AluxGEOlfjhGZyH+TnpNSMM7CjXSIdcbBIfA1ryR56NRQf7I05He9ENctjBYE8nzkU62uyYe",
-	"Clsck6cj/ZXDJF7mdRsThMq1b3U3nHKLREgOoSGTHeTR8GQ9hrChmBgLWZlaG2crgsKz9sLJD9Gqc+ym",
-	"kLgGfQet3Pzp7Pha51qQWiFBVcexN6Vi8E2g4D6rR9AJnxC6n3jfc3Ww2w2u8IVr6B2MDvrWprNWnpBi",
-	"EGDrD3XY9B1XIpOo1+pye4q6frX7pmtKHcYxKNf3G3rZZXrVX8M1idVaAQzhCOqNvZD3XoBLEB7Bwegg",
-	"2B/kKhRc+6Ros+iC5zlM0FcB59aam0mZ+UBLjlPTyr5TtV82FhOWXg3hRKwWp87DKtY/8AZkq0881JP6",
-	"LLGe89IVLTP6dIArPAzFAS+sWiNIhAb0dh63YBnG7Q1Ta3UaKSFnBjvAtqJNHcRdCIw+TGW5z5urSVNf",
-	"6yD9y+WbN7+cHl0eJ4GuXM+htbBZ5lDoP5YgIUemBMlT3gSpdhrq8Vo9pf/wmKqt99YlN8z332Gs77S5",
-	"uwxTOsJX17YPMXkfKWe99pn7Dk3hRuROWVpnQ4F1MHpSEd/37/aPPez+9xj+XPb0S8/und8LUdbltWwG",
-	"a/LxFsEcitx2huvfhkH/FTmadjP3f1x6xn0iw1VPBs3m/v2RdS+rxuwKvlutodvDau+D1qpTfLU+mcuc",
-	"4lSYU1V+cLPDx8K9RHXRdorK9UJfazwWdedsLVwvfnznr2INihhCuyt5X77ftenpoaZV1//hv4j+RMM1",
-	"x8WhFc7NxXx9EAhZl+R3iVlLAedtePxXkPd6Z+wuK/uJhhbcoEdRFV8y+QdE85q8ePtU3eS9JfscLJjd",
-	"Au2iHvVfgfKVvs9b8F0D6Kth+6HlLvVBuwmgZe1aErip33xeQZuO7Mbh3wOriab1sBaUrWftxVuPV7Pe",
-	"rRfuBq0HoXr95sPN/w8AAP//",
+	"7H1rc9s4tuBfQWlvVaQdSpaduO+MUveDJ7G7Pe3EWduZ1N1WtgmRRxLaJMAGQMvqlP/7Fg4AEpQoWXbs",
+	"pGfqTtV0LD7wOC+cN790EpEXggPXqjP60imopDlokPjrLdD0DLQGeZqa3ymoRLJCM8E7o048LofDl0ma",
+	"/U60KFiCP2FkrxZUamYebFwV06kCbS/FERGSxKLUE3E7SLPf3TNlydLqCapIxpSGdNCJOszMWlA970Qd",
+	"TnPojDos7UQdCb+XTELaGWlZQtRRyRxyahasl4V5SmnJ+Kxzdxd1TlPIC6GBJ8ufYbm+qSOSZAy47idz",
+	"oYCTkrPfSyDXsCRdSj5+PH1LmCKUzIRISTIXLIFeRPb7B4eHJJlTSRMDvGq1c6ApyHq9wfR9M//2xX6C",
+	"yVyIawv8lt0vqvvbgDAVMqe6M+oYyHaitXnu7Mug9N9FygAx/0YC1XAuzeJHhki4Bq7Nn7QoMpZQA669",
+	"35SB2Zdgrv+QMO2MOv9rryarPXtX7QVjXtj56snrldsrqhBc2aXgC/bd9MnW0hgUV7FCBkkChYb0NdFz",
+	"IIrOKJlTRZSm0hGjxSyusEKq7l9AkdEltHGL2VxMFnPgRM8NDXG1AGmpSeJrREwJ5QSozBhI4pBCFkzP",
+	"3TJypMTBVrIxm/kgxSSDfAu4CvvEXx4GNj9uG8Q4uTh5Q/726vA/iRucpCIpc+B6gNTsBjFzHKWpBIV/",
+	"0jRFOUGzD1IUIDVS4JRmCqJOEVzCR81bZ4zDvvmd09sz4DM974wODn+IOjnj/vf+GplH4esHba+vvZAw",
+	"vVx5cP/gr/fOk4iSa7n65g+v7n2xEErT7I1IYeXdlwdRi3So+eaXak636KgJq8/V62LyGyTaTPaG8gQy",
+	"T+co+xvAFoZDrOS5R4BEHaWpLtVOPHdpH11dv5+tGqt1yesC5GEElJRSGtG7zp2nl+fk1cH+f5JEpGD4",
+	"q6Dm2DO3/t8vR/3/+/nLy7v/aNt6Uiot8p0hxTTkuJTqj3shdqohP+VFiSDI6e2pfXN/OESC8j+ryaiU",
+	"dIlYmbOiYHwWMNu2yfxja6RV79CvP6ohuT7NZsy54+xxuGvgq8EdhwYSa5CGG6/T7ARqt7Zj8xYCehtk",
+	"S5mtk9CnOUggWpAP55dXIzLXulARKXkGSlnxDfIGJKFZJhYK7xtCC6XQ8NVf72N0M3W1uTZQ1zrbOk8b",
+	"ms4LCxX3IuMaZiCt3OKqzO17a+BMq2EhPdINWk+phr5mObQRPEgp2kfEPVi2ab93hVdb7gZHbzsBta4/",
+	"xNXVHIgbxRy6BjtCshnjNCM5KEVnQLpMK/ImE2WKRKFInMCv/zsmVGvJJqUGc4SnYx67E7Zv5ox7EZ7X",
+	"otQEZZpaqheKGOj1MwSfn3dEFnOq67NfAU/VYMw7LThl7VC6tgrs2nW/lXPUthu4Ylz/8KqeIsC+f+mD",
+	"V9xX33t5sPW9K2MCtC6noMtM0BaVyGBhItLlJhSM8Oo/Ls/fkxualUCYVpBNrQ7FtFGdzM2IQKbAPDvm",
+	"OBw1KpWdn3QnS4MpjbCWQLjQ5OPVSf+vRM3FgptnP/7l5OTkbc/C/rY/E323BaMbDS7o4p1djj/poEW5",
+	"K4CnjM9iUnLNMqPFGWqkWkiHX2UW3I2l0w/jnjF+UqYSKlN3z/0yNwdjfgGJIaCUCI5gMDLLGBepNbZI",
+	"7MnLmE4DXFdMpkLiwyG94eNIq4TxMfeSiCVgCJNqOqEK8E1riuHLxL6sIqIEgRuQS6PUJUaUKQCzYAsu",
+	"4GVuxJLbP9ohTgOOOtWGAkHlyMIA2rzbv6HSGDPKDFKLrg/VcPW1i3rg+uLbegqPHSud1mQzUszC2JNU",
+	"aeJXiTboIrhbrfk1oRMFXJPFnGVA3AaNxN5N8OkN/LAiz62agM+u8lIbT64xt5UCtTQNZaeXvlEt+AMp",
+	"vybTPXXXArbm3e0nzRmzx3nztHmYrhOcW3erJ+4qzHC8tiWdMMjSY3/kNJczNffWSQPFizGrvRTC5yIC",
+	"g9mAxDjVL8PPA3VdxoM2PDtZdT+m7fz1C23r/wloZjSB1bUnc0iuH3bgrY1dK+meacV1J+qUnN5QltFJ",
+	"ButsurqHLcr5T0xpIZfH3vRZ1Tx2VxkkUGeUPoOh4UYwLNG6jXeCN05VXuYTZJbwYEghYTnNBm/tv+Hd",
+	"PssLIS03UIPKzozpeTkZJCLfU3NRqMJsZs8Nget7LzSbOsO8BffWS/EQpeua8TRE9PnF2+OLX9+cv/tw",
+	"dnx1/LYTuSsnR6dnwc83R+/fHJ+ZK58fROhRhwc72KDSPcSelJCwgjmvxXaKXJk5CixJhEI4WL2HKIBq",
+	"GxWEGHkK4dbA8OPFW+WP+2oKCS3hr7Vpp5RlpYSLzWw7t7JhZ3A1ZMnduv31SCu6bagHuTkeaVA/Sm6Z",
+	"l6DY8RUorMqhaXaUi9Iyzrb3rJgz70iawOkG5fy8AH4FGeSg5ZLgo7WunoK0CrolP++ufKGs5RTj4wWV",
+	"wLV19QsOY+48qKhvMt2LiLGeGC8hJZOl0zSdemqV9jnlaYZqMM5thnZcrAbkCFW0MUftFfVht5qUTGAq",
+	"jD1uVqHIwtjm11DohoVVo7Ys0oex0Eb/VcNdUp023m8SomirFyWUUOHyambaKCDemNFVi5ioru9IhG6g",
+	"Vl/jFgEV+OqfV049s4vyMQx1n1tzCwVsP5FqIbYG1oxxuDKj7sz0v5eUa+fc3ukFdV22YqDkTH+QLIHH",
+	"gccMG6wmHC8KtrUVHtY1+jBfYrj/ptT7IBTT7AYiQjXJhdLkJZlKmpjbJGUzpjG2B7dJVip2A+8YZ7lR",
+	"smzQLfc/a4/kt1AgHXq2RhtWHNq0/8ew/7fBr/3Pf2n1azcw24TRe8H7HGbUwokLkhtBuwIlI7yd48KR",
+	"+AtFcsaFJGZo9Hx+D2DtToEbqe6D04K/RiG0gqbMc9qu4RRNTTvwtyn2x4Y72suAe719rQqnm9TN4Ifb",
+	"CIXLNXPyw/H7t6fvf+xEnQ9H//3u+P1VJ+qcvv/n8fur84v/7kSdk49nJ6dnZ+5OaI2Yv4/fXx5d2dcr",
+	"s2S7QbJ+Uq2R6k9iQXLKl145oBII4wRoMidWImOsp4HIetLdHKeNxe/+it37bs87gOz4cADm3d6okbTb",
+	"8x69Oz7tyOIRhPlwigqoKCSwrRS1RthW7V5XhzENwGjl6N81z3oVVaFfGXgKKWHKkFjXrZ0wnmRlCukI",
+	"Vdcpk0rbMZgacy3IBIim18B7XpslgqPu63RsHB1Htqrr5ojOBtI3qpULQGkoXiiSiDynPEV3J07YHTon",
+	"p1tzb9CKyBRoag7lDe5VP4ObUJT6NW7ZT8dwEdxOSWeUcbQKqvyKGbsBRcpidxdrTm+P7t8/BlaIQ9wM",
+	"tKpMg9WZiUA3sFmsEdnAFdWgxrwb9/vm7b6HdmyQRWwE/XLOitxsiTlo2gjAtMymLMvwjs30sL50P8SY",
+	"53RJCqrQ+c84CWi5YaMECFhQphmfnVjv5jp9SigyBop00QVMzAAKU6g4zQ1hcmIGk5xmezaA2KthQM3g",
+	"akRQWKKphaGCnITQmwq5oDIl3fiXcecDXZrdvZlTOYN03IlIde0tJIZQ0nHnc9x7bYlrzEP+jKwMLnkq",
+	"iNIsy0jJLZigOfwFTEtD/Hb8Sy2S6wvIgCo3uoVVdeZucoO2e1oCt3hISwGpN4C+WWS4g/xfzzPz7CbU",
+	"N3FiPLf1voPNFi6ijU4cObd4xh+21aemqFVX8Zufji5+PO5EnYvjk4/v2xWvhxBNYffd6hRewUL9aIsX",
+	"lz7YYnYQfwr3rUfe4z23QUJeU26v58yBpixr0UvtjfZ0CSmFbDkDzzkQ4FouSQGSMH5DM5baANcglJrb",
+	"9h6E1No8sVxpcwzeE61pMVaYzmCLxL6PWLQNcNphtmaN/Z+Nxv4RcXahTbHcavF/Q2v+AhTIm6eLBpmD",
+	"bHdaD2Y/MyfgV/rMJRg81CfQquK4JN2L438cv7k6fksEz5a9weZRIL20jo511efy549WF09EmaWojU+M",
+	"QoQ5V+mOc1Qb3xDCWo+gXhxfHl/8Ey0LPwP+eXZ8dOks2/eXH9+1GrArBN2cPmpzHVpE3if3VhG4RkJP",
+	"5P3b7km5d2VfL5VDPnm8ZL4E7bTKx2Ql1rHze9xkW4XLn8ET1pYFEEDJWTktAolKyTYkDQaZ0Ov3Hi7I",
+	"HhqryzcnGGpJk2vGZ+8tmO+n7nq4kDX95tcGjMKM7K3s6iH7FBxRYekr2MHwwhncQNaiqobEvm0d1ZFb",
+	"iVUbDtr1nQcInHpNwVSbN/YUQK4h9Hgwu3TjJznfVzKj1+8zZQD0sDHdO1tMR+D4xLrgQ0FZe7GAp4Vg",
+	"lRsEUvJqf0iEJMY6dZFg89xiLjJzZBt1dVKmM9DBMT0RIgPKnyCxe0Mu99r2FmHt1X0lVE20h2VZjXzt",
+	"Jq6a5qMH5xZqcQ6Kr8uu2pyQnVGsS3u3QWNXztOeQrsKZtH7QjnH+msy9MVOIAGdjVxwIF0FQHARrW7G",
+	"NQ9NpzFzuMotkHoLGbuB9kS02mH4EPrxsG+hoEexrF3fpsQLR0F9lrp08aguABPcpUm4rTT8pZuOQyTA",
+	"h7IKh1vt9v1sx7TPp14PIr09Pjv95/FF6L/fNY3YAjdMIrZX3L8uh9heO0EphOnDX8HyAUKjBv9bwK+q",
+	"87DC/BVV7kDTT3GGrbLJVx9kx56+qtxSs1+jfBYZaKi0poEV+tXPBH3o2c4p4m46l+dSDx5eP/FTNB6u",
+	"J6pX/YSg/HoQXkIioWU5hYQbJkpl7/+TZiz9yDXLdmdIVY18j0Zln4s2T7ll+Z+YntdboFl2Pu2MftkV",
+	"dqubrpfcFI6LuYLkVwzRGIE4oQp+eEUUm3HGZ+QaliNyDVAQpokd4rUrFOFC+4qPGWV8cC9HuxWs7/jz",
+	"nQVpKZleXpqd2CVPgEqQR6XN37a/Tjx+/vHpqrNWMUv+8emKdC8uDw5/iMix+ceoRcfp28ujHplKkeMe",
+	"WQqoGJNCihuWgqwKi8y+EsGnbFZKrAshWpZK24DVbwvd/21xrfqlzGKstA+uTVkGceQvMaVKkPVvWqYM",
+	"eAJxb0BOtSKxKiexjVdiPod1kft6+J4tLcHnElFATLqqoAn0FRRUGhGHtS6xSoqYdJE5eiTJKMvJTFKu",
+	"1Zi7WpaRBJrGpGv+IYLDC0UMwnzsnqe2ZArLNIwq4Quj817ky2FGC8m0WUKR0QTGHGN5yPprA9pVeViO",
+	"aJozHmPsTC71nPFZhKqpPWv9pnsDckyT+Zjb8h5jxmdMaRdfNdvHeB4HSNXrIJiG8KEZRt80hhtVOZ2y",
+	"BNSAGM4Z87jfp6Weo5IUk66t4pnSMtPm9WqdJIWbuEe4IFpcA0fSBqiiw8hZqDAj/dVUPte6sEY/41Ox",
+	"zlgowPupZDfgY9uu4Ifx2YAc+YtMEepqhglVPmJMXIDX2sOYyukji4ZopChnc+Ji+BGpQvj4WhD4NCRc",
+	"he1JV0hiD36yR6rAfW8w5uiOttkcG2vOFenGmwrebfzWp5ku5kLBmFelUMyQlxEUNmxLDocvLanFF8Y4",
+	"6R9NNUhD5ZAInqrea0LJ4RBNGvMoU0TRKVaCWmNmgfit9Ld4pQdEPBjzMT9GMqupalJqBKFZNlgcK0KJ",
+	"RavDParScS134t56uemYy5Irt/6QxEaEkpwheiOS08wcJZBGBG4LIwLNbiY0zZYoXFG6OHKrzbjhfjTm",
+	"1N3xVY+YuOC3YawBwxTk1fBlRCZCz91KPn361DdLNqItoRpG5O+4jdggxjPbmGOtmeDZEvknEAZdyoUx",
+	"LKpnDWt7An01fGWFEgoB5d/BcWzesYJs+nrMVzBhKQoXbKWpkXY0y0Ba5spYAlyhuuoacLw7vQqCGR3P",
+	"pJ2ocwNSWc4aDvYHQ9SLC+C0YJ1R5+VgOHhpi8zneHbs0YLtwa0Lzt/s79mR9qyOiFqAsKpKBVqjpYYV",
+	"8cfubRy2buKy4QSuH9lb6Yhy9zlsB7LRSdzoGBK29uis9u84GO5vHsQ9t9KPw5yUKPruf7HuSFEfyrjr",
+	"8Dh26qg7HYwG2H7fHwOdzwYKykf1Ox8MHdVJP13LXpC+UFg59toyNlUE8biKvp6RwnSm6nk6qEPgw6Vm",
+	"GdPLPaOIc1dUMIMWVJ/5B9bAO3yyriiu/Kytu4dZ32AVyg0gXVlphTWiTJGyCLbtdtmyb3PWs60bv6ie",
+	"+C47N9MvB4YmD4cvv8F874UmBijL1yS2ZX8xUXSpyGLOkjlJoQCeGmZ1/rP7keIPNlWrzVJcg3SSfCua",
+	"bvb3kCP20uz3LaSpdF2+qdYl0HrYdaU82ZdbuhQANXBJY1jcHFfdlH4vAT3qTvr6stka5JuTnMdjM1RL",
+	"qrOVd89EVislsi3ovnLV2nXBtchSUNpmCg6eTxZuknWu2F21hFMRDkZHQNvEKsZrqES1TfCG1PMTtVHV",
+	"3heW3u25suvwpFuHk5tGacMOti0YprcFlfOR10S5WV5V5m1slbrHkrUIXw3/FlkDIVCus9/9c/0+zbKY",
+	"ZEBvUKfvDYgrNjeWJnMpjCSZU26gZdQRcwNbQnjN0Txl8/uMMeDXTzPkb1I3AzAmioNxtZWRWaDVO5rc",
+	"5lYR1Es/9MRvtHX7RvTfRvtv61r72DUwYA1sfgfyt20XXL+IkDO9E8Gm7AZdDnYncvvSdhr33UeuAQqF",
+	"Wq9N5mQppo/aIQyhGbtSe3PYk5TjUE+VY+7IckBW5EwLE9XU2P2ZTq+pJ8oUMsDyPgMY1Xs95vUiKjaw",
+	"SbasSuy1h5WxFhSZU5kbq8So9gFym3D1o24hfNsA4hnp/uAb0b3vZNEk+wr+34HqL4GnK+Q+ocm1IXY0",
+	"vHxjFn/ibqF5xg29umrfjerCafXUM0qfOuTbggS8STK4gUxFZLIklz9/fEbIo2/r4ZaHXaWYutP28ueP",
+	"AfRrULdjYO+Lui7vNuLhR5f58vwosMHyduVH1Xj4E4PfSNvNwF8TRC29Om26wuYunU9XvGe24Goimwi/",
+	"DBHesPCfBtcrmVRtzT3/LKRGuFh8FzlrHWRV1opbk5gSijmMXXQZuKOVTQmHRe9+jg+bYKitcvd948l2",
+	"ul2xsurI5eNbzD6njrnWq6MF++ffxqZ6pJSpTC5bGjURpa6cTQHym1huEIBzK23D/LlMW23zNpQ3qyB2",
+	"xnLUPlqVv/qA1rx19572Proj6811nl1XhXcDQRmeMezQnavL5DqyjzBFCqqQBZl05XBj7ot9iJBV94jc",
+	"FohRTmJjj8urOeUxoTMxIJdlMjfGHFPWUeMcy1XBnsI2a9OMzeaadCknjKdw6/pm5L0Ig1honZpXbJ4n",
+	"HjHBXoJ6v3aIlijFa4BW9OyyVFfTptbh+An98DjSfyFIo9rBWUOxsjA8YDLBZ8aGnQlf4c3Q3YcDjY3V",
+	"bUMBjKPm6EoOPYiNCfCjIGnpohzd+G9DFUckPszNf/fnL4d53IsC8P8BUmwGRIWbdmB0DvN2Ml0tk6hJ",
+	"abV9CG4Pixz0JjeUe+Xv+EY7w2wtRVpdzn5/QhWkpDB2oKOPrs8f3o+GwyH+35iDiB587pYo9gc4s44S",
+	"KRYEM1B7m1bti73XobaP1XA2IXl/iP8LUpT323K2NjC+LSRvmeJg2JzjnvGf8/ioS/o3aA0GUH++M+PI",
+	"or2SG5FRFaozLqqbhmPtmqWFbXGIIGhR1dLP2jIwbKDSynQUqBLMsRX5dD8u6kAcCoEBwep8o9NYmeI4",
+	"zcpOLx/HvDJy8L4tlq0CCt6jhp5HardT5dQfEheKJSLDOmt7X1lnxJj75zAl1c5RvRKRuVigNBZTXbUV",
+	"peray9+VgJsZuDpKn5coq/Y7rWRpt/gddNj7eyrsSGdrsc1VLwlqm0gi6zFzcgGF05Tp5k75VcQDL0xE",
+	"uvR+JuV6PUrlE5NdZLqlmf+I4AH5ujm0rRkjKZtOQWIXKmw+ywxlT0sjwPGJVwcHA1IFl6+h0BiDPnhF",
+	"5qKUynrmLJMyF7gvc99lC25poscctRN8RpGuL7Eht9hJhRTSfoNCitKyF08gInOaTQld0KVlGXOMRlVM",
+	"u+rIMuZ1S5bX9fmPGRFuUTisMq+aMVyjACVysBN7t2jbttv4JwgU/0+g+pkD1bvx4Rdn4N1tFPlWVVxQ",
+	"pk+E/C8NMmecZnGl+1HUCkkhssx2hHMMlYgc0AOshMBOy3VTC6ZsPwDM9Il8mo+QdZ4PqjwosRlGbLyL",
+	"m6mebdrred0O6OMseAiNeWyULVHqmGD6CzajMA/HiL/+J8p07FKrg+iqZUazURwJ81pcKlMi8pxpVLjG",
+	"HJ3d1dzuqLLfjfEaszl+tCDXXCx8f2GfoTJlnKm5S+pB5jGQa+OWH0FvYJUWB9NT2Okt1pbH9qgSk77Z",
+	"x0p7EsQK1aQCvW9oUr3pELpJI3UE1tAYfTqxX0ZrHeVWeo3xhLcUqoVFrlMIRoSuWCOHw2GO9sjLoVq3",
+	"Q2y00GsT8eFQxZtNEweFDYbJy6H6xm4SJ/PalQmbjN38qk3NKfdIhHhEajLZQh41T1bPIDYk5WMuSl2d",
+	"xmlDUDjWXlj5wYM8x3YKiSrQt9DK3Z9Oj6/OXANSIyQwUTxyqlREXA8PYrsiI3R8B8iHifc9mwe7WeHy",
+	"34Ih3YPhQc/odEbL44L3PWzdokZ125iSpwLUSl5uV2LTFmVb8ifYICYi0rZt8a2IRHLdW8E1itXqABiQ",
+	"I1JN7IS8swJsgPCIHAwPvP6BpkLOlAuK1oMuWJaRCZCq0mCE3+5yjpYMpjqIvmO2XzrmE5pcD8gpbyan",
+	"zv0oxj5wCmTQ5sfnk7oosZqzwiYtU+z8ZBMPfXLAa3OsISR8/6AwjpvTFKJwwsRonVoIklENLWBrnKYW",
+	"4tYFhn1FDfc5dTWu82stpH+9Oj//9ezo6jj2dGVbRhgNm6YWha7XlSAZUMlRnrLaSbVVUY9W8ild31hZ",
+	"ae/BJtfU969Q1rfq3G2KKS7hm5+2j1F5nylmvfJBqJaTwtXQ2MPSGBuSGAOjKyTyfW+3z6Jt/3LZn0uf",
+	"fuPYvbXdmzQmr2EzsiIf7xHMPsltq7v+g3/o3yJGE/bi+ZcLz9gOZzZ70p9s9kt9q1ZWhdkGvoPOHpvd",
+	"ap/8qVWF+KrzZC4y9FNBhln53sz2ddNOolpvO3rlur4tSTTmVeOTSrhe/vzRbcUoFBHx3UrQ+nLtSuqa",
+	"Huw5Yus/3AdtXihyw2AxMsK53pjLDyJcVCn5bWLWUMBFCI9/C/JebWyyTct+oUgAN9JFr4pLmfwO3rw6",
+	"Lh6uqp28N0SfvQazXaBdVk/9W6C80bbjHnxXAPpm2H5suku10HYCCLTdJgm4iuftFPDJP/SMaAkLezdl",
+	"gZST6tL38J/bAIqDWGM1zdxv0vUlVbYUVYWJIBXAP7vvhrYEamgyJznVCeYluyxShV8ntOp4jJWh1H9E",
+	"zdV5FS4wfakpT6lMiUfbmKsCkioDgXTjuktBHJHqF7Z/1TQvwotmcKpLCfGIxDf7UextGGNrYQ3vT++O",
+	"3vQvfzrCKtgpiVk6qEYaTES6jAP7AAHyQhH7cTc61SBJbGuD4x568byd5UoSndXp6oRjO4AxTrAkGB2Z",
+	"6JoiR+Tg9tZHsDF+Zp0J6LFUZZKAsoWdNt0bvzyHvm+NhY+4RLi1pMNohmmUYjrF7f7GMLPSHNyUpEZz",
+	"nizH3FFfz6auh0B10VxvEUXVkS8hAXZjTbJUisKZU5hh+2p/aD1xY57adHfnQVARcV1dfJihpryBI4a8",
+	"VGgH48crSXf945Wy5GrMfTWhXyt+0rLPOPIExFZ7wLGsnqxEdoMFkcZKZzdUQ0QyIQrMMRXSKBnX/Uwk",
+	"NBtz9+HaavK1adwIvvVrW3zB15U/NM8NbmletPXyuoIsc9a6KOp+Lvf3OfjsGsxg/a0a7WErroGbB3tz",
+	"IW/tVZWDd9GDvqa98knVnVLu9p9a2gal/22JtpbOJjbf2TIecqKqSkhsF4oV8/FM1F/E2i7FIxKvHkR7",
+	"X6omHHfx/d/L/sZZgB4i+LVv3x5J+8B51SyoRdi3nLnhVi2sDCWuH8Fv8XrIGg2qeLUOZ/tG+h3OyI9c",
+	"eRi9rkpr0BnPlKcXrFtwVoq7ZOQ8lfgxy5nQGvimE3NTPvRG6Dy5hrKLdvIdAH/OoVU1qZURtDORizfr",
+	"Iw8K636quuXcfb6HvPdqPO+iab6tn/6KRa2Fl45cAAi1BsyECMiv65s2HA579ksx7kg5GLbHiTKWsw1R",
+	"osMwS+rwu2ZJtfUg2ljN6IHxvczZgG5fhLKhNUeq0UvrUUI3oMq9L3UjqDt0/PAtNY0nVhF0b1jnotUb",
+	"/PfSallXhzUq5c8GmW39VZfpumRszEMtEntdVJPYZvvua7ZWUfRqYboCuShI6thSlGX2uNpP6uvYrcXd",
+	"3uiv9ZQegYPnYpE29nAdySzOfGciTPpWcyF1tvyepV+OQFwBHxeLKmbEYdHoy/g4LpFCUw39urNTO1Ng",
+	"oykSb2pBFZMu2k5YsuVNJ5t8Vm2hMvkWYswry1MFSZFmR3YhdSwtw55DLq02YLOEcqIWTCfYITwDpkoJ",
+	"rayAG2x28/qaw/D5xflmpf2qAaR1O/nb0+mP7AbW7FZHnN6urxqYtZHnXXX5S8PJqFDmuCu1izO4WLn1",
+	"g2uhKyy43KzRCG7YPQUXqqUF13z/hbvPd/8/AAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -16,6 +16,7 @@ import (
 	"github.com/ordersys/ordersys/internal/fulfillment"
 	"github.com/ordersys/ordersys/internal/messaging"
 	"github.com/ordersys/ordersys/internal/metrics"
+	"github.com/ordersys/ordersys/internal/notification"
 	"github.com/ordersys/ordersys/internal/order"
 	"github.com/ordersys/ordersys/internal/payment"
 	"github.com/ordersys/ordersys/internal/tracing"
@@ -355,6 +356,8 @@ func checkSettings(retry messaging.RetryConfig, retention messaging.RetentionCon
 	atLeastOne("step-attempts", r.StepAttempts)
 	atLeastOne("max-creates", r.MaxCreates)
 	atLeastOne("max-orders-in-flight", r.MaxInFlight)
+	positive("webhook-timeout", r.Webhooks.Timeout)
+	positive("webhook-retry-for", r.Webhooks.RetryFor)
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
@@ -363,6 +366,9 @@ func checkSettings(retry messaging.RetryConfig, retention messaging.RetentionCon
 	}
 	if err := retention.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("--inbox-retention: %w", err))
+	}
+	if err := r.Webhooks.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("--webhook-timeout, --webhook-retry-for: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -399,4 +405,8 @@ func rulesFlags(fs *flagSet, r *Rules) {
 	fs.Int(&r.StepAttempts, "step-attempts", 3, "sends of a step's command before the saga gives up, compensates and fails the order (reason TIMEOUT)")
 	fs.Int(&r.MaxCreates, "max-creates", order.DefaultMaxCreates, "creates one process runs at once; more are refused with 503 and Retry-After (order)")
 	fs.Int(&r.MaxInFlight, "max-orders-in-flight", order.DefaultMaxInFlight, "orders not yet ended, across replicas, past which creates are refused with 503 and Retry-After (order)")
+	fs.Bool(&r.Webhooks.AllowInsecure, "webhook-allow-insecure", false, "accept http:// webhook URLs, not only https:// (notification)")
+	fs.Bool(&r.Webhooks.AllowPrivate, "webhook-allow-private", false, "deliver webhooks to private, loopback and link-local addresses, refused by default after DNS resolution (notification)")
+	fs.Duration(&r.Webhooks.Timeout, "webhook-timeout", notification.DefaultWebhookTimeout, "how long one webhook attempt may take; anything but a 2xx in it is retried (notification)")
+	fs.Duration(&r.Webhooks.RetryFor, "webhook-retry-for", notification.DefaultWebhookRetryFor, "how long a webhook delivery is retried before its subscription is disabled (notification)")
 }

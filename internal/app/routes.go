@@ -59,6 +59,15 @@ type (
 	notificationOperations interface {
 		ListNotifications(context.Context, api.ListNotificationsRequestObject) (api.ListNotificationsResponseObject, error)
 	}
+	webhookOperations interface {
+		CreateWebhook(context.Context, api.CreateWebhookRequestObject) (api.CreateWebhookResponseObject, error)
+		ListWebhooks(context.Context, api.ListWebhooksRequestObject) (api.ListWebhooksResponseObject, error)
+		GetWebhook(context.Context, api.GetWebhookRequestObject) (api.GetWebhookResponseObject, error)
+		DeleteWebhook(context.Context, api.DeleteWebhookRequestObject) (api.DeleteWebhookResponseObject, error)
+		RotateWebhookSecret(context.Context, api.RotateWebhookSecretRequestObject) (api.RotateWebhookSecretResponseObject, error)
+		ListWebhookDeliveries(context.Context, api.ListWebhookDeliveriesRequestObject) (api.ListWebhookDeliveriesResponseObject, error)
+		ResendWebhookDelivery(context.Context, api.ResendWebhookDeliveryRequestObject) (api.ResendWebhookDeliveryResponseObject, error)
+	}
 )
 
 // server is the whole REST API: every service's operations, the operator's and the probes.
@@ -68,6 +77,7 @@ type server struct {
 	paymentOperations
 	fulfillmentOperations
 	notificationOperations
+	webhookOperations
 	admin
 	*httpx.Health
 	// notServed are the operation IDs of the groups that are nil.
@@ -84,6 +94,7 @@ func newServer(ops []any, adm admin, health *httpx.Health) server {
 		adopt(&srv.paymentOperations, ops),
 		adopt(&srv.fulfillmentOperations, ops),
 		adopt(&srv.notificationOperations, ops),
+		adopt(&srv.webhookOperations, ops),
 	)
 	return srv
 }
@@ -289,6 +300,7 @@ var routeOwners = []struct{ prefix, service string }{
 	{"/api/v1/orders", order.Name}, {"/api/v1/inventory", inventory.Name}, {"/api/v1/reservations", inventory.Name},
 	{"/api/v1/payments", payment.Name},
 	{"/api/v1/shipments", fulfillment.Name}, {"/api/v1/notifications", notification.Name},
+	{"/api/v1/webhooks", notification.Name},
 }
 
 // paramName names the parameter a generated-code binding error is about.

@@ -30,6 +30,8 @@ type Rules struct {
 	// MaxCreates and MaxInFlight bound the creates a process runs at once and the orders in
 	// flight it accepts more beside; past them creates are refused with 503 (zero: the defaults).
 	MaxCreates, MaxInFlight int
+	// Webhooks is how the notification service delivers webhooks.
+	Webhooks notification.Config
 }
 
 // modules lists the five services in saga order, configured by r. A new service is a new line.
@@ -40,6 +42,6 @@ func modules(r Rules) []service.Module {
 		payment.Module(payment.Config{CreditLimit: r.CreditLimit}),
 		inventory.Module(inventory.Config{DemoCatalog: r.DemoCatalog}),
 		fulfillment.Module(fulfillment.Config{Countries: r.ShipCountries}),
-		notification.Module(),
+		notification.Module(r.Webhooks),
 	}
 }

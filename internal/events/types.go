@@ -164,12 +164,18 @@ type OrderFailed struct {
 	CustomerID string `json:"customerId"`
 	Reason     string `json:"reason"`
 	Detail     string `json:"detail,omitempty"`
+	// Total and Currency were added later: events written before them carry neither.
+	Total    decimal.Decimal `json:"totalAmount,omitzero"`
+	Currency string          `json:"currency,omitempty"`
 }
 
 // OrderCancelled: the customer cancelled and every completed step was undone.
 type OrderCancelled struct {
 	OrderID    string `json:"orderId"`
 	CustomerID string `json:"customerId"`
+	// Total and Currency were added later: events written before them carry neither.
+	Total    decimal.Decimal `json:"totalAmount,omitzero"`
+	Currency string          `json:"currency,omitempty"`
 }
 
 // PaymentDeclined: the charge was refused.

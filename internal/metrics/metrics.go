@@ -42,7 +42,10 @@ type Metrics struct {
 	outboxBacklog   *cached
 	consumerLag     *cached
 	dbPool          *cached
-	buildInfo       *prometheus.GaugeVec
+	// webhook deliveries
+	webhookDeliveries *prometheus.CounterVec
+	webhookDuration   *prometheus.HistogramVec
+	buildInfo         *prometheus.GaugeVec
 }
 
 // Latency buckets, in seconds: a request or a saga step takes milliseconds when all is well and
@@ -105,6 +108,12 @@ func New(version string) *Metrics {
 			[]string{"consumer", "topic", "partition"}, nil)),
 		dbPool: newCached(prometheus.NewDesc("ordersys_db_pool_connections",
 			"A service's database connections, idle or in use.", []string{"service", "state"}, nil)),
+		webhookDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ordersys_webhook_deliveries_total", Help: "Webhook delivery attempts, by outcome: delivered, retry (failed, tried again later), gone (410: subscription disabled) or gave_up (failed for the whole retry budget: subscription disabled).",
+		}, []string{"outcome"}),
+		webhookDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ordersys_webhook_delivery_duration_seconds", Help: "Time from a webhook attempt's start to its answer (or failure), by outcome.", Buckets: slowBuckets,
+		}, []string{"outcome"}),
 		buildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ordersys_build_info", Help: "Always 1; its version label is the running binary's.",
 		}, []string{"version"}),
@@ -112,9 +121,18 @@ func New(version string) *Metrics {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.httpRequests, m.httpDuration, m.ordersCreated, m.ordersFinished, m.orderDuration, m.stepDuration,
 		m.stepTimeouts, m.outboxPublished, m.outboxEventAge, m.consumerAge, m.consumerRecords, m.deadLetters, m.sagaOrders, m.outboxBacklog,
-		m.consumerLag, m.dbPool, m.buildInfo)
+		m.consumerLag, m.dbPool, m.webhookDeliveries, m.webhookDuration, m.buildInfo)
 	m.buildInfo.WithLabelValues(version).Set(1)
 	return m
+}
+
+// WebhookAttempt records one webhook delivery attempt and how long it took.
+func (m *Metrics) WebhookAttempt(outcome string, took time.Duration) {
+	if m == nil {
+		return
+	}
+	m.webhookDeliveries.WithLabelValues(outcome).Inc()
+	m.webhookDuration.WithLabelValues(outcome).Observe(took.Seconds())
 }
 
 // Registerer is where other collectors of the process register (franz-go's kprom).

@@ -93,7 +93,7 @@ func TestListNotificationsFollowsTheOwner(t *testing.T) {
 		if err := sqlstore.Migrate(t.Context(), db, notification.Migrations); err != nil {
 			t.Fatal(err)
 		}
-		svc := notification.New(db)
+		svc := notification.New(db, notification.Config{}, nil, nil)
 		deliver(t, db, svc, owned.String(), &events.OrderCancelled{OrderID: owned.String(), CustomerID: owner})
 		_, none := listAs(t, svc, customer(owner), uuid.New())
 		if none != `{"items":[]}` {

@@ -6,12 +6,16 @@ import (
 	"github.com/ordersys/ordersys/internal/service"
 )
 
-// Module is the notification service as a process runs it: the consumer of order outcomes and
-// the notification operations of the API.
-func Module() service.Module {
+// Module is the notification service as a process runs it: the consumer of order outcomes, the
+// webhook delivery loop, and the notification and webhook operations of the API.
+func Module(cfg Config) service.Module {
 	return service.Module{Name: Name, Migrations: Migrations,
 		Start: func(_ context.Context, d service.Deps) (service.Parts, error) {
-			svc := New(d.DB)
-			return service.Parts{Subscriptions: svc.Subscriptions(), API: NewAPI(svc), Service: svc}, nil
+			if err := cfg.Validate(); err != nil {
+				return service.Parts{}, err
+			}
+			svc := New(d.DB, cfg, d.Log, d.Metrics)
+			return service.Parts{Subscriptions: svc.Subscriptions(), Loops: []func(context.Context){svc.RunDeliveries},
+				API: NewAPI(svc), Service: svc}, nil
 		}}
 }

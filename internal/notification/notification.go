@@ -6,6 +6,7 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/ordersys/ordersys/internal/events"
 	"github.com/ordersys/ordersys/internal/messaging"
+	"github.com/ordersys/ordersys/internal/metrics"
 	"github.com/ordersys/ordersys/internal/sqlstore"
 )
 
@@ -32,34 +34,55 @@ const (
 	KindOrderCancelled = "ORDER_CANCELLED"
 )
 
-// Service records notifications for order outcomes.
+// Service records notifications for order outcomes and delivers them to webhooks.
 type Service struct {
-	db *sqlstore.DB
+	db      *sqlstore.DB
+	cfg     Config
+	poster  *poster
+	log     *slog.Logger
+	metrics *metrics.Metrics
+	wake    chan struct{} // a delivery was made or put back: look for what is due
 }
 
-// New returns the notification service on db.
-func New(db *sqlstore.DB) *Service { return &Service{db: db} }
+// New returns the notification service on db, delivering webhooks as cfg says (validate it
+// first: New applies its defaults).
+func New(db *sqlstore.DB, cfg Config, log *slog.Logger, m *metrics.Metrics) *Service {
+	cfg.defaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{db: db, cfg: cfg, poster: newPoster(cfg), log: log, metrics: m, wake: make(chan struct{}, 1)}
+}
 
 // Subscriptions lists what the service consumes: the three ways an order ends.
 func (s *Service) Subscriptions() []messaging.Subscription {
 	return []messaging.Subscription{{Name: Name, Topics: []string{events.TopicOrderEvents},
 		Types: []events.Type{events.OrderCompletedType, events.OrderFailedType, events.OrderCancelledType},
-		Load:  messaging.Stateless(s.handle),
+		Load:  messaging.Stateful(loadSubscribers, s.handle),
 		// A customer's message can leave a fifth of a second later; the saga's steps cannot.
 		Linger: 200 * time.Millisecond}}
 }
 
-func (s *Service) handle(ctx context.Context, tx *sqlstore.Tx, ev messaging.Event) error {
+// handle records the customer's message about an order's end and queues its webhook deliveries.
+func (s *Service) handle(ctx context.Context, tx *sqlstore.Tx, subs subscribers, ev messaging.Event) error {
+	var err error
 	switch e := ev.Payload.(type) {
 	case *events.OrderCompleted:
-		return s.notify(ctx, tx, e.OrderID, KindOrderCompleted, e.CustomerID, e)
+		err = s.notify(ctx, tx, e.OrderID, KindOrderCompleted, e.CustomerID, e)
 	case *events.OrderFailed:
-		return s.notify(ctx, tx, e.OrderID, KindOrderFailed, e.CustomerID, e)
+		err = s.notify(ctx, tx, e.OrderID, KindOrderFailed, e.CustomerID, e)
 	case *events.OrderCancelled:
-		return s.notify(ctx, tx, e.OrderID, KindOrderCancelled, e.CustomerID, e)
+		err = s.notify(ctx, tx, e.OrderID, KindOrderCancelled, e.CustomerID, e)
 	default:
 		return nil // other order events need no message (Types keeps them away anyway)
 	}
+	if err != nil {
+		return err
+	}
+	if err := s.enqueueWebhooks(tx, subs, ev); err != nil {
+		return messaging.Permanent(fmt.Errorf("webhook body for %s: %w", ev.Envelope.Type, err))
+	}
+	return nil
 }
 
 // notify renders the kind's message about e and records it, to and owned by the order's customer,

@@ -24,7 +24,7 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // be had).
 func each(t *testing.T, fn func(t *testing.T, db *sqlstore.DB, svc *notification.Service)) {
 	storetest.Each(t, notification.Name, notification.Migrations, func(t *testing.T, db *sqlstore.DB) {
-		fn(t, db, notification.New(db))
+		fn(t, db, notification.New(db, notification.Config{}, nil, nil))
 	})
 }
 
@@ -44,7 +44,7 @@ func list(t *testing.T, svc *notification.Service, order uuid.UUID) []api.Notifi
 }
 
 func TestSubscription(t *testing.T) {
-	subs := notification.New(nil).Subscriptions()
+	subs := notification.New(nil, notification.Config{}, nil, nil).Subscriptions()
 	if len(subs) != 1 {
 		t.Fatalf("%d subscriptions", len(subs))
 	}

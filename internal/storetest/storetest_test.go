@@ -70,7 +70,7 @@ func run(t *testing.T, b backend) {
 		}, events.CreateShipment{OrderID: uuid.NewString(), Address: events.Address{Country: "USA", City: "Austin",
 			AddressLine1: "Lincoln, 65"}}, "shipments", events.ShipmentCreatedType)
 		testCommand(t, b(t, notification.Name), func(db *sqlstore.DB, _ *messaging.Outbox) sub {
-			return notification.New(db)
+			return notification.New(db, notification.Config{}, nil, nil)
 		}, events.OrderCompleted{OrderID: uuid.NewString(), CustomerID: uuid.NewString(),
 			Total: decimal.RequireFromString("1022.17"), Currency: "USD"}, "notifications", "")
 	})

@@ -1,0 +1,182 @@
+package notification
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ordersys/ordersys/internal/errs"
+	"github.com/ordersys/ordersys/internal/sqlstore"
+)
+
+var errNoSubscription = errs.New(errs.ENOTFOUND, "No such webhook", "no webhook subscription has this id")
+
+// Subscribe stores a subscription and returns it with its secret, which is shown only now.
+func (s *Service) Subscribe(ctx context.Context, n NewWebhook) (Webhook, error) {
+	if err := n.validate(s.cfg.AllowInsecure); err != nil {
+		return Webhook{}, err
+	}
+	sub := Webhook{ID: uuid.NewString(), URL: n.URL, Events: n.Events, Description: n.Description,
+		CreatedAt: time.Now().UTC().Truncate(time.Microsecond), Secret: newSecret()}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO webhook_subscriptions (id, url, events, description, secret, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`, sub.ID, sub.URL, strings.Join(sub.Events, " "), sub.Description, sub.Secret, sub.CreatedAt)
+	if err != nil {
+		return Webhook{}, fmt.Errorf("store webhook subscription: %w", err)
+	}
+	return sub, nil
+}
+
+const subscriptionColumns = `id, url, events, description, created_at, disabled_at, disabled_reason`
+
+func scanWebhook(r sqlstore.Scanner) (Webhook, error) {
+	var sub Webhook
+	var evs string
+	var disabled sql.NullTime
+	if err := r.Scan(&sub.ID, &sub.URL, &evs, &sub.Description, &sub.CreatedAt, &disabled, &sub.DisabledReason); err != nil {
+		return sub, err
+	}
+	sub.Events = strings.Fields(evs)
+	sub.CreatedAt = sub.CreatedAt.UTC()
+	if disabled.Valid {
+		at := disabled.Time.UTC()
+		sub.DisabledAt = &at
+	}
+	return sub, nil
+}
+
+// Webhooks lists every subscription, oldest first, without secrets.
+func (s *Service) Webhooks(ctx context.Context) ([]Webhook, error) {
+	return sqlstore.Collect(ctx, s.db, scanWebhook,
+		`SELECT `+subscriptionColumns+` FROM webhook_subscriptions ORDER BY created_at, id`)
+}
+
+// Webhook is one subscription, without its secret.
+func (s *Service) Webhook(ctx context.Context, id string) (Webhook, error) {
+	sub, err := scanWebhook(s.db.QueryRowContext(ctx,
+		`SELECT `+subscriptionColumns+` FROM webhook_subscriptions WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return sub, errNoSubscription
+	}
+	return sub, err
+}
+
+// Unsubscribe deletes a subscription and its deliveries: nothing more is sent to it.
+func (s *Service) Unsubscribe(ctx context.Context, id string) error {
+	return s.db.InTx(ctx, func(tx *sqlstore.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM webhook_subscriptions WHERE id = $1`, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errNoSubscription
+		}
+		tx.ExecLater("webhook_attempts", `DELETE FROM webhook_attempts WHERE delivery_id IN
+			(SELECT id FROM webhook_deliveries WHERE subscription_id = $1)`, id)
+		tx.ExecLater("webhook_deliveries", `DELETE FROM webhook_deliveries WHERE subscription_id = $1`, id)
+		return nil
+	})
+}
+
+// RotateSecret gives a subscription a new secret and returns it. The old one signs too, beside
+// it, until the returned time, so a receiver can change its secret without refusing a delivery.
+func (s *Service) RotateSecret(ctx context.Context, id string) (secret string, oldValidUntil time.Time, err error) {
+	secret, oldValidUntil = newSecret(), time.Now().UTC().Add(s.cfg.SecretGrace).Truncate(time.Microsecond)
+	res, err := s.db.ExecContext(ctx, `UPDATE webhook_subscriptions
+		SET previous_secret = secret, previous_until = $2, secret = $3 WHERE id = $1`, id, oldValidUntil, secret)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("rotate webhook secret: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return "", time.Time{}, errNoSubscription
+	}
+	return secret, oldValidUntil, nil
+}
+
+// Deliveries lists a subscription's most recent deliveries, newest first, with their attempts.
+func (s *Service) Deliveries(ctx context.Context, subscriptionID string, limit int) ([]Delivery, error) {
+	if _, err := s.Webhook(ctx, subscriptionID); err != nil {
+		return nil, err
+	}
+	list, err := sqlstore.Collect(ctx, s.db, scanDelivery, `SELECT `+deliveryColumns+` FROM webhook_deliveries
+		WHERE subscription_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`, subscriptionID, limit)
+	if err != nil || len(list) == 0 {
+		return list, err
+	}
+	byID := make(map[string]*Delivery, len(list))
+	ids := make([]string, len(list))
+	for i := range list {
+		byID[list[i].ID], ids[i] = &list[i], list[i].ID
+	}
+	in, args := s.db.In(0, ids)
+	rows, err := s.db.QueryContext(ctx, `SELECT delivery_id, at, status_code, latency_ms, error
+		FROM webhook_attempts WHERE delivery_id `+in+` ORDER BY delivery_id, attempt`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var a Attempt
+		var ms int64
+		if err := rows.Scan(&id, &a.At, &a.StatusCode, &ms, &a.Error); err != nil {
+			return nil, err
+		}
+		a.At, a.Latency = a.At.UTC(), time.Duration(ms)*time.Millisecond
+		byID[id].Attempts = append(byID[id].Attempts, a)
+	}
+	return list, rows.Err()
+}
+
+const deliveryColumns = `id, subscription_id, event, order_id, state, created_at, next_attempt_at`
+
+func scanDelivery(r sqlstore.Scanner) (Delivery, error) {
+	var d Delivery
+	var next time.Time
+	if err := r.Scan(&d.ID, &d.SubscriptionID, &d.Event, &d.OrderID, &d.State, &d.CreatedAt, &next); err != nil {
+		return d, err
+	}
+	d.CreatedAt = d.CreatedAt.UTC()
+	if d.State == DeliveryPending {
+		next = next.UTC()
+		d.NextAttemptAt = &next
+	}
+	return d, nil
+}
+
+// Resend puts a delivery back to be sent now, with a new retry budget: one that failed, or one
+// delivered that the receiver wants again. A subscription that is disabled is refused.
+func (s *Service) Resend(ctx context.Context, subscriptionID, deliveryID string) (Delivery, error) {
+	sub, err := s.Webhook(ctx, subscriptionID)
+	if err != nil {
+		return Delivery{}, err
+	}
+	if sub.DisabledAt != nil {
+		return Delivery{}, errs.New(errs.ECONFLICT, "Webhook disabled",
+			"the subscription was disabled ("+sub.DisabledReason+"); make a new one to receive deliveries again")
+	}
+	now := time.Now().UTC()
+	res, err := s.db.ExecContext(ctx, `UPDATE webhook_deliveries SET state = $3, next_attempt_at = $4, give_up_at = $5,
+		updated_at = $4 WHERE id = $1 AND subscription_id = $2 AND state <> $3`,
+		deliveryID, subscriptionID, DeliveryPending, now, now.Add(s.cfg.RetryFor))
+	if err != nil {
+		return Delivery{}, fmt.Errorf("resend webhook delivery: %w", err)
+	}
+	d, err := scanDelivery(s.db.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries
+		WHERE id = $1 AND subscription_id = $2`, deliveryID, subscriptionID))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return d, errs.New(errs.ENOTFOUND, "No such delivery", "this webhook has no delivery with this id")
+	case err != nil:
+		return d, err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return d, errs.New(errs.ECONFLICT, "Delivery pending", "the delivery is still being tried; it needs no resend")
+	}
+	s.wakeDeliveries()
+	return d, nil
+}
