@@ -35,8 +35,8 @@ func (stockOnly) ListReservations(context.Context, api.ListReservationsRequestOb
 // TestNotServedHere: the operations of the services a process does not run answer 404 "Not
 // served here"; those it runs are answered, their errors as problems.
 func TestNotServedHere(t *testing.T) {
-	if got := len(newServer(nil, admin{}, &httpx.Health{}).notServed); got != 13 {
-		t.Errorf("a server of no service lacks %d operations, want all 13", got)
+	if got := len(newServer(nil, admin{}, &httpx.Health{}).notServed); got != 20 {
+		t.Errorf("a server of no service lacks %d operations, want all 20", got)
 	}
 	h, err := routes(newServer([]any{stockOnly{}}, admin{}, &httpx.Health{}), testLogger(), routeOptions{})
 	if err != nil {

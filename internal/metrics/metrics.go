@@ -126,6 +126,17 @@ func New(version string) *Metrics {
 	return m
 }
 
+// DeclareWebhookOutcomes exports each outcome's count from the start, at zero, so that an alert
+// on one sees a series before its first increase.
+func (m *Metrics) DeclareWebhookOutcomes(outcomes ...string) {
+	if m == nil {
+		return
+	}
+	for _, o := range outcomes {
+		m.webhookDeliveries.WithLabelValues(o)
+	}
+}
+
 // WebhookAttempt records one webhook delivery attempt and how long it took.
 func (m *Metrics) WebhookAttempt(outcome string, took time.Duration) {
 	if m == nil {

@@ -51,6 +51,7 @@ func New(db *sqlstore.DB, cfg Config, log *slog.Logger, m *metrics.Metrics) *Ser
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	m.DeclareWebhookOutcomes(OutcomeDelivered, OutcomeRetry, OutcomeGone, OutcomeGaveUp)
 	return &Service{db: db, cfg: cfg, poster: newPoster(cfg), log: log, metrics: m, wake: make(chan struct{}, 1)}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -86,6 +87,39 @@ type Attempt struct {
 	StatusCode int // 0: no answer; Error says why
 	Latency    time.Duration
 	Error      string
+}
+
+// Attempt outcomes, the values of ordersys_webhook_deliveries_total's outcome label.
+const (
+	OutcomeDelivered = "delivered"
+	OutcomeRetry     = "retry"   // failed; tried again at the next attempt's time
+	OutcomeGone      = "gone"    // 410: the receiver wants no more, so the subscription is disabled
+	OutcomeGaveUp    = "gave_up" // the next attempt would pass the budget: the subscription is disabled
+)
+
+// outcomeOf decides what an attempt's answer (status 0: none) means, given when the next attempt
+// would be and when the delivery's budget ends.
+func outcomeOf(status int, nextAttempt, giveUpAt time.Time) string {
+	switch {
+	case status >= 200 && status <= 299:
+		return OutcomeDelivered
+	case status == http.StatusGone:
+		return OutcomeGone
+	case nextAttempt.After(giveUpAt):
+		return OutcomeGaveUp
+	}
+	return OutcomeRetry
+}
+
+// stateAfter is the state a delivery is left in by an attempt's outcome.
+func stateAfter(outcome string) string {
+	switch outcome {
+	case OutcomeDelivered:
+		return DeliveryDelivered
+	case OutcomeRetry:
+		return DeliveryPending
+	}
+	return DeliveryFailed
 }
 
 // validate checks a subscription request, reporting every bad field at once. insecure allows

@@ -15,19 +15,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/ordersys/ordersys/internal/events"
 	"github.com/ordersys/ordersys/internal/messaging"
 	"github.com/ordersys/ordersys/internal/sqlstore"
-)
-
-// Delivery outcomes, the values of ordersys_webhook_deliveries_total's outcome label.
-const (
-	OutcomeDelivered = "delivered"
-	OutcomeRetry     = "retry"
-	OutcomeGone      = "gone"
-	OutcomeGaveUp    = "gave_up"
 )
 
 // Delivery loop bounds: attempts in flight at once, rows read per look, and the longest sleep
@@ -53,29 +46,29 @@ type webhookData struct {
 	Status     string `json:"status"`
 	Reason     string `json:"reason,omitempty"`
 	// TotalAmount and Currency are absent for an order whose event predates them.
-	TotalAmount string    `json:"totalAmount,omitempty"`
-	Currency    string    `json:"currency,omitempty"`
-	Time        time.Time `json:"time"`
+	TotalAmount *decimal.Decimal `json:"totalAmount,omitempty"`
+	Currency    string           `json:"currency,omitempty"`
+	Time        time.Time        `json:"time"`
 }
 
 // payloadOf is the body delivered for an order event, and its webhook event name ("" for none).
 func payloadOf(ev messaging.Event) (string, []byte, error) {
 	d := webhookData{OrderID: ev.Envelope.Subject, Time: ev.Envelope.Time.UTC()}
-	total := func(amount interface{ IsZero() bool }, s, currency string) {
+	total := func(amount decimal.Decimal, currency string) {
 		if !amount.IsZero() {
-			d.TotalAmount, d.Currency = s, currency
+			d.TotalAmount, d.Currency = &amount, currency
 		}
 	}
 	switch e := ev.Payload.(type) {
 	case *events.OrderCompleted:
 		d.CustomerID, d.Status = e.CustomerID, "COMPLETED"
-		total(e.Total, e.Total.String(), e.Currency)
+		total(e.Total, e.Currency)
 	case *events.OrderFailed:
 		d.CustomerID, d.Status, d.Reason = e.CustomerID, "FAILED", e.Reason
-		total(e.Total, e.Total.String(), e.Currency)
+		total(e.Total, e.Currency)
 	case *events.OrderCancelled:
 		d.CustomerID, d.Status, d.Reason = e.CustomerID, "CANCELLED", "CANCELLED"
-		total(e.Total, e.Total.String(), e.Currency)
+		total(e.Total, e.Currency)
 	default:
 		return "", nil, nil
 	}
@@ -209,13 +202,17 @@ func (s *Service) deliverDue(ctx context.Context, slots chan struct{}, inFlight 
 	if len(list) == dueBatch {
 		return now, nil // more may be due
 	}
-	var next sql.NullTime
-	err = s.db.QueryRowContext(ctx, `SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE state = $1`,
-		DeliveryPending).Scan(&next)
-	if err != nil || !next.Valid {
-		return now.Add(maxIdle), err
+	// ORDER BY and LIMIT rather than MIN: SQLite gives an aggregate's value as text, not a time.
+	var next time.Time
+	err = s.db.QueryRowContext(ctx, `SELECT next_attempt_at FROM webhook_deliveries WHERE state = $1
+		ORDER BY next_attempt_at LIMIT 1`, DeliveryPending).Scan(&next)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return now.Add(maxIdle), nil
+	case err != nil:
+		return now, err
 	}
-	return next.Time, nil
+	return next, nil
 }
 
 // claim takes a delivery for one attempt: it counts the attempt and moves the delivery's next
@@ -283,27 +280,16 @@ func sign(d due, at time.Time) (http.Header, error) {
 // budget, which disables the subscription too. It returns the outcome.
 func (s *Service) record(ctx context.Context, d due, at time.Time, a answer) string {
 	now := time.Now().UTC()
-	outcome, next := OutcomeRetry, now.Add(s.backoff(d.attempts))
-	switch {
-	case a.status >= 200 && a.status <= 299:
-		outcome = OutcomeDelivered
-	case a.status == http.StatusGone:
-		outcome = OutcomeGone
-	case next.After(d.giveUpAt):
-		outcome = OutcomeGaveUp
-	}
+	next := now.Add(s.backoff(d.attempts))
+	outcome := outcomeOf(a.status, next, d.giveUpAt)
 	reason := "the endpoint answered 410 Gone"
 	if outcome == OutcomeGaveUp {
 		reason = fmt.Sprintf("every attempt failed for %s; the last: %s", s.cfg.RetryFor, a.err)
 	}
 	disabled := false
 	err := s.db.InTx(ctx, func(tx *sqlstore.Tx) error {
-		state := map[string]string{OutcomeDelivered: DeliveryDelivered, OutcomeRetry: DeliveryPending}[outcome]
-		if state == "" {
-			state = DeliveryFailed
-		}
 		res, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET state = $3, next_attempt_at = $4, updated_at = $5
-			WHERE id = $1 AND attempts = $2`, d.id, d.attempts, state, next, now)
+			WHERE id = $1 AND attempts = $2`, d.id, d.attempts, stateAfter(outcome), next, now)
 		if err != nil {
 			return err
 		}
