@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -83,7 +84,7 @@ func Parse(yamlDoc []byte) (*Contract, error) {
 	if len(messages) == 0 {
 		return nil, errors.New("asyncapi.yaml has no components.messages")
 	}
-	for _, name := range slices.Sorted(mapKeys(messages)) {
+	for _, name := range slices.Sorted(maps.Keys(messages)) {
 		m := &Message{Name: name, Topics: topics[name]}
 		ptr := docURL + "#/components/messages/" + name
 		if m.Headers, err = comp.Compile(ptr + "/headers"); err != nil {
@@ -101,8 +102,7 @@ func Parse(yamlDoc []byte) (*Contract, error) {
 				return nil, fmt.Errorf("message %s payload: %w", name, err)
 			}
 		}
-		t, _ := ceTypeOf(messages[name])
-		m.Type = events.Type(t)
+		m.Type = events.Type(ceTypeOf(messages[name]))
 		switch {
 		case name == "DeadLetter":
 			c.DeadLetter, c.DeadLetterTopics = m, m.Topics
@@ -126,7 +126,7 @@ func Parse(yamlDoc []byte) (*Contract, error) {
 func channelTopics(root map[string]any) (map[string][]string, error) {
 	channels, _ := root["channels"].(map[string]any)
 	out := map[string][]string{}
-	for _, id := range slices.Sorted(mapKeys(channels)) {
+	for _, id := range slices.Sorted(maps.Keys(channels)) {
 		address, _ := dig(channels[id], "address").(string)
 		msgs, _ := dig(channels[id], "messages").(map[string]any)
 		if address == "" || len(msgs) == 0 {
@@ -145,14 +145,14 @@ func channelTopics(root map[string]any) (map[string][]string, error) {
 }
 
 // ceTypeOf is the ce_type a message's headers pin with const, in one of their allOf parts.
-func ceTypeOf(msg any) (string, bool) {
+func ceTypeOf(msg any) string {
 	parts, _ := dig(msg, "headers", "allOf").([]any)
 	for _, p := range parts {
 		if t, ok := dig(p, "properties", "ce_type", "const").(string); ok {
-			return t, true
+			return t
 		}
 	}
-	return "", false
+	return ""
 }
 
 // dig walks JSON values by map keys and slice indexes; nil when a step is missing.
@@ -174,16 +174,6 @@ func dig(v any, path ...any) any {
 		}
 	}
 	return v
-}
-
-func mapKeys(m map[string]any) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // CheckRecord checks r, as read from its topic, against the document: on an event topic, the
