@@ -8,6 +8,9 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+
+	"github.com/ordersys/ordersys/internal/asyncapitest"
+	"github.com/ordersys/ordersys/internal/events"
 )
 
 func TestIdempotencyKey(t *testing.T) {
@@ -178,6 +181,15 @@ func TestDocs(t *testing.T) {
 	ui := do(t, http.MethodGet, base+"/docs/", "", "", nil)
 	if ui.status != http.StatusOK || !strings.Contains(string(ui.body), "swagger") {
 		t.Errorf("/docs/: %d %.200s", ui.status, ui.body)
+	}
+	// The event contract is served whole, not swallowed by Swagger UI's /docs/.
+	async := do(t, http.MethodGet, base+"/docs/asyncapi.yaml", "", "", nil)
+	if async.status != http.StatusOK || async.header.Get("Content-Type") != "application/yaml" {
+		t.Errorf("/docs/asyncapi.yaml: %d %s %.200s", async.status, async.header.Get("Content-Type"), async.body)
+	} else if c, err := asyncapitest.Parse(async.body); err != nil {
+		t.Errorf("/docs/asyncapi.yaml: %v", err)
+	} else if c.Doc["asyncapi"] != "3.0.0" || len(c.Messages) != len(events.Types()) {
+		t.Errorf("/docs/asyncapi.yaml: asyncapi %v with %d messages, want 3.0.0 with %d", c.Doc["asyncapi"], len(c.Messages), len(events.Types()))
 	}
 	live := do(t, http.MethodGet, base+"/api/utility/liveness", "", "", nil)
 	if live.status != http.StatusOK {

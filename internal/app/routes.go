@@ -181,6 +181,11 @@ func routes(srv server, log *slog.Logger, o routeOptions) (http.Handler, error) 
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(specJSON)
 	})
+	// The event contract, beside the HTTP one; more specific than "/docs/", so Swagger UI leaves it.
+	mux.HandleFunc("GET /docs/asyncapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write(api.AsyncAPI)
+	})
 	mux.Handle("GET /docs", http.RedirectHandler("/docs/", http.StatusMovedPermanently))
 	mux.Handle("GET /docs/", v5emb.New("ordersys API", "/docs.json", "/docs/"))
 	if o.metrics != nil && !o.metricsElsewhere {

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -63,6 +65,12 @@ var ErrUnknownType = errors.New("unknown event type")
 func Known(t Type) bool {
 	_, ok := registry[t]
 	return ok
+}
+
+// Types lists every event type this version knows, sorted: what the AsyncAPI document must
+// describe.
+func Types() []Type {
+	return slices.Sorted(maps.Keys(registry))
 }
 
 // Name is the Go name of t's payload type ("PaymentCharged" for PaymentChargedType): how the API
