@@ -24,6 +24,9 @@ type Config struct {
 	RetryBase, RetryCap time.Duration
 	// SecretGrace is how long the previous secret still signs after a rotation (default 24h).
 	SecretGrace time.Duration
+	// KeepDeliveries is how long a delivery that ended (delivered or failed) stays listed, with
+	// its attempts, before it is pruned (default 7 days).
+	KeepDeliveries time.Duration
 	// Resolve looks up a target's addresses (nil: the system's resolver). Tests give their own.
 	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
 }
@@ -35,6 +38,7 @@ const (
 	DefaultWebhookRetryBase   = 5 * time.Second
 	DefaultWebhookRetryCap    = time.Hour
 	DefaultWebhookSecretGrace = 24 * time.Hour
+	DefaultKeepDeliveries     = 7 * 24 * time.Hour
 )
 
 func (c *Config) defaults() {
@@ -43,7 +47,7 @@ func (c *Config) defaults() {
 		def   time.Duration
 	}{{&c.Timeout, DefaultWebhookTimeout}, {&c.RetryFor, DefaultWebhookRetryFor},
 		{&c.RetryBase, DefaultWebhookRetryBase}, {&c.RetryCap, DefaultWebhookRetryCap},
-		{&c.SecretGrace, DefaultWebhookSecretGrace}} {
+		{&c.SecretGrace, DefaultWebhookSecretGrace}, {&c.KeepDeliveries, DefaultKeepDeliveries}} {
 		if *d.field == 0 {
 			*d.field = d.def
 		}
@@ -57,7 +61,7 @@ func (c Config) Validate() error {
 		name string
 		v    time.Duration
 	}{{"timeout", c.Timeout}, {"retry-for", c.RetryFor}, {"retry base", c.RetryBase},
-		{"retry cap", c.RetryCap}, {"secret grace", c.SecretGrace}} {
+		{"retry cap", c.RetryCap}, {"secret grace", c.SecretGrace}, {"delivery retention", c.KeepDeliveries}} {
 		if d.v < 0 {
 			return fmt.Errorf("webhook %s %v: must not be negative", d.name, d.v)
 		}

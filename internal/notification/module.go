@@ -2,6 +2,9 @@ package notification
 
 import (
 	"context"
+	"time"
+
+	"github.com/ordersys/ordersys/internal/messaging"
 
 	"github.com/ordersys/ordersys/internal/service"
 )
@@ -15,7 +18,11 @@ func Module(cfg Config) service.Module {
 				return service.Parts{}, err
 			}
 			svc := New(d.DB, cfg, d.Log, d.Metrics)
+			batch := d.Retention.BatchSize
 			return service.Parts{Subscriptions: svc.Subscriptions(), Loops: []func(context.Context){svc.RunDeliveries},
+				Pruners: []messaging.Pruner{func(ctx context.Context, now time.Time) (int64, error) {
+					return svc.PruneDeliveries(ctx, now, batch)
+				}},
 				API: NewAPI(svc), Service: svc}, nil
 		}}
 }

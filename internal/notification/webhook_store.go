@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ordersys/ordersys/internal/errs"
+	"github.com/ordersys/ordersys/internal/messaging"
 	"github.com/ordersys/ordersys/internal/sqlstore"
 )
 
@@ -179,4 +180,28 @@ func (s *Service) Resend(ctx context.Context, subscriptionID, deliveryID string)
 	}
 	s.wakeDeliveries()
 	return d, nil
+}
+
+// Ended deliveries are pruned attempts first, then the deliveries, each a batch at a time through
+// the index of ended deliveries.
+const (
+	pruneAttemptsSQL = `DELETE FROM webhook_attempts WHERE delivery_id IN
+		(SELECT id FROM webhook_deliveries WHERE state <> 'PENDING' AND updated_at < $1 LIMIT $2)`
+	pruneDeliveriesSQL = `DELETE FROM webhook_deliveries WHERE id IN
+		(SELECT id FROM webhook_deliveries WHERE state <> 'PENDING' AND updated_at < $1 LIMIT $2)`
+)
+
+// PruneDeliveries deletes the deliveries that ended before now - KeepDeliveries, with their
+// attempts, at most batch deliveries per transaction. It returns how many rows it deleted.
+func (s *Service) PruneDeliveries(ctx context.Context, now time.Time, batch int) (int64, error) {
+	cutoff := now.Add(-s.cfg.KeepDeliveries)
+	attempts, err := messaging.DeleteBatched(ctx, s.db, pruneAttemptsSQL, cutoff, batch)
+	if err != nil {
+		return attempts, fmt.Errorf("prune webhook attempts: %w", err)
+	}
+	deliveries, err := messaging.DeleteBatched(ctx, s.db, pruneDeliveriesSQL, cutoff, batch)
+	if err != nil {
+		return attempts + deliveries, fmt.Errorf("prune webhook deliveries: %w", err)
+	}
+	return attempts + deliveries, nil
 }

@@ -405,3 +405,37 @@ func isCode(err error, code errs.Code) bool {
 	var e *errs.Error
 	return errors.As(err, &e) && e.Code == code
 }
+
+// TestWebhookPruning: deliveries that ended are pruned with their attempts after KeepDeliveries;
+// one still pending is kept however old.
+func TestWebhookPruning(t *testing.T) {
+	cfg := fastRetries()
+	cfg.KeepDeliveries = time.Hour
+	cfg.RetryBase, cfg.RetryCap = time.Hour, time.Hour // the failing endpoint is tried once
+	withDeliveries(t, cfg, nil, func(t *testing.T, db *sqlstore.DB, svc *notification.Service) {
+		up, down := newReceiver(t, 0, 0), newReceiver(t, 1000, http.StatusInternalServerError)
+		delivered := subscribe(t, svc, up.URL, notification.EventOrderCompleted)
+		pending := subscribe(t, svc, down.URL, notification.EventOrderCompleted)
+		up.secrets = []string{delivered.Secret}
+		id := uuid.NewString()
+		deliver(t, db, svc, id, completed(id))
+		waitFor(t, "both attempts", 10*time.Second, func() bool {
+			_, a, _, _ := up.state()
+			_, b, _, _ := down.state()
+			return a == 1 && b == 1
+		})
+		time.Sleep(100 * time.Millisecond) // the attempts recorded
+		if n, err := svc.PruneDeliveries(t.Context(), time.Now(), 10); err != nil || n != 0 {
+			t.Fatalf("pruned %d (%v) of deliveries that ended just now", n, err)
+		}
+		n, err := svc.PruneDeliveries(t.Context(), time.Now().Add(2*time.Hour), 10)
+		if err != nil || n != 2 {
+			t.Fatalf("pruned %d rows (%v), want the delivered one and its attempt", n, err)
+		}
+		for w, want := range map[string]int{delivered.ID: 0, pending.ID: 1} {
+			if ds, err := svc.Deliveries(t.Context(), w, 10); err != nil || len(ds) != want {
+				t.Errorf("%s: %d deliveries (%v), want %d", w, len(ds), err, want)
+			}
+		}
+	})
+}

@@ -33,6 +33,7 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE state = 'PENDING';
 CREATE INDEX webhook_deliveries_by_subscription ON webhook_deliveries (subscription_id, created_at);
+CREATE INDEX webhook_deliveries_ended ON webhook_deliveries (updated_at) WHERE state <> 'PENDING';
 
 -- What each attempt got: status 0 is no answer (error says why).
 CREATE TABLE webhook_attempts (
