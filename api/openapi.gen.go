@@ -87,34 +87,34 @@ func (e NotificationKind) Valid() bool {
 
 // Defines values for OrderStatus.
 const (
-	CANCELLED    OrderStatus = "CANCELLED"
-	COMPENSATING OrderStatus = "COMPENSATING"
-	COMPLETED    OrderStatus = "COMPLETED"
-	FAILED       OrderStatus = "FAILED"
-	FULFILLMENT  OrderStatus = "FULFILLMENT"
-	INVENTORY    OrderStatus = "INVENTORY"
-	PAYMENT      OrderStatus = "PAYMENT"
-	PENDING      OrderStatus = "PENDING"
+	OrderStatusCANCELLED    OrderStatus = "CANCELLED"
+	OrderStatusCOMPENSATING OrderStatus = "COMPENSATING"
+	OrderStatusCOMPLETED    OrderStatus = "COMPLETED"
+	OrderStatusFAILED       OrderStatus = "FAILED"
+	OrderStatusFULFILLMENT  OrderStatus = "FULFILLMENT"
+	OrderStatusINVENTORY    OrderStatus = "INVENTORY"
+	OrderStatusPAYMENT      OrderStatus = "PAYMENT"
+	OrderStatusPENDING      OrderStatus = "PENDING"
 )
 
 // Valid indicates whether the value is a known member of the OrderStatus enum.
 func (e OrderStatus) Valid() bool {
 	switch e {
-	case CANCELLED:
+	case OrderStatusCANCELLED:
 		return true
-	case COMPENSATING:
+	case OrderStatusCOMPENSATING:
 		return true
-	case COMPLETED:
+	case OrderStatusCOMPLETED:
 		return true
-	case FAILED:
+	case OrderStatusFAILED:
 		return true
-	case FULFILLMENT:
+	case OrderStatusFULFILLMENT:
 		return true
-	case INVENTORY:
+	case OrderStatusINVENTORY:
 		return true
-	case PAYMENT:
+	case OrderStatusPAYMENT:
 		return true
-	case PENDING:
+	case OrderStatusPENDING:
 		return true
 	default:
 		return false
@@ -199,6 +199,27 @@ func (e WebhookEvent) Valid() bool {
 	case WebhookOrderCompleted:
 		return true
 	case WebhookOrderFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookPayloadDataStatus.
+const (
+	WebhookPayloadDataStatusCANCELLED WebhookPayloadDataStatus = "CANCELLED"
+	WebhookPayloadDataStatusCOMPLETED WebhookPayloadDataStatus = "COMPLETED"
+	WebhookPayloadDataStatusFAILED    WebhookPayloadDataStatus = "FAILED"
+)
+
+// Valid indicates whether the value is a known member of the WebhookPayloadDataStatus enum.
+func (e WebhookPayloadDataStatus) Valid() bool {
+	switch e {
+	case WebhookPayloadDataStatusCANCELLED:
+		return true
+	case WebhookPayloadDataStatusCOMPLETED:
+		return true
+	case WebhookPayloadDataStatusFAILED:
 		return true
 	default:
 		return false
@@ -607,6 +628,28 @@ type WebhookList struct {
 	Items []Webhook `json:"items"`
 }
 
+// WebhookPayload defines model for WebhookPayload.
+type WebhookPayload struct {
+	Data struct {
+		Currency   *string             `json:"currency,omitempty"`
+		CustomerId *openapi_types.UUID `json:"customerId,omitempty"`
+		OrderId    openapi_types.UUID  `json:"orderId"`
+
+		// Reason Why a FAILED or CANCELLED order ended: PAYMENT_DECLINED, OUT_OF_STOCK, SHIPMENT_FAILED, TIMEOUT, CANCELLED.
+		Reason      *string                  `json:"reason,omitempty"`
+		Status      WebhookPayloadDataStatus `json:"status"`
+		Time        time.Time                `json:"time"`
+		TotalAmount *Money                   `json:"totalAmount,omitempty"`
+	} `json:"data"`
+
+	// Timestamp When the order ended.
+	Timestamp time.Time    `json:"timestamp"`
+	Type      WebhookEvent `json:"type"`
+}
+
+// WebhookPayloadDataStatus defines model for WebhookPayload.Data.Status.
+type WebhookPayloadDataStatus string
+
 // WebhookSecret defines model for WebhookSecret.
 type WebhookSecret struct {
 	PreviousSecretValidUntil time.Time `json:"previousSecretValidUntil"`
@@ -727,6 +770,18 @@ type ListWebhookDeliveriesParams struct {
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
+// DeliverOrderEventParams defines parameters for DeliverOrderEvent.
+type DeliverOrderEventParams struct {
+	// WebhookId The delivery's id, the same on every attempt: drop repeats by it.
+	WebhookId string `json:"webhook-id"`
+
+	// WebhookTimestamp When this attempt was signed
+	WebhookTimestamp string `json:"webhook-timestamp"`
+
+	// WebhookSignature Space-separated `v1,<base64 HMAC-SHA256 of id.timestamp.body>`, one per secret in force.
+	WebhookSignature string `json:"webhook-signature"`
+}
+
 // CreateOrderExternalJSONRequestBody defines body for CreateOrderExternal for application/json ContentType.
 type CreateOrderExternalJSONRequestBody = CreateOrderRequest
 
@@ -738,6 +793,9 @@ type CreateOrderJSONRequestBody = CreateOrderRequest
 
 // CreateWebhookJSONRequestBody defines body for CreateWebhook for application/json ContentType.
 type CreateWebhookJSONRequestBody = CreateWebhookRequest
+
+// DeliverOrderEventJSONRequestBody defines body for DeliverOrderEvent for application/json ContentType.
+type DeliverOrderEventJSONRequestBody = WebhookPayload
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
@@ -1780,6 +1838,113 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/utility/readiness", wrapper.Readiness)
 
 	return m
+}
+
+// CallbackReceiverInterface represents handlers for receiving inbound
+// callback requests. Each callback becomes a Handle*Callback
+// method that the implementation fills in. The caller mounts the per-
+// callback http.Handler returned by {Op}CallbackHandler at
+// whatever URL path they advertise to senders.
+type CallbackReceiverInterface interface {
+	// An order event, POSTed to the subscription's url
+	// HandleDeliverOrderEventCallback handles the POST callback for orderEvent.
+	HandleDeliverOrderEventCallback(w http.ResponseWriter, r *http.Request, params DeliverOrderEventParams)
+}
+
+// CallbackReceiverMiddlewareFunc wraps an http.Handler with cross-
+// cutting behavior (signature verification, logging, rate limiting, ...).
+type CallbackReceiverMiddlewareFunc func(http.Handler) http.Handler
+
+// DeliverOrderEventCallbackHandler returns the http.Handler for the orderEvent callback.
+// Mount this at the URL path advertised to callback senders. errHandler
+// may be nil; if so, parameter-binding errors return 400 with the error
+// message. Middlewares are applied in the order provided -- the last
+// argument becomes the outermost wrapper.
+func DeliverOrderEventCallbackHandler(si CallbackReceiverInterface, errHandler func(w http.ResponseWriter, r *http.Request, err error), middlewares ...CallbackReceiverMiddlewareFunc) http.Handler {
+	if errHandler == nil {
+		errHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+		}
+	}
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var err error
+		_ = err
+
+		// Parameter object where we will unmarshal all parameters from the request.
+		var params DeliverOrderEventParams
+
+		// ------------- Required header parameter "webhook-id" -------------
+		if valueList, found := r.Header[http.CanonicalHeaderKey("webhook-id")]; found {
+			var WebhookId string
+			n := len(valueList)
+			if n != 1 {
+				errHandler(w, r, &TooManyValuesForParamError{ParamName: "webhook-id", Count: n})
+				return
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "webhook-id", valueList[0], &WebhookId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				errHandler(w, r, &InvalidParamFormatError{ParamName: "webhook-id", Err: err})
+				return
+			}
+			params.WebhookId = WebhookId
+
+		} else {
+			err := fmt.Errorf("Header parameter webhook-id is required, but not found")
+			errHandler(w, r, &RequiredHeaderError{ParamName: "webhook-id", Err: err})
+			return
+		}
+
+		// ------------- Required header parameter "webhook-timestamp" -------------
+		if valueList, found := r.Header[http.CanonicalHeaderKey("webhook-timestamp")]; found {
+			var WebhookTimestamp string
+			n := len(valueList)
+			if n != 1 {
+				errHandler(w, r, &TooManyValuesForParamError{ParamName: "webhook-timestamp", Count: n})
+				return
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "webhook-timestamp", valueList[0], &WebhookTimestamp, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				errHandler(w, r, &InvalidParamFormatError{ParamName: "webhook-timestamp", Err: err})
+				return
+			}
+			params.WebhookTimestamp = WebhookTimestamp
+
+		} else {
+			err := fmt.Errorf("Header parameter webhook-timestamp is required, but not found")
+			errHandler(w, r, &RequiredHeaderError{ParamName: "webhook-timestamp", Err: err})
+			return
+		}
+
+		// ------------- Required header parameter "webhook-signature" -------------
+		if valueList, found := r.Header[http.CanonicalHeaderKey("webhook-signature")]; found {
+			var WebhookSignature string
+			n := len(valueList)
+			if n != 1 {
+				errHandler(w, r, &TooManyValuesForParamError{ParamName: "webhook-signature", Count: n})
+				return
+			}
+
+			err = runtime.BindStyledParameterWithOptions("simple", "webhook-signature", valueList[0], &WebhookSignature, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+			if err != nil {
+				errHandler(w, r, &InvalidParamFormatError{ParamName: "webhook-signature", Err: err})
+				return
+			}
+			params.WebhookSignature = WebhookSignature
+
+		} else {
+			err := fmt.Errorf("Header parameter webhook-signature is required, but not found")
+			errHandler(w, r, &RequiredHeaderError{ParamName: "webhook-signature", Err: err})
+			return
+		}
+
+		si.HandleDeliverOrderEventCallback(w, r, params)
+	})
+	for _, mw := range middlewares {
+		h = mw(h)
+	}
+	return h
 }
 
 type OrderCreatedResponseHeaders struct {
@@ -3573,140 +3738,146 @@ func (sh *strictHandler) RotateWebhookSecret(w http.ResponseWriter, r *http.Requ
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H1rc9s4tuBfQWlvVaQdSpaduO+MUveDJ7G7Pe3EWduZ1N1WtgmRRxLaJMAGQMvqlP/7Fg4AEpQoWXbs",
-	"pGfqTtV0LD7wOC+cN790EpEXggPXqjP60imopDlokPjrLdD0DLQGeZqa3ymoRLJCM8E7o048LofDl0ma",
-	"/U60KFiCP2FkrxZUamYebFwV06kCbS/FERGSxKLUE3E7SLPf3TNlydLqCapIxpSGdNCJOszMWlA970Qd",
-	"TnPojDos7UQdCb+XTELaGWlZQtRRyRxyahasl4V5SmnJ+Kxzdxd1TlPIC6GBJ8ufYbm+qSOSZAy47idz",
-	"oYCTkrPfSyDXsCRdSj5+PH1LmCKUzIRISTIXLIFeRPb7B4eHJJlTSRMDvGq1c6ApyHq9wfR9M//2xX6C",
-	"yVyIawv8lt0vqvvbgDAVMqe6M+oYyHaitXnu7Mug9N9FygAx/0YC1XAuzeJHhki4Bq7Nn7QoMpZQA669",
-	"35SB2Zdgrv+QMO2MOv9rryarPXtX7QVjXtj56snrldsrqhBc2aXgC/bd9MnW0hgUV7FCBkkChYb0NdFz",
-	"IIrOKJlTRZSm0hGjxSyusEKq7l9AkdEltHGL2VxMFnPgRM8NDXG1AGmpSeJrREwJ5QSozBhI4pBCFkzP",
-	"3TJypMTBVrIxm/kgxSSDfAu4CvvEXx4GNj9uG8Q4uTh5Q/726vA/iRucpCIpc+B6gNTsBjFzHKWpBIV/",
-	"0jRFOUGzD1IUIDVS4JRmCqJOEVzCR81bZ4zDvvmd09sz4DM974wODn+IOjnj/vf+GplH4esHba+vvZAw",
-	"vVx5cP/gr/fOk4iSa7n65g+v7n2xEErT7I1IYeXdlwdRi3So+eaXak636KgJq8/V62LyGyTaTPaG8gQy",
-	"T+co+xvAFoZDrOS5R4BEHaWpLtVOPHdpH11dv5+tGqt1yesC5GEElJRSGtG7zp2nl+fk1cH+f5JEpGD4",
-	"q6Dm2DO3/t8vR/3/+/nLy7v/aNt6Uiot8p0hxTTkuJTqj3shdqohP+VFiSDI6e2pfXN/OESC8j+ryaiU",
-	"dIlYmbOiYHwWMNu2yfxja6RV79CvP6ohuT7NZsy54+xxuGvgq8EdhwYSa5CGG6/T7ARqt7Zj8xYCehtk",
-	"S5mtk9CnOUggWpAP55dXIzLXulARKXkGSlnxDfIGJKFZJhYK7xtCC6XQ8NVf72N0M3W1uTZQ1zrbOk8b",
-	"ms4LCxX3IuMaZiCt3OKqzO17a+BMq2EhPdINWk+phr5mObQRPEgp2kfEPVi2ab93hVdb7gZHbzsBta4/",
-	"xNXVHIgbxRy6BjtCshnjNCM5KEVnQLpMK/ImE2WKRKFInMCv/zsmVGvJJqUGc4SnYx67E7Zv5ox7EZ7X",
-	"otQEZZpaqheKGOj1MwSfn3dEFnOq67NfAU/VYMw7LThl7VC6tgrs2nW/lXPUthu4Ylz/8KqeIsC+f+mD",
-	"V9xX33t5sPW9K2MCtC6noMtM0BaVyGBhItLlJhSM8Oo/Ls/fkxualUCYVpBNrQ7FtFGdzM2IQKbAPDvm",
-	"OBw1KpWdn3QnS4MpjbCWQLjQ5OPVSf+vRM3FgptnP/7l5OTkbc/C/rY/E323BaMbDS7o4p1djj/poEW5",
-	"K4CnjM9iUnLNMqPFGWqkWkiHX2UW3I2l0w/jnjF+UqYSKlN3z/0yNwdjfgGJIaCUCI5gMDLLGBepNbZI",
-	"7MnLmE4DXFdMpkLiwyG94eNIq4TxMfeSiCVgCJNqOqEK8E1riuHLxL6sIqIEgRuQS6PUJUaUKQCzYAsu",
-	"4GVuxJLbP9ohTgOOOtWGAkHlyMIA2rzbv6HSGDPKDFKLrg/VcPW1i3rg+uLbegqPHSud1mQzUszC2JNU",
-	"aeJXiTboIrhbrfk1oRMFXJPFnGVA3AaNxN5N8OkN/LAiz62agM+u8lIbT64xt5UCtTQNZaeXvlEt+AMp",
-	"vybTPXXXArbm3e0nzRmzx3nztHmYrhOcW3erJ+4qzHC8tiWdMMjSY3/kNJczNffWSQPFizGrvRTC5yIC",
-	"g9mAxDjVL8PPA3VdxoM2PDtZdT+m7fz1C23r/wloZjSB1bUnc0iuH3bgrY1dK+meacV1J+qUnN5QltFJ",
-	"ButsurqHLcr5T0xpIZfH3vRZ1Tx2VxkkUGeUPoOh4UYwLNG6jXeCN05VXuYTZJbwYEghYTnNBm/tv+Hd",
-	"PssLIS03UIPKzozpeTkZJCLfU3NRqMJsZs8Nget7LzSbOsO8BffWS/EQpeua8TRE9PnF2+OLX9+cv/tw",
-	"dnx1/LYTuSsnR6dnwc83R+/fHJ+ZK58fROhRhwc72KDSPcSelJCwgjmvxXaKXJk5CixJhEI4WL2HKIBq",
-	"GxWEGHkK4dbA8OPFW+WP+2oKCS3hr7Vpp5RlpYSLzWw7t7JhZ3A1ZMnduv31SCu6bagHuTkeaVA/Sm6Z",
-	"l6DY8RUorMqhaXaUi9Iyzrb3rJgz70iawOkG5fy8AH4FGeSg5ZLgo7WunoK0CrolP++ufKGs5RTj4wWV",
-	"wLV19QsOY+48qKhvMt2LiLGeGC8hJZOl0zSdemqV9jnlaYZqMM5thnZcrAbkCFW0MUftFfVht5qUTGAq",
-	"jD1uVqHIwtjm11DohoVVo7Ys0oex0Eb/VcNdUp023m8SomirFyWUUOHyambaKCDemNFVi5ioru9IhG6g",
-	"Vl/jFgEV+OqfV049s4vyMQx1n1tzCwVsP5FqIbYG1oxxuDKj7sz0v5eUa+fc3ukFdV22YqDkTH+QLIHH",
-	"gccMG6wmHC8KtrUVHtY1+jBfYrj/ptT7IBTT7AYiQjXJhdLkJZlKmpjbJGUzpjG2B7dJVip2A+8YZ7lR",
-	"smzQLfc/a4/kt1AgHXq2RhtWHNq0/8ew/7fBr/3Pf2n1azcw24TRe8H7HGbUwokLkhtBuwIlI7yd48KR",
-	"+AtFcsaFJGZo9Hx+D2DtToEbqe6D04K/RiG0gqbMc9qu4RRNTTvwtyn2x4Y72suAe719rQqnm9TN4Ifb",
-	"CIXLNXPyw/H7t6fvf+xEnQ9H//3u+P1VJ+qcvv/n8fur84v/7kSdk49nJ6dnZ+5OaI2Yv4/fXx5d2dcr",
-	"s2S7QbJ+Uq2R6k9iQXLKl145oBII4wRoMidWImOsp4HIetLdHKeNxe/+it37bs87gOz4cADm3d6okbTb",
-	"8x69Oz7tyOIRhPlwigqoKCSwrRS1RthW7V5XhzENwGjl6N81z3oVVaFfGXgKKWHKkFjXrZ0wnmRlCukI",
-	"Vdcpk0rbMZgacy3IBIim18B7XpslgqPu63RsHB1Htqrr5ojOBtI3qpULQGkoXiiSiDynPEV3J07YHTon",
-	"p1tzb9CKyBRoag7lDe5VP4ObUJT6NW7ZT8dwEdxOSWeUcbQKqvyKGbsBRcpidxdrTm+P7t8/BlaIQ9wM",
-	"tKpMg9WZiUA3sFmsEdnAFdWgxrwb9/vm7b6HdmyQRWwE/XLOitxsiTlo2gjAtMymLMvwjs30sL50P8SY",
-	"53RJCqrQ+c84CWi5YaMECFhQphmfnVjv5jp9SigyBop00QVMzAAKU6g4zQ1hcmIGk5xmezaA2KthQM3g",
-	"akRQWKKphaGCnITQmwq5oDIl3fiXcecDXZrdvZlTOYN03IlIde0tJIZQ0nHnc9x7bYlrzEP+jKwMLnkq",
-	"iNIsy0jJLZigOfwFTEtD/Hb8Sy2S6wvIgCo3uoVVdeZucoO2e1oCt3hISwGpN4C+WWS4g/xfzzPz7CbU",
-	"N3FiPLf1voPNFi6ijU4cObd4xh+21aemqFVX8Zufji5+PO5EnYvjk4/v2xWvhxBNYffd6hRewUL9aIsX",
-	"lz7YYnYQfwr3rUfe4z23QUJeU26v58yBpixr0UvtjfZ0CSmFbDkDzzkQ4FouSQGSMH5DM5baANcglJrb",
-	"9h6E1No8sVxpcwzeE61pMVaYzmCLxL6PWLQNcNphtmaN/Z+Nxv4RcXahTbHcavF/Q2v+AhTIm6eLBpmD",
-	"bHdaD2Y/MyfgV/rMJRg81CfQquK4JN2L438cv7k6fksEz5a9weZRIL20jo511efy549WF09EmaWojU+M",
-	"QoQ5V+mOc1Qb3xDCWo+gXhxfHl/8Ey0LPwP+eXZ8dOks2/eXH9+1GrArBN2cPmpzHVpE3if3VhG4RkJP",
-	"5P3b7km5d2VfL5VDPnm8ZL4E7bTKx2Ql1rHze9xkW4XLn8ET1pYFEEDJWTktAolKyTYkDQaZ0Ov3Hi7I",
-	"HhqryzcnGGpJk2vGZ+8tmO+n7nq4kDX95tcGjMKM7K3s6iH7FBxRYekr2MHwwhncQNaiqobEvm0d1ZFb",
-	"iVUbDtr1nQcInHpNwVSbN/YUQK4h9Hgwu3TjJznfVzKj1+8zZQD0sDHdO1tMR+D4xLrgQ0FZe7GAp4Vg",
-	"lRsEUvJqf0iEJMY6dZFg89xiLjJzZBt1dVKmM9DBMT0RIgPKnyCxe0Mu99r2FmHt1X0lVE20h2VZjXzt",
-	"Jq6a5qMH5xZqcQ6Kr8uu2pyQnVGsS3u3QWNXztOeQrsKZtH7QjnH+msy9MVOIAGdjVxwIF0FQHARrW7G",
-	"NQ9NpzFzuMotkHoLGbuB9kS02mH4EPrxsG+hoEexrF3fpsQLR0F9lrp08aguABPcpUm4rTT8pZuOQyTA",
-	"h7IKh1vt9v1sx7TPp14PIr09Pjv95/FF6L/fNY3YAjdMIrZX3L8uh9heO0EphOnDX8HyAUKjBv9bwK+q",
-	"87DC/BVV7kDTT3GGrbLJVx9kx56+qtxSs1+jfBYZaKi0poEV+tXPBH3o2c4p4m46l+dSDx5eP/FTNB6u",
-	"J6pX/YSg/HoQXkIioWU5hYQbJkpl7/+TZiz9yDXLdmdIVY18j0Zln4s2T7ll+Z+YntdboFl2Pu2MftkV",
-	"dqubrpfcFI6LuYLkVwzRGIE4oQp+eEUUm3HGZ+QaliNyDVAQpokd4rUrFOFC+4qPGWV8cC9HuxWs7/jz",
-	"nQVpKZleXpqd2CVPgEqQR6XN37a/Tjx+/vHpqrNWMUv+8emKdC8uDw5/iMix+ceoRcfp28ujHplKkeMe",
-	"WQqoGJNCihuWgqwKi8y+EsGnbFZKrAshWpZK24DVbwvd/21xrfqlzGKstA+uTVkGceQvMaVKkPVvWqYM",
-	"eAJxb0BOtSKxKiexjVdiPod1kft6+J4tLcHnElFATLqqoAn0FRRUGhGHtS6xSoqYdJE5eiTJKMvJTFKu",
-	"1Zi7WpaRBJrGpGv+IYLDC0UMwnzsnqe2ZArLNIwq4Quj817ky2FGC8m0WUKR0QTGHGN5yPprA9pVeViO",
-	"aJozHmPsTC71nPFZhKqpPWv9pnsDckyT+Zjb8h5jxmdMaRdfNdvHeB4HSNXrIJiG8KEZRt80hhtVOZ2y",
-	"BNSAGM4Z87jfp6Weo5IUk66t4pnSMtPm9WqdJIWbuEe4IFpcA0fSBqiiw8hZqDAj/dVUPte6sEY/41Ox",
-	"zlgowPupZDfgY9uu4Ifx2YAc+YtMEepqhglVPmJMXIDX2sOYyukji4ZopChnc+Ji+BGpQvj4WhD4NCRc",
-	"he1JV0hiD36yR6rAfW8w5uiOttkcG2vOFenGmwrebfzWp5ku5kLBmFelUMyQlxEUNmxLDocvLanFF8Y4",
-	"6R9NNUhD5ZAInqrea0LJ4RBNGvMoU0TRKVaCWmNmgfit9Ld4pQdEPBjzMT9GMqupalJqBKFZNlgcK0KJ",
-	"RavDParScS134t56uemYy5Irt/6QxEaEkpwheiOS08wcJZBGBG4LIwLNbiY0zZYoXFG6OHKrzbjhfjTm",
-	"1N3xVY+YuOC3YawBwxTk1fBlRCZCz91KPn361DdLNqItoRpG5O+4jdggxjPbmGOtmeDZEvknEAZdyoUx",
-	"LKpnDWt7An01fGWFEgoB5d/BcWzesYJs+nrMVzBhKQoXbKWpkXY0y0Aiioxi/jOdXlNizTkSlNIpArfJ",
-	"nPIZkK4tuIsataOuoioirqCKuCOwZ6Ycc8uLk5pzjtSSJ0cfTityJlSTX/ZSkag9au7Rgg2WNM8+d1su",
-	"uqh4xhLgCtVr1zDk3elVEHzpeKHSiTo3IJWVBMPB/mCIenwBnBasM+q8HAwHL21R/BzPuj1asD24dckE",
-	"N/t7dqQ9q9Oi1iKsalWRgtGqwwr+Y/c2Dls3ndmgMdSP7K10cLn7HLYv2ejUbnQ4CVuRdFb7jRwM9zcP",
-	"4p5b6R9iTnYU1fe/WHfQqJUI3HWoPjj12Z1mRmNtv++Prc5nAwXlsxA6Hwzd10lKXUuokL5QWOn22goi",
-	"qgjicRV9PXNq0Jmq5+mgzoMPl5plTC/3jOHAXRHEDFpQfeYfWAPv8Mm6uLhyubZuJGZ9g1UoN4B0ZaUr",
-	"1rQyRcoi2LbbZcu+jW7Ctm78onriu+zcTL8cGJo8HL78BvO9F5oYoCxfk9iWKcZE0aUiizlL5iSFAnhq",
-	"mNX5++5Hij+IVa3mS3EN0p08W9F0s7+HHLGXZr9vIU2l63JTtS6B1sPEK+XUvjzUpSyogUtyw2LsuOr+",
-	"9HsJGAFw0teX+dYg35yUPR6boVpSs628eyayWinpbUH3lasurwvERZaC0jazcfB8snCTrHPF+aol/Itw",
-	"MDoN2lJWkV9DJaqZgjeknp+ojar2vrD0bs+ViYcn3Tqc3DRKG3awbcwwHS+o9I+85szN8qqydGNb1T2h",
-	"rAX7avi3yBo0gTGQ/e6f6/dplsUkA3qDNkhvQFxxvLGMmUu5JFZJQXvY2Di2hYXXdM1TNh/RGC9+/TRD",
-	"/iZ18wJjUjkYV1sZmQVavaPJbW4VQX33Q0/8Rhu6b0T/bbT/tu4NELuGC6yBze9A/rZNhOtvEXKmd3rY",
-	"FOOgK8PuRG5f2k7jvlvKNUChUEu3yacsxXRXO4QhNGMHa2++e5JyHOqpcswdWQ7IipxpYaKaGrtWK3dE",
-	"mUIGWI5oAKN6r8e8XkTFBjYpmFWJyPawMtaNInMqc2NFGVMkQG4Trn7ULYRvG1Y8I90ffCO69503mmRf",
-	"wf87UP0l8HSF3Cc0uTbEjoaibyTjT9wtNM+4oVdXnbxRXTitnnpG6VOHqFuQgDdJBjeQqciYiZc/f3xG",
-	"yKMv7uGWh12lmLrT9vLnjwH0a1C3Y2Dvi7ou7zbi4UeXqfP8KLDB/XblR9V4+BOD30jbzcBfE0QtvUVt",
-	"esXmrqJPV2xotuBqOJsIvwwR3rDwnwbXK5lfbc1I/yykRrhYfBc5ax16VZaNW5OYEoo5l110GbijlU0J",
-	"h0Xvfo4Pm3aorXL3fePJdrpdsbLqSOvjW+I+p4651lukBfvn38ameqSUqUwuW8o1EaWunE0B8ptYbhCA",
-	"cyttw/y5TFtt8zaUN6s2dsZy1D5alW/7gFbCdbeh9r6/I+t9dp5oVzV4A0HZoDHs0P2sy+Q6so8wRQqq",
-	"kAWZdOV7Y+6Lk4iQVbeL3Ba0UU5iY4/LqznlMaEzMSCXZTI3xhxT1lHjHOFVgaHCtnDTjM3mmnQpJ4yn",
-	"cOv6fOS9CINuaJ2aV2xeKh4xwV6C+sR2iJYoxWuAVvTssmpX07zW4fgJ4wY40n8hSKPawVlDsbIwPGAy",
-	"wWfGhp0JX5HO0N2HA42N1W1DF4yj5uhKJD2IjQnwoyBp6aIy3fhvQxVHJD7MzX/35y+HedyLAvD/AVJs",
-	"BkSFm3ZgdA7zdjJdLeuoSWm13QluD4sy9CY3lHvl7/hGO8NsLZ1aXc5+f0IVpKQwdqCjj67Pd96PhsMh",
-	"/t+Yg4gefO6WKPYHOLOOEikWBDNme5tW7YvT16G2j9V7NoF6f4j/C1Kq99tyzDYwvi18b5niYNic457x",
-	"n/P4qFsQbNAaDKD+fGfGkUV7JTcioypUZ1xUNznHWjtLC9viEEHQoqr9n7VljNjAqpXpKFAlmGMr8umJ",
-	"XNSBQxQCA4LdBIxOY2WK4zQrO718HPPKyMH7tri3Cih4jxp6HqndTlUDcEhc6JiIDOvC7X1lnRFj7p/D",
-	"FFo7R/VKROZigdJYTHXVBpWqay9/VwJuZuDqKH1eoqzaBbWSpd3id9Bh7+8BsSOdrcU2V70kqG0iiazH",
-	"+MkFFE5Tpps7+1cRD7wwEenS+5mU600plU+kdpH0lo8PjAgekK+bQ9saN5Ky6RQkds3CZrnMUPa0NAIc",
-	"n3h1cDAgVTD8GgqNMfODV2QuSqmsZ84yKXMh8DL3XcHgliZ6zFE7wWcU6fqSIHKLnV9IIe03M6QoLXvx",
-	"BCIyp9mU0AVdWpYxx2hUxeCrDjJjXreQeV2f/5jB4RaFwyrzqhnDNTZQIgc7sXeLtm27jX+CQPH/BKqf",
-	"OVC9Gx9+cQbe3UaRb1XFBWX6RMj/0iBzxmkWV7ofRa2QFCLLbAc7x1CJyAE9wEoI7AxdN+FgyvYvwMyk",
-	"yKclCVnnJaHKgxKbYcTGu7iZ6tkmw57X7YA+zoKH0JjHRtkSpY4Jputg8wzzcIz463+iTMcuiSSIrlpm",
-	"NBvFkTAPxyWQJCLPmUaFa8zR2V3N7Y4q+50brzFjPosg11wsfD9kn1EzZZypuUtCQuYxkGvjlh9Bb2CV",
-	"FgfTU9jpLdaWx/aoEpO+OclKOxXECtWkAr1vwFK96RC6SSN1BNbQGH36s19Ga93nVnqN8YS3FKqFRa5T",
-	"CEaErlgjh8NhjvbIy6Fat0NstNBrE/HhUMWbTRMHhQ2Gycuh+sZuEifz2pUJmzze/ApPzSn3SIR4RGoy",
-	"2UIeNU9WzyA2JOVjLkpdncZpQ1A41l5Y+cGDvMx2Cokq0LfQyt2fTo+vzlwDUiMkMLE9cqpURFzPEWK7",
-	"OCN0fMfKh4n3PZu3u1nh8t+uId2D4UHP6HRGy+OC9z1s3aJGdZubkqcC1EoecVdikxllPyGQYEObiEjb",
-	"Zsa3ThLJdW8F1yhWqwNgQI5INbET8s4KsAHCI3IwPPD6B5oKOVMuKFoPumBZRiZAqsqIEX5rzDlaMpjq",
-	"IPqO2YnpmE9ocj0gp7yZTDv3oxj7wCmQQVsin//qosRqzgqbZE2xU5VNlPTJAa/NsYaQ8P2OwjhuTlOI",
-	"wgkTo3VqIUhGNbSArXGaWohbFxj2QTXc59TVuM4HtpD+9er8/Nezo6vj2NOVbXFhNGyaWhS63lyCZEAl",
-	"R3nKaifVVkU9Wsn/dH1uZaW9B5tcU9+/QlnfqnO3Kaa4hG9+2j5G5X2mmPXKB6xaTgpX82MPS2NsSGIM",
-	"jK6QyPe93T7jtv1La38uffqNY/fW9nTSmLyGzciKfLxHMPskt63u+g/+oX+LGE3YO+hfLjxjO7LZ7El/",
-	"stkvC65aWRVmG/gOOpFsdqt98qdWFeKrzpO5yNBPBRlWEXgz29d5O4lqve3olev6NirRmFeNWirhevnz",
-	"R7cVo1BExHdXQevLtVepa5CwR4qtV3Ef4HmhyA2DxcgI53pjLj+IcFGVELSJWUMBFyE8/i3Ie7URyzYt",
-	"+4UiAdxIF70qLmXyO3jz6rh4uKp28t4QffYazHaBdlk99W+B8kabkXvwXQHom2H7seku1ULbCSDQdpsk",
-	"4Cq0t1PAJ//QM6IlLETelAVSTqpL38N/bgMoDmKN1TRzv0nXl4DZ0lkVJoJUAP/svnPaEqihyZzkVCeY",
-	"l+yySBV+TdGq4zFWslL/0TdXl1a4wPSlpjylMiUebWOuCkiqDATSjeuuCnFEql/YrlbTvAgvmsGpLiXE",
-	"IxLf7Eext2GMrYU1xz+9O3rTv/zpCKt2pyRm6aAaaTAR6TIO7AMEyAtF7Mfo6FSDJLGtZY576MXzdpYr",
-	"oXRWp6trju0AxjjBEmZ0ZKJrihyRg9tbH8HG+Jl1JqDHUpVJAsoWotp0b/xSHvq+NRZq4hLh1pIOoxmm",
-	"UYrpFLf7G8PMSnNwU5IazXmyHHNHfT2buh4C1UVzvUUUVUe+hATYjTXJUikKZ05hhu2r/aH1xI15atPd",
-	"nQdBRcR1ofFhhpryBo4Y8lKhHYwf2yTd9Y9typKrMffVj36t+AnOPuPIExBb7QHHsnqyEtkNFnAaK53d",
-	"UA0RyYQoMMdUSKNkXPczkdBszN2HdqvJ16ZxI/hWtW3xBV8H/9A8N7iledHWe+wKssxZ66Ko+8/c35fh",
-	"s2uIg/XCarSHrcMGbh7sJYa8tVdVDt5FD/r698onYHdKudt/amkbtCpoS7S1dDax+c6W8ZATVVVCYrtm",
-	"rJiPZ6L+gtd2KR6RePUg2vtSNQ25i+//vvc3zgL0EMGvk/t2TtoHzqvmRi3CvuXMDbdqYWUocf0IfovX",
-	"Q9ZoUMWrdTjbN9LvcEZ+5MrD6HVVWoPOeKY8vWDdgrNS3CUj56nEj2/OhNbAN52Ym/KhN0LnyTWUXbST",
-	"7wD4cw6tqkmtjKCdiVy8WR95UFj3U9Xd5+7zPeS9V+N5F03zbf30VyxqLbx05AJAqDVgJkRAfl3fZOJw",
-	"2LNftnFHysGwPU6UsZxtiBIdhllSh981S6qtZ9LGakYPjO9lzgZ0+yKUDa05Uo3eX48SugFV7n2pG1fd",
-	"oeOHb6lpPLGKoHvDOhet3uC/71bLujqsUSl/Nshs66+6TNclY2MeapHYm6OaxH4cwH191yqKXi1MVyAX",
-	"BUkdW4qyzB5X+199Hbu1uNsb/cCe0iNw8Fws0sYeroOaxZnvpIRJ32oupM6W37P0yxGIK+DjYlHFjDgs",
-	"Gn0kH8clUmiqoV93ompnCmyMReJNLbNi0kXbCUu2vOlkk8+qLVQm30KMeWV5qiAp0uzILqSOpWXYI8ml",
-	"1QZsllBO1ILpBDuaZ8BUKaGVFXCDze5jX3MYPr8436y0XzWAtG4nf3s6/ZHdwJrd6ojT2/VVw7U28ryr",
-	"Ln9pOBkVyhx3pXZxBhcrt35wLXSFBZebNRrBDbun4EK1tOCa779w9/nu/wcAAP//",
+	"7H39c9s4luC/8ko7VZFuKFl2ktkZpfYHT+x0e9qJfbYzqb1WLoRISEKbAtgAaFmT8v9+hQeABCVSlh07",
+	"6Z26rdrpmALx8b7wvvm1k4hFLjjlWnVGXzs5kWRBNZX41xEl6SnVmsqT1PydUpVIlmsmeGfUicfFcPgy",
+	"SbPfQYucJfgnHdmnOZGamYG1p2I6VVTbR3EEQkIsCj0Rt4M0+92NKQqWliOIgowpTdNBJ+ows2pO9LwT",
+	"dThZ0M6ow9JO1JH094JJmnZGWhY06qhkThfEbFivcjNKacn4rHN3F3VOUrrIhaY8Wf1CV5uHOoQkY5Tr",
+	"fjIXinIoOPu9oHBNV9Al8PHjyREwBQRmQqSQzAVLaC+C/f7B69eQzIkkiQFeuds5JSmV1X6D5ftm/e2b",
+	"/UQncyGuLfAbTr8sf98GhKmQC6I7o46BbCfaWOfOvkyV/rtIGUXMv5WUaHomzeZHhki4plybf5I8z1hC",
+	"DLj2flMGZl+Dtf4k6bQz6vzHXkVWe/ZXtRfMeWHXqxavdm6fqFxwZbeCL9h30yfbS21S3MUaGSQJzTVN",
+	"34CeU1BkRmBOFChNpCNGi1ncYYlU3b+geUZWtIlbzOFiWM4pBz03NMTVkkpLTRJfAzEFwoESmTEqwSEF",
+	"lkzP3TYWSImDrWRjDnMuxSSjiy3gyu2IPz8MbH7eJohxuHj3Fv726vV/gpscUpEUC8r1AKnZTWLWOExT",
+	"SRX+k6QpygmSnUuRU6mRAqckUzTq5MEjHGreOmWc7pu/F+T2lPKZnndGB6//EnUWjPu/9zfIPApfP2h6",
+	"feOFhOnV2sD9g7/eu04iCq7l+pt/eXXvi7lQmmRvRUrX3n15EDVIh4pvfi3XdJuO6rD6XL4uJr/RRJvF",
+	"3hKe0MzTOcr+GrCF4RAree4RIFFHaaILtRPPXdqh6/v3q5VzNW55U4A8jICSQkojeje58+TyDF4d7P8n",
+	"JCKlhr9yYq4989P//fWw/38+f31596emoyeF0mKxM6SYpgvcSvmPeyF2ounihOcFgmBBbk/sm/vDIRKU",
+	"/7NcjEhJVoiVOctzxmcBs21bzA/bIK3qhH7/UQXJzWXaMeeus8fhroavGne8NpDYgDS98TrNTqB2ezs2",
+	"byGgt0G2kNkmCX2aU0lBCzg/u7wawVzrXEVQ8IwqZcU3lTdUAskysVT4uyG0UAoNX/31PkY3S5eHawJ1",
+	"pbNt8rSh6UVuoeJeZFzTGZVWbnFVLOx7G+BMy2lpeqhrtJ4STfuaLWgTwVMpRfOMeAbLNs2/XeHThl+D",
+	"q7eZgBr3H+Lqak7BzWIuXYMdIdmMcZLBgipFZhS6TCt4m4kiRaJQECf0y/+KgWgt2aTQ1Fzh6ZjH7obt",
+	"mzXjXoT3tSg0oExTK/VCgYFeP0Pw+XVHsJwTXd39ivJUDca804BT1gyla6vAbjz3RzlDbbuGK8b1X15V",
+	"SwTY9y+de8V9/b2XB1vfuzImQON2crLKBGlQiQwWJiJdtaFghE//cXn2AW5IVlBgWtFsanUopo3qZH6M",
+	"gGaKmrFjjtMRo1LZ9aE7WRlMaYS1pMCFho9X7/p/BTUXS27Gfvzzu3fvjnoW9rf9mei7IxjdaHBBlu/t",
+	"dvxNRxuUu5zylPFZDAXXLDNanKFGooV0+FVmw91YOv0w7hnjJ2UqITJ1v7m/zI+DMb+giSGgFARHMBiZ",
+	"ZYyL1BpbEHvyMqbTAPcVw1RIHBzSGw5HWgXGx9xLIpZQQ5hEkwlRFN+0phi+DPZlFYESQG+oXBmlLjGi",
+	"TFFqNmzBRXmxMGLJnR/tEKcBR53yQIGgcmRhAG3e7d8QaYwZZSapRNd5OV317KKauHp4VC3hsWOl04Zs",
+	"RopZGnuSKA1+l2iDLoNfyz2/ATJRlGtYzllGwR3QSOzdBJ9u4Yc1eW7VBBy7zktNPLnB3FYKVNI0lJ1e",
+	"+kaV4A+k/IZM99RdCdiKd7ffNKfMXuf12+Zhuk5wb92t37jrMMP5mrb0jtEsPfZXTn07U/PbJmmgeDFm",
+	"tZdCOC4COpgNIMalfh1+HqjrIh404dnJqvsxbdevXmja/8+UZEYTWN97MqfJ9cMuvI25KyXdM6247kSd",
+	"gpMbwjIyyegmm66fYYty/jNTWsjVsTd91jWP3VUGSYkzSp/B0HAzGJZoPMZ7wWu3Ki8WE2SW8GJIacIW",
+	"JBsc2f+Gv/bZIhfScgMxqOzMmJ4Xk0EiFntqLnKVm8PsuSlwfx+EZlNnmDfg3nopHqJ0XTOehog+uzg6",
+	"vvjy9uz9+enx1fFRJ3JP3h2enAZ/vj388Pb41Dz5/CBCjzo8OEGLSvcQe1LShOXMeS22U+TaylFgSSIU",
+	"wsmqM0QBVJuoIMTIUwi3GoYfL95Kf9w3U0hoCX+rTTslLCskvWhn27mVDTuDqyZL7jbtr0da0U1TPcjN",
+	"8UiD+lFyy7xE8x1foblVOTTJDheisIyz7T0r5sw7kiT0pEU5P8spv6IZXVAtV4BDK109pdIq6Jb8vLvy",
+	"hbKWU4zDcyIp19bVLzgdc+dBRX2T6V4ExnpivKApTFZO03TqqVXa54SnGarBuLaZ2nGxGsAhqmhjjtor",
+	"6sNuNylM6FQYe9zsQsHS2ObXNNc1C6tCbZGnD2OhVv9VzV1S3jbebxKiaKsXJZRQ4fYqZmoVEG/N7KpB",
+	"TJTPdyRCN1Gjr3GLgAp89c8rp57ZRfkYhrrPrbmFArbfSJUQ2wBrxji9MrPuzPS/F4Rr59ze6QV1XTRi",
+	"oOBMn0uW0MeBx0wb7CacLwqOtRUe1jX6MF9ieP661DsXiml2QyMgGhZCaXgJU0kS8zOkbMY0xvbobZIV",
+	"it3Q94yzhVGybNBt4f+sPJLfQ4F06NkabVhzaJP+v4b9vw2+9D//udGvXcNsHUYfBO9zOiMWTlzAwgja",
+	"NSgZ4e0cF47EXyhYMC4kmKnR8/kjgLU7BbZS3bnTgr9FIbSCplgsSLOGk9c17cDfpti/Wn7RXgbc6+1r",
+	"VDjdom4FP10rFC43zMnz4w9HJx9+6kSd88P/fn/84aoTdU4+/PP4w9XZxX93os67j6fvTk5P3S+hNWL+",
+	"ffzh8vDKvl6aJdsNks2baoNUfxZLWBC+8soBkRQYB0qSOViJjLGeGiKrRXdznNY2v/sr9uy7jXcA2XFw",
+	"AObd3qiQtNt4j94dRzuyeARhPpyiAioKCWwrRW0QtlW7N9VhTAMwWjn6d81Yr6Iq9CtTntIUmDIk1nV7",
+	"B8aTrEhpOkLVdcqk0nYOpsZcC5hQ0OSa8p7XZkFw1H2djo2z48xWdW2P6LSQvlGtXABK0/yFgkQsFoSn",
+	"6O7EBbtD5+R0e+4NGhGZUpKaS7nFvepXcAuKQr/BI/vlGG6C2yXJjDCOVkGZXzFjN1RBke/uYl2Q28P7",
+	"z4+BFXCIm1GtStNgfWUQ6AY2mzUim3JFNFVj3o37ffN230M7NsgCG0G/nLN8YY7EHDRtBGBaZFOWZfiL",
+	"zfSwvnQ/xZgvyApyotD5zzgEtFyzUQIELAnTjM/eWe/mJn1KmmeMKuiiCxjMBApTqDhZGMLkYCaTnGR7",
+	"NoDYq2BAzORqBCgs0dTCUMECQuhNhVwSmUI3/nXcOScrc7q3cyJnNB13IiifHdHEEEo67nyOe28scY15",
+	"yJ+RlcEFTwUozbIMCm7BROvTX9BpYYjfzn+pRXJ9QTNKlJvdwqq8c9vcoM2elsAtHtJSQOo1oLeLDHeR",
+	"/8/zzDy7CfVdnBjPbb3vYLOFm2iiE0fODZ7xhx31qSlq3VX89ufDi5+OO1Hn4vjdxw/NitdDiCa35250",
+	"Cq9hoRra4MUlD7aYHcSfwn3rkfd4z22QkFeX25s5c1QTljXopfaH5nQJKYVsuAPPOAXKtVxBTiUwfkMy",
+	"ltoA1yCUmtvOHoTUmjyxXGlzDd4TrWkwVpjO6BaJfR+xaBvgtNNszRr7363G/iE4u9CmWG61+L+jNX9B",
+	"FZU3TxcNMhfZ7rQerH5qbsBv9JlLavBQ3UDriuMKuhfH/zh+e3V8BIJnq96gfRaaXlpHx6bqc/nLR6uL",
+	"J6LIUtTGJ0YhwpyrdMc1yoO3hLA2I6gXx5fHF/9Ey8KvgP88PT68dJbth8uP7xsN2DWCri8fNbkOLSLv",
+	"k3vrCNwgoSfy/m33pNy7s2+XyiGfPF4yX1LttMrHZCVWsfN73GRbhcsfwRPWlAUQQMlZOQ0CiUjJWpIG",
+	"g0zozd8eLsgeGqtbtCcYakmSa8ZnHyyY76fuarqQNf3hNyaMwozsrezqIfsUHFFi6RvYwfDCKb2hWYOq",
+	"GhL7tn2UV24pVm04aNd3HiBwqj0FS7Uf7CmAXEHo8WB26cZPcr+vZUZv/s6UAdDD5nTvbDEdKccRm4IP",
+	"BWXlxaI8zQUr3SA0hVf7QxASjHXqIsFm3HIuMnNlG3V1UqQzqoNreiJERgl/gsTullzujeMtw9qr+0qo",
+	"6mgPy7Jq+dp1XNXNRw/OLdTiHBTfll3VnpCdEaxLe9+isSvnaU9pswpm0ftCOcf6Gxj6YicqKTobueAU",
+	"uopSwE00uhk3PDSd2srhLrdA6ohm7IY2J6JVDsOH0I+HfQMFPYpl7f7aEi8cBfVZ6tLFo6oATHCXJuGO",
+	"UvOXtl2HSIAPZRVOb7U797Nd0z6fejOIdHR8evLP44vQf79rGrEFbphEbJ+4/7ocYvvsHUohTB/+BpYP",
+	"EBrV+N8Cfl2dp2vMX1LlDjT9FHfYOpt880V27OmrzC015zXKZ55RTUutaWCFfvlngj70bOcUcbecy3Op",
+	"Jg+fv/NL1AZXC1W7fkJQfjsIz6syiTXHD9GkQVEIvHrPVKz2MDu/3cInYPnXXPplAM5FtzCyNQIX3/ty",
+	"dPz29OTD8VEEZx+vvpy9+3J5dfb2lwgufz45xwF2pgiuTt4fn328iqoJB9t91qWDc9ewYGAsGEG3s/h7",
+	"lqQhs1YT7WCsTZNFviUoFwD6AeULzgu3+33R5qDzG4wsIW/hgEuaSNrAkLmkN0wUyv7+T5Kx9CPXLNsd",
+	"J6qc+R6bwo6L2pfcsv1PTM+rI5AsO5t2Rr/uKj3WD11tuY7W5VzR5AsGKQ1yJ0TRv7wCxWac8Rlc09UI",
+	"rinNgWmwU7xxpVJcaF/zNCOMD+6909wONk/8+c6CtJBMry7NSeyWJ5RIKg8LW8Fg/3rn8fOPT1edjZpx",
+	"+MenK+heXB68/ksEx+Y/RkYcp0eXhz2YSrHAM7KUomkIuRQ3zBCzr30y50oEn7JZIbEyCrQslLYh29+W",
+	"uv/b8lr1C5nF2GsieDZlGY0j/4gpVVBZ/U2KlFGe0Lg3gBOtIFbFJLYRe8xosmLUd4To2eIqHJeInMbQ",
+	"VTlJaF/RnEhzyWO1V6ySPIYuXg89SDLCFjCThGs15q6aayQpSWPomv+A4PSFAoMwn73CU1s0iIVKRpn2",
+	"rQEWvcgXhI2WkmmzhTwjCR1zjGbj5bcxod2Vh+WIpAvGY4wey5WeMz6L0Diz2qY/dG8AxySZj7ktcGOC",
+	"Y4cOl2Fgjo8RbU5pqt4E4WSED8kw/qwx4K6K6ZQlVA3AcM6Yx/0+KfQczYQYuraObUqKTJvXy31CSm/i",
+	"HnABWlxTjqRNaZkfgZyFJiPSX0Xlc61z6/ZifCo2GQvFWD+V7Ib67A5X8sb4bACH/iFTQFzVPBDlcybA",
+	"pThYjxAmM/vYuiEaKYrZ3N9yEZRJLPhaEPo3JFzeUNAV0l+de9VF1xuMOQZkbD5Ta9cFBd24reWDzWDw",
+	"idbLuVB0zMtiQGbIywgKm7gAr4cvLanFF8Y87x9ONZWGymkieKp6b4DA6yEa9WYoU6DIFGuhrTm/RPyW",
+	"Fky81gUlHoz5mB8jmVVUNSk0gtBsm1ocKyBg0epwj8ZkXMmduLdZcD3msuDK7T8ksREQWDBEbwQLkpmr",
+	"hKYR0NvciEBzmglJsxUKV5QujtwqR8ZwPxpz4n7xdb945/pjGHvYMAW8Gr6MYCL03O3k06dPfbNlI9oS",
+	"oukI/o7HiA1iPLONOVZbCp6tkH8CYdAlXBjTuhxrWNsT6KvhKyuUUAgo/w7OYzPvFc2mb8Z8DROWonDD",
+	"VpoaaUeyjEpEkTFNfyHTawLWoQFBMakCepvMCZ9R6NqS06hWPe1qCiNwJYXgrsCeWXLMLS9OKs45VCue",
+	"HJ6flOQMRMOve6lI1B4xv5GcDVZkkX3uNjx0eSEZSyhXqMi4ljnvT66C8GPHC5VO1LmhUllJMBzsD4ao",
+	"AOeUk5x1Rp2Xg+HgpW0LMce7bo/kbI/eunSam/09O9OetepQaxHWuChJwWjSYQ+LY/c2Tlu1XWrRGKoh",
+	"e2s9jO4+hw18WsM6tR4/YTOeznrHnYPhfvskbtxaBx1zs6Oovv/FqodMpUTgqUP1wWnB7jYzNlvz7/7a",
+	"6nw2UFA+D6dzbui+StPrWkKl6QuFtZ5vrCAiChCP6+jrmVuDzFS1Tgd1HhxcaJYxvdozpjN3ZUAz2oDq",
+	"Uz9gA7zDJ+tj5ApGm/rxmP0N1qFcA9KVla5Y1c0UFHlwbHfKhnMb3YRtPfhFOeKHnNwsvxoYmnw9fPkd",
+	"1vsgNBigrN5AbAt1Y1BkpWA5Z8kcUpob24snK+fxvh8p/iJWlZovxTWV7ubZiqab/T3kiL00+30LaSpd",
+	"FVyrTQm0mSix1lDAF0i7pB01cGme2I4gLvuf/V5QjIE56esL3SuQt5cljMdmqgY/hpV3z0RWa0XtDei+",
+	"cv0VqhYJIkup0ja3d/B8srBN1rn2FKohAQLhYHQatKWsIr+BSlQzBa9JPb9QE1XtfWXp3Z5rlBDedJtw",
+	"cssobdjBNvLDhNSg10XkNWdutlc2ZjC2VdUVzVqwr4Z/i6xBExgD2e9+XL9PsiyGjJIbtEF6A3DtIYxl",
+	"zFzSMVglBe1hY+PYJi5e0zWjbEauMV78/kmG/A1V+w5jUjkYl0cZmQ1avaPObW4XQYeDh974tUaM34n+",
+	"m2j/qOqOEbuWI6yGzR9A/rZRiuvwEnKmd3rYJPugL8nuRG5f2k7jvl/QNaW5Qi3dpl+zFBO+7RSG0Iwd",
+	"rL357knKcainyjF3ZDmANTnTwEQVNXatVu6IMqUZxYJcAxjVezPm1SZKNrBp8axMxbeXlbFuFMyJXBgr",
+	"ypgiAXLrcPWzbiF827LlGen+4DvRve89Uyf7Ev4/gOovKU/XyH1CkmtD7Ggo+lZK/sbdQvOMG3p19fmt",
+	"6sJJOeoZpU+VpNGABPwRMnpDMxUZM/Hyl4/PCHn0xT3c8rC7FFN3217+8jGAfgXqZgzsfVXXxV0rHn5y",
+	"uWrPjwKb3tKs/KgKD39g8Btp2w78DUHU0F3XJhi199V9unJbcwRXxVxH+GWI8JqF/zS4Xst9bGrH+0ch",
+	"NeBi+UPkrHXolXlmbk9iCgSzjrvoMnBXK5sCp8ve/Rwftq1RW+Xuh9rIZrpds7KqAOLjm0I/p4650V2n",
+	"Aftn38emeqSUKU0uW8w4EYUunU0B8utYrhGAcyttw/yZTBtt8yaU1+uWdsZy1DxbGXd+QDPtqt9Wc+fr",
+	"kfU+O0+0q5u9oUHhrDHs0P2si+Q6skOYgpwoZEEmXQHrmPvyPBCy7PeysCWdhENs7HF5NSc8BjITA7gs",
+	"krkx5piyjhrnCC9j4wobI04zNptr6BIOjKf01nW6WfQiDLqhdWpesZnZeMUEZwkqdJshWqAUrwBa0rPL",
+	"K19PdNyE4yeMG+BM/4UgjSoHZwXF0sLwgMkEnxkbdiZ8TwaG7j6caGysbhu6YBw1R1ck7EFsTICfBKSF",
+	"i8p0478NVRxB/Hph/nd//nK4iHtRAP5/USnaAVHiphkYndeLZjJdL2yqSGm94Q8eD8uSdJsbyr3yd3yj",
+	"mWG2Fg+ub2e/PyGKppAbO9DRR9dn/O9Hw+EQ/9+Yg4geHHcLiv2LOrOOgBRLwJzxXtuufXuGTajtY/2q",
+	"LSHYH+L/BUUF+01Zli2Mb1s/NCxxMKyvcc/8z3l9VE04WrQGA6g/3p1xaNFeyo3IqArlHRdVbf4xgcjS",
+	"wrY4RBC0KLtfzJoyRmxg1cp0FKiSmmsr8gm6XFSBQxQCA8B+GkansTLFcZqVnV4+jnlp5ODvtry9DCh4",
+	"jxp6Hok9TlkF8xpc6BhEhp0R7O/KOiPG3I/DJHK7RvlKBHOxRGksprpsBEzUtZe/awE3M3F5lT4vUZYN",
+	"sxrJ0h7xB+iw93dB2ZHONmKb614S1DaRRDZj/HBBc6cpk/ZvW5QRD3wwEenK+5mU684qlS8lcJH0hs9v",
+	"jAAvyDf1qW2VJ6RsOqUS+8Zhu2hmKHtaGAGOI14dHAygDIZf01xjzPzgFcxFIZX1zFkmZS4EXix8Xzx6",
+	"SxI95qid4BgFXV8UB7fY+whyab8aI0Vh2YsnNII5yaZAlmRlWcZco1EZgy97KI151UTpTXX/YwaH2xRO",
+	"q8yrZg7X2kOJBbULe7do07Gb+CcIFP//QPUzB6p348OvzsC7axX5VlVcEqbfCflfmsoF4ySLS92PoFYI",
+	"ucgy28PRMVQiFhQ9wEoI7I1e5Y8yZTt4YGZS1JjRa1QelNgMIzbexc1Uz7bZ9rxuJ/RxFryExjw2ypYo",
+	"dAyYroPtY8zgGPHX/0SYjl0SSRBdtcxoDoozYR6OSyBJxGLBNCpcY47O7nJtd1XZLz15jRnzWQRcc7H0",
+	"HcF9Rs2UcabmLgkJmcdArolbfqK6hVUaHExPYac3WFse26NSTNYzgcuGQogVoqEEvW9BVL7pENqmkToC",
+	"q2mMPs/ab6Ox8nkrvcZ4w1sK1cIi1ykEIyBr1sjr4XCB9sjLodq0Q2y00GsT8euhittNEweFFsPk5VB9",
+	"ZzeJk3nNyoQtn6h/h6rilHskQjyCiky2kEfFk+UYxIYkfMxFocvbOK0JCsfaSys/eJCX2UwhUQn6Blq5",
+	"+8Pp8eWda0BqhASWdkROlYrAdd0BWxKB0PE9Wx8m3vds3m67wuW/3gTdg+FBz+h0Rsvjgvc9bN2mRlWj",
+	"p4Kngqq1POKuxDZLyn5EI8GWThFI22jJNw8TyXVvDdcoVqsKDDiEcmEn5J0VYAOEh3AwPPD6B5oKC6Zc",
+	"ULSadMmyDCYUytqgEX5tzzlaMjrVQfQdsxPTMZ+Q5HoAJ7yeTDv3sxj7wCmQQWMun//qosRqznKbZE2w",
+	"V5tNlPTJAW/MtYaQ8B2/wjjugqQ0ChdMjNaphYCMaNoAttptaiFuXWDYCdhwn1NX4yof2EL6y9XZ2ZfT",
+	"w6vj2NOVbfJiNGySWhS67nQCMkokR3nKKifVVkU9Wsv/dJ2eZam9B4fcUN+/QVnfqnM3Kaa4he9+2z5G",
+	"5X2mmPXaJ9wabgpX9WYvS2NsSDAGRldI5Pvebh8y3P6twT+WPv3WsXtjg0ZpTF7DZrAmH+8RzD7Jbau7",
+	"/twP+reI0YTds/7HhWdsT0KbPelvNvttzXUrq8RsDd9BL552t9onf2uVIb7yPpmLDP1UNMMqAm9m+04H",
+	"TqJabzt65bq+kVA05mWrolK4Xv7y0R3FKBQR+P5CaH25BkNVDRJ2CbL1Ku4TVC8U3DC6HBnhXB3M5QcB",
+	"F2UJQZOYNRRwEcLj34K811sRbdOyXygI4AZd9Kq4lMkf4M2r4uLhrprJuyX67DWY7QLtshz1b4HyWqOd",
+	"e/BdAui7Yfux6S7lRpsJINB26yTgehRsp4BPftAzoiUsxW/LAikm5aMf4T+3ARQHsdpu6rnf0PUlYLZ0",
+	"VoWJICXAP7sv/drmWVlmLJfqi7tlI4Wvf3J+0MFEpKv/2CtkdtdeVuT6T5xVU9yT0m+zS237hxcKk1Vb",
+	"O4yMIJUidxaAgskKmG79wnnVuuRhX2ZvKV9nyu/C9qvGUryNtRmHj5zd+hDRoDPiRZZt7CksRv+GrV3W",
+	"i3shvtmP7LfrXTX2z+8P3/Yvfz7EeuYpsHRQrozYrD6Azym25rT0Ygz4qZCBv60NuAYMRBeSPuggn58n",
+	"i2ytf8XuSWRrueW+OQt0CV/Bwe2tT0vAoKj1EFkR/Gp/2NYBO6FmEufOdd+mcGGggG+xwtW1uFoXKGuz",
+	"YjWvTZk2lryMXINvPa83qyrd1q68Z9NfhGnhEX4euLKuw129UFDIrDSrajFcksxhQXSCJQsuwVwFc8VY",
+	"5E78F1FdyWruclYuNeEpkSl4iT7mKqdJmZwE3bji2ziCeINjwocl9cUjpP3YuzfGvJkB4g0OiAPXAdL+",
+	"CyNX8Ju6U00lxLbNQdxDB793wbjqaueQci0PYjtBHLnuBigz0GsNhy1UhMEMVSQJVbZG3VaC4GdkMSym",
+	"Eeu4RXpr6Z2RDDOsxXSKx/2NYdK10ekJpMaonqzG3NFRz1a1hEB1iR5eyEalNVDSrBY1OWu2/2p/aJ30",
+	"Y57aShjnXFSRp1+1QUYDRwyLQqGLDL9EDd3NL1Ebih1zXxjt94rfp+4zjtclja1hgXNZE1qJ7AZruwnk",
+	"kt0QTSPIhMgx/VxIY39c9zORkGzM3Vfoy8U3lnEz+D7uTaFH3yLjocKL3pJF3tSY84pmmXPkibxqznZ/",
+	"06LPrlscthJQoz3sqzlw62CjTeStvbKo+G7XDLrG76PvJEj3n1qMB11MmnLwLZ1NbCmEZTzkRFVWl1md",
+	"Ys2zdCqqz1tuV/AiiNd11L2vZUetOywt/BEOqVYN3EPEqN9lr0MtQqGvmvXABnU8PKqFlaHETX3vCJ+H",
+	"rFGjileN16uh6R+gPn/kysPoTVl1h3E6cwv7Wz8qHRjukZHzROKXqWdCa8rblOm2UolW6Dy58bKL4fID",
+	"AH/GaaPVUtkp6IJCLm43VR6U8fGpbH139/ke8t6r8LyLEXpUjf6GTW3o8ocuNoxaAyZJBeTX9f1nXg97",
+	"9rNv7ko5GDaHkDO2YC0B5NdhAuXrH5pA2dRQsLXQ2QPjR3m66vpxtZ/G9Mma2foooRtQ5d7XqqvjHfqE",
+	"+ZZy53dWEXRv2LiD1Rv8x08rWVdFPNcMFmtndJmuqknHPNQisW1PuYj9co77NL1VFEuzZg1yUZDvtaVe",
+	"05xxvTnkt7FbQySu1izzKZ2FB8/FIk3s4dqLWpz5JmtYD6LmQups9SOrQh2BuNpeLpZlOJnTZc1ufRyX",
+	"SKGJpv2qSV0zU2DPPIjbuunF0EXbCas5velk81LLI5Qm31KMeWl5qiBf2pzIOVDKMHuG7dNcxn3AZgnh",
+	"oJZMJ/i5j4wyVUjayAp4wHpjwm+5DJ9fnLcr7Vc1IG3ayd+fTn9iN3TTKWOJ09v1ZS/GJvK8Kx9/rcUf",
+	"FMoc96SKfgQPy4hf8Cz0kgeP6+VbwQ/2TMGDcmvBM9+a5e7z3f8LAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

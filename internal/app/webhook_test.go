@@ -2,6 +2,7 @@ package app
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/ordersys/ordersys/api"
 	"github.com/ordersys/ordersys/internal/notification"
 )
 
@@ -28,6 +30,11 @@ type hookReceiver struct {
 }
 
 func newHookReceiver(t *testing.T, delay time.Duration) *hookReceiver {
+	spec, err := api.GetSpec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	payloadSchema := spec.Components.Schemas["WebhookPayload"].Value
 	r := &hookReceiver{orders: map[string]string{}}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
@@ -42,8 +49,12 @@ func newHookReceiver(t *testing.T, delay time.Duration) *hookReceiver {
 		var p struct {
 			Data struct{ OrderID, Status string }
 		}
+		var doc any
 		if err == nil {
-			err = json.Unmarshal(body, &p)
+			err = errors.Join(json.Unmarshal(body, &p), json.Unmarshal(body, &doc))
+		}
+		if err == nil { // the body is what the OpenAPI document's callback says
+			err = payloadSchema.VisitJSON(doc)
 		}
 		if err != nil {
 			r.bad = append(r.bad, err.Error())
