@@ -247,6 +247,7 @@ func (s *Service) attempt(ctx context.Context, d due) {
 	}
 	outcome := s.record(ctx, d, at, a)
 	s.metrics.WebhookAttempt(outcome, a.took)
+	s.wakeDeliveries() // the loop slept until this attempt's claim ran out; its retry may be sooner
 }
 
 // sign makes a delivery's Standard Webhooks headers: its id, the time, and a v1 signature with
