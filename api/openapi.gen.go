@@ -239,9 +239,12 @@ type DeadLetter struct {
 // the service's database for outbox dead letters, so every process sees it.
 type DeadLetterState string
 
-// DeadLetterList defines model for DeadLetterList.
-type DeadLetterList struct {
+// DeadLetterPage defines model for DeadLetterPage.
+type DeadLetterPage struct {
 	Items []DeadLetter `json:"items"`
+	Page  int          `json:"page"`
+	Size  int          `json:"size"`
+	Total int64        `json:"total"`
 }
 
 // FieldError defines model for FieldError.
@@ -497,16 +500,61 @@ type StockLevel struct {
 	Sku      string   `json:"sku"`
 }
 
-// StockList defines model for StockList.
-type StockList struct {
+// StockPage defines model for StockPage.
+type StockPage struct {
 	Items []StockLevel `json:"items"`
+	Page  int          `json:"page"`
+	Size  int          `json:"size"`
+	Total int64        `json:"total"`
 }
-
-// DeadLetterId defines model for DeadLetterId.
-type DeadLetterId = string
 
 // IdempotencyKey defines model for IdempotencyKey.
 type IdempotencyKey = string
+
+// OrderId defines model for OrderId.
+type OrderId = openapi_types.UUID
+
+// OrderIdQuery defines model for OrderIdQuery.
+type OrderIdQuery = openapi_types.UUID
+
+// Page defines model for Page.
+type Page = int
+
+// Size defines model for Size.
+type Size = int
+
+// BadRequest RFC 9457 problem details.
+type BadRequest = Problem
+
+// Conflict RFC 9457 problem details.
+type Conflict = Problem
+
+// Forbidden RFC 9457 problem details.
+type Forbidden = Problem
+
+// InternalError RFC 9457 problem details.
+type InternalError = Problem
+
+// NotFound RFC 9457 problem details.
+type NotFound = Problem
+
+// PayloadTooLarge RFC 9457 problem details.
+type PayloadTooLarge = Problem
+
+// ServiceUnavailable RFC 9457 problem details.
+type ServiceUnavailable = Problem
+
+// TooManyRequests RFC 9457 problem details.
+type TooManyRequests = Problem
+
+// Unauthorized RFC 9457 problem details.
+type Unauthorized = Problem
+
+// Unprocessable RFC 9457 problem details.
+type Unprocessable = Problem
+
+// UnsupportedMediaType RFC 9457 problem details.
+type UnsupportedMediaType = Problem
 
 // CreateOrder defines model for CreateOrder.
 type CreateOrder = CreateOrderRequest
@@ -521,11 +569,27 @@ type CreateOrderExternalParams struct {
 type ListDeadLettersParams struct {
 	// Topic A dead-letter topic, e.g. `payments.commands.dlq`.
 	Topic *string `form:"topic,omitempty" json:"topic,omitempty"`
+
+	// Page 1-based page number (at most 1,000,000, so that page x size stays a row count).
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// Size Items per page.
+	Size *Size `form:"size,omitempty" json:"size,omitempty"`
+}
+
+// ListInventoryParams defines parameters for ListInventory.
+type ListInventoryParams struct {
+	// Page 1-based page number (at most 1,000,000, so that page x size stays a row count).
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// Size Items per page.
+	Size *Size `form:"size,omitempty" json:"size,omitempty"`
 }
 
 // ListNotificationsParams defines parameters for ListNotifications.
 type ListNotificationsParams struct {
-	OrderId openapi_types.UUID `form:"orderId" json:"orderId"`
+	// OrderId An order's id, as the create answered it (`orderId`).
+	OrderId OrderIdQuery `form:"orderId" json:"orderId"`
 }
 
 // ListOrdersParams defines parameters for ListOrders.
@@ -546,8 +610,10 @@ type ListOrdersParams struct {
 	CreatedBefore *time.Time `form:"createdBefore,omitempty" json:"createdBefore,omitempty"`
 
 	// Page 1-based page number (at most 1,000,000, so that page x size stays a row count).
-	Page *int `form:"page,omitempty" json:"page,omitempty"`
-	Size *int `form:"size,omitempty" json:"size,omitempty"`
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// Size Items per page.
+	Size *Size `form:"size,omitempty" json:"size,omitempty"`
 }
 
 // CreateOrderParams defines parameters for CreateOrder.
@@ -577,17 +643,20 @@ type CancelOrderParams struct {
 
 // ListPaymentsParams defines parameters for ListPayments.
 type ListPaymentsParams struct {
-	OrderId openapi_types.UUID `form:"orderId" json:"orderId"`
+	// OrderId An order's id, as the create answered it (`orderId`).
+	OrderId OrderIdQuery `form:"orderId" json:"orderId"`
 }
 
 // ListReservationsParams defines parameters for ListReservations.
 type ListReservationsParams struct {
-	OrderId openapi_types.UUID `form:"orderId" json:"orderId"`
+	// OrderId An order's id, as the create answered it (`orderId`).
+	OrderId OrderIdQuery `form:"orderId" json:"orderId"`
 }
 
 // ListShipmentsParams defines parameters for ListShipments.
 type ListShipmentsParams struct {
-	OrderId openapi_types.UUID `form:"orderId" json:"orderId"`
+	// OrderId An order's id, as the create answered it (`orderId`).
+	OrderId OrderIdQuery `form:"orderId" json:"orderId"`
 }
 
 // CreateOrderExternalJSONRequestBody defines body for CreateOrderExternal for application/json ContentType.
@@ -610,18 +679,18 @@ type ServerInterface interface {
 	// Readiness The databases and the broker answer
 	// (GET /api/utility/readiness)
 	Readiness(w http.ResponseWriter, r *http.Request)
-	// ListDeadLetters Messages that could not be applied, from every dead-letter topic (or one)
+	// ListDeadLetters A page of the messages that could not be applied, from every dead-letter topic (or one)
 	// (GET /api/v1/admin/dlq)
 	ListDeadLetters(w http.ResponseWriter, r *http.Request, params ListDeadLettersParams)
 	// DiscardDeadLetter Record that a dead letter is not to be replayed
 	// (POST /api/v1/admin/dlq/{id}/discard)
-	DiscardDeadLetter(w http.ResponseWriter, r *http.Request, id DeadLetterId)
+	DiscardDeadLetter(w http.ResponseWriter, r *http.Request, id string)
 	// ReplayDeadLetter Send a dead letter back to its original topic
 	// (POST /api/v1/admin/dlq/{id}/replay)
-	ReplayDeadLetter(w http.ResponseWriter, r *http.Request, id DeadLetterId)
-	// ListInventory Stock of every SKU
+	ReplayDeadLetter(w http.ResponseWriter, r *http.Request, id string)
+	// ListInventory A page of the stock of every SKU, by SKU, with the total count
 	// (GET /api/v1/inventory)
-	ListInventory(w http.ResponseWriter, r *http.Request)
+	ListInventory(w http.ResponseWriter, r *http.Request, params ListInventoryParams)
 	// GetStock Stock of one SKU
 	// (GET /api/v1/inventory/{sku})
 	GetStock(w http.ResponseWriter, r *http.Request, sku string)
@@ -642,10 +711,10 @@ type ServerInterface interface {
 	CreateOrder(w http.ResponseWriter, r *http.Request, params CreateOrderParams)
 	// GetOrder An order with its items, status, failure reason and history
 	// (GET /api/v1/orders/{orderId})
-	GetOrder(w http.ResponseWriter, r *http.Request, orderId openapi_types.UUID, params GetOrderParams)
+	GetOrder(w http.ResponseWriter, r *http.Request, orderId OrderId, params GetOrderParams)
 	// CancelOrder Cancel an order that has not reached a terminal status
 	// (POST /api/v1/orders/{orderId}/cancel)
-	CancelOrder(w http.ResponseWriter, r *http.Request, orderId openapi_types.UUID, params CancelOrderParams)
+	CancelOrder(w http.ResponseWriter, r *http.Request, orderId OrderId, params CancelOrderParams)
 	// ListPayments Charges and refunds of an order
 	// (GET /api/v1/payments)
 	ListPayments(w http.ResponseWriter, r *http.Request, params ListPaymentsParams)
@@ -757,6 +826,32 @@ func (siw *ServerInterfaceWrapper) ListDeadLetters(w http.ResponseWriter, r *htt
 		return
 	}
 
+	// ------------- Optional query parameter "page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page", r.URL.Query(), &params.Page, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "page"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "page", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "size" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "size", r.URL.Query(), &params.Size, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "size"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "size", Err: err})
+		}
+		return
+	}
+
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.ListDeadLetters(w, r, params)
 	}))
@@ -775,7 +870,7 @@ func (siw *ServerInterfaceWrapper) DiscardDeadLetter(w http.ResponseWriter, r *h
 	_ = err
 
 	// ------------- Path parameter "id" -------------
-	var id DeadLetterId
+	var id string
 
 	err = runtime.BindStyledParameterWithOptions("simple", "id", r.PathValue("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
 	if err != nil {
@@ -801,7 +896,7 @@ func (siw *ServerInterfaceWrapper) ReplayDeadLetter(w http.ResponseWriter, r *ht
 	_ = err
 
 	// ------------- Path parameter "id" -------------
-	var id DeadLetterId
+	var id string
 
 	err = runtime.BindStyledParameterWithOptions("simple", "id", r.PathValue("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
 	if err != nil {
@@ -823,8 +918,40 @@ func (siw *ServerInterfaceWrapper) ReplayDeadLetter(w http.ResponseWriter, r *ht
 // ListInventory operation middleware
 func (siw *ServerInterfaceWrapper) ListInventory(w http.ResponseWriter, r *http.Request) {
 
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListInventoryParams
+
+	// ------------- Optional query parameter "page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page", r.URL.Query(), &params.Page, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "page"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "page", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "size" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "size", r.URL.Query(), &params.Size, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "size"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "size", Err: err})
+		}
+		return
+	}
+
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.ListInventory(w, r)
+		siw.Handler.ListInventory(w, r, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1092,7 +1219,7 @@ func (siw *ServerInterfaceWrapper) GetOrder(w http.ResponseWriter, r *http.Reque
 	_ = err
 
 	// ------------- Path parameter "orderId" -------------
-	var orderId openapi_types.UUID
+	var orderId OrderId
 
 	err = runtime.BindStyledParameterWithOptions("simple", "orderId", r.PathValue("orderId"), &orderId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
 	if err != nil {
@@ -1147,7 +1274,7 @@ func (siw *ServerInterfaceWrapper) CancelOrder(w http.ResponseWriter, r *http.Re
 	_ = err
 
 	// ------------- Path parameter "orderId" -------------
-	var orderId openapi_types.UUID
+	var orderId OrderId
 
 	err = runtime.BindStyledParameterWithOptions("simple", "orderId", r.PathValue("orderId"), &orderId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
 	if err != nil {
@@ -1431,8 +1558,26 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	return m
 }
 
+type BadRequestApplicationProblemPlusJSONResponse Problem
+
+type ConflictApplicationProblemPlusJSONResponse Problem
+
+type ForbiddenResponseHeaders struct {
+	WWWAuthenticate *string
+}
+type ForbiddenApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers ForbiddenResponseHeaders
+}
+
+type InternalErrorApplicationProblemPlusJSONResponse Problem
+
+type NotFoundApplicationProblemPlusJSONResponse Problem
+
 type OrderCreatedResponseHeaders struct {
 	IdempotentReplayed *string
+	Location           string
 }
 type OrderCreatedJSONResponse struct {
 	Body OrderCreated
@@ -1440,7 +1585,41 @@ type OrderCreatedJSONResponse struct {
 	Headers OrderCreatedResponseHeaders
 }
 
+type PayloadTooLargeApplicationProblemPlusJSONResponse Problem
+
 type ProblemApplicationProblemPlusJSONResponse Problem
+
+type ServiceUnavailableResponseHeaders struct {
+	RetryAfter *int
+}
+type ServiceUnavailableApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers ServiceUnavailableResponseHeaders
+}
+
+type TooManyRequestsResponseHeaders struct {
+	RateLimitPolicy *string
+	RetryAfter      *int
+}
+type TooManyRequestsApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers TooManyRequestsResponseHeaders
+}
+
+type UnauthorizedResponseHeaders struct {
+	WWWAuthenticate *string
+}
+type UnauthorizedApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers UnauthorizedResponseHeaders
+}
+
+type UnprocessableApplicationProblemPlusJSONResponse Problem
+
+type UnsupportedMediaTypeApplicationProblemPlusJSONResponse Problem
 
 type CreateOrderExternalRequestObject struct {
 	Params CreateOrderExternalParams
@@ -1463,7 +1642,183 @@ func (response CreateOrderExternal201JSONResponse) VisitCreateOrderExternalRespo
 	if response.Headers.IdempotentReplayed != nil {
 		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
 	}
+	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrderExternal400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrderExternal400ApplicationProblemPlusJSONResponse) VisitCreateOrderExternalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrderExternal401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrderExternal401ApplicationProblemPlusJSONResponse) VisitCreateOrderExternalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrderExternal403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrderExternal403ApplicationProblemPlusJSONResponse) VisitCreateOrderExternalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrderExternal404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrderExternal404ApplicationProblemPlusJSONResponse) VisitCreateOrderExternalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrderExternal413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrderExternal413ApplicationProblemPlusJSONResponse) VisitCreateOrderExternalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrderExternal415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrderExternal415ApplicationProblemPlusJSONResponse) VisitCreateOrderExternalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrderExternal422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrderExternal422ApplicationProblemPlusJSONResponse) VisitCreateOrderExternalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrderExternal429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrderExternal429ApplicationProblemPlusJSONResponse) VisitCreateOrderExternalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrderExternal500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrderExternal500ApplicationProblemPlusJSONResponse) VisitCreateOrderExternalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrderExternal503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrderExternal503ApplicationProblemPlusJSONResponse) VisitCreateOrderExternalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1549,7 +1904,7 @@ type ListDeadLettersResponseObject interface {
 	VisitListDeadLettersResponse(w http.ResponseWriter) error
 }
 
-type ListDeadLetters200JSONResponse DeadLetterList
+type ListDeadLetters200JSONResponse DeadLetterPage
 
 func (response ListDeadLetters200JSONResponse) VisitListDeadLettersResponse(w http.ResponseWriter) error {
 
@@ -1559,6 +1914,133 @@ func (response ListDeadLetters200JSONResponse) VisitListDeadLettersResponse(w ht
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDeadLetters400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListDeadLetters400ApplicationProblemPlusJSONResponse) VisitListDeadLettersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDeadLetters401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListDeadLetters401ApplicationProblemPlusJSONResponse) VisitListDeadLettersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDeadLetters403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListDeadLetters403ApplicationProblemPlusJSONResponse) VisitListDeadLettersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDeadLetters404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ListDeadLetters404ApplicationProblemPlusJSONResponse) VisitListDeadLettersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDeadLetters429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListDeadLetters429ApplicationProblemPlusJSONResponse) VisitListDeadLettersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDeadLetters500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListDeadLetters500ApplicationProblemPlusJSONResponse) VisitListDeadLettersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDeadLetters503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListDeadLetters503ApplicationProblemPlusJSONResponse) VisitListDeadLettersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1581,7 +2063,7 @@ func (response ListDeadLettersdefaultApplicationProblemPlusJSONResponse) VisitLi
 }
 
 type DiscardDeadLetterRequestObject struct {
-	Id DeadLetterId `json:"id"`
+	Id string `json:"id"`
 }
 
 type DiscardDeadLetterResponseObject interface {
@@ -1598,6 +2080,181 @@ func (response DiscardDeadLetter200JSONResponse) VisitDiscardDeadLetterResponse(
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DiscardDeadLetter400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DiscardDeadLetter400ApplicationProblemPlusJSONResponse) VisitDiscardDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DiscardDeadLetter401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DiscardDeadLetter401ApplicationProblemPlusJSONResponse) VisitDiscardDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DiscardDeadLetter403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response DiscardDeadLetter403ApplicationProblemPlusJSONResponse) VisitDiscardDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DiscardDeadLetter404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DiscardDeadLetter404ApplicationProblemPlusJSONResponse) VisitDiscardDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DiscardDeadLetter409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response DiscardDeadLetter409ApplicationProblemPlusJSONResponse) VisitDiscardDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DiscardDeadLetter413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response DiscardDeadLetter413ApplicationProblemPlusJSONResponse) VisitDiscardDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DiscardDeadLetter415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response DiscardDeadLetter415ApplicationProblemPlusJSONResponse) VisitDiscardDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DiscardDeadLetter429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response DiscardDeadLetter429ApplicationProblemPlusJSONResponse) VisitDiscardDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DiscardDeadLetter500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response DiscardDeadLetter500ApplicationProblemPlusJSONResponse) VisitDiscardDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DiscardDeadLetter503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DiscardDeadLetter503ApplicationProblemPlusJSONResponse) VisitDiscardDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1620,7 +2277,7 @@ func (response DiscardDeadLetterdefaultApplicationProblemPlusJSONResponse) Visit
 }
 
 type ReplayDeadLetterRequestObject struct {
-	Id DeadLetterId `json:"id"`
+	Id string `json:"id"`
 }
 
 type ReplayDeadLetterResponseObject interface {
@@ -1637,6 +2294,181 @@ func (response ReplayDeadLetter202JSONResponse) VisitReplayDeadLetterResponse(w 
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayDeadLetter400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayDeadLetter400ApplicationProblemPlusJSONResponse) VisitReplayDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayDeadLetter401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayDeadLetter401ApplicationProblemPlusJSONResponse) VisitReplayDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayDeadLetter403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayDeadLetter403ApplicationProblemPlusJSONResponse) VisitReplayDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayDeadLetter404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayDeadLetter404ApplicationProblemPlusJSONResponse) VisitReplayDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayDeadLetter409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayDeadLetter409ApplicationProblemPlusJSONResponse) VisitReplayDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayDeadLetter413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayDeadLetter413ApplicationProblemPlusJSONResponse) VisitReplayDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayDeadLetter415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayDeadLetter415ApplicationProblemPlusJSONResponse) VisitReplayDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayDeadLetter429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayDeadLetter429ApplicationProblemPlusJSONResponse) VisitReplayDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayDeadLetter500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayDeadLetter500ApplicationProblemPlusJSONResponse) VisitReplayDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayDeadLetter503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayDeadLetter503ApplicationProblemPlusJSONResponse) VisitReplayDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1659,13 +2491,14 @@ func (response ReplayDeadLetterdefaultApplicationProblemPlusJSONResponse) VisitR
 }
 
 type ListInventoryRequestObject struct {
+	Params ListInventoryParams
 }
 
 type ListInventoryResponseObject interface {
 	VisitListInventoryResponse(w http.ResponseWriter) error
 }
 
-type ListInventory200JSONResponse StockList
+type ListInventory200JSONResponse StockPage
 
 func (response ListInventory200JSONResponse) VisitListInventoryResponse(w http.ResponseWriter) error {
 
@@ -1675,6 +2508,133 @@ func (response ListInventory200JSONResponse) VisitListInventoryResponse(w http.R
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInventory400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListInventory400ApplicationProblemPlusJSONResponse) VisitListInventoryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInventory401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListInventory401ApplicationProblemPlusJSONResponse) VisitListInventoryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInventory403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListInventory403ApplicationProblemPlusJSONResponse) VisitListInventoryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInventory404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ListInventory404ApplicationProblemPlusJSONResponse) VisitListInventoryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInventory429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListInventory429ApplicationProblemPlusJSONResponse) VisitListInventoryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInventory500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListInventory500ApplicationProblemPlusJSONResponse) VisitListInventoryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInventory503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListInventory503ApplicationProblemPlusJSONResponse) VisitListInventoryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1714,6 +2674,133 @@ func (response GetStock200JSONResponse) VisitGetStockResponse(w http.ResponseWri
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStock400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetStock400ApplicationProblemPlusJSONResponse) VisitGetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStock401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetStock401ApplicationProblemPlusJSONResponse) VisitGetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStock403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetStock403ApplicationProblemPlusJSONResponse) VisitGetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStock404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetStock404ApplicationProblemPlusJSONResponse) VisitGetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStock429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GetStock429ApplicationProblemPlusJSONResponse) VisitGetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStock500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response GetStock500ApplicationProblemPlusJSONResponse) VisitGetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStock503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetStock503ApplicationProblemPlusJSONResponse) VisitGetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1758,6 +2845,165 @@ func (response SetStock200JSONResponse) VisitSetStockResponse(w http.ResponseWri
 	return err
 }
 
+type SetStock400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response SetStock400ApplicationProblemPlusJSONResponse) VisitSetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetStock401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SetStock401ApplicationProblemPlusJSONResponse) VisitSetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetStock403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response SetStock403ApplicationProblemPlusJSONResponse) VisitSetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetStock404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response SetStock404ApplicationProblemPlusJSONResponse) VisitSetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetStock413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response SetStock413ApplicationProblemPlusJSONResponse) VisitSetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetStock415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response SetStock415ApplicationProblemPlusJSONResponse) VisitSetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetStock429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response SetStock429ApplicationProblemPlusJSONResponse) VisitSetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetStock500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response SetStock500ApplicationProblemPlusJSONResponse) VisitSetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetStock503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SetStock503ApplicationProblemPlusJSONResponse) VisitSetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SetStockdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -1793,6 +3039,133 @@ func (response ListNotifications200JSONResponse) VisitListNotificationsResponse(
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListNotifications400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListNotifications400ApplicationProblemPlusJSONResponse) VisitListNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListNotifications401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListNotifications401ApplicationProblemPlusJSONResponse) VisitListNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListNotifications403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListNotifications403ApplicationProblemPlusJSONResponse) VisitListNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListNotifications404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ListNotifications404ApplicationProblemPlusJSONResponse) VisitListNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListNotifications429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListNotifications429ApplicationProblemPlusJSONResponse) VisitListNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListNotifications500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListNotifications500ApplicationProblemPlusJSONResponse) VisitListNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListNotifications503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListNotifications503ApplicationProblemPlusJSONResponse) VisitListNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1836,6 +3209,133 @@ func (response ListOrders200JSONResponse) VisitListOrdersResponse(w http.Respons
 	return err
 }
 
+type ListOrders400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListOrders400ApplicationProblemPlusJSONResponse) VisitListOrdersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrders401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListOrders401ApplicationProblemPlusJSONResponse) VisitListOrdersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrders403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListOrders403ApplicationProblemPlusJSONResponse) VisitListOrdersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrders404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ListOrders404ApplicationProblemPlusJSONResponse) VisitListOrdersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrders429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListOrders429ApplicationProblemPlusJSONResponse) VisitListOrdersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrders500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListOrders500ApplicationProblemPlusJSONResponse) VisitListOrdersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrders503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListOrders503ApplicationProblemPlusJSONResponse) VisitListOrdersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListOrdersdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -1870,6 +3370,117 @@ func (response CountOrders200JSONResponse) VisitCountOrdersResponse(w http.Respo
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CountOrders401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CountOrders401ApplicationProblemPlusJSONResponse) VisitCountOrdersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CountOrders403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CountOrders403ApplicationProblemPlusJSONResponse) VisitCountOrdersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CountOrders404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response CountOrders404ApplicationProblemPlusJSONResponse) VisitCountOrdersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CountOrders429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response CountOrders429ApplicationProblemPlusJSONResponse) VisitCountOrdersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CountOrders500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response CountOrders500ApplicationProblemPlusJSONResponse) VisitCountOrdersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CountOrders503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CountOrders503ApplicationProblemPlusJSONResponse) VisitCountOrdersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1912,7 +3523,183 @@ func (response CreateOrder201JSONResponse) VisitCreateOrderResponse(w http.Respo
 	if response.Headers.IdempotentReplayed != nil {
 		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
 	}
+	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrder400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrder400ApplicationProblemPlusJSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrder401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrder401ApplicationProblemPlusJSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrder403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrder403ApplicationProblemPlusJSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrder404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrder404ApplicationProblemPlusJSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrder413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrder413ApplicationProblemPlusJSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrder415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrder415ApplicationProblemPlusJSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrder422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrder422ApplicationProblemPlusJSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrder429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrder429ApplicationProblemPlusJSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrder500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrder500ApplicationProblemPlusJSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrder503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrder503ApplicationProblemPlusJSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1935,7 +3722,7 @@ func (response CreateOrderdefaultApplicationProblemPlusJSONResponse) VisitCreate
 }
 
 type GetOrderRequestObject struct {
-	OrderId openapi_types.UUID `json:"orderId"`
+	OrderId OrderId `json:"orderId"`
 	Params  GetOrderParams
 }
 
@@ -1967,6 +3754,133 @@ func (response GetOrder200JSONResponse) VisitGetOrderResponse(w http.ResponseWri
 	return err
 }
 
+type GetOrder400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetOrder400ApplicationProblemPlusJSONResponse) VisitGetOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrder401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetOrder401ApplicationProblemPlusJSONResponse) VisitGetOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrder403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetOrder403ApplicationProblemPlusJSONResponse) VisitGetOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrder404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetOrder404ApplicationProblemPlusJSONResponse) VisitGetOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrder429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GetOrder429ApplicationProblemPlusJSONResponse) VisitGetOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrder500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response GetOrder500ApplicationProblemPlusJSONResponse) VisitGetOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrder503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetOrder503ApplicationProblemPlusJSONResponse) VisitGetOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetOrderdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -1985,7 +3899,7 @@ func (response GetOrderdefaultApplicationProblemPlusJSONResponse) VisitGetOrderR
 }
 
 type CancelOrderRequestObject struct {
-	OrderId openapi_types.UUID `json:"orderId"`
+	OrderId OrderId `json:"orderId"`
 	Params  CancelOrderParams
 }
 
@@ -2013,6 +3927,181 @@ func (response CancelOrder202JSONResponse) VisitCancelOrderResponse(w http.Respo
 		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
 	}
 	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelOrder400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response CancelOrder400ApplicationProblemPlusJSONResponse) VisitCancelOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelOrder401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CancelOrder401ApplicationProblemPlusJSONResponse) VisitCancelOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelOrder403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CancelOrder403ApplicationProblemPlusJSONResponse) VisitCancelOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelOrder404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response CancelOrder404ApplicationProblemPlusJSONResponse) VisitCancelOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelOrder409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response CancelOrder409ApplicationProblemPlusJSONResponse) VisitCancelOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelOrder413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response CancelOrder413ApplicationProblemPlusJSONResponse) VisitCancelOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelOrder415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response CancelOrder415ApplicationProblemPlusJSONResponse) VisitCancelOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelOrder429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response CancelOrder429ApplicationProblemPlusJSONResponse) VisitCancelOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelOrder500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response CancelOrder500ApplicationProblemPlusJSONResponse) VisitCancelOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelOrder503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CancelOrder503ApplicationProblemPlusJSONResponse) VisitCancelOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2056,6 +4145,133 @@ func (response ListPayments200JSONResponse) VisitListPaymentsResponse(w http.Res
 	return err
 }
 
+type ListPayments400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListPayments400ApplicationProblemPlusJSONResponse) VisitListPaymentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPayments401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListPayments401ApplicationProblemPlusJSONResponse) VisitListPaymentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPayments403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListPayments403ApplicationProblemPlusJSONResponse) VisitListPaymentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPayments404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ListPayments404ApplicationProblemPlusJSONResponse) VisitListPaymentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPayments429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListPayments429ApplicationProblemPlusJSONResponse) VisitListPaymentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPayments500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListPayments500ApplicationProblemPlusJSONResponse) VisitListPaymentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPayments503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListPayments503ApplicationProblemPlusJSONResponse) VisitListPaymentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListPaymentsdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -2091,6 +4307,133 @@ func (response ListReservations200JSONResponse) VisitListReservationsResponse(w 
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListReservations400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListReservations400ApplicationProblemPlusJSONResponse) VisitListReservationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListReservations401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListReservations401ApplicationProblemPlusJSONResponse) VisitListReservationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListReservations403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListReservations403ApplicationProblemPlusJSONResponse) VisitListReservationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListReservations404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ListReservations404ApplicationProblemPlusJSONResponse) VisitListReservationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListReservations429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListReservations429ApplicationProblemPlusJSONResponse) VisitListReservationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListReservations500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListReservations500ApplicationProblemPlusJSONResponse) VisitListReservationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListReservations503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListReservations503ApplicationProblemPlusJSONResponse) VisitListReservationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2134,6 +4477,133 @@ func (response ListShipments200JSONResponse) VisitListShipmentsResponse(w http.R
 	return err
 }
 
+type ListShipments400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListShipments400ApplicationProblemPlusJSONResponse) VisitListShipmentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListShipments401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListShipments401ApplicationProblemPlusJSONResponse) VisitListShipmentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListShipments403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListShipments403ApplicationProblemPlusJSONResponse) VisitListShipmentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListShipments404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ListShipments404ApplicationProblemPlusJSONResponse) VisitListShipmentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListShipments429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListShipments429ApplicationProblemPlusJSONResponse) VisitListShipmentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListShipments500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListShipments500ApplicationProblemPlusJSONResponse) VisitListShipmentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListShipments503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListShipments503ApplicationProblemPlusJSONResponse) VisitListShipmentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListShipmentsdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -2162,7 +4632,7 @@ type StrictServerInterface interface {
 	// Readiness The databases and the broker answer
 	// (GET /api/utility/readiness)
 	Readiness(ctx context.Context, request ReadinessRequestObject) (ReadinessResponseObject, error)
-	// ListDeadLetters Messages that could not be applied, from every dead-letter topic (or one)
+	// ListDeadLetters A page of the messages that could not be applied, from every dead-letter topic (or one)
 	// (GET /api/v1/admin/dlq)
 	ListDeadLetters(ctx context.Context, request ListDeadLettersRequestObject) (ListDeadLettersResponseObject, error)
 	// DiscardDeadLetter Record that a dead letter is not to be replayed
@@ -2171,7 +4641,7 @@ type StrictServerInterface interface {
 	// ReplayDeadLetter Send a dead letter back to its original topic
 	// (POST /api/v1/admin/dlq/{id}/replay)
 	ReplayDeadLetter(ctx context.Context, request ReplayDeadLetterRequestObject) (ReplayDeadLetterResponseObject, error)
-	// ListInventory Stock of every SKU
+	// ListInventory A page of the stock of every SKU, by SKU, with the total count
 	// (GET /api/v1/inventory)
 	ListInventory(ctx context.Context, request ListInventoryRequestObject) (ListInventoryResponseObject, error)
 	// GetStock Stock of one SKU
@@ -2356,7 +4826,7 @@ func (sh *strictHandler) ListDeadLetters(w http.ResponseWriter, r *http.Request,
 }
 
 // DiscardDeadLetter operation middleware
-func (sh *strictHandler) DiscardDeadLetter(w http.ResponseWriter, r *http.Request, id DeadLetterId) {
+func (sh *strictHandler) DiscardDeadLetter(w http.ResponseWriter, r *http.Request, id string) {
 	var request DiscardDeadLetterRequestObject
 
 	request.Id = id
@@ -2382,7 +4852,7 @@ func (sh *strictHandler) DiscardDeadLetter(w http.ResponseWriter, r *http.Reques
 }
 
 // ReplayDeadLetter operation middleware
-func (sh *strictHandler) ReplayDeadLetter(w http.ResponseWriter, r *http.Request, id DeadLetterId) {
+func (sh *strictHandler) ReplayDeadLetter(w http.ResponseWriter, r *http.Request, id string) {
 	var request ReplayDeadLetterRequestObject
 
 	request.Id = id
@@ -2408,8 +4878,10 @@ func (sh *strictHandler) ReplayDeadLetter(w http.ResponseWriter, r *http.Request
 }
 
 // ListInventory operation middleware
-func (sh *strictHandler) ListInventory(w http.ResponseWriter, r *http.Request) {
+func (sh *strictHandler) ListInventory(w http.ResponseWriter, r *http.Request, params ListInventoryParams) {
 	var request ListInventoryRequestObject
+
+	request.Params = params
 
 	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
 		return sh.ssi.ListInventory(ctx, request.(ListInventoryRequestObject))
@@ -2600,7 +5072,7 @@ func (sh *strictHandler) CreateOrder(w http.ResponseWriter, r *http.Request, par
 }
 
 // GetOrder operation middleware
-func (sh *strictHandler) GetOrder(w http.ResponseWriter, r *http.Request, orderId openapi_types.UUID, params GetOrderParams) {
+func (sh *strictHandler) GetOrder(w http.ResponseWriter, r *http.Request, orderId OrderId, params GetOrderParams) {
 	var request GetOrderRequestObject
 
 	request.OrderId = orderId
@@ -2627,7 +5099,7 @@ func (sh *strictHandler) GetOrder(w http.ResponseWriter, r *http.Request, orderI
 }
 
 // CancelOrder operation middleware
-func (sh *strictHandler) CancelOrder(w http.ResponseWriter, r *http.Request, orderId openapi_types.UUID, params CancelOrderParams) {
+func (sh *strictHandler) CancelOrder(w http.ResponseWriter, r *http.Request, orderId OrderId, params CancelOrderParams) {
 	var request CancelOrderRequestObject
 
 	request.OrderId = orderId
@@ -2736,114 +5208,142 @@ func (sh *strictHandler) ListShipments(w http.ResponseWriter, r *http.Request, p
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H17c9vG9ehXOYPbGZO3IEXJdtrI0z9UW06UKLKvJNfTG/oGS+CQ3AjYhXcXohmPvvudPbsLgCRIPWI5",
-	"aefXmcYmsM/zfsKfo1QWpRQojI4OP0clU6xAg4p+vUKWnaIxqE4y+ztDnSpeGi5FdBgl42o0eppm+Ucw",
-	"suQp/cRD97RkynA7cOWpnE41GvcoiUEqSGRlJvLTMMs/+jFVxbN6BNOQc20wG0ZxxO2uJTPzKI4EKzA6",
-	"jHgWxZHCjxVXmEWHRlUYRzqdY8Hsgc2ytKO0UVzMopubODrJsCilQZEuf8Tl5qWOIM05CjNI51KjgErw",
-	"jxXCFS6hx+Ddu5NXwDUwmEmZQTqXPMV+DPuDg+fPIZ0zxVILvPq0c2QZqua8re0Hdv9dh71xN0Nt/ikz",
-	"joSRlwqZwTfKLnpokScMCmP/ysoy5ymz19j7Vdu7fG6t/ReF0+gw+l97Dbr33Fu911rz3O3XbN6A1T3R",
-	"pRTaHYUmuLnZFzvLyqJ0ijX0pCmWBrMXYOYIms0YzJkGbZjyROIgTiesgW0G51jmbIldVGwvl8BijgLM",
-	"3OJW6AUqh2VF00BOgQlApnKOCjxSYMHN3B+jIAoZ7kbnTRy9VXKSY7EDXKUb8df7gS2s2wUxAeevX8K3",
-	"z57/DfzikMm0KlCYIbGEX8TucZRlCjX9lWUZ8S/L3ypZojJEgVOWa4yjsvWIhtpZp1zgvv1dsE+nKGZm",
-	"Hh0ePP8mjgouwu/9eB0ucXv6Qdf0jQkpN8u1gfsHf791n1RWwqj1md88u3ViKbVh+UuZ4drcpwdxh4hp",
-	"+Obnek9/6HgVVh/q6XLyK6bGbvaSiRTzQOckk1eALS2HOHE8lapgJjqMrMiMOg6uDTOVvhPPXbih6+cP",
-	"u9VrdR55U4Dcj4DSSikrEje58+TiDTw72P8bpDJDy18ls+rIvvp/Px8N/u+Hz09v/tJ19bTSRhZ3hhQ3",
-	"WNBR6r/cCrETg8WJKCsCQcE+nbiZ+6MREVT4WW/GlGJLwsqclyUXsxaz7dosDNsgreaG4fxxA8nNbbow",
-	"1yj4TUKzgC5KZxb4iVwYnKFyzCR0Vbh5G9DM6mUxOzIrCMiYwYHhBXZhAZWS3SviNQrjcNn97pKedrxt",
-	"6YNuiuw8f5sGL+cIfhWrCazEl4rPuGA5FKg1myH0uNHwMpdVdmxPoyFJ8Zf/nQAzRvFJZdDqlWwsEi/2",
-	"B3bPpB+TEpGVAWI0vdRPNFjoDXICX9j3EBZzZhqFpFFkejgWUQdOeTeUrpy1s/E8XOUNmWYruOLCfPOs",
-	"2aKF/TDpbbDy1uc9Pdg579Lai53HKdkyl6xDT1ssTGS23IaCQ3r6w8WbM7hmeYXAjcZ86hQ7N1af25cx",
-	"YK7Rjh0LWo5ZPe/2h95kaTFlCNYKQUgD7y5fD/4Oei4Xwo5999fXr1+/6jvYfxrM5MBfwSrs4Tlb/OSO",
-	"E8QvdlgcJYqMi1kClTA8t6aFpUZmpPL41fbAvUR5oyXpW0s54zplKvPv/C/7cjgW55haAspACgKDFSPW",
-	"Es2cZQ5JIC9rZw/pXAlMpaLBbXqj4USrwMVYkHWD6pqnaAmTGTZhGmmms9tpMrjJOgYtAa9RLa2lkaLW",
-	"oBHtgR24UFSFlVz+/mS5e7MsjuoLtQSVJwsLaDt3cM2UtaO1XaQRXW/r5Zpn583CzcNXzRYBO046reLn",
-	"vaeYhXU+mDYQTkkOy6L1tj7zC2ATjcLAYs5zBH9Bq6/uJvjMFn5YE/lOd9HYdV7q4skN5nZSoJGmbdkZ",
-	"pG/cCP6WlN+Q6YG6GwHb8O5uTXPKnX2wqm3up4BbeutmXcGuw4zW6zrSa455dhxUzupxpvbdJmmQeLEe",
-	"aJBCNC4GHM6GkNBWP48+DPVVlQy78Oxl1e2Ydvs3E7rO/z2y3Fqh62dP55he3U/hbazdWI6BaeVVFEeV",
-	"YNeM52yS4yabrt9hh8X4PddGquVxsMfXLY+7mwwKmfeUHsH69StYlui8xk9SrGhVURUTYpa2Ysgw5QXL",
-	"h6/cn+23A16UUjluYBaV0YybeTUZprLY03NZ6tJeZs8vQec7k4ZPvbfYgXvnOt/H6LriImsj+s35q+Pz",
-	"X16++ent6fHl8aso9k9eH52ctn6+PDp7eXxqn3y4F6HHkWjdYItJdx8nR2HKS+5d6d0UubZz3HJvCArt",
-	"xZo7xC2odlFBGyNfQritYPjh4q0OEv1uCmm7Z7/X0ZoynlcKz7ez7dzJhjuDa0WW3Gy6Ww907bqWupfv",
-	"/UAv70Fyy07C8o5TsHQmh2H5USErxzi75jkxZ+coluLJFuP8TYniEnMs0Kgl0NDGVs9QOQPdkV+IoT3R",
-	"znNKaHjJFArj4sJS4Fj4sB7Zm9z0Y7DeExcVZjBZekvTm6fOaJ8zkeVkBtPedmnPxXoIR2SijQVZr2QP",
-	"+9NkMMGpVOgOrWGBCuEKS7PiYTWorcrsfiy0Naiy4sPX2iY4820U7XTt2xKqfbyGmbYKiJd2dd0hJurn",
-	"dyRCv1BnAGyHgGoFkB9XTj1y3OwhDHVbrG0HBezWSI0Q2wBrzgVe2lXvzPQfKyaMj7jeaYK+qjoxUAlu",
-	"3iqe4sPAY5dtnaa9Xty61k54uHjd/YKT7fuvSr23UnPDrzEGZqCQ2sBTmCqW2teQ8Rk3lAjCT2leaX6N",
-	"P3HBC2tkuTRVEX6O4q9pQHr07AyBr0VZ2eC30eDb4S+DD3/tDLauYHYVRmdSDATOmIOTkFBYQbsGJSu8",
-	"feDCk/gTDQUXUoFd2gLxDwHW3SlwK9W99Vbw7zEInaCpioJ1WzjlqqXdirdp/tuWNybIgFujfZ0Gp9/U",
-	"7xCW2wqFiw138u3x2auTs++iOHp79O+fjs8uozg6OfvX8dnlm/N/R3H0+t3p65PTU/+m7Y3Yvx+fXRxd",
-	"uum1W7LbIdnUVBuk+r1cQMHEMhgHTCFwAcjSOTiJTAmIFUQ2m94tcLpy+LtPcXe/23gPkDsOboH5bjMa",
-	"JN1tfEDvHUd7sngAYd6folpU1CawnRS1QdjO7N40hyk3ba1yiu/ascFE1RRXRpFhBlxbEuv5swMXaV5l",
-	"mB2S6TrlShu3BtdjYSRMEAy7QtEP1ixIQbavt7FpdVrZma7bMzpbSN+aVtoltQ2WTzSksiiYyCjcSRv2",
-	"Rj7I6c/cH3YiMkOWWaW8JbwadvAbysq8oCuH7TgdQrgt2YxxQV5BnfSf8WvUUJV3D7EW7NPR7fenxAp4",
-	"xM3Q6No1WN8ZJIWB7WGtyEahmUE9Fr1kMLCzBwHaiUUWuLTuxZyXhb0S99B0GYBplU95ntMbV37gYulh",
-	"ibEo2BJKpin4zwW0aHnFR2khYMG44WL22kU3N+lTYZlz1NCjEDDYBTTV2whWWMIUYBdTguV7NEL3Gxgw",
-	"u7g+BBKW5GpRqqCANvSmUi2YyqCX/DyO3rKlvd3LOVMzzMZRDPWzV5haQsnG0Yek/8IR11i0+TN2MrgS",
-	"mQRteJ5DJRyYcHX5c5xWlvjd+hdGplfnmCPTfnUHq1rnbguDdkdaWmHxNi21SH0F6NtFhlfk/3mRmUd3",
-	"ob5KEOOxvfc7+GztQ3TRiSfnjsj4/a76pSlqPVT88vuj8++Oozg6P3797qzb8LoP0ZTu3p1B4TUsNEM7",
-	"orjs3h6zh/iXCN8G5D08ctuqEluV25uFXGgYzzvsUveiu1xCKak6dOAbgYDCqCWUqICLa5bzzCW4hm2p",
-	"uevurZRaVyRWaGPV4C3Zmg5nhZscd0js24jFuASnW2ZnKdP/2ersH4H3C13d306P/yt68+eoUV1/uWyQ",
-	"VWR3p/XW7qdWA/7OmLlCi4dGA60bjkvonR//cPzy8vgVSJEv+8Ptq2B24QIdm6bPxY/vnC2eyirPyBqf",
-	"WIPI3sVaFHfao774lhTWZgb1/Pji+Pxf5FmEHeivp8dHF96zPbt491OnA7tG0Kvbx12hQ4fI2+TeOgI3",
-	"SOgLRf92R1JuPdnvl8ptPnm4ZL5A463Kh5Q5NrnzW8JkO4XLnyES1lUF0IKS93I6BBJTim8pGmyV526+",
-	"u78gu2+urtheYGgUS6+4mJ05MN9O3c1ybdYMl99YMG6XCe9k1wDZL8ERNZZ+BztYXjjFa8w7TNU2se86",
-	"R61ya7Hq0kF3nXMPgdOcqbXV9ot9CSA3EHoomO0VMa0UN8sLu6o7xgSZQnVUuQIg9+t1oPMf3l9GG30A",
-	"8MP7S+idXxw8/yaGY/sHSAXH2auLoz5MlSzIv+cZEmStiXnNM1R1ZSpwDakUUz6rFBUWglGVNi7i8evC",
-	"DH5dXOlBpfKE+npaz6Y8xyQOj7jWFarmN6syjiLFpD+EE6Mh0dUkcQEvSgg4Hyt03/RdbSKNS2WJCfR0",
-	"yVIcaCyZsqxDxZKJTssEegTpPqQ54wXMFBNGj4UvhjxUyLIEevYPkAKfaJALUQd/ReZqbqnOTwqs2z2K",
-	"fhzqKQ8Xiht7hDJnKY4FBYMo0LOxoDtVgOUhywouEgq+qKWZczGLKcvtctrh0v0hHLN0PhauPtTqgZxr",
-	"4wN09voUEBKImX7RisYQfFhO4RtD8SpdTac8RT2E99zMxyIZDFhl5iCksOd3ZaBTVuXGTq/PCRleJ30Q",
-	"Eoy8QmFJwG4WwotE5ZZWHf01onVuTOm0BhdTuanuqEh6kCl+jSE46itGuZgN4Sg85BqY74QApkPIEXyE",
-	"0AlUqgUIoSlLNEpWszn4IHAMdQyYprUiZ5aE67gv9KQCF/mFPagjv/3hWJA/49IBWztpNPSSbW08LgAY",
-	"6hQWc6lxLOpaWm7JayFC3A+ej546UkvO0ajl4GhqUFkqx1SKTPdfAIPno5ElJzuUa9BsivYuigovFoTf",
-	"ui0pWes4S4ZjMRbHRGYNVU0qQyC0x0aHYw0MHFo97nsaEZJG7iR9qESO2lOjFaZqLFQltD9/m8QOgUHB",
-	"Cb0xFCy3KhmzGPBTaeWfvc2EZfkSNJ8Jki6e3Oo437PRfjwWzL8JZfMU+Q7XeKIdU8Cz0dMYJtLM/Une",
-	"v38/sEe2oi1lBg/hn3SNxCImMNtYULGytfmJf1rCoMeENHNU9VjL2oFAn42eOaFEQkCHObSOK1zRmE9f",
-	"jMUaJhxF0YGdNLXSjuU5KsdcOU9RaFKfvnnwp5PLljccBSaN4ugalXacNRruD0dk/5QoWMmjw+jpcDR8",
-	"6lpn5qQ79ljJ9/CTj+5e7++5lfac7UEqTzrVV4PWWkbtPp9jP5uWbVpGf+7Whs2QvbX+y5sP7SbHrV7G",
-	"Sh9ku2ExWu9KPBjtb1/Ej1vrMrSakkTf7RObPrtGKdOt2+rYhwi9dog+3MTd74MaiD5YKOgQFo7eWjpq",
-	"skY9x16YPdFUevzCMTbTQHhcR1/fSmE2080+0Qd7XBpcGZ5zs9zLreD1VWkz7ED1aRiwAd7RF+v19PXL",
-	"XT2L9nzDdSivAOnSSStqMuAaqrJ1bX/LjntbXc93Xvy8HvGH3Nxuvxxamnw+evoV9juTBixQli8gcXXj",
-	"CWi21LCY83QOGZYoMsusMGU8x+x2pATF5kwoS7sTJa9QeUm+E03X+3vEEXtZ/nEHaWrT1P/rTQm0Gbdb",
-	"628J9fo+hqyHPutI3TFJ3bv9sUJyybz0DX0XDci3V8mMx3apjloZJ+8eiazWeiw60H3p232ajh2ZZ6iN",
-	"SzUPH08WbpN1vltKd8TjCA7WRiDfxBnGG6gks02KFakXNuqiqr3PPLvZ8307bU23CSe/jTaWHdxHCCg/",
-	"2mq9ioMlKuzx6j4h66s0neOu9+zZ6NvYOQgt4zr/GMYNBizPE8iRXZNN3x+C71biYkZ55hnjAtI5ExZa",
-	"1hyxL6inMFiOdpRLEFtnIJyf5cTf0HSTWRfFw7i+yqE9oLM7VrnNn6LVcHNfjb/yEYmvRP9dtP+qadZK",
-	"fAccX8HmH0D+rm/PNxy2OZOIShpwNR+tNrm7E7mbtJvGQ/vqFWKpyep11QA8o/oDt4QlNOtXmuAOB5Ly",
-	"HBqociw8WQ5hTc50MFFDjb0f2fSKBaLMMEeqD7eA0f0XY9EcomYDV6XB68oQp6yst6BhzlRhvRJr2reQ",
-	"uwrXsOoOwncdhI9I9wdfie5DK+Qq2dfw/wOo/gJFtkbuE5ZeWWInxyt09gaNu4PmubD06ttFtpoLJ/Wo",
-	"R5Q+TcywAwn0EnK8xlzHMFnCxY/vHhHyFNu6v+fhTimnXtte/PiuBf0G1N0Y2Pusr6qbrXj4zqdOHh8F",
-	"LtrabfzoBg9/YvBbabsd+BuCqOO7SC7evf3DSF+u+ttewRfVryL8oo3wFQ//y+B6LRXX9cmiPwupgZCL",
-	"P0TOugBZnfbwZ5JTYJQE71HIwKtWPgWBi/7tHN/uotQ75e7Zyshuul3zspp02XbivSWf96g25kazZwf2",
-	"33wdn+qBUqZ2uVxt7URWpg42tZC/iuUVAvBhpV2Yf6OyTt+8C+WrZXR3xnLcvVpdAHGPD4417d/dXwc7",
-	"dNFcH9n1ZdzX2Krjto4dhXNNlV7FbgjXUDJNLMiVr6cei1AtClLV7YeFqzBmAhLrj6vLORMJsJkcwkWV",
-	"zq0zx7UL1PjAcl3xrek7HdOcz+YGekwAFxl+8o2XRT+mJBZ5p3aKKxQgFdO6S6tgvBuiFUnxBqA1Pfsy",
-	"B4+aiZQ5MtEFx/cUh6eV/kEgjZsAZwPF2sMIgMmlmFkfdiZDixCncB8tNLZet0sFcEGWo69ZDyC2LsB3",
-	"ErLKZzl6ybcjncSQPC/sf/fnT0dF0o9b4P8NldwOiBo33cCInhfdZLpeZ9eQ0nr/KV2PquTMtjCUn/JP",
-	"mtHNMDtrWdePsz+YMI0ZlNYP9PTRCwUo+/FoNKL/W3eQ0EPjPoHmv6F36xgouQAqYehvO3XoFtqE2j6V",
-	"U7uKlv0R/a9V47Lf1faxhfFdJ1LHFgej1T1uWf8x1UfTE7bFarCA+vPpjCOH9lpuxNZUqHVc3HwKkYqf",
-	"HS3sykO0khZ1M5bXJRuJYrX03VckUBVatRXDyH2IR8gmEUdCYAjU3mVtGidTPKc52Rnk41jUTg69d90W",
-	"dUIhRNQo8sjcdeqirOfgU7Egc2rUce+1C0aMRRhHnTluj3pKDHO5IGksp6b+LhXTV0H+riXc7MK1Kn1c",
-	"oqz7tzvJ0l3xD7Bhb2/KuyOdbeQ216MkZG0SiWzmzOEcS28ps+3f/6wzHvRgIrNliDNp/7EgpUODj89M",
-	"d3yi9BBIQb5YXdoVHUPGp1NU9BkD+noZt5Q9rawApxHPDg6GUCeXr7A0lIM+eAZzWSntInOOSblP3FdF",
-	"+EwDfmKpGQuyTmiMhl6o0YRP1IoLpXJfvFWycuwlUoxhzvIpsAVbOpaxajSuc9p1S+9YND29Lxr9TxUR",
-	"/lC0rLZT7Rq+00zLAt3GISzade0u/mkliv8nUf3Iieq78eFn7+DdbBX5zlRcMG5eS/UPg6rgguVJbfsx",
-	"sgqhlHnuPiniGSqVBVIEWEtJn+pruiK5dg1lVOkThzIfqZo6HzJ5SGJzytiEEDfXfffVt8DrbsGQZyEl",
-	"NBaJNbZkZRKg8hfqZrSDE8Lf4D3jJvGfcmxlVx0z2ovSSlTX4kuZUlkU3JDBNRYU7K739qrKfaU6WMxW",
-	"/RgJV0IuwgfqQoXKlAuu576oh5jHQq6LW75Ds4VVOgJMX8JP7/C2ArYPazEZukXX+lsJK8xADfrQEVvP",
-	"9AjdZpF6AluxGEOlfjhGZyH+TnpNSMM7CjXSIdcbBIfA1ryR56NRQf7I05He9ENctjBYE8nzkU62uyYe",
-	"Clsck6cj/ZXDJF7mdRsThMq1b3U3nHKLREgOoSGTHeTR8GQ9hrChmBgLWZlaG2crgsKz9sLJD9Gqc+ym",
-	"kLgGfQet3Pzp7Pha51qQWiFBVcexN6Vi8E2g4D6rR9AJnxC6n3jfc3Ww2w2u8IVr6B2MDvrWprNWnpBi",
-	"EGDrD3XY9B1XIpOo1+pye4q6frX7pmtKHcYxKNf3G3rZZXrVX8M1idVaAQzhCOqNvZD3XoBLEB7Bwegg",
-	"2B/kKhRc+6Ros+iC5zlM0FcB59aam0mZ+UBLjlPTyr5TtV82FhOWXg3hRKwWp87DKtY/8AZkq0881JP6",
-	"LLGe89IVLTP6dIArPAzFAS+sWiNIhAb0dh63YBnG7Q1Ta3UaKSFnBjvAtqJNHcRdCIw+TGW5z5urSVNf",
-	"6yD9y+WbN7+cHl0eJ4GuXM+htbBZ5lDoP5YgIUemBMlT3gSpdhrq8Vo9pf/wmKqt99YlN8z332Gs77S5",
-	"uwxTOsJX17YPMXkfKWe99pn7Dk3hRuROWVpnQ4F1MHpSEd/37/aPPez+9xj+XPb0S8/und8LUdbltWwG",
-	"a/LxFsEcitx2huvfhkH/FTmadjP3f1x6xn0iw1VPBs3m/v2RdS+rxuwKvlutodvDau+D1qpTfLU+mcuc",
-	"4lSYU1V+cLPDx8K9RHXRdorK9UJfazwWdedsLVwvfnznr2INihhCuyt5X77ftenpoaZV1//hv4j+RMM1",
-	"x8WhFc7NxXx9EAhZl+R3iVlLAedtePxXkPd6Z+wuK/uJhhbcoEdRFV8y+QdE85q8ePtU3eS9JfscLJjd",
-	"Au2iHvVfgfKVvs9b8F0D6Kth+6HlLvVBuwmgZe1aErip33xeQZuO7Mbh3wOriab1sBaUrWftxVuPV7Pe",
-	"rRfuBq0HoXr95sPN/w8AAP//",
+	"7H35cxu3kvC/0jXfqzL1vSFFXT6oyg+KLefpRZa9Ota1G/rLgDMgiWgITACMaMal//0rNIA5OMNDju0c",
+	"T1u7G5mDs9E3uhufgljMMsEp1yoYfAqmlCRU4p9nCZ1lQlOuL2mWkgVNzK8JVbFkmWaCB4Mg0jKnEcyn",
+	"lIOeMgWEqzmVYP4Cid1AjIFwoESmjEqQ9NecKg1zpqegpxQUmVG4pYteEAYqntIZMdNQns+CwU+BGT/4",
+	"EAZ6kdFgECgtGZ8E9/dhcEm1XJyMNZXNZV3RWPBEgRYwJ0zDiI6FpCBNF8Yn9almjLOZmW2vmIZxTSdU",
+	"BvdmooxIMqN6GSrx4ke6aE59AnHKKNfdeCoU5ZBz9muOG4QOgZubs1cWOBMhEoingsV0J4S97v7REcRT",
+	"IklsZjIrpB/JLEvNco7G/fjZ6DntPk8On3UP4+e0+4IcPev24+fjg3GfPE3294IwYGZ+e4BBGHAyM30r",
+	"6+2aBVd33gTqW5lQedZy0CcchPn2RAFLQiAKzy6WlGjqDp0mwDR0ImHHiHbqm+jvvXi2Pz6k3aP4gHSf",
+	"jfb3ui+SQ9rdHz8lz+P+aC85OPKbyIielltwAwZhYJCHSYOIBi+qWxkLOSM6GAR5zkzLlVv7r5zKxR+9",
+	"v19xEV94g+/IhDY3ttcdEUUTyMiEAs9nIyqhQzTMhNKwF/b7ffw/UAL0lGjb7iMo9hsFpckCCVnMIRY5",
+	"1/Ut77XvxoxQQ7OEjkmeauwwIx8dsfXxf8L15BcGV+y3ll2daTpTkFGJ662tar/fviyzo/ZlmR7VdYUb",
+	"WYJjYt+LhFHkCi8RURDFzD9jwQ3fNH+SLEtZTMy6d39RZvGfyrV+CuJcSkObwSC4uXoVhEGcKy1mlgiD",
+	"p89evDiID553n/ePXnQPk+ej7vOjp8+6e0eH+0dP+0fPD6nZEzPQCAY/fQp+zQnXTC+CwX4YqNvc8MIf",
+	"b7qGO+Sc6XeSxebgXvRevLgPq833ekfVDvv1Doe9/fsPYaCmLMsYn5wkiaQKN07sn+eM071gEJwzHouU",
+	"h/DU4HqMQwcnudKMm38bHJJ2rydBGGRCaZK+FIkB8LPnz/p7eOTlEf1D0nEwCP7Pbimkdu1XtVsB+aU9",
+	"jvJsShKyv6hMcGVP6nuS+OarDyqTYpTS2T/9gW23one2l11GHV+vp7SQfEwB43ckZckAIiqlkCoCg6QK",
+	"6B2VCxgRQ65O6IRgOToICSORLGDMaJoA0SB4TIe8E+WSD5CDqIUauJUPcHzcTLQTmr6GnWF/poALDf++",
+	"enthKT4mHEZmeSQxfI9pmBM15HPJtKYcVkwwI6lhSTTpmlErk0RLEicyM86YUoxPsI0QQ54KPlk1Mqv0",
+	"v6WLaKc35MF9GLwUfJyy+A87t9jNryq6izbiQYxhbgDJtDvGDnHSxAJ4ShRQnlAjVyAxYE6p1lQCSQ3Q",
+	"F05RookBT8JUTGRCk52e2fRrIUcsSSj/1rvW4pZySEl8a0WhyKjE6Z4oULHIKHSibpfkegq/zHUEgqcL",
+	"iwQEPA8Dom4VjIV08FFDTrjQUyqLJk+UOd2wqne+f/++e5LrKeXa7LCF+7838CcFUuFyBhB9T4lEDZOk",
+	"s++GgUesYRACktl3w4BxlY/HLDYa2s/Yz3zFP74bBr1ebxhEvbU6koHWGddUcpKemlH/OHTM0wRJeUTB",
+	"DJNSTZNjg4VMgSJjc4ZW5YVOXdtukKjFtQuhX4ucJ99yR+8NYujKtiwFJYJaNkU/MqWhI6xJ0UAez3aY",
+	"gkyKmKqy65DLnNs9U3nHYmqJ0epySzgNHc10SiG6EBqb0wSmVNKC96CYsRIn2ULAbweW2qAtsDmJY5rh",
+	"mdqTmxBkJUoTqWnSq1NNaa11q+Za2/yu126LgXcfBufCbqZJdgb7vJJ8c3keQrRLMrZ7t7drSW33k1Nk",
+	"75GGttFlJetKOqZGBaItSq1VaxepIMm1EOdEWg33W5Kbl5mpmRwZOoc9eMO+R5Lxnb/hok74AiwZjAlL",
+	"c0nRWiEcLl+/hBeHR8/ATQmJiPMZ5RpXemWJ4IaTO8JSMkq/KSRPIKGZkYE8XkCnQpRPFCREE2OjhFZH",
+	"keKWyh0D8kTMeaFWWHnqSdkwAyNw1ZCnbMa0kcHWWFOmg8VHYBzGKZtMdQ/QWwBkbMRuhP/oou8gAmV9",
+	"BWHdIzHkDSbZEFSVYTaRWsVZgdC5FuIN4QuniapvjdQxSVOEJjeGoCy4r7L4zbQCaTQbC1uSpmKuUN6b",
+	"X7v4qzV/q9Agmp6bL913ImXxop1/YF/E2GiY9/sH8SiXSuOf9Hj+nf3NHYn9dYM8Dn/PMdxwo8AIyX6j",
+	"31TqXQgYWWUF1SxEcsGdhDLqsleuQ6AfM8NEUf0nSboAxSacJm3aV++hepQ5EMM1nj476kM8NUjBJ1tr",
+	"Umhi/IwbMB96vd4WqtMNd3L6W3OgJQtsTtMULIxhlGuQdJwrmgwQ95smzJwoMN8tkyCQsDFKLaNluEG3",
+	"s2a6kppxnL1kJtNCkxSkUbzQYfkblWKlWeeWWeglN1zlWSaMPvCGJoxcI8j/GAlp1LVoWRuKDBO+uX7d",
+	"fd6r2PaIn3UvAjNdSPpOGqVMo1tlTFJFwyCr/LTscPgUzMjHc8onehoM9o+eouvG/3uvoVCE1e77bd0b",
+	"HawPo9Zwb//5xnkKV0et59PDjR2rPpFa34P9NqdfqWT9VMzpFh3WYVU60cXoFxprNKkJj2nq9UwzYR3Y",
+	"onQHb/A/hoGxhXO1lc57ZZsur790g7qxWpfcdPs8DIFKj1vDqXj1Fg73955BLBL0KWbEmOnm0//76aT7",
+	"vx8+Hdz/o23rVZ/dFpBy7rpP5R8bIXam6eyMZzmCYEY+ntme3lnp/1lMRqQkCzyVpstu3WS+WQO1yh36",
+	"9YclJJvTtJ3cK0qSc3R8NBHNAHqWWUVo2eFqiImrfGb7NaCZFMPS5ETXDiAx2opmM9p2CtQb780vd5Rr",
+	"e5bt3zyXbXytSN92jGxd/zJDdaMYndZqvmzCOElhZsTmhELHiI2XqciTU7MaBVFMf/6/ERCtJRvlRgcm",
+	"PBnyyEmBrpnTSBwjvESuwYsVo3xTknSdO8rNO7DemuL+TlGeOC9N40xZO5Ru7c1Y43e/lbfjsaL1s2Jc",
+	"Pz0MwpbT953eEamZt0yr/Q721/a7FhmLW5eTWdOyXTFCsbbiCAb4K7pQ70iaUyPIaTq296DWAWM+hkBT",
+	"ZbQ6OuQ4nDHUwM4PndHCnJR1SkiK4hMFJaipmHPT9uafr1+/frVjYf+xOxFdtwUjWXuXZP7GLsez3xYV",
+	"LzJWF+OTCHKuWWrsROv1ENKdr7K3Wt4HGe1UvJDuW+GTRL3jksYGgRIQ1r1i2AiJNU1AG0hD5NGrl6S/",
+	"9nBdEToBTeMqvmFzxFVgfMjbrULsKXI9Eh+rvlOFN1bWX+49P4pSs2ALLn+B7PaP/gjn5AiDYkPNq2UD",
+	"aNO3e0ck+qLMICXrelcMV/52WQ5c/viqnMKfjuVOy/4vizFGwUyJ0oUvGPXDeeVrseZjICO03OZTllJw",
+	"GzTyajvGp1fQwxLLt7IL2y7TUhtNNojbcoGSm1Z5p+e+Ycn4K1y+wdM9dpcMtqTd9ZLG34nWpc3DBHBF",
+	"bt03BWzmZmjyH+VuLptfUOXfivstn4mTvP6K1V5p2uHaAPGa0TQpvNR1IOA9UhMhkallRE8978N2IdDe",
+	"pAcRLuCn/oeeus3R2mtgl+OQm/HLzl92aFv/vyhJje67vPZ4SuPbh4nZxtilvupZhbjFW8/SQfZhk8a9",
+	"Rk/9F1NayMWptwKW9Z3tFRVJiTPXvoLO7UYwhNi6jTeC12S5jSBYEkcJjdmMpL1X9r/Vr102M+YpQoCY",
+	"owwmTE/zUS8Ws101FZnKzGZ23RC4vguh2ZiVXuils7cO84eoerfMXmr4g357+er08ueXb9+8Oz+9Pn0V",
+	"hO6X1ydn55V/vjy5eHl6bn758CBEDwNe2cEKRfIhppWkMcuYs+fXY+TSzGHFqEIoVAcr9xBWoNqGBdUT",
+	"OWfW5Po9LLV2wg2m2sr02pZVxFv8bgypGoW/17xzbvnL1WQ7tbxha3DVeEmLDPpMg7JtqAdZ/J9pW34W",
+	"3zKdaLZlF5oVYvZkJnJLOOv6WTZn+kgS07MVJsHbjPJrmtIZXiZg09JCSKgcVIPGnF/wibL2WoTNMyIp",
+	"15F3+A65u8xDLZfpnRCMzcZ4ThMYLZx+W7u/nBKepKh849xmaEfFqgcnqBgO+bi8A3HE4EMgcRUK5lRS",
+	"uKWZrtl15dHmWfIwElrpyql5Dgpp4xWZ6hGtdShUOVR1eSUxrWQQL83oqoVNFL9viYRuoFa32xoGVbk2",
+	"/rp86it76z6HoDZ5+NZgwHqJVDKxBlhTxum117C3IvoyDG7LDhgo13IClZC5zwGPGbaymup4YWVba+Fh",
+	"vYQPc4lW91/neu+EYprd0RB8yOgBjCWJMWgiYROmXahynOaK3dE3PnDSXvkXcZT98FsqkO541jrel3y7",
+	"pPtbv/ui93P3wz9bXby1k12+zONdTifEwokLe6O6BCV7sYriwaH4EwUzxoUEM7QB4h8CrO0xcCXWfQkb",
+	"2zKafDYj7RrOn9rKrnLJipXx7vTi1dnFD0EYvDv5nzenF9dBGJxd/PfpxfXby/8JwuD1zfnrs/Nz96Vq",
+	"jZi/Ty+uTq5t98IsWW+QNCVVA1X/JeYwI3zhlQMiKTAOlMRTsBwZrz1qB1lOup27trb47bvYvW/X3gFk",
+	"y8YVMG/Xozyk7dr7492ytUOLz0DMh2NUBYuqCLYWoxqIbdXupjqMEWlGK4dmvCvG7vGEJjbcGTpu7cB4",
+	"nOaJv2kfM6m0HYOpIdcCRhQ0uaV8x2uzGOdcCQEqommt6rr6HmkF6hvVSrnoXZo9URCL2YzwBJ2sOGGn",
+	"71yrbs07vdaDTChJjFBe4dT1M7gJRa6Pcct+OoaL4HZKMiGsjHVCwE7YHVWQZ9s7dmfk48nm/eN1DriD",
+	"m1CtCtNgeWYQ6Hw2izUsm3JFNFVD3om6XdO766EdmcMCe5l8NWXZzGyJOWjae4dxno5ZmuIXF4KJHnw/",
+	"xJDPyAIyovDKgXGo4HLNRqkcwJwwzfjktZDt+ClpljKqoIOOZzADKAw94mRmEJMDc4G8u9hC7ZQwIGZw",
+	"NQBklmhq4QXFDKrQGws5JzKBTvTTMHhHFmZ3L6dETmgyDEIofntFY4MoyTD4EO0cW+Qa8ip9hpYH5zwR",
+	"oDRLU8h5kXVUHf6SjnOD/Hb8Ky3i20uaUqLc6BZWhcxd5QZt97RUnPFVXKqgeg3oq1mGE+R/Pc/MVzeh",
+	"vokT42tb71vYbNVFtOGJQ+cWz/jDtvqlMWrZVfzyXyeXP5wGYXB5+vrmol3xegjSZHbfrU7hpVMom7Z4",
+	"ccmDLWYH8S/hvvWH9/me20rcdJ1vN4OYqSYsbdFL7Yf2IA1MqmoO/pZToFzLBWYOughGe8HVq3LNdXuv",
+	"XKm1eWK50kYMbritaTFWmE7pGo69CVm0vVa1w6wNoPqvlcb+CTi70EU5rrP4v6E1f0kVlXdf7jbICLLt",
+	"cb0y+7mRgL/TZy6pOYdSAi0rjgvoXJ7++/Tl9emrMqh3xSg0ubKOjqbqc/XjjUvuq2YJSepyW7abo9j4",
+	"iius5g3q5enV6eV/o2XhZ8A/z09Prpxle3F186bVgF1C6Pr0YZvr0B7kJr63fIANFPpC3r/1npSNK/v9",
+	"XLlKJ5/Pma+odlrl5wRX1pJL1rnJ1jKXP4MnrC0KoAIlZ+W0MCQiJVsRqlgJCm5+ezgje+hd3Wx1WKOW",
+	"JL5lfHJhwbwZu8vhqqTpN98YMKwGJ68lVw/ZL0ERxSn9DnIwtHBO72jaoqpWkX3dOgqRW7DV1cl5bX0e",
+	"wHDKNVWmWrmxL+G6rUDor+W4NWugcS6ZXlyZvdjN27yck9yGHdl/vfbr+Pf766CZ2vbv99fQubzaP3oa",
+	"wqn5DwgJp8mrq5MdGEsxQ68CSyiep1Fs75hN6LdhksAU5pazSS4xiBK0zJW2fpZf5rr7y/xWdXOZRmbc",
+	"6m9jltIo9D8xpXIqy3+TPGGUxzTa6cGZVhCpfBRZNxteQ7gcbVeVZsfGYWK7WGQ0go7KSEy7imZEGoLF",
+	"wNBIxVkEHTzfHYhTwmYwkYRrNeQu8HMgKUki6GBBAcHpEwVizguXM09sfDHGNApOi7y72U7oY0cHc8m0",
+	"WUKWkpgOObqg0L3UGNCuqkiUIcmM8QhdPnKhp4xPQrxbtzfpftM7PTgl8XTIywzglNn0N2qzwdENxSlN",
+	"1HHFB4TwISk6jTR6yWw6OVU9eM/0dMh9VhYX3KzfhrxinRHTvVgnJPQu2gEuXJ49UziZd2oibRlctfhX",
+	"Yv5U68zKKsbHoilkMSC8m0h2R71L1kXHMj7pga9yg/mTLusDiPKOTnB+ScvGMQLBO8QM0kiRT6bgXM8h",
+	"FJ5n7Fbx1xkULrzNmLtt/c2wC4W/eac35GhF2UuIlbmrCjrRqgwm63b00RHzqVB0yIu4YZdAWiR8H/UP",
+	"LKrV0z87Ltlw5xgIHPX7Bp1M00YO/RzPd3UOfW/Ih/wU0azEqlFus9vNsqk9YwWklvxnVkAhKvlOtAM5",
+	"T6lSRfI6lZjM7gpP1FBsUNZBCLdJGyzQrfAuHvb3wiEn7otPEWgv+XDYPwhhJPTUrWQ5xXAANnMwMgfj",
+	"iW3IMTDbWBpIPxVm0Glm9JcIetg/tEwJmYDyfXAcGy6jaDo+HvKlk7AYhQu23LRIeLXElbKYcoWyx5UG",
+	"enNm2HouU0dharC7KzLKlchlTHtCTnZdJ7Vr2pb2epEaGYTBHZXKUmG/t9fro4aWUU4yFgyCg16/d2BT",
+	"iqYoZzB1nn50/ucyh95qRyiUhdWAimPAkkCV/KdT1zuo1yj7qV1el012l2qY3X+oVjRaaQfVih5Vy+8E",
+	"yzV29vt7qwdx7ZaqH4TBYb+/uVOleg922WKeWo4vdjrY3Kksu4I9Djf3KIpnmA57W0yxXNcA+x1ts5+W",
+	"lE/TeX9/m87V9Fvs9WJzr+Vs9fswONrmtOp1UrDXFoBpqVSAt22uWtdGuBbZqqV+h0RR1eycj9spGsGH",
+	"+7D9u9cogg9Y/8rfawTvDEsqrz1dRQOaPFEYO39sZQRRsFQhw1L3jhHoZKLKeYIPZrnYONcsZXqxmxoZ",
+	"7sIqJ7SFE5z7Bg3q63+xEiUuAL+tooNZX28ZyjUgXVvBh7k5TEGeVbbtdtmyb6M2srUbvyxa/CE7N9Mv",
+	"ehV0/srzXQiNxbkWxxDZxIcIFFkomE9ZPK0W1hgTltJk86F4Hclq42XVDacUrD2mu71dpIjdJP11DWoq",
+	"XabNqKaAajqel9LCfMKJuwRRPXdtjkllUb3yYmubFaUWfUJTeSirA8GGQzPQP9quyzaK2Hc2LW9jOyxv",
+	"aAXwV0LkpWSoFUn89dQ6kSZUaRud0fu7Cef/bIm3SqKd2MqfLpzdh5S3XCIgJhoTA10b1q5ukC9afYLX",
+	"JJ2fto2T7H5iyf2uS3GsKr8tFWTsNLY2qbHaqa3XWslSDb0hy83yyvJ6nWpNYpume9h/EVr/QsU2T3/1",
+	"7bpdkqYRpJTcoUtgpwcusZPxCQbHTAjjEE8Jn9iyY1PzAdOvveFpWtmoFmVszKXaf2XiLcSEOxgXWxmY",
+	"BVqzpc5h3SoquYkbeKwrt2P2hidki+sM7K+ZT+Os/SowkdNV4QmtnwUTcQ1bdG3ynCVFC+IPZAv+POgP",
+	"9trL/bL1hXCXefG34Z1tfPNVmZEbuTRnVsPDvx3r7G/BOosynX+cIfTI4FsYvE3bd/UGamVIXe0eG3xZ",
+	"yZLfnnHbTuv5tq9ecUtpptARZMPyWIKBgHYIrBHrC2HNiSrYpJM6ntMOuWO1PVjSXloEQ8lhOz+S8S3x",
+	"jDahKcVELQMYtXM85OUiCtZuwyVZEaJplW6mzMhTImcpVaoHJ1Wyr8PVj7qGmdsCAn9pXt7/Srx8/xvx",
+	"cl/Doc7KC8x55OSPnPxPw8mvKE+WWPiIxLeGgaN/3Rer8bbuGj7OuOHBLhd5pSl/VrR6qKf5z2MGl/fd",
+	"LdSPHyGldzRVIYwWGD/VYRxGC+3yDnYe7eC/l+fX6BUPd/zWzWSFeCPGzgy++vHGY0+lnKwt8Bi7eF1P",
+	"jCXltRPk7id1m9+vJMsfXJhW8LVJxkV2tHuNVEk3j+TxSB6ekYoxKvFXP96sQPiGGCkVTP9cSYsyaSOc",
+	"VmuTXy7f12zKpVHXye6qSna1G9Ptn3yphI3tH/W3fu9kOTCz7bGTPwszAC7mvcdL3UcN+KtpwDZCpVhC",
+	"KYmJ1d3wotUZ8mwMnM53NgvfavEktVYjvqi1fKhWXHuK7KtqvY3CTS20+/bxsudRitfI642//bG5ySOR",
+	"6yLWoUJFdXKpUZKLalhHQm9l0no1XKoC275+1nLNW89b3P4Rver01YT51gflfB7KA157Kavwtb+kObDh",
+	"bS7UzWXT39FKOj0xtr80DC+Pb8PixYCMKGSJTLq09iH3SbsgZFEFamYTvQmHSKQJlddTwiMgE9GDqzye",
+	"AkGnH4YbuEi7IvFeYZFW+54GvnDFeEI/OktothNiVC/et5ku7qVBowlW9lLJ2y/g7PJI2iGco6rV8maf",
+	"6+UOcCRESglvgyu+FRXhSN8hiMMybKeEauFv9oBKBZ9QaSDjK7cwDGLBgYac3rlYSWZfy3ClBDzIe3AC",
+	"PwhIcv+8UPSir6IQoqOZ+f9704P+LNoJK8fxG5ViCTDB0WzVe5H+6NphYzu24PZyNmSJactVwnC3mMuo",
+	"6/7f/b1+v9vf6/b3rvv9Af7v/66iQTvm9zhkOxmuTUn+CzmXyjo4K3Rj+0rlo2x9lK2lA8m2C41uWuhf",
+	"G91GjXDBSmxhUfTHydxGaoBcuCo/KDEkNeI9hL4tM81FGXqNXK0HWEbIKNGWSTpeYYWDFwBDXri/8Lut",
+	"6lHE/fkgCAwWIXY7RfLfkX98CUSKBWHsd2Xv2obct8MKMHaOo/K9pqmYo7gRY11UXSfq1guYpbBpM3Ch",
+	"cnxdRlDUCWx/ewm/9h4p+y9ndW6unrUloTZC/JfvItGpgzTWTDOBS5o525asfk29iOzEH0YiWfh7aOWq",
+	"ekvlK/G4ZI6WFwQHgCrTcX3o5htI/gkg9zyRbXG4v9+DIh/jlmYa0zb2D2Eqcqnszb3lcszluuQz71mn",
+	"H0mshxz1V2yjoOOTqeEj1syDTNrH0/HtJCyJGtMQpiQdA5mTheU5RrEKizSQovbekJfF945LjRCTiFqf",
+	"ZHIloZSYUTuxD5to2/aQn9SPRhlORVJ82hfrTahaDo5dObZ0rJT7O4aZQTH/THArZ6skYjwmgjz6DB8T",
+	"Qf64RJDt+H/xTOpKXc0arXPC9Gshv9NUzhgnaVRYoQTtU8hEmtqa046Rx2JGMTJJCYEvyJRl85iyFcfQ",
+	"oxH6jEwhy5RM6LhHxYFhdKwPvWLuld1CxtgBfUwrao9DHhkzTuQ6AsxUxHJ3+Bw4knf3PWE68k+Zl9kL",
+	"VgiYjeJImILosk5jMZsxjZb5kGMQVjG30zHjlGFdN2u7c3xLD265mPt3U3wy4ZhxpqYu/xKZtoFcGzP9",
+	"gerP46TOpRu0OXb88Q0KeevrAy5VNLTPZ2soYOlrIBY93QnVbXI/wQo73KFRzQL3BVuKrh+2cBjUsDJC",
+	"BdzioRb2CJ2+PgCy5P046vdn6P846Kum38PGX3tlPzrqe0FXbnGvr1YldFhQrfCEHGC/bxky7ARhu+6P",
+	"5730TGdJHxv4QDSAEpfW4FBJiUUbPB1J+JCLXBe6X1JjD+Xb/1iXspKI3o4xYQH6D+0PNz+6Ov7TXR2F",
+	"Vm3Q2LBjLNAROmMp9A9Yg33hBjHSV/N/mCDdtcUhVptU/olL6Oz393eMSm3sOC541+OzW9SgLAGac3xK",
+	"vl6soiOxAKeyj7rFWOwzBGlLcKoyKGhnib5QgBWitgcnUEzsxKlzlNgQ4RPY7+97CwO9KTOmXFh0Oeic",
+	"pSm+/o+7T429NhEicc72lI51JacEU+CTIR+R+LYHZ7xesWHqRwGibp2JWCnZ6ossuDhxNWWZreRBsIqv",
+	"zcb3KS/HRoFASPhasNVI7hlJ3FPfbsLY2JVaCEiJpi1gq+ktFuL2GgTfiDAczxmkUVl0wkL65+u3b38+",
+	"P7k+jTxe2fJ/xoYmiT1CV7dYQEqJ5CjTWHlRsdYUD5eKDLg3QGRhn1c22TDQf4c5vtaqbrMQcQm/X6/5",
+	"HGPyKwVzLz1c2yJubYvUaiA5R3IhC8xLM4S8/Fh2C7Q3PSZedil6/O3k3mOY+N/XdH3p+H1r7XZJSTw1",
+	"fBaWBOQGyezzQ9Ze/b/zjf68gTPVarmPMTOPyu5makLFxFZU8DqiGLd5hgoSqRFOpd7p6ju8917/KwLY",
+	"Cs1sKlK8FKMpFn3yLmn/7q7TTWysAl4Bdnyx1nDIi3KwhZpy9eON24pRzUPwNVzRY+SKuJYl47ASqy0v",
+	"5h4XfqLgjtH5wKg55cZcrh1wUVR8alNYDNVdVuHx5+UTyzVc1xn+TxRUgAEdvFZwefKPTOQ/4gqxjJOu",
+	"YkI7n1gRpOqNqvUi9qpo9eelnVqp1w2EU+z6kWweZW8jHLxAjnZKqngyDC3hSuRde271dVFz0SrE+Ley",
+	"Ny++KCV06oU8baY0VyA4TLXOBru7e/vPev1ev7c3OOj399DatPUFd5Gm3Moaz+2lJEZ3EklCG4lZrXyK",
+	"Ux5XvCNO9vcqkYFWJW/67qsZjk6wl/L1uF2nqIxb8qLm0C2ajx3QKTotwxUqUMtC/Vker3JCVcapHmxz",
+	"qHoYsy51Djd2NX65ZfB6eHNz+OuiRCaqO1qIVIXgKuwXj7e6a9bKuBaFm+P5em5e77I1zlzp0GPI8lHK",
+	"4so4vjbX/Yf7/x8AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -13,6 +13,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
 	middleware "github.com/oapi-codegen/nethttp-middleware"
 
 	"github.com/ordersys/ordersys/api"
@@ -23,6 +24,10 @@ import (
 func Validator(spec *openapi3.T) func(http.Handler) http.Handler {
 	defineFormats.Do(func() { openapi3.DefineStringFormatValidator("uuid", openapi3.NewRegexpFormatValidator(uuidPattern)) })
 	spec.Servers = nil // validate paths only, whatever host the API is reached on
+	router, err := gorillamux.NewRouter(spec)
+	if err != nil {
+		panic(err) // as the middleware below would: the embedded spec is broken
+	}
 	return middleware.OapiRequestValidatorWithOptions(spec, &middleware.Options{
 		Options: openapi3filter.Options{
 			MultiError:         true,
@@ -32,9 +37,28 @@ func Validator(spec *openapi3.T) func(http.Handler) http.Handler {
 		// exact decimals and must never pass through float64.
 		DiscardValidatedValue: true,
 		ErrorHandlerWithOpts: func(_ context.Context, err error, w http.ResponseWriter, r *http.Request, _ middleware.ErrorHandlerOpts) {
-			WriteProblem(w, problemFor(err, r))
+			p := problemFor(err, r)
+			if p.Status == http.StatusMethodNotAllowed {
+				w.Header().Set("Allow", strings.Join(allowed(router, r), ", "))
+			}
+			WriteProblem(w, p)
 		},
 	})
+}
+
+// allowed lists the methods the spec has an operation for at r's path, as a 405's Allow header
+// must (RFC 9110): the router is asked about each method in turn.
+func allowed(router routers.Router, r *http.Request) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodOptions} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, _, err := router.FindRoute(probe); err == nil {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // uuidPattern accepts any UUID in its canonical text form, whatever its version, as the

@@ -14,6 +14,7 @@ import (
 	"github.com/ordersys/ordersys/api"
 	"github.com/ordersys/ordersys/internal/auth"
 	"github.com/ordersys/ordersys/internal/errs"
+	"github.com/ordersys/ordersys/internal/httpx"
 	"github.com/ordersys/ordersys/internal/tracing"
 )
 
@@ -69,6 +70,8 @@ func (a *API) create(ctx context.Context, key *string, body *api.CreateOrderRequ
 		OrderId: c.OrderID, Status: api.OrderStatus(c.Status), TotalAmount: c.TotalAmount, Currency: c.Currency,
 		CreatedAt: c.CreatedAt,
 	}}}
+	// Where the order is read, whichever of the two create paths placed it.
+	resp.Headers.Location = "/api/v1/orders/" + c.OrderID.String()
 	if placed.Replayed {
 		yes := "true"
 		resp.Headers.IdempotentReplayed = &yes
@@ -138,7 +141,8 @@ func waitTimeout(param *string) (time.Duration, error) {
 
 // ListOrders is GET /api/v1/orders.
 func (a *API) ListOrders(ctx context.Context, req api.ListOrdersRequestObject) (api.ListOrdersResponseObject, error) {
-	f := Filter{Page: 1, Size: 20}
+	var f Filter
+	f.Page, f.Size = httpx.Paging(req.Params.Page, req.Params.Size)
 	if p := req.Params; p.CustomerId != nil {
 		f.CustomerID = p.CustomerId.String()
 	}
@@ -151,12 +155,6 @@ func (a *API) ListOrders(ctx context.Context, req api.ListOrdersRequestObject) (
 	}
 	if req.Params.Status != nil {
 		f.Status = Status(*req.Params.Status)
-	}
-	if req.Params.Page != nil {
-		f.Page = *req.Params.Page
-	}
-	if req.Params.Size != nil {
-		f.Size = *req.Params.Size
 	}
 	if req.Params.CreatedBefore != nil {
 		f.CreatedBefore = *req.Params.CreatedBefore
