@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"sort"
@@ -17,11 +18,19 @@ import (
 	middleware "github.com/oapi-codegen/nethttp-middleware"
 
 	"github.com/ordersys/ordersys/api"
+	"github.com/ordersys/ordersys/internal/errs"
 )
 
+// BodyChecks are what an operation's handler checks in a body beyond its schema (a currency's
+// minor unit, say), by operation ID as the generated code names it (CreateOrder). Each reads the
+// raw body leniently and names the bad fields it can see.
+type BodyChecks map[string]func(body []byte) []errs.FieldError
+
 // Validator checks every request against the OpenAPI document before a handler sees it, and
-// answers violations with a problem document that names each bad field.
-func Validator(spec *openapi3.T) func(http.Handler) http.Handler {
+// answers violations with a problem document that names each bad field. When the schema refuses
+// a body, the operation's BodyChecks run too and their fields join the schema's, so that one
+// answer names every bad field rather than the handler's only once the schema's are fixed.
+func Validator(spec *openapi3.T, checks BodyChecks) func(http.Handler) http.Handler {
 	defineFormats.Do(func() { openapi3.DefineStringFormatValidator("uuid", openapi3.NewRegexpFormatValidator(uuidPattern)) })
 	spec.Servers = nil // validate paths only, whatever host the API is reached on
 	router, err := gorillamux.NewRouter(spec)
@@ -37,7 +46,7 @@ func Validator(spec *openapi3.T) func(http.Handler) http.Handler {
 		// exact decimals and must never pass through float64.
 		DiscardValidatedValue: true,
 		ErrorHandlerWithOpts: func(_ context.Context, err error, w http.ResponseWriter, r *http.Request, _ middleware.ErrorHandlerOpts) {
-			p := problemFor(err, r)
+			p := problemFor(err, r, checks)
 			if p.Status == http.StatusMethodNotAllowed {
 				w.Header().Set("Allow", strings.Join(allowed(router, r), ", "))
 			}
@@ -68,7 +77,7 @@ const uuidPattern = `^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 // defineFormats registers formats in kin-openapi's process-wide table, once.
 var defineFormats sync.Once
 
-func problemFor(err error, r *http.Request) api.Problem {
+func problemFor(err error, r *http.Request, checks BodyChecks) api.Problem {
 	var routeErr *routers.RouteError
 	if errors.As(err, &routeErr) {
 		if errors.Is(routeErr, routers.ErrMethodNotAllowed) {
@@ -78,6 +87,7 @@ func problemFor(err error, r *http.Request) api.Problem {
 		return NewProblem(http.StatusNotFound, TypeNotFound, "Not found", fmt.Sprintf("no operation at %s", r.URL.Path))
 	}
 	var fields []api.FieldError
+	var body *openapi3filter.RequestError // the refusal of the body, if it was refused
 	for _, e := range flatten(err) {
 		var reqErr *openapi3filter.RequestError
 		if !errors.As(e, &reqErr) {
@@ -88,12 +98,44 @@ func problemFor(err error, r *http.Request) api.Problem {
 		if reqErr.RequestBody != nil && errors.As(reqErr, &parseErr) {
 			return NewProblem(http.StatusBadRequest, TypeMalformed, "The body is not valid JSON", parseErr.Error())
 		}
+		if reqErr.RequestBody != nil {
+			body = reqErr
+		}
 		fields = append(fields, fieldErrors(reqErr)...)
 	}
+	// After the schema's, so that a field both find wrong keeps the schema's message below.
+	fields = append(fields, checkBody(body, checks)...)
 	sort.SliceStable(fields, func(i, j int) bool { return fields[i].Field < fields[j].Field })
 	// One message per field: "more than 0" and "at least 0" about the same quantity say one thing.
 	fields = slices.CompactFunc(fields, func(a, b api.FieldError) bool { return a.Field == b.Field })
 	return ValidationProblem(fields)
+}
+
+// checkBody runs the BodyChecks of the operation whose body the schema refused (reqErr, nil if it
+// did not) on the body as it was sent.
+func checkBody(reqErr *openapi3filter.RequestError, checks BodyChecks) []api.FieldError {
+	if reqErr == nil || reqErr.Input == nil || reqErr.Input.Route == nil || reqErr.Input.Route.Operation == nil {
+		return nil
+	}
+	check := checks[reqErr.Input.Route.Operation.OperationID]
+	r := reqErr.Input.Request
+	if check == nil || r == nil || r.GetBody == nil {
+		return nil
+	}
+	rc, err := r.GetBody() // the validator keeps the body it read
+	if err != nil {
+		return nil
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return nil
+	}
+	var out []api.FieldError
+	for _, f := range check(b) {
+		out = append(out, api.FieldError{Field: f.Field, Message: f.Message})
+	}
+	return out
 }
 
 // flatten unwraps the validator's nested MultiErrors into a flat list. It looks at err itself,
