@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -87,7 +88,7 @@ func problemFor(err error, r *http.Request, checks BodyChecks) api.Problem {
 		return NewProblem(http.StatusNotFound, TypeNotFound, "Not found", fmt.Sprintf("no operation at %s", r.URL.Path))
 	}
 	var fields []api.FieldError
-	var body *openapi3filter.RequestError // the refusal of the body, if it was refused
+	var input *openapi3filter.RequestValidationInput // the request refused, with its route
 	for _, e := range flatten(err) {
 		var reqErr *openapi3filter.RequestError
 		if !errors.As(e, &reqErr) {
@@ -98,27 +99,26 @@ func problemFor(err error, r *http.Request, checks BodyChecks) api.Problem {
 		if reqErr.RequestBody != nil && errors.As(reqErr, &parseErr) {
 			return NewProblem(http.StatusBadRequest, TypeMalformed, "The body is not valid JSON", parseErr.Error())
 		}
-		if reqErr.RequestBody != nil {
-			body = reqErr
-		}
+		input = cmp.Or(input, reqErr.Input)
 		fields = append(fields, fieldErrors(reqErr)...)
 	}
 	// After the schema's, so that a field both find wrong keeps the schema's message below.
-	fields = append(fields, checkBody(body, checks)...)
+	fields = append(fields, checkBody(input, checks)...)
 	sort.SliceStable(fields, func(i, j int) bool { return fields[i].Field < fields[j].Field })
 	// One message per field: "more than 0" and "at least 0" about the same quantity say one thing.
 	fields = slices.CompactFunc(fields, func(a, b api.FieldError) bool { return a.Field == b.Field })
 	return ValidationProblem(fields)
 }
 
-// checkBody runs the BodyChecks of the operation whose body the schema refused (reqErr, nil if it
-// did not) on the body as it was sent.
-func checkBody(reqErr *openapi3filter.RequestError, checks BodyChecks) []api.FieldError {
-	if reqErr == nil || reqErr.Input == nil || reqErr.Input.Route == nil || reqErr.Input.Route.Operation == nil {
+// checkBody runs the BodyChecks of the operation of a refused request (input, nil if unknown) on
+// its body as it was sent: whether the schema refused the body or only a parameter, the handler
+// that would have checked the body will not run.
+func checkBody(input *openapi3filter.RequestValidationInput, checks BodyChecks) []api.FieldError {
+	if input == nil || input.Route == nil || input.Route.Operation == nil {
 		return nil
 	}
-	check := checks[reqErr.Input.Route.Operation.OperationID]
-	r := reqErr.Input.Request
+	check := checks[input.Route.Operation.OperationID]
+	r := input.Request
 	if check == nil || r == nil || r.GetBody == nil {
 		return nil
 	}
