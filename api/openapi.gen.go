@@ -87,34 +87,34 @@ func (e NotificationKind) Valid() bool {
 
 // Defines values for OrderStatus.
 const (
-	OrderStatusCANCELLED    OrderStatus = "CANCELLED"
-	OrderStatusCOMPENSATING OrderStatus = "COMPENSATING"
-	OrderStatusCOMPLETED    OrderStatus = "COMPLETED"
-	OrderStatusFAILED       OrderStatus = "FAILED"
-	OrderStatusFULFILLMENT  OrderStatus = "FULFILLMENT"
-	OrderStatusINVENTORY    OrderStatus = "INVENTORY"
-	OrderStatusPAYMENT      OrderStatus = "PAYMENT"
-	OrderStatusPENDING      OrderStatus = "PENDING"
+	CANCELLED    OrderStatus = "CANCELLED"
+	COMPENSATING OrderStatus = "COMPENSATING"
+	COMPLETED    OrderStatus = "COMPLETED"
+	FAILED       OrderStatus = "FAILED"
+	FULFILLMENT  OrderStatus = "FULFILLMENT"
+	INVENTORY    OrderStatus = "INVENTORY"
+	PAYMENT      OrderStatus = "PAYMENT"
+	PENDING      OrderStatus = "PENDING"
 )
 
 // Valid indicates whether the value is a known member of the OrderStatus enum.
 func (e OrderStatus) Valid() bool {
 	switch e {
-	case OrderStatusCANCELLED:
+	case CANCELLED:
 		return true
-	case OrderStatusCOMPENSATING:
+	case COMPENSATING:
 		return true
-	case OrderStatusCOMPLETED:
+	case COMPLETED:
 		return true
-	case OrderStatusFAILED:
+	case FAILED:
 		return true
-	case OrderStatusFULFILLMENT:
+	case FULFILLMENT:
 		return true
-	case OrderStatusINVENTORY:
+	case INVENTORY:
 		return true
-	case OrderStatusPAYMENT:
+	case PAYMENT:
 		return true
-	case OrderStatusPENDING:
+	case PENDING:
 		return true
 	default:
 		return false
@@ -207,19 +207,19 @@ func (e WebhookEvent) Valid() bool {
 
 // Defines values for WebhookPayloadDataStatus.
 const (
-	WebhookPayloadDataStatusCANCELLED WebhookPayloadDataStatus = "CANCELLED"
-	WebhookPayloadDataStatusCOMPLETED WebhookPayloadDataStatus = "COMPLETED"
-	WebhookPayloadDataStatusFAILED    WebhookPayloadDataStatus = "FAILED"
+	WebhookOrderStatusCancelled WebhookPayloadDataStatus = "CANCELLED"
+	WebhookOrderStatusCompleted WebhookPayloadDataStatus = "COMPLETED"
+	WebhookOrderStatusFailed    WebhookPayloadDataStatus = "FAILED"
 )
 
 // Valid indicates whether the value is a known member of the WebhookPayloadDataStatus enum.
 func (e WebhookPayloadDataStatus) Valid() bool {
 	switch e {
-	case WebhookPayloadDataStatusCANCELLED:
+	case WebhookOrderStatusCancelled:
 		return true
-	case WebhookPayloadDataStatusCOMPLETED:
+	case WebhookOrderStatusCompleted:
 		return true
-	case WebhookPayloadDataStatusFAILED:
+	case WebhookOrderStatusFailed:
 		return true
 	default:
 		return false
@@ -311,9 +311,12 @@ type DeadLetter struct {
 // the service's database for outbox dead letters, so every process sees it.
 type DeadLetterState string
 
-// DeadLetterList defines model for DeadLetterList.
-type DeadLetterList struct {
+// DeadLetterPage defines model for DeadLetterPage.
+type DeadLetterPage struct {
 	Items []DeadLetter `json:"items"`
+	Page  int          `json:"page"`
+	Size  int          `json:"size"`
+	Total int64        `json:"total"`
 }
 
 // FieldError defines model for FieldError.
@@ -569,9 +572,12 @@ type StockLevel struct {
 	Sku      string   `json:"sku"`
 }
 
-// StockList defines model for StockList.
-type StockList struct {
+// StockPage defines model for StockPage.
+type StockPage struct {
 	Items []StockLevel `json:"items"`
+	Page  int          `json:"page"`
+	Size  int          `json:"size"`
+	Total int64        `json:"total"`
 }
 
 // Webhook defines model for Webhook.
@@ -615,17 +621,23 @@ type WebhookDelivery struct {
 // WebhookDeliveryState defines model for WebhookDelivery.State.
 type WebhookDeliveryState string
 
-// WebhookDeliveryList defines model for WebhookDeliveryList.
-type WebhookDeliveryList struct {
+// WebhookDeliveryPage defines model for WebhookDeliveryPage.
+type WebhookDeliveryPage struct {
 	Items []WebhookDelivery `json:"items"`
+	Page  int               `json:"page"`
+	Size  int               `json:"size"`
+	Total int64             `json:"total"`
 }
 
 // WebhookEvent defines model for WebhookEvent.
 type WebhookEvent string
 
-// WebhookList defines model for WebhookList.
-type WebhookList struct {
+// WebhookPage defines model for WebhookPage.
+type WebhookPage struct {
 	Items []Webhook `json:"items"`
+	Page  int       `json:"page"`
+	Size  int       `json:"size"`
+	Total int64     `json:"total"`
 }
 
 // WebhookPayload defines model for WebhookPayload.
@@ -673,14 +685,56 @@ type WebhookWithSecret struct {
 	WebhookId openapi_types.UUID `json:"webhookId"`
 }
 
-// DeadLetterId defines model for DeadLetterId.
-type DeadLetterId = string
-
 // IdempotencyKey defines model for IdempotencyKey.
 type IdempotencyKey = string
 
+// OrderId defines model for OrderId.
+type OrderId = openapi_types.UUID
+
+// OrderIdQuery defines model for OrderIdQuery.
+type OrderIdQuery = openapi_types.UUID
+
+// Page defines model for Page.
+type Page = int
+
+// Size defines model for Size.
+type Size = int
+
 // WebhookId defines model for WebhookId.
 type WebhookId = openapi_types.UUID
+
+// BadRequest RFC 9457 problem details.
+type BadRequest = Problem
+
+// Conflict RFC 9457 problem details.
+type Conflict = Problem
+
+// Forbidden RFC 9457 problem details.
+type Forbidden = Problem
+
+// InternalError RFC 9457 problem details.
+type InternalError = Problem
+
+// NotFound RFC 9457 problem details.
+type NotFound = Problem
+
+// PayloadTooLarge RFC 9457 problem details.
+type PayloadTooLarge = Problem
+
+// ServiceUnavailable RFC 9457 problem details.
+type ServiceUnavailable = Problem
+
+// TooManyRequests RFC 9457 problem details.
+type TooManyRequests = Problem
+
+// Unauthorized RFC 9457 problem details.
+type Unauthorized = Problem
+
+// Unprocessable RFC 9457 problem details.
+type Unprocessable = Problem
+
+// UnsupportedMediaType RFC 9457 problem details.
+type UnsupportedMediaType = Problem
 
 // CreateOrder defines model for CreateOrder.
 type CreateOrder = CreateOrderRequest
@@ -695,11 +749,27 @@ type CreateOrderExternalParams struct {
 type ListDeadLettersParams struct {
 	// Topic A dead-letter topic, e.g. `payments.commands.dlq`.
 	Topic *string `form:"topic,omitempty" json:"topic,omitempty"`
+
+	// Page 1-based page number (at most 1,000,000, so that page x size stays a row count).
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// Size Items per page.
+	Size *Size `form:"size,omitempty" json:"size,omitempty"`
+}
+
+// ListInventoryParams defines parameters for ListInventory.
+type ListInventoryParams struct {
+	// Page 1-based page number (at most 1,000,000, so that page x size stays a row count).
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// Size Items per page.
+	Size *Size `form:"size,omitempty" json:"size,omitempty"`
 }
 
 // ListNotificationsParams defines parameters for ListNotifications.
 type ListNotificationsParams struct {
-	OrderId openapi_types.UUID `form:"orderId" json:"orderId"`
+	// OrderId An order's id, as the create answered it (`orderId`).
+	OrderId OrderIdQuery `form:"orderId" json:"orderId"`
 }
 
 // ListOrdersParams defines parameters for ListOrders.
@@ -720,8 +790,10 @@ type ListOrdersParams struct {
 	CreatedBefore *time.Time `form:"createdBefore,omitempty" json:"createdBefore,omitempty"`
 
 	// Page 1-based page number (at most 1,000,000, so that page x size stays a row count).
-	Page *int `form:"page,omitempty" json:"page,omitempty"`
-	Size *int `form:"size,omitempty" json:"size,omitempty"`
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// Size Items per page.
+	Size *Size `form:"size,omitempty" json:"size,omitempty"`
 }
 
 // CreateOrderParams defines parameters for CreateOrder.
@@ -751,23 +823,38 @@ type CancelOrderParams struct {
 
 // ListPaymentsParams defines parameters for ListPayments.
 type ListPaymentsParams struct {
-	OrderId openapi_types.UUID `form:"orderId" json:"orderId"`
+	// OrderId An order's id, as the create answered it (`orderId`).
+	OrderId OrderIdQuery `form:"orderId" json:"orderId"`
 }
 
 // ListReservationsParams defines parameters for ListReservations.
 type ListReservationsParams struct {
-	OrderId openapi_types.UUID `form:"orderId" json:"orderId"`
+	// OrderId An order's id, as the create answered it (`orderId`).
+	OrderId OrderIdQuery `form:"orderId" json:"orderId"`
 }
 
 // ListShipmentsParams defines parameters for ListShipments.
 type ListShipmentsParams struct {
-	OrderId openapi_types.UUID `form:"orderId" json:"orderId"`
+	// OrderId An order's id, as the create answered it (`orderId`).
+	OrderId OrderIdQuery `form:"orderId" json:"orderId"`
+}
+
+// ListWebhooksParams defines parameters for ListWebhooks.
+type ListWebhooksParams struct {
+	// Page 1-based page number (at most 1,000,000, so that page x size stays a row count).
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// Size Items per page.
+	Size *Size `form:"size,omitempty" json:"size,omitempty"`
 }
 
 // ListWebhookDeliveriesParams defines parameters for ListWebhookDeliveries.
 type ListWebhookDeliveriesParams struct {
-	// Limit At most this many deliveries (default 50).
-	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+	// Page 1-based page number (at most 1,000,000, so that page x size stays a row count).
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// Size Items per page.
+	Size *Size `form:"size,omitempty" json:"size,omitempty"`
 }
 
 // DeliverOrderEventParams defines parameters for DeliverOrderEvent.
@@ -775,7 +862,7 @@ type DeliverOrderEventParams struct {
 	// WebhookId The delivery's id, the same on every attempt: drop repeats by it.
 	WebhookId string `json:"webhook-id"`
 
-	// WebhookTimestamp When this attempt was signed
+	// WebhookTimestamp When this attempt was signed, in Unix seconds.
 	WebhookTimestamp string `json:"webhook-timestamp"`
 
 	// WebhookSignature Space-separated `v1,<base64 HMAC-SHA256 of id.timestamp.body>`, one per secret in force.
@@ -808,18 +895,18 @@ type ServerInterface interface {
 	// Readiness The databases and the broker answer
 	// (GET /api/utility/readiness)
 	Readiness(w http.ResponseWriter, r *http.Request)
-	// ListDeadLetters Messages that could not be applied, from every dead-letter topic (or one)
+	// ListDeadLetters A page of the messages that could not be applied, from every dead-letter topic (or one)
 	// (GET /api/v1/admin/dlq)
 	ListDeadLetters(w http.ResponseWriter, r *http.Request, params ListDeadLettersParams)
 	// DiscardDeadLetter Record that a dead letter is not to be replayed
 	// (POST /api/v1/admin/dlq/{id}/discard)
-	DiscardDeadLetter(w http.ResponseWriter, r *http.Request, id DeadLetterId)
+	DiscardDeadLetter(w http.ResponseWriter, r *http.Request, id string)
 	// ReplayDeadLetter Send a dead letter back to its original topic
 	// (POST /api/v1/admin/dlq/{id}/replay)
-	ReplayDeadLetter(w http.ResponseWriter, r *http.Request, id DeadLetterId)
-	// ListInventory Stock of every SKU
+	ReplayDeadLetter(w http.ResponseWriter, r *http.Request, id string)
+	// ListInventory A page of the stock of every SKU, by SKU, with the total count
 	// (GET /api/v1/inventory)
-	ListInventory(w http.ResponseWriter, r *http.Request)
+	ListInventory(w http.ResponseWriter, r *http.Request, params ListInventoryParams)
 	// GetStock Stock of one SKU
 	// (GET /api/v1/inventory/{sku})
 	GetStock(w http.ResponseWriter, r *http.Request, sku string)
@@ -840,10 +927,10 @@ type ServerInterface interface {
 	CreateOrder(w http.ResponseWriter, r *http.Request, params CreateOrderParams)
 	// GetOrder An order with its items, status, failure reason and history
 	// (GET /api/v1/orders/{orderId})
-	GetOrder(w http.ResponseWriter, r *http.Request, orderId openapi_types.UUID, params GetOrderParams)
+	GetOrder(w http.ResponseWriter, r *http.Request, orderId OrderId, params GetOrderParams)
 	// CancelOrder Cancel an order that has not reached a terminal status
 	// (POST /api/v1/orders/{orderId}/cancel)
-	CancelOrder(w http.ResponseWriter, r *http.Request, orderId openapi_types.UUID, params CancelOrderParams)
+	CancelOrder(w http.ResponseWriter, r *http.Request, orderId OrderId, params CancelOrderParams)
 	// ListPayments Charges and refunds of an order
 	// (GET /api/v1/payments)
 	ListPayments(w http.ResponseWriter, r *http.Request, params ListPaymentsParams)
@@ -853,9 +940,9 @@ type ServerInterface interface {
 	// ListShipments Shipments of an order
 	// (GET /api/v1/shipments)
 	ListShipments(w http.ResponseWriter, r *http.Request, params ListShipmentsParams)
-	// ListWebhooks Every webhook subscription, oldest first (without secrets)
+	// ListWebhooks A page of the webhook subscriptions, oldest first (without secrets)
 	// (GET /api/v1/webhooks)
-	ListWebhooks(w http.ResponseWriter, r *http.Request)
+	ListWebhooks(w http.ResponseWriter, r *http.Request, params ListWebhooksParams)
 	// CreateWebhook Subscribe an endpoint to order events
 	// (POST /api/v1/webhooks)
 	CreateWebhook(w http.ResponseWriter, r *http.Request)
@@ -976,6 +1063,32 @@ func (siw *ServerInterfaceWrapper) ListDeadLetters(w http.ResponseWriter, r *htt
 		return
 	}
 
+	// ------------- Optional query parameter "page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page", r.URL.Query(), &params.Page, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "page"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "page", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "size" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "size", r.URL.Query(), &params.Size, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "size"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "size", Err: err})
+		}
+		return
+	}
+
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.ListDeadLetters(w, r, params)
 	}))
@@ -994,7 +1107,7 @@ func (siw *ServerInterfaceWrapper) DiscardDeadLetter(w http.ResponseWriter, r *h
 	_ = err
 
 	// ------------- Path parameter "id" -------------
-	var id DeadLetterId
+	var id string
 
 	err = runtime.BindStyledParameterWithOptions("simple", "id", r.PathValue("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
 	if err != nil {
@@ -1020,7 +1133,7 @@ func (siw *ServerInterfaceWrapper) ReplayDeadLetter(w http.ResponseWriter, r *ht
 	_ = err
 
 	// ------------- Path parameter "id" -------------
-	var id DeadLetterId
+	var id string
 
 	err = runtime.BindStyledParameterWithOptions("simple", "id", r.PathValue("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
 	if err != nil {
@@ -1042,8 +1155,40 @@ func (siw *ServerInterfaceWrapper) ReplayDeadLetter(w http.ResponseWriter, r *ht
 // ListInventory operation middleware
 func (siw *ServerInterfaceWrapper) ListInventory(w http.ResponseWriter, r *http.Request) {
 
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListInventoryParams
+
+	// ------------- Optional query parameter "page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page", r.URL.Query(), &params.Page, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "page"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "page", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "size" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "size", r.URL.Query(), &params.Size, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "size"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "size", Err: err})
+		}
+		return
+	}
+
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.ListInventory(w, r)
+		siw.Handler.ListInventory(w, r, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1311,7 +1456,7 @@ func (siw *ServerInterfaceWrapper) GetOrder(w http.ResponseWriter, r *http.Reque
 	_ = err
 
 	// ------------- Path parameter "orderId" -------------
-	var orderId openapi_types.UUID
+	var orderId OrderId
 
 	err = runtime.BindStyledParameterWithOptions("simple", "orderId", r.PathValue("orderId"), &orderId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
 	if err != nil {
@@ -1366,7 +1511,7 @@ func (siw *ServerInterfaceWrapper) CancelOrder(w http.ResponseWriter, r *http.Re
 	_ = err
 
 	// ------------- Path parameter "orderId" -------------
-	var orderId openapi_types.UUID
+	var orderId OrderId
 
 	err = runtime.BindStyledParameterWithOptions("simple", "orderId", r.PathValue("orderId"), &orderId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
 	if err != nil {
@@ -1511,8 +1656,40 @@ func (siw *ServerInterfaceWrapper) ListShipments(w http.ResponseWriter, r *http.
 // ListWebhooks operation middleware
 func (siw *ServerInterfaceWrapper) ListWebhooks(w http.ResponseWriter, r *http.Request) {
 
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListWebhooksParams
+
+	// ------------- Optional query parameter "page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page", r.URL.Query(), &params.Page, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "page"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "page", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "size" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "size", r.URL.Query(), &params.Size, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "size"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "size", Err: err})
+		}
+		return
+	}
+
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.ListWebhooks(w, r)
+		siw.Handler.ListWebhooks(w, r, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1606,15 +1783,28 @@ func (siw *ServerInterfaceWrapper) ListWebhookDeliveries(w http.ResponseWriter, 
 	// Parameter object where we will unmarshal all parameters from the context
 	var params ListWebhookDeliveriesParams
 
-	// ------------- Optional query parameter "limit" -------------
+	// ------------- Optional query parameter "page" -------------
 
-	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page", r.URL.Query(), &params.Page, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
 	if err != nil {
 		var requiredError *runtime.RequiredParameterError
 		if errors.As(err, &requiredError) {
-			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "page"})
 		} else {
-			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "page", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "size" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "size", r.URL.Query(), &params.Size, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "size"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "size", Err: err})
 		}
 		return
 	}
@@ -1947,8 +2137,26 @@ func DeliverOrderEventCallbackHandler(si CallbackReceiverInterface, errHandler f
 	return h
 }
 
+type BadRequestApplicationProblemPlusJSONResponse Problem
+
+type ConflictApplicationProblemPlusJSONResponse Problem
+
+type ForbiddenResponseHeaders struct {
+	WWWAuthenticate *string
+}
+type ForbiddenApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers ForbiddenResponseHeaders
+}
+
+type InternalErrorApplicationProblemPlusJSONResponse Problem
+
+type NotFoundApplicationProblemPlusJSONResponse Problem
+
 type OrderCreatedResponseHeaders struct {
 	IdempotentReplayed *string
+	Location           string
 }
 type OrderCreatedJSONResponse struct {
 	Body OrderCreated
@@ -1956,7 +2164,41 @@ type OrderCreatedJSONResponse struct {
 	Headers OrderCreatedResponseHeaders
 }
 
+type PayloadTooLargeApplicationProblemPlusJSONResponse Problem
+
 type ProblemApplicationProblemPlusJSONResponse Problem
+
+type ServiceUnavailableResponseHeaders struct {
+	RetryAfter *int
+}
+type ServiceUnavailableApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers ServiceUnavailableResponseHeaders
+}
+
+type TooManyRequestsResponseHeaders struct {
+	RateLimitPolicy *string
+	RetryAfter      *int
+}
+type TooManyRequestsApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers TooManyRequestsResponseHeaders
+}
+
+type UnauthorizedResponseHeaders struct {
+	WWWAuthenticate *string
+}
+type UnauthorizedApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers UnauthorizedResponseHeaders
+}
+
+type UnprocessableApplicationProblemPlusJSONResponse Problem
+
+type UnsupportedMediaTypeApplicationProblemPlusJSONResponse Problem
 
 type CreateOrderExternalRequestObject struct {
 	Params CreateOrderExternalParams
@@ -1979,7 +2221,183 @@ func (response CreateOrderExternal201JSONResponse) VisitCreateOrderExternalRespo
 	if response.Headers.IdempotentReplayed != nil {
 		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
 	}
+	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrderExternal400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrderExternal400ApplicationProblemPlusJSONResponse) VisitCreateOrderExternalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrderExternal401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrderExternal401ApplicationProblemPlusJSONResponse) VisitCreateOrderExternalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrderExternal403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrderExternal403ApplicationProblemPlusJSONResponse) VisitCreateOrderExternalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrderExternal404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrderExternal404ApplicationProblemPlusJSONResponse) VisitCreateOrderExternalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrderExternal413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrderExternal413ApplicationProblemPlusJSONResponse) VisitCreateOrderExternalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrderExternal415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrderExternal415ApplicationProblemPlusJSONResponse) VisitCreateOrderExternalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrderExternal422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrderExternal422ApplicationProblemPlusJSONResponse) VisitCreateOrderExternalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrderExternal429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrderExternal429ApplicationProblemPlusJSONResponse) VisitCreateOrderExternalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrderExternal500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrderExternal500ApplicationProblemPlusJSONResponse) VisitCreateOrderExternalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrderExternal503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrderExternal503ApplicationProblemPlusJSONResponse) VisitCreateOrderExternalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2065,7 +2483,7 @@ type ListDeadLettersResponseObject interface {
 	VisitListDeadLettersResponse(w http.ResponseWriter) error
 }
 
-type ListDeadLetters200JSONResponse DeadLetterList
+type ListDeadLetters200JSONResponse DeadLetterPage
 
 func (response ListDeadLetters200JSONResponse) VisitListDeadLettersResponse(w http.ResponseWriter) error {
 
@@ -2075,6 +2493,133 @@ func (response ListDeadLetters200JSONResponse) VisitListDeadLettersResponse(w ht
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDeadLetters400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListDeadLetters400ApplicationProblemPlusJSONResponse) VisitListDeadLettersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDeadLetters401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListDeadLetters401ApplicationProblemPlusJSONResponse) VisitListDeadLettersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDeadLetters403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListDeadLetters403ApplicationProblemPlusJSONResponse) VisitListDeadLettersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDeadLetters404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ListDeadLetters404ApplicationProblemPlusJSONResponse) VisitListDeadLettersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDeadLetters429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListDeadLetters429ApplicationProblemPlusJSONResponse) VisitListDeadLettersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDeadLetters500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListDeadLetters500ApplicationProblemPlusJSONResponse) VisitListDeadLettersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDeadLetters503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListDeadLetters503ApplicationProblemPlusJSONResponse) VisitListDeadLettersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2097,7 +2642,7 @@ func (response ListDeadLettersdefaultApplicationProblemPlusJSONResponse) VisitLi
 }
 
 type DiscardDeadLetterRequestObject struct {
-	Id DeadLetterId `json:"id"`
+	Id string `json:"id"`
 }
 
 type DiscardDeadLetterResponseObject interface {
@@ -2114,6 +2659,181 @@ func (response DiscardDeadLetter200JSONResponse) VisitDiscardDeadLetterResponse(
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DiscardDeadLetter400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DiscardDeadLetter400ApplicationProblemPlusJSONResponse) VisitDiscardDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DiscardDeadLetter401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DiscardDeadLetter401ApplicationProblemPlusJSONResponse) VisitDiscardDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DiscardDeadLetter403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response DiscardDeadLetter403ApplicationProblemPlusJSONResponse) VisitDiscardDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DiscardDeadLetter404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DiscardDeadLetter404ApplicationProblemPlusJSONResponse) VisitDiscardDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DiscardDeadLetter409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response DiscardDeadLetter409ApplicationProblemPlusJSONResponse) VisitDiscardDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DiscardDeadLetter413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response DiscardDeadLetter413ApplicationProblemPlusJSONResponse) VisitDiscardDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DiscardDeadLetter415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response DiscardDeadLetter415ApplicationProblemPlusJSONResponse) VisitDiscardDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DiscardDeadLetter429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response DiscardDeadLetter429ApplicationProblemPlusJSONResponse) VisitDiscardDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DiscardDeadLetter500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response DiscardDeadLetter500ApplicationProblemPlusJSONResponse) VisitDiscardDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DiscardDeadLetter503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DiscardDeadLetter503ApplicationProblemPlusJSONResponse) VisitDiscardDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2136,7 +2856,7 @@ func (response DiscardDeadLetterdefaultApplicationProblemPlusJSONResponse) Visit
 }
 
 type ReplayDeadLetterRequestObject struct {
-	Id DeadLetterId `json:"id"`
+	Id string `json:"id"`
 }
 
 type ReplayDeadLetterResponseObject interface {
@@ -2153,6 +2873,181 @@ func (response ReplayDeadLetter202JSONResponse) VisitReplayDeadLetterResponse(w 
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayDeadLetter400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayDeadLetter400ApplicationProblemPlusJSONResponse) VisitReplayDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayDeadLetter401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayDeadLetter401ApplicationProblemPlusJSONResponse) VisitReplayDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayDeadLetter403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayDeadLetter403ApplicationProblemPlusJSONResponse) VisitReplayDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayDeadLetter404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayDeadLetter404ApplicationProblemPlusJSONResponse) VisitReplayDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayDeadLetter409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayDeadLetter409ApplicationProblemPlusJSONResponse) VisitReplayDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayDeadLetter413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayDeadLetter413ApplicationProblemPlusJSONResponse) VisitReplayDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayDeadLetter415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayDeadLetter415ApplicationProblemPlusJSONResponse) VisitReplayDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayDeadLetter429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayDeadLetter429ApplicationProblemPlusJSONResponse) VisitReplayDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayDeadLetter500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayDeadLetter500ApplicationProblemPlusJSONResponse) VisitReplayDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayDeadLetter503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayDeadLetter503ApplicationProblemPlusJSONResponse) VisitReplayDeadLetterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2175,13 +3070,14 @@ func (response ReplayDeadLetterdefaultApplicationProblemPlusJSONResponse) VisitR
 }
 
 type ListInventoryRequestObject struct {
+	Params ListInventoryParams
 }
 
 type ListInventoryResponseObject interface {
 	VisitListInventoryResponse(w http.ResponseWriter) error
 }
 
-type ListInventory200JSONResponse StockList
+type ListInventory200JSONResponse StockPage
 
 func (response ListInventory200JSONResponse) VisitListInventoryResponse(w http.ResponseWriter) error {
 
@@ -2191,6 +3087,133 @@ func (response ListInventory200JSONResponse) VisitListInventoryResponse(w http.R
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInventory400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListInventory400ApplicationProblemPlusJSONResponse) VisitListInventoryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInventory401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListInventory401ApplicationProblemPlusJSONResponse) VisitListInventoryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInventory403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListInventory403ApplicationProblemPlusJSONResponse) VisitListInventoryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInventory404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ListInventory404ApplicationProblemPlusJSONResponse) VisitListInventoryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInventory429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListInventory429ApplicationProblemPlusJSONResponse) VisitListInventoryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInventory500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListInventory500ApplicationProblemPlusJSONResponse) VisitListInventoryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInventory503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListInventory503ApplicationProblemPlusJSONResponse) VisitListInventoryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2230,6 +3253,133 @@ func (response GetStock200JSONResponse) VisitGetStockResponse(w http.ResponseWri
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStock400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetStock400ApplicationProblemPlusJSONResponse) VisitGetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStock401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetStock401ApplicationProblemPlusJSONResponse) VisitGetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStock403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetStock403ApplicationProblemPlusJSONResponse) VisitGetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStock404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetStock404ApplicationProblemPlusJSONResponse) VisitGetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStock429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GetStock429ApplicationProblemPlusJSONResponse) VisitGetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStock500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response GetStock500ApplicationProblemPlusJSONResponse) VisitGetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStock503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetStock503ApplicationProblemPlusJSONResponse) VisitGetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2274,6 +3424,165 @@ func (response SetStock200JSONResponse) VisitSetStockResponse(w http.ResponseWri
 	return err
 }
 
+type SetStock400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response SetStock400ApplicationProblemPlusJSONResponse) VisitSetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetStock401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SetStock401ApplicationProblemPlusJSONResponse) VisitSetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetStock403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response SetStock403ApplicationProblemPlusJSONResponse) VisitSetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetStock404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response SetStock404ApplicationProblemPlusJSONResponse) VisitSetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetStock413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response SetStock413ApplicationProblemPlusJSONResponse) VisitSetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetStock415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response SetStock415ApplicationProblemPlusJSONResponse) VisitSetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetStock429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response SetStock429ApplicationProblemPlusJSONResponse) VisitSetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetStock500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response SetStock500ApplicationProblemPlusJSONResponse) VisitSetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetStock503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SetStock503ApplicationProblemPlusJSONResponse) VisitSetStockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SetStockdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -2309,6 +3618,133 @@ func (response ListNotifications200JSONResponse) VisitListNotificationsResponse(
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListNotifications400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListNotifications400ApplicationProblemPlusJSONResponse) VisitListNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListNotifications401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListNotifications401ApplicationProblemPlusJSONResponse) VisitListNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListNotifications403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListNotifications403ApplicationProblemPlusJSONResponse) VisitListNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListNotifications404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ListNotifications404ApplicationProblemPlusJSONResponse) VisitListNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListNotifications429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListNotifications429ApplicationProblemPlusJSONResponse) VisitListNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListNotifications500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListNotifications500ApplicationProblemPlusJSONResponse) VisitListNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListNotifications503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListNotifications503ApplicationProblemPlusJSONResponse) VisitListNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2352,6 +3788,133 @@ func (response ListOrders200JSONResponse) VisitListOrdersResponse(w http.Respons
 	return err
 }
 
+type ListOrders400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListOrders400ApplicationProblemPlusJSONResponse) VisitListOrdersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrders401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListOrders401ApplicationProblemPlusJSONResponse) VisitListOrdersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrders403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListOrders403ApplicationProblemPlusJSONResponse) VisitListOrdersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrders404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ListOrders404ApplicationProblemPlusJSONResponse) VisitListOrdersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrders429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListOrders429ApplicationProblemPlusJSONResponse) VisitListOrdersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrders500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListOrders500ApplicationProblemPlusJSONResponse) VisitListOrdersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrders503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListOrders503ApplicationProblemPlusJSONResponse) VisitListOrdersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListOrdersdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -2386,6 +3949,117 @@ func (response CountOrders200JSONResponse) VisitCountOrdersResponse(w http.Respo
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CountOrders401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CountOrders401ApplicationProblemPlusJSONResponse) VisitCountOrdersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CountOrders403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CountOrders403ApplicationProblemPlusJSONResponse) VisitCountOrdersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CountOrders404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response CountOrders404ApplicationProblemPlusJSONResponse) VisitCountOrdersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CountOrders429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response CountOrders429ApplicationProblemPlusJSONResponse) VisitCountOrdersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CountOrders500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response CountOrders500ApplicationProblemPlusJSONResponse) VisitCountOrdersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CountOrders503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CountOrders503ApplicationProblemPlusJSONResponse) VisitCountOrdersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2428,7 +4102,183 @@ func (response CreateOrder201JSONResponse) VisitCreateOrderResponse(w http.Respo
 	if response.Headers.IdempotentReplayed != nil {
 		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
 	}
+	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
 	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrder400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrder400ApplicationProblemPlusJSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrder401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrder401ApplicationProblemPlusJSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrder403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrder403ApplicationProblemPlusJSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrder404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrder404ApplicationProblemPlusJSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrder413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrder413ApplicationProblemPlusJSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrder415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrder415ApplicationProblemPlusJSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrder422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrder422ApplicationProblemPlusJSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrder429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrder429ApplicationProblemPlusJSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrder500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrder500ApplicationProblemPlusJSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrder503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrder503ApplicationProblemPlusJSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2451,7 +4301,7 @@ func (response CreateOrderdefaultApplicationProblemPlusJSONResponse) VisitCreate
 }
 
 type GetOrderRequestObject struct {
-	OrderId openapi_types.UUID `json:"orderId"`
+	OrderId OrderId `json:"orderId"`
 	Params  GetOrderParams
 }
 
@@ -2483,6 +4333,133 @@ func (response GetOrder200JSONResponse) VisitGetOrderResponse(w http.ResponseWri
 	return err
 }
 
+type GetOrder400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetOrder400ApplicationProblemPlusJSONResponse) VisitGetOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrder401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetOrder401ApplicationProblemPlusJSONResponse) VisitGetOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrder403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetOrder403ApplicationProblemPlusJSONResponse) VisitGetOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrder404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetOrder404ApplicationProblemPlusJSONResponse) VisitGetOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrder429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GetOrder429ApplicationProblemPlusJSONResponse) VisitGetOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrder500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response GetOrder500ApplicationProblemPlusJSONResponse) VisitGetOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOrder503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetOrder503ApplicationProblemPlusJSONResponse) VisitGetOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetOrderdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -2501,7 +4478,7 @@ func (response GetOrderdefaultApplicationProblemPlusJSONResponse) VisitGetOrderR
 }
 
 type CancelOrderRequestObject struct {
-	OrderId openapi_types.UUID `json:"orderId"`
+	OrderId OrderId `json:"orderId"`
 	Params  CancelOrderParams
 }
 
@@ -2529,6 +4506,181 @@ func (response CancelOrder202JSONResponse) VisitCancelOrderResponse(w http.Respo
 		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
 	}
 	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelOrder400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response CancelOrder400ApplicationProblemPlusJSONResponse) VisitCancelOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelOrder401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CancelOrder401ApplicationProblemPlusJSONResponse) VisitCancelOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelOrder403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CancelOrder403ApplicationProblemPlusJSONResponse) VisitCancelOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelOrder404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response CancelOrder404ApplicationProblemPlusJSONResponse) VisitCancelOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelOrder409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response CancelOrder409ApplicationProblemPlusJSONResponse) VisitCancelOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelOrder413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response CancelOrder413ApplicationProblemPlusJSONResponse) VisitCancelOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelOrder415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response CancelOrder415ApplicationProblemPlusJSONResponse) VisitCancelOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelOrder429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response CancelOrder429ApplicationProblemPlusJSONResponse) VisitCancelOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelOrder500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response CancelOrder500ApplicationProblemPlusJSONResponse) VisitCancelOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelOrder503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CancelOrder503ApplicationProblemPlusJSONResponse) VisitCancelOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2572,6 +4724,133 @@ func (response ListPayments200JSONResponse) VisitListPaymentsResponse(w http.Res
 	return err
 }
 
+type ListPayments400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListPayments400ApplicationProblemPlusJSONResponse) VisitListPaymentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPayments401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListPayments401ApplicationProblemPlusJSONResponse) VisitListPaymentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPayments403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListPayments403ApplicationProblemPlusJSONResponse) VisitListPaymentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPayments404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ListPayments404ApplicationProblemPlusJSONResponse) VisitListPaymentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPayments429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListPayments429ApplicationProblemPlusJSONResponse) VisitListPaymentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPayments500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListPayments500ApplicationProblemPlusJSONResponse) VisitListPaymentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPayments503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListPayments503ApplicationProblemPlusJSONResponse) VisitListPaymentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListPaymentsdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -2607,6 +4886,133 @@ func (response ListReservations200JSONResponse) VisitListReservationsResponse(w 
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListReservations400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListReservations400ApplicationProblemPlusJSONResponse) VisitListReservationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListReservations401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListReservations401ApplicationProblemPlusJSONResponse) VisitListReservationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListReservations403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListReservations403ApplicationProblemPlusJSONResponse) VisitListReservationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListReservations404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ListReservations404ApplicationProblemPlusJSONResponse) VisitListReservationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListReservations429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListReservations429ApplicationProblemPlusJSONResponse) VisitListReservationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListReservations500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListReservations500ApplicationProblemPlusJSONResponse) VisitListReservationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListReservations503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListReservations503ApplicationProblemPlusJSONResponse) VisitListReservationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2650,6 +5056,133 @@ func (response ListShipments200JSONResponse) VisitListShipmentsResponse(w http.R
 	return err
 }
 
+type ListShipments400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListShipments400ApplicationProblemPlusJSONResponse) VisitListShipmentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListShipments401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListShipments401ApplicationProblemPlusJSONResponse) VisitListShipmentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListShipments403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListShipments403ApplicationProblemPlusJSONResponse) VisitListShipmentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListShipments404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ListShipments404ApplicationProblemPlusJSONResponse) VisitListShipmentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListShipments429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListShipments429ApplicationProblemPlusJSONResponse) VisitListShipmentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListShipments500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListShipments500ApplicationProblemPlusJSONResponse) VisitListShipmentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListShipments503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListShipments503ApplicationProblemPlusJSONResponse) VisitListShipmentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListShipmentsdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -2668,13 +5201,14 @@ func (response ListShipmentsdefaultApplicationProblemPlusJSONResponse) VisitList
 }
 
 type ListWebhooksRequestObject struct {
+	Params ListWebhooksParams
 }
 
 type ListWebhooksResponseObject interface {
 	VisitListWebhooksResponse(w http.ResponseWriter) error
 }
 
-type ListWebhooks200JSONResponse WebhookList
+type ListWebhooks200JSONResponse WebhookPage
 
 func (response ListWebhooks200JSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
 
@@ -2684,6 +5218,133 @@ func (response ListWebhooks200JSONResponse) VisitListWebhooksResponse(w http.Res
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhooks400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhooks400ApplicationProblemPlusJSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhooks401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhooks401ApplicationProblemPlusJSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhooks403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhooks403ApplicationProblemPlusJSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhooks404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhooks404ApplicationProblemPlusJSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhooks429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhooks429ApplicationProblemPlusJSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhooks500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhooks500ApplicationProblemPlusJSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhooks503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhooks503ApplicationProblemPlusJSONResponse) VisitListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2737,6 +5398,165 @@ func (response CreateWebhook201JSONResponse) VisitCreateWebhookResponse(w http.R
 	return err
 }
 
+type CreateWebhook400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebhook400ApplicationProblemPlusJSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebhook401ApplicationProblemPlusJSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebhook403ApplicationProblemPlusJSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebhook404ApplicationProblemPlusJSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebhook413ApplicationProblemPlusJSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebhook415ApplicationProblemPlusJSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebhook429ApplicationProblemPlusJSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebhook500ApplicationProblemPlusJSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhook503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebhook503ApplicationProblemPlusJSONResponse) VisitCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateWebhookdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -2768,6 +5588,133 @@ type DeleteWebhook204Response struct {
 func (response DeleteWebhook204Response) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
 	w.WriteHeader(204)
 	return nil
+}
+
+type DeleteWebhook400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWebhook400ApplicationProblemPlusJSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhook401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWebhook401ApplicationProblemPlusJSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhook403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWebhook403ApplicationProblemPlusJSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhook404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWebhook404ApplicationProblemPlusJSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhook429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWebhook429ApplicationProblemPlusJSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhook500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWebhook500ApplicationProblemPlusJSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhook503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWebhook503ApplicationProblemPlusJSONResponse) VisitDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
 }
 
 type DeleteWebhookdefaultApplicationProblemPlusJSONResponse struct {
@@ -2809,6 +5756,133 @@ func (response GetWebhook200JSONResponse) VisitGetWebhookResponse(w http.Respons
 	return err
 }
 
+type GetWebhook400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhook400ApplicationProblemPlusJSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhook401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhook401ApplicationProblemPlusJSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhook403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhook403ApplicationProblemPlusJSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhook404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhook404ApplicationProblemPlusJSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhook429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhook429ApplicationProblemPlusJSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhook500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhook500ApplicationProblemPlusJSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhook503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhook503ApplicationProblemPlusJSONResponse) VisitGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetWebhookdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -2835,7 +5909,7 @@ type ListWebhookDeliveriesResponseObject interface {
 	VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error
 }
 
-type ListWebhookDeliveries200JSONResponse WebhookDeliveryList
+type ListWebhookDeliveries200JSONResponse WebhookDeliveryPage
 
 func (response ListWebhookDeliveries200JSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
 
@@ -2845,6 +5919,133 @@ func (response ListWebhookDeliveries200JSONResponse) VisitListWebhookDeliveriesR
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookDeliveries400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookDeliveries400ApplicationProblemPlusJSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookDeliveries401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookDeliveries401ApplicationProblemPlusJSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookDeliveries403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookDeliveries403ApplicationProblemPlusJSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookDeliveries404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookDeliveries404ApplicationProblemPlusJSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookDeliveries429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookDeliveries429ApplicationProblemPlusJSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookDeliveries500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookDeliveries500ApplicationProblemPlusJSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookDeliveries503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookDeliveries503ApplicationProblemPlusJSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2889,6 +6090,181 @@ func (response ResendWebhookDelivery202JSONResponse) VisitResendWebhookDeliveryR
 	return err
 }
 
+type ResendWebhookDelivery400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ResendWebhookDelivery400ApplicationProblemPlusJSONResponse) VisitResendWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendWebhookDelivery401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ResendWebhookDelivery401ApplicationProblemPlusJSONResponse) VisitResendWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendWebhookDelivery403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ResendWebhookDelivery403ApplicationProblemPlusJSONResponse) VisitResendWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendWebhookDelivery404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ResendWebhookDelivery404ApplicationProblemPlusJSONResponse) VisitResendWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendWebhookDelivery409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response ResendWebhookDelivery409ApplicationProblemPlusJSONResponse) VisitResendWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendWebhookDelivery413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ResendWebhookDelivery413ApplicationProblemPlusJSONResponse) VisitResendWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendWebhookDelivery415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response ResendWebhookDelivery415ApplicationProblemPlusJSONResponse) VisitResendWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendWebhookDelivery429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ResendWebhookDelivery429ApplicationProblemPlusJSONResponse) VisitResendWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendWebhookDelivery500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ResendWebhookDelivery500ApplicationProblemPlusJSONResponse) VisitResendWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendWebhookDelivery503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ResendWebhookDelivery503ApplicationProblemPlusJSONResponse) VisitResendWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ResendWebhookDeliverydefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -2928,6 +6304,165 @@ func (response RotateWebhookSecret200JSONResponse) VisitRotateWebhookSecretRespo
 	return err
 }
 
+type RotateWebhookSecret400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RotateWebhookSecret400ApplicationProblemPlusJSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RotateWebhookSecret401ApplicationProblemPlusJSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response RotateWebhookSecret403ApplicationProblemPlusJSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RotateWebhookSecret404ApplicationProblemPlusJSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response RotateWebhookSecret413ApplicationProblemPlusJSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response RotateWebhookSecret415ApplicationProblemPlusJSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response RotateWebhookSecret429ApplicationProblemPlusJSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RotateWebhookSecret500ApplicationProblemPlusJSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RotateWebhookSecret503ApplicationProblemPlusJSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RotateWebhookSecretdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -2956,7 +6491,7 @@ type StrictServerInterface interface {
 	// Readiness The databases and the broker answer
 	// (GET /api/utility/readiness)
 	Readiness(ctx context.Context, request ReadinessRequestObject) (ReadinessResponseObject, error)
-	// ListDeadLetters Messages that could not be applied, from every dead-letter topic (or one)
+	// ListDeadLetters A page of the messages that could not be applied, from every dead-letter topic (or one)
 	// (GET /api/v1/admin/dlq)
 	ListDeadLetters(ctx context.Context, request ListDeadLettersRequestObject) (ListDeadLettersResponseObject, error)
 	// DiscardDeadLetter Record that a dead letter is not to be replayed
@@ -2965,7 +6500,7 @@ type StrictServerInterface interface {
 	// ReplayDeadLetter Send a dead letter back to its original topic
 	// (POST /api/v1/admin/dlq/{id}/replay)
 	ReplayDeadLetter(ctx context.Context, request ReplayDeadLetterRequestObject) (ReplayDeadLetterResponseObject, error)
-	// ListInventory Stock of every SKU
+	// ListInventory A page of the stock of every SKU, by SKU, with the total count
 	// (GET /api/v1/inventory)
 	ListInventory(ctx context.Context, request ListInventoryRequestObject) (ListInventoryResponseObject, error)
 	// GetStock Stock of one SKU
@@ -3001,7 +6536,7 @@ type StrictServerInterface interface {
 	// ListShipments Shipments of an order
 	// (GET /api/v1/shipments)
 	ListShipments(ctx context.Context, request ListShipmentsRequestObject) (ListShipmentsResponseObject, error)
-	// ListWebhooks Every webhook subscription, oldest first (without secrets)
+	// ListWebhooks A page of the webhook subscriptions, oldest first (without secrets)
 	// (GET /api/v1/webhooks)
 	ListWebhooks(ctx context.Context, request ListWebhooksRequestObject) (ListWebhooksResponseObject, error)
 	// CreateWebhook Subscribe an endpoint to order events
@@ -3171,7 +6706,7 @@ func (sh *strictHandler) ListDeadLetters(w http.ResponseWriter, r *http.Request,
 }
 
 // DiscardDeadLetter operation middleware
-func (sh *strictHandler) DiscardDeadLetter(w http.ResponseWriter, r *http.Request, id DeadLetterId) {
+func (sh *strictHandler) DiscardDeadLetter(w http.ResponseWriter, r *http.Request, id string) {
 	var request DiscardDeadLetterRequestObject
 
 	request.Id = id
@@ -3197,7 +6732,7 @@ func (sh *strictHandler) DiscardDeadLetter(w http.ResponseWriter, r *http.Reques
 }
 
 // ReplayDeadLetter operation middleware
-func (sh *strictHandler) ReplayDeadLetter(w http.ResponseWriter, r *http.Request, id DeadLetterId) {
+func (sh *strictHandler) ReplayDeadLetter(w http.ResponseWriter, r *http.Request, id string) {
 	var request ReplayDeadLetterRequestObject
 
 	request.Id = id
@@ -3223,8 +6758,10 @@ func (sh *strictHandler) ReplayDeadLetter(w http.ResponseWriter, r *http.Request
 }
 
 // ListInventory operation middleware
-func (sh *strictHandler) ListInventory(w http.ResponseWriter, r *http.Request) {
+func (sh *strictHandler) ListInventory(w http.ResponseWriter, r *http.Request, params ListInventoryParams) {
 	var request ListInventoryRequestObject
+
+	request.Params = params
 
 	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
 		return sh.ssi.ListInventory(ctx, request.(ListInventoryRequestObject))
@@ -3415,7 +6952,7 @@ func (sh *strictHandler) CreateOrder(w http.ResponseWriter, r *http.Request, par
 }
 
 // GetOrder operation middleware
-func (sh *strictHandler) GetOrder(w http.ResponseWriter, r *http.Request, orderId openapi_types.UUID, params GetOrderParams) {
+func (sh *strictHandler) GetOrder(w http.ResponseWriter, r *http.Request, orderId OrderId, params GetOrderParams) {
 	var request GetOrderRequestObject
 
 	request.OrderId = orderId
@@ -3442,7 +6979,7 @@ func (sh *strictHandler) GetOrder(w http.ResponseWriter, r *http.Request, orderI
 }
 
 // CancelOrder operation middleware
-func (sh *strictHandler) CancelOrder(w http.ResponseWriter, r *http.Request, orderId openapi_types.UUID, params CancelOrderParams) {
+func (sh *strictHandler) CancelOrder(w http.ResponseWriter, r *http.Request, orderId OrderId, params CancelOrderParams) {
 	var request CancelOrderRequestObject
 
 	request.OrderId = orderId
@@ -3547,8 +7084,10 @@ func (sh *strictHandler) ListShipments(w http.ResponseWriter, r *http.Request, p
 }
 
 // ListWebhooks operation middleware
-func (sh *strictHandler) ListWebhooks(w http.ResponseWriter, r *http.Request) {
+func (sh *strictHandler) ListWebhooks(w http.ResponseWriter, r *http.Request, params ListWebhooksParams) {
 	var request ListWebhooksRequestObject
+
+	request.Params = params
 
 	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
 		return sh.ssi.ListWebhooks(ctx, request.(ListWebhooksRequestObject))
@@ -3738,146 +7277,178 @@ func (sh *strictHandler) RotateWebhookSecret(w http.ResponseWriter, r *http.Requ
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H39c9s4luC/8ko7VZFuKFl2ktkZpfYHT+x0e9qJfbYzqb1WLoRISEKbAtgAaFmT8v9+hQeABCVSlh07",
-	"6Z26rdrpmALx8b7wvvm1k4hFLjjlWnVGXzs5kWRBNZX41xEl6SnVmsqT1PydUpVIlmsmeGfUicfFcPgy",
-	"SbPfQYucJfgnHdmnOZGamYG1p2I6VVTbR3EEQkIsCj0Rt4M0+92NKQqWliOIgowpTdNBJ+ows2pO9LwT",
-	"dThZ0M6ow9JO1JH094JJmnZGWhY06qhkThfEbFivcjNKacn4rHN3F3VOUrrIhaY8Wf1CV5uHOoQkY5Tr",
-	"fjIXinIoOPu9oHBNV9Al8PHjyREwBQRmQqSQzAVLaC+C/f7B69eQzIkkiQFeuds5JSmV1X6D5ftm/e2b",
-	"/UQncyGuLfAbTr8sf98GhKmQC6I7o46BbCfaWOfOvkyV/rtIGUXMv5WUaHomzeZHhki4plybf5I8z1hC",
-	"DLj2flMGZl+Dtf4k6bQz6vzHXkVWe/ZXtRfMeWHXqxavdm6fqFxwZbeCL9h30yfbS21S3MUaGSQJzTVN",
-	"34CeU1BkRmBOFChNpCNGi1ncYYlU3b+geUZWtIlbzOFiWM4pBz03NMTVkkpLTRJfAzEFwoESmTEqwSEF",
-	"lkzP3TYWSImDrWRjDnMuxSSjiy3gyu2IPz8MbH7eJohxuHj3Fv726vV/gpscUpEUC8r1AKnZTWLWOExT",
-	"SRX+k6QpygmSnUuRU6mRAqckUzTq5MEjHGreOmWc7pu/F+T2lPKZnndGB6//EnUWjPu/9zfIPApfP2h6",
-	"feOFhOnV2sD9g7/eu04iCq7l+pt/eXXvi7lQmmRvRUrX3n15EDVIh4pvfi3XdJuO6rD6XL4uJr/RRJvF",
-	"3hKe0MzTOcr+GrCF4RAree4RIFFHaaILtRPPXdqh6/v3q5VzNW55U4A8jICSQkojeje58+TyDF4d7P8n",
-	"JCKlhr9yYq4989P//fWw/38+f31596emoyeF0mKxM6SYpgvcSvmPeyF2ounihOcFgmBBbk/sm/vDIRKU",
-	"/7NcjEhJVoiVOctzxmcBs21bzA/bIK3qhH7/UQXJzWXaMeeus8fhroavGne8NpDYgDS98TrNTqB2ezs2",
-	"byGgt0G2kNkmCX2aU0lBCzg/u7wawVzrXEVQ8IwqZcU3lTdUAskysVT4uyG0UAoNX/31PkY3S5eHawJ1",
-	"pbNt8rSh6UVuoeJeZFzTGZVWbnFVLOx7G+BMy2lpeqhrtJ4STfuaLWgTwVMpRfOMeAbLNs2/XeHThl+D",
-	"q7eZgBr3H+Lqak7BzWIuXYMdIdmMcZLBgipFZhS6TCt4m4kiRaJQECf0y/+KgWgt2aTQ1Fzh6ZjH7obt",
-	"mzXjXoT3tSg0oExTK/VCgYFeP0Pw+XVHsJwTXd39ivJUDca804BT1gyla6vAbjz3RzlDbbuGK8b1X15V",
-	"SwTY9y+de8V9/b2XB1vfuzImQON2crLKBGlQiQwWJiJdtaFghE//cXn2AW5IVlBgWtFsanUopo3qZH6M",
-	"gGaKmrFjjtMRo1LZ9aE7WRlMaYS1pMCFho9X7/p/BTUXS27Gfvzzu3fvjnoW9rf9mei7IxjdaHBBlu/t",
-	"dvxNRxuUu5zylPFZDAXXLDNanKFGooV0+FVmw91YOv0w7hnjJ2UqITJ1v7m/zI+DMb+giSGgFARHMBiZ",
-	"ZYyL1BpbEHvyMqbTAPcVw1RIHBzSGw5HWgXGx9xLIpZQQ5hEkwlRFN+0phi+DPZlFYESQG+oXBmlLjGi",
-	"TFFqNmzBRXmxMGLJnR/tEKcBR53yQIGgcmRhAG3e7d8QaYwZZSapRNd5OV317KKauHp4VC3hsWOl04Zs",
-	"RopZGnuSKA1+l2iDLoNfyz2/ATJRlGtYzllGwR3QSOzdBJ9u4Yc1eW7VBBy7zktNPLnB3FYKVNI0lJ1e",
-	"+kaV4A+k/IZM99RdCdiKd7ffNKfMXuf12+Zhuk5wb92t37jrMMP5mrb0jtEsPfZXTn07U/PbJmmgeDFm",
-	"tZdCOC4COpgNIMalfh1+HqjrIh404dnJqvsxbdevXmja/8+UZEYTWN97MqfJ9cMuvI25KyXdM6247kSd",
-	"gpMbwjIyyegmm66fYYty/jNTWsjVsTd91jWP3VUGSYkzSp/B0HAzGJZoPMZ7wWu3Ki8WE2SW8GJIacIW",
-	"JBsc2f+Gv/bZIhfScgMxqOzMmJ4Xk0EiFntqLnKVm8PsuSlwfx+EZlNnmDfg3nopHqJ0XTOehog+uzg6",
-	"vvjy9uz9+enx1fFRJ3JP3h2enAZ/vj388Pb41Dz5/CBCjzo8OEGLSvcQe1LShOXMeS22U+TaylFgSSIU",
-	"wsmqM0QBVJuoIMTIUwi3GoYfL95Kf9w3U0hoCX+rTTslLCskvWhn27mVDTuDqyZL7jbtr0da0U1TPcjN",
-	"8UiD+lFyy7xE8x1foblVOTTJDheisIyz7T0r5sw7kiT0pEU5P8spv6IZXVAtV4BDK109pdIq6Jb8vLvy",
-	"hbKWU4zDcyIp19bVLzgdc+dBRX2T6V4ExnpivKApTFZO03TqqVXa54SnGarBuLaZ2nGxGsAhqmhjjtor",
-	"6sNuNylM6FQYe9zsQsHS2ObXNNc1C6tCbZGnD2OhVv9VzV1S3jbebxKiaKsXJZRQ4fYqZmoVEG/N7KpB",
-	"TJTPdyRCN1Gjr3GLgAp89c8rp57ZRfkYhrrPrbmFArbfSJUQ2wBrxji9MrPuzPS/F4Rr59ze6QV1XTRi",
-	"oOBMn0uW0MeBx0wb7CacLwqOtRUe1jX6MF9ieP661DsXiml2QyMgGhZCaXgJU0kS8zOkbMY0xvbobZIV",
-	"it3Q94yzhVGybNBt4f+sPJLfQ4F06NkabVhzaJP+v4b9vw2+9D//udGvXcNsHUYfBO9zOiMWTlzAwgja",
-	"NSgZ4e0cF47EXyhYMC4kmKnR8/kjgLU7BbZS3bnTgr9FIbSCplgsSLOGk9c17cDfpti/Wn7RXgbc6+1r",
-	"VDjdom4FP10rFC43zMnz4w9HJx9+6kSd88P/fn/84aoTdU4+/PP4w9XZxX93os67j6fvTk5P3S+hNWL+",
-	"ffzh8vDKvl6aJdsNks2baoNUfxZLWBC+8soBkRQYB0qSOViJjLGeGiKrRXdznNY2v/sr9uy7jXcA2XFw",
-	"AObd3qiQtNt4j94dRzuyeARhPpyiAioKCWwrRW0QtlW7N9VhTAMwWjn6d81Yr6Iq9CtTntIUmDIk1nV7",
-	"B8aTrEhpOkLVdcqk0nYOpsZcC5hQ0OSa8p7XZkFw1H2djo2z48xWdW2P6LSQvlGtXABK0/yFgkQsFoSn",
-	"6O7EBbtD5+R0e+4NGhGZUpKaS7nFvepXcAuKQr/BI/vlGG6C2yXJjDCOVkGZXzFjN1RBke/uYl2Q28P7",
-	"z4+BFXCIm1GtStNgfWUQ6AY2mzUim3JFNFVj3o37ffN230M7NsgCG0G/nLN8YY7EHDRtBGBaZFOWZfiL",
-	"zfSwvnQ/xZgvyApyotD5zzgEtFyzUQIELAnTjM/eWe/mJn1KmmeMKuiiCxjMBApTqDhZGMLkYCaTnGR7",
-	"NoDYq2BAzORqBCgs0dTCUMECQuhNhVwSmUI3/nXcOScrc7q3cyJnNB13IiifHdHEEEo67nyOe28scY15",
-	"yJ+RlcEFTwUozbIMCm7BROvTX9BpYYjfzn+pRXJ9QTNKlJvdwqq8c9vcoM2elsAtHtJSQOo1oLeLDHeR",
-	"/8/zzDy7CfVdnBjPbb3vYLOFm2iiE0fODZ7xhx31qSlq3VX89ufDi5+OO1Hn4vjdxw/NitdDiCa35250",
-	"Cq9hoRra4MUlD7aYHcSfwn3rkfd4z22QkFeX25s5c1QTljXopfaH5nQJKYVsuAPPOAXKtVxBTiUwfkMy",
-	"ltoA1yCUmtvOHoTUmjyxXGlzDd4TrWkwVpjO6BaJfR+xaBvgtNNszRr7363G/iE4u9CmWG61+L+jNX9B",
-	"FZU3TxcNMhfZ7rQerH5qbsBv9JlLavBQ3UDriuMKuhfH/zh+e3V8BIJnq96gfRaaXlpHx6bqc/nLR6uL",
-	"J6LIUtTGJ0YhwpyrdMc1yoO3hLA2I6gXx5fHF/9Ey8KvgP88PT68dJbth8uP7xsN2DWCri8fNbkOLSLv",
-	"k3vrCNwgoSfy/m33pNy7s2+XyiGfPF4yX1LttMrHZCVWsfN73GRbhcsfwRPWlAUQQMlZOQ0CiUjJWpIG",
-	"g0zozd8eLsgeGqtbtCcYakmSa8ZnHyyY76fuarqQNf3hNyaMwozsrezqIfsUHFFi6RvYwfDCKb2hWYOq",
-	"GhL7tn2UV24pVm04aNd3HiBwqj0FS7Uf7CmAXEHo8WB26cZPcr+vZUZv/s6UAdDD5nTvbDEdKccRm4IP",
-	"BWXlxaI8zQUr3SA0hVf7QxASjHXqIsFm3HIuMnNlG3V1UqQzqoNreiJERgl/gsTullzujeMtw9qr+0qo",
-	"6mgPy7Jq+dp1XNXNRw/OLdTiHBTfll3VnpCdEaxLe9+isSvnaU9pswpm0ftCOcf6Gxj6YicqKTobueAU",
-	"uopSwE00uhk3PDSd2srhLrdA6ohm7IY2J6JVDsOH0I+HfQMFPYpl7f7aEi8cBfVZ6tLFo6oATHCXJuGO",
-	"UvOXtl2HSIAPZRVOb7U797Nd0z6fejOIdHR8evLP44vQf79rGrEFbphEbJ+4/7ocYvvsHUohTB/+BpYP",
-	"EBrV+N8Cfl2dp2vMX1LlDjT9FHfYOpt880V27OmrzC015zXKZ55RTUutaWCFfvlngj70bOcUcbecy3Op",
-	"Jg+fv/NL1AZXC1W7fkJQfjsIz6syiTXHD9GkQVEIvHrPVKz2MDu/3cInYPnXXPplAM5FtzCyNQIX3/ty",
-	"dPz29OTD8VEEZx+vvpy9+3J5dfb2lwgufz45xwF2pgiuTt4fn328iqoJB9t91qWDc9ewYGAsGEG3s/h7",
-	"lqQhs1YT7WCsTZNFviUoFwD6AeULzgu3+33R5qDzG4wsIW/hgEuaSNrAkLmkN0wUyv7+T5Kx9CPXLNsd",
-	"J6qc+R6bwo6L2pfcsv1PTM+rI5AsO5t2Rr/uKj3WD11tuY7W5VzR5AsGKQ1yJ0TRv7wCxWac8Rlc09UI",
-	"rinNgWmwU7xxpVJcaF/zNCOMD+6909wONk/8+c6CtJBMry7NSeyWJ5RIKg8LW8Fg/3rn8fOPT1edjZpx",
-	"+MenK+heXB68/ksEx+Y/RkYcp0eXhz2YSrHAM7KUomkIuRQ3zBCzr30y50oEn7JZIbEyCrQslLYh29+W",
-	"uv/b8lr1C5nF2GsieDZlGY0j/4gpVVBZ/U2KlFGe0Lg3gBOtIFbFJLYRe8xosmLUd4To2eIqHJeInMbQ",
-	"VTlJaF/RnEhzyWO1V6ySPIYuXg89SDLCFjCThGs15q6aayQpSWPomv+A4PSFAoMwn73CU1s0iIVKRpn2",
-	"rQEWvcgXhI2WkmmzhTwjCR1zjGbj5bcxod2Vh+WIpAvGY4wey5WeMz6L0Diz2qY/dG8AxySZj7ktcGOC",
-	"Y4cOl2Fgjo8RbU5pqt4E4WSED8kw/qwx4K6K6ZQlVA3AcM6Yx/0+KfQczYQYuraObUqKTJvXy31CSm/i",
-	"HnABWlxTjqRNaZkfgZyFJiPSX0Xlc61z6/ZifCo2GQvFWD+V7Ib67A5X8sb4bACH/iFTQFzVPBDlcybA",
-	"pThYjxAmM/vYuiEaKYrZ3N9yEZRJLPhaEPo3JFzeUNAV0l+de9VF1xuMOQZkbD5Ta9cFBd24reWDzWDw",
-	"idbLuVB0zMtiQGbIywgKm7gAr4cvLanFF8Y87x9ONZWGymkieKp6b4DA6yEa9WYoU6DIFGuhrTm/RPyW",
-	"Fky81gUlHoz5mB8jmVVUNSk0gtBsm1ocKyBg0epwj8ZkXMmduLdZcD3msuDK7T8ksREQWDBEbwQLkpmr",
-	"hKYR0NvciEBzmglJsxUKV5QujtwqR8ZwPxpz4n7xdb945/pjGHvYMAW8Gr6MYCL03O3k06dPfbNlI9oS",
-	"oukI/o7HiA1iPLONOVZbCp6tkH8CYdAlXBjTuhxrWNsT6KvhKyuUUAgo/w7OYzPvFc2mb8Z8DROWonDD",
-	"VpoaaUeyjEpEkTFNfyHTawLWoQFBMakCepvMCZ9R6NqS06hWPe1qCiNwJYXgrsCeWXLMLS9OKs45VCue",
-	"HJ6flOQMRMOve6lI1B4xv5GcDVZkkX3uNjx0eSEZSyhXqMi4ljnvT66C8GPHC5VO1LmhUllJMBzsD4ao",
-	"AOeUk5x1Rp2Xg+HgpW0LMce7bo/kbI/eunSam/09O9OetepQaxHWuChJwWjSYQ+LY/c2Tlu1XWrRGKoh",
-	"e2s9jO4+hw18WsM6tR4/YTOeznrHnYPhfvskbtxaBx1zs6Oovv/FqodMpUTgqUP1wWnB7jYzNlvz7/7a",
-	"6nw2UFA+D6dzbui+StPrWkKl6QuFtZ5vrCAiChCP6+jrmVuDzFS1Tgd1HhxcaJYxvdozpjN3ZUAz2oDq",
-	"Uz9gA7zDJ+tj5ApGm/rxmP0N1qFcA9KVla5Y1c0UFHlwbHfKhnMb3YRtPfhFOeKHnNwsvxoYmnw9fPkd",
-	"1vsgNBigrN5AbAt1Y1BkpWA5Z8kcUpob24snK+fxvh8p/iJWlZovxTWV7ubZiqab/T3kiL00+30LaSpd",
-	"FVyrTQm0mSix1lDAF0i7pB01cGme2I4gLvuf/V5QjIE56esL3SuQt5cljMdmqgY/hpV3z0RWa0XtDei+",
-	"cv0VqhYJIkup0ja3d/B8srBN1rn2FKohAQLhYHQatKWsIr+BSlQzBa9JPb9QE1XtfWXp3Z5rlBDedJtw",
-	"cssobdjBNvLDhNSg10XkNWdutlc2ZjC2VdUVzVqwr4Z/i6xBExgD2e9+XL9PsiyGjJIbtEF6A3DtIYxl",
-	"zFzSMVglBe1hY+PYJi5e0zWjbEauMV78/kmG/A1V+w5jUjkYl0cZmQ1avaPObW4XQYeDh974tUaM34n+",
-	"m2j/qOqOEbuWI6yGzR9A/rZRiuvwEnKmd3rYJPugL8nuRG5f2k7jvl/QNaW5Qi3dpl+zFBO+7RSG0Iwd",
-	"rL357knKcainyjF3ZDmANTnTwEQVNXatVu6IMqUZxYJcAxjVezPm1SZKNrBp8axMxbeXlbFuFMyJXBgr",
-	"ypgiAXLrcPWzbiF827LlGen+4DvRve89Uyf7Ev4/gOovKU/XyH1CkmtD7Ggo+lZK/sbdQvOMG3p19fmt",
-	"6sJJOeoZpU+VpNGABPwRMnpDMxUZM/Hyl4/PCHn0xT3c8rC7FFN3217+8jGAfgXqZgzsfVXXxV0rHn5y",
-	"uWrPjwKb3tKs/KgKD39g8Btp2w78DUHU0F3XJhi199V9unJbcwRXxVxH+GWI8JqF/zS4Xst9bGrH+0ch",
-	"NeBi+UPkrHXolXlmbk9iCgSzjrvoMnBXK5sCp8ve/Rwftq1RW+Xuh9rIZrpds7KqAOLjm0I/p4650V2n",
-	"Aftn38emeqSUKU0uW8w4EYUunU0B8utYrhGAcyttw/yZTBtt8yaU1+uWdsZy1DxbGXd+QDPtqt9Wc+fr",
-	"kfU+O0+0q5u9oUHhrDHs0P2si+Q6skOYgpwoZEEmXQHrmPvyPBCy7PeysCWdhENs7HF5NSc8BjITA7gs",
-	"krkx5piyjhrnCC9j4wobI04zNptr6BIOjKf01nW6WfQiDLqhdWpesZnZeMUEZwkqdJshWqAUrwBa0rPL",
-	"K19PdNyE4yeMG+BM/4UgjSoHZwXF0sLwgMkEnxkbdiZ8TwaG7j6caGysbhu6YBw1R1ck7EFsTICfBKSF",
-	"i8p0478NVRxB/Hph/nd//nK4iHtRAP5/USnaAVHiphkYndeLZjJdL2yqSGm94Q8eD8uSdJsbyr3yd3yj",
-	"mWG2Fg+ub2e/PyGKppAbO9DRR9dn/O9Hw+EQ/9+Yg4geHHcLiv2LOrOOgBRLwJzxXtuufXuGTajtY/2q",
-	"LSHYH+L/BUUF+01Zli2Mb1s/NCxxMKyvcc/8z3l9VE04WrQGA6g/3p1xaNFeyo3IqArlHRdVbf4xgcjS",
-	"wrY4RBC0KLtfzJoyRmxg1cp0FKiSmmsr8gm6XFSBQxQCA8B+GkansTLFcZqVnV4+jnlp5ODvtry9DCh4",
-	"jxp6Hok9TlkF8xpc6BhEhp0R7O/KOiPG3I/DJHK7RvlKBHOxRGksprpsBEzUtZe/awE3M3F5lT4vUZYN",
-	"sxrJ0h7xB+iw93dB2ZHONmKb614S1DaRRDZj/HBBc6cpk/ZvW5QRD3wwEenK+5mU684qlS8lcJH0hs9v",
-	"jAAvyDf1qW2VJ6RsOqUS+8Zhu2hmKHtaGAGOI14dHAygDIZf01xjzPzgFcxFIZX1zFkmZS4EXix8Xzx6",
-	"SxI95qid4BgFXV8UB7fY+whyab8aI0Vh2YsnNII5yaZAlmRlWcZco1EZgy97KI151UTpTXX/YwaH2xRO",
-	"q8yrZg7X2kOJBbULe7do07Gb+CcIFP//QPUzB6p348OvzsC7axX5VlVcEqbfCflfmsoF4ySLS92PoFYI",
-	"ucgy28PRMVQiFhQ9wEoI7I1e5Y8yZTt4YGZS1JjRa1QelNgMIzbexc1Uz7bZ9rxuJ/RxFryExjw2ypYo",
-	"dAyYroPtY8zgGPHX/0SYjl0SSRBdtcxoDoozYR6OSyBJxGLBNCpcY47O7nJtd1XZLz15jRnzWQRcc7H0",
-	"HcF9Rs2UcabmLgkJmcdArolbfqK6hVUaHExPYac3WFse26NSTNYzgcuGQogVoqEEvW9BVL7pENqmkToC",
-	"q2mMPs/ab6Ox8nkrvcZ4w1sK1cIi1ykEIyBr1sjr4XCB9sjLodq0Q2y00GsT8euhittNEweFFsPk5VB9",
-	"ZzeJk3nNyoQtn6h/h6rilHskQjyCiky2kEfFk+UYxIYkfMxFocvbOK0JCsfaSys/eJCX2UwhUQn6Blq5",
-	"+8Pp8eWda0BqhASWdkROlYrAdd0BWxKB0PE9Wx8m3vds3m67wuW/3gTdg+FBz+h0Rsvjgvc9bN2mRlWj",
-	"p4Kngqq1POKuxDZLyn5EI8GWThFI22jJNw8TyXVvDdcoVqsKDDiEcmEn5J0VYAOEh3AwPPD6B5oKC6Zc",
-	"ULSadMmyDCYUytqgEX5tzzlaMjrVQfQdsxPTMZ+Q5HoAJ7yeTDv3sxj7wCmQQWMun//qosRqznKbZE2w",
-	"V5tNlPTJAW/MtYaQ8B2/wjjugqQ0ChdMjNaphYCMaNoAttptaiFuXWDYCdhwn1NX4yof2EL6y9XZ2ZfT",
-	"w6vj2NOVbfJiNGySWhS67nQCMkokR3nKKifVVkU9Wsv/dJ2eZam9B4fcUN+/QVnfqnM3Kaa4he9+2z5G",
-	"5X2mmPXaJ9wabgpX9WYvS2NsSDAGRldI5Pvebh8y3P6twT+WPv3WsXtjg0ZpTF7DZrAmH+8RzD7Jbau7",
-	"/twP+reI0YTds/7HhWdsT0KbPelvNvttzXUrq8RsDd9BL552t9onf2uVIb7yPpmLDP1UNMMqAm9m+04H",
-	"TqJabzt65bq+kVA05mWrolK4Xv7y0R3FKBQR+P5CaH25BkNVDRJ2CbL1Ku4TVC8U3DC6HBnhXB3M5QcB",
-	"F2UJQZOYNRRwEcLj34K811sRbdOyXygI4AZd9Kq4lMkf4M2r4uLhrprJuyX67DWY7QLtshz1b4HyWqOd",
-	"e/BdAui7Yfux6S7lRpsJINB26yTgehRsp4BPftAzoiUsxW/LAikm5aMf4T+3ARQHsdpu6rnf0PUlYLZ0",
-	"VoWJICXAP7sv/drmWVlmLJfqi7tlI4Wvf3J+0MFEpKv/2CtkdtdeVuT6T5xVU9yT0m+zS237hxcKk1Vb",
-	"O4yMIJUidxaAgskKmG79wnnVuuRhX2ZvKV9nyu/C9qvGUryNtRmHj5zd+hDRoDPiRZZt7CksRv+GrV3W",
-	"i3shvtmP7LfrXTX2z+8P3/Yvfz7EeuYpsHRQrozYrD6Azym25rT0Ygz4qZCBv60NuAYMRBeSPuggn58n",
-	"i2ytf8XuSWRrueW+OQt0CV/Bwe2tT0vAoKj1EFkR/Gp/2NYBO6FmEufOdd+mcGGggG+xwtW1uFoXKGuz",
-	"YjWvTZk2lryMXINvPa83qyrd1q68Z9NfhGnhEX4euLKuw129UFDIrDSrajFcksxhQXSCJQsuwVwFc8VY",
-	"5E78F1FdyWruclYuNeEpkSl4iT7mKqdJmZwE3bji2ziCeINjwocl9cUjpP3YuzfGvJkB4g0OiAPXAdL+",
-	"CyNX8Ju6U00lxLbNQdxDB793wbjqaueQci0PYjtBHLnuBigz0GsNhy1UhMEMVSQJVbZG3VaC4GdkMSym",
-	"Eeu4RXpr6Z2RDDOsxXSKx/2NYdK10ekJpMaonqzG3NFRz1a1hEB1iR5eyEalNVDSrBY1OWu2/2p/aJ30",
-	"Y57aShjnXFSRp1+1QUYDRwyLQqGLDL9EDd3NL1Ebih1zXxjt94rfp+4zjtclja1hgXNZE1qJ7AZruwnk",
-	"kt0QTSPIhMgx/VxIY39c9zORkGzM3Vfoy8U3lnEz+D7uTaFH3yLjocKL3pJF3tSY84pmmXPkibxqznZ/",
-	"06LPrlscthJQoz3sqzlw62CjTeStvbKo+G7XDLrG76PvJEj3n1qMB11MmnLwLZ1NbCmEZTzkRFVWl1md",
-	"Ys2zdCqqz1tuV/AiiNd11L2vZUetOywt/BEOqVYN3EPEqN9lr0MtQqGvmvXABnU8PKqFlaHETX3vCJ+H",
-	"rFGjileN16uh6R+gPn/kysPoTVl1h3E6cwv7Wz8qHRjukZHzROKXqWdCa8rblOm2UolW6Dy58bKL4fID",
-	"AH/GaaPVUtkp6IJCLm43VR6U8fGpbH139/ke8t6r8LyLEXpUjf6GTW3o8ocuNoxaAyZJBeTX9f1nXg97",
-	"9rNv7ko5GDaHkDO2YC0B5NdhAuXrH5pA2dRQsLXQ2QPjR3m66vpxtZ/G9Mma2foooRtQ5d7XqqvjHfqE",
-	"+ZZy53dWEXRv2LiD1Rv8x08rWVdFPNcMFmtndJmuqknHPNQisW1PuYj9co77NL1VFEuzZg1yUZDvtaVe",
-	"05xxvTnkt7FbQySu1izzKZ2FB8/FIk3s4dqLWpz5JmtYD6LmQups9SOrQh2BuNpeLpZlOJnTZc1ufRyX",
-	"SKGJpv2qSV0zU2DPPIjbuunF0EXbCas5velk81LLI5Qm31KMeWl5qiBf2pzIOVDKMHuG7dNcxn3AZgnh",
-	"oJZMJ/i5j4wyVUjayAp4wHpjwm+5DJ9fnLcr7Vc1IG3ayd+fTn9iN3TTKWOJ09v1ZS/GJvK8Kx9/rcUf",
-	"FMoc96SKfgQPy4hf8Cz0kgeP6+VbwQ/2TMGDcmvBM9+a5e7z3f8LAAD//w==",
+	"7H15c9s4k/dXQXGfqsjvQ8mSjxxyzR+exJnxjGN7fTyp3VHeECIhCWMK4ACgZU3K330LDYAERepwEmcu",
+	"b+3uOCJudDe6G41ffwpiPs04I0zJoP8pmBCcEAF/HidkmnFFmLogWYrnJNG/JkTGgmaKchb0g0iJnERo",
+	"NiEMqQmVCDM5IwLpv5CAaoiPEGaIYJFSIpAgv+VEKjSjaoLUhCCJpwTdkHknCAMZT8gU624Iy6dB/5dA",
+	"tx98CAM1z0jQD6QSlI2D+/swuCBKzA9Hioj6sC5JzFkikeJohqlCQzLigiChq1A2rnY1pYxOdW+9ohvK",
+	"FBkTEdzrjjIs8JSoxVWJ5z+Teb3rQxSnlDDVjidcEoZyRn/LYYKohdH19fEbszhjzhMUTziNyVaIeu2d",
+	"/X0UT7DAse5Jj5Dc4WmW6uHsj7rxi+FL0n6Z7L1o78UvSfsV3n/R7sYvR7ujLn6e7PSCMKC6f7OBQRgw",
+	"PNV1vfG29YD9mdcX9UwkRBw3bPQhQ1x/eyYRTUKEJexdLAhWxG46SRBVqBVx00a0VZ1Et/fqxc5oj7T3",
+	"413cfjHc6bVfJXukvTN6jl/G3WEv2d13k8iwmpRTsA0GYaCJhwpNiJou/KmMuJhiFfSDPKe65NKp/XdO",
+	"xPyPnt9vMIivPMFzPCb1ifXaQyxJgjI8Jojl0yERqIUVmnKpUC/sdrvwf0hypCZYmXJ3SNLfCZIKz4GR",
+	"+QzFPGeqOuVe82x0CxUyS8gI56mCClN8Z5mtC/8Trma/MLikvzfM6liRqUQZETDeyqh2us3D0jNqHpau",
+	"4Y9r7Zjek+GE85tGPkEz8xHJfFh8KKmKKtlMVTPX5iJd7Q5fkZejLm4/j3tJe4/sjNov8Ythez/Zi3eH",
+	"O7g36pJmvima/CLCujeViVTf84QSEIKvYQbAUfqfMWf6mNB/4ixLaYz1pLd/lXpJPpVz+RTEuRBaFAX9",
+	"4PryTRAGcS4VnxqZEzx/8erVbrz7sv2yu/+qvZe8HLZf7j9/0e7t7+3sP+/uv9wjMFW9+UH/l0/Bbzlm",
+	"iqp50N8JA3mTa9H/83VbC8OcUXUuaKzp9FXn1av70C/e6+z7FXaqFfY6O/cfwkBOaJZRNj5MEkEkTByb",
+	"P08oI72gH5xQFvOUhei5Zu0Ymg4Oc6ko0//WLCPMXA+DMMi4VDh9zRO9vi9evuj2gJrKrfiXIKOgH/zX",
+	"dnkmb5uvcttb8guzHeXelBtrfpEZZ9Ls1Pc4ccWXb1Qm+DAl03+7DdtsROemlhlGlQuuJqQ46KlElN3i",
+	"lCZ9FBEhuJAR0hQqEbklYo6GWEsne8aGyBxgiAs05MkcjShJE4QV4iwmA9aKcsH6IDDlXPbtyPvQPkwm",
+	"2gp1XS29oT6ViHGFfro8OzUCLsYMDfXwcGIYEs2wHLCZoEoRhpZ0MMWpZhSStHWrXifRwgEb6R6nVErK",
+	"xlCG8wFLORsva5l69W/IPNrqDFhwHwavORulNP7D9i22/UtPVVNabvERmumFpMpuYwvbw9Ms8ARLRFhC",
+	"tMBDiV7mlChFBMKpXvS51QtJopcnoTLGIiHJVkdP+i0XQ5okhH3rWSt+QxhKcXxjTn6eEYGt6JYxzwhq",
+	"Re02ztUE/TpTEeIsnRsiwMjJMITljUQjLuz6yAHDjKsJEUWRZ1Lvbuir2e/fv28f5mpCmNIzbDjs3uv1",
+	"xwVRwXD6KPqeYAEKNU6n3w0CR1iDIETAZt8NAspkPhrRWCukH6Ge/gp/fDcIOp3OIIg6K1VCvVrHTBHB",
+	"cHqkW/3jyDFPE2DlIUG6mZQokhxoKqQSSTzSe2g0fNSqGhc1FjW0dsrVW56z5FvO6L0mDOVNy3BQwokR",
+	"U+SOSoVa3FhQNeJxYodKlAkeE1lWHTCRMzNnIm5pTAwzGiVjgaZRS1GVEhSdcgXFSYImRJBC9sAxY06c",
+	"ZIMDfrNlqTTasDaHcUwy2FOzc2MMokQqLBRJOlWuKY3Ttm+dNvVva2032LP3YXDCzWTqbKepz9kE1xcn",
+	"IYq2cUa3b3vbhtW2P1m9/R54aBMNS9C2ICOiVSDSpGqBFj9POU6uOD/Bwij035Ld3JmZ6s5BoDPUQ+/o",
+	"98AyrvI3HNQhmyPDBiNM01wQUKMxQxdvX6NXe/svkO0SJTzOp4QpGOmlYYJrhm8xTfEw/aYreYgSkukz",
+	"kMVz1PKY8plECVZYm2Sh0VEEvyFiSy95wmesUCvMeepYWQsDfeDKAUvplCp9BhsrQuoKhh4RZWiU0vFE",
+	"dRA4RxAe6WM3gn+0wVUSIWlcI2HVATNgNSFZO6i8ZtaxmuebgdW54vwdZnOricpvTdQxTlNYTabtXlFI",
+	"X2noW9tkQms2Zm1xmvKZhPNe/9qGX41V5q8GVuREf2mf85TG82b5AXWBYqNB3u3uxsNcSAV/koPZd+Y3",
+	"uyXm1zXncfgl23DNtALDBf2dfNNT75SjoVFWQM0CIufMnlBaXXbKdYjIXaaFKKj/OEnnSNIxI0mT9tV5",
+	"qB6lN0RLjecv9rsonmiiYOONNSkwMT7CBPSHTqezgep0zew5/a0l0IIFNiNpiswao2GukCCjXJKkD7Rf",
+	"N2FmWCL93QgJjBI6glNLaxm20c2smbYguh1rL+nOFFc4RUIrXuCf/Z0IvtSss8Ms9JJrJvMs41ofeEcS",
+	"iq9gyf+YE1Kra9GiNhRpIXx99bb9suPZ9kCfVS8C1VVwei60UqbArTLCqSRhkHk/LTocPgVTfHdC2FhN",
+	"gv7O/nPwVLl/92oKRehX32mqXqtgfBiVgr2dl2v7KVwdlZrP99ZW9H0ilbq7O00+zlLJ+qXo0w46rK5V",
+	"eWfAh7+SWIFJjVlMUqdn6g6ri81L7/car1gYaFs4lxvpvJem6OL4S6+vbatxyHW3z8MIqPS41Xyol2do",
+	"b6f3AsU8ARdqhrWZrj/9/18O2//74dPu/b+apu777DZYKeuu+1T+sXbFjhWZHrMshyWY4rtjU9P5Zt0/",
+	"i86wEHgOu1J32a3qzBWrkVY5Qzf+sFzJejfLd866ij9v7yr7VeGOfb0StZUmt+4ab6OltmM70rVgoVet",
+	"bC7SBs+Ethq1FD8/u7zqo4lSmQxRzlJtmTq1Fzw/oFLp75rQfCnU3Xu5jtF118Xkmpb6DcHJCfiY6jyt",
+	"aXqamVVZdOVrucVkPjX1asuZFM2S5FBVaD3RiqGiU9JE8MT5SZo3yLBN8zd3oNW+eopOMwE1jn/x7LKt",
+	"aPPBGBl0TBlO0VRrKGOCWvqEfp3yPAGikCiKycf/FyGslKDDXJsbmCUDFtkDt6371Ie71hN4rpA7wbWd",
+	"Q3DStp4/22/fOMaKm2FJWGIdYrU9pc2rdGPuXGu/u6mcjUaSVPeKMvV8Lwgbdt9VOsdCUcdlfr3dnZX1",
+	"rnhG48bhZMaKb9ZBQYNYsgV9+BW81bc4zYnWmUg6MjfsxtelP4aIpFIr0GTAoDltEyPTP2oN53qnjP9H",
+	"ENBUQCdBcsJnTJe9/vfbt2/fbJm1v2uPedtOQSsxnQs8e2eG4066Bm060gYuZeMI5UzRVJvkxsHEhd1f",
+	"aW62nLs32vIcvvZb4f4FFe+CxJqAEsSNJ0vLLBwrkiClVxpFjrw6SfpbB8YVgb9VF/bpDYoDrSLKBqzZ",
+	"AIeaPFdDfue7qSXchZqrCedkk4ToAZvlcqEJdv7g+rH+pDAoJlQPWtALreu2b7EAt59upBRd50Vz5W8X",
+	"ZcPlj2/KLtzuGOlUk83M3m6gFEtVuN1BFZ95X4sxHyA8BCN5NqEpQXaCWmJvJvjUEn5YkOdGTYCyi7zU",
+	"xJM15jZSoJSmvux00jcsBb8n5Wsy3VF3KWBL3l190rjb9upp8zBdxzu37usnbmZ7qMsfae/E61/AutpI",
+	"+i3uiVVy3OW9uSw3zTUtxFtK0qS4EKguAlzZ1QkShFqG1cTJPigXItIZd1AEA/il+6Ejb3IwrGvUZSXk",
+	"evoy/ZcVmsb/I8Gp1j8Wxx5PSHzzsGO21nZpGjhRwW/ggrn0RX5Yp/OsMAl+pFJxMT9yBteivrO5oiII",
+	"tpbxI5g3tgXNiI3TeMdZ5Sw3sSkLx1FCYjrFaeeN+a//tU2nGRcwWwh76Adjqib5sBPz6bac8ExmejLb",
+	"tgkY3ylXdERLh//C3pu7iYeoejfU3B+5jT67eHN08fH12bvzk6OrozdBaH95e3h84v3z9eHp66MT/cuH",
+	"BxF6GDBvBksUyYdYsYLENKPWdbKaIhd6Dj37FVbBb6ycQ+itahMV+DtyQo2F9CUitbLDNaHaKPSahlWE",
+	"tnwxhfj295da0vYG5GI5206MbNh4uSqypOEM+kzbvampBzlXPtOM/yy5pSuRbMMqJCuO2cMpzw3jrKpn",
+	"xJyuI3BMjpeYBGcZYVckJVO4t4GipYWQENH3wxGtC/aZNPZaBMUzLAhTkfOtD5i9NwUtl6qtEGmbjbKc",
+	"JGg4t/pt5ap4glmSgvINfeumLRfLDjoExXDARuV1k2UGF1wLo5BoRgRBNyRTFbuu3No8Sx7GQku9ZhUn",
+	"TXHaOEXG36KVvhtfQvnDK5lpqYB4rVuXDWKi+H1DIrQNNXo4Vwgo74b+ceXUIztGP4eh1jlTV1DA6hOp",
+	"FGK1ZU0pI1dOw96I6cuIww0rQExiww540Ymfszy6WW80fnuhN62V62Ecsg/zYPrzr0q9cy6porckRC4Y",
+	"eReNBI4hPiWhY6psEHyc5pLekncuJNdEVxQRuqUf9FsokHZ7Vt5xLLjRcfv3bvtV52P7w78bvemVnV28",
+	"N2VtRsbYrBPj5vJ6YZXMHTYcD5bEn0k0pYwLpJsGf+sfsVibU+BSqvsaNrYRNPl0ips1nD+1le1LSc/K",
+	"OD86fXN8+kMQBueH//Pu6PQqCIPj0/8cnV6dXfxPEAZvr0/eHp+c2C++NaL/Pjq9PLwy1QuzZLVBUj+p",
+	"aqT6I5+hKWZzpxxgQRBliOB4goxEhhumykaWnW7mrq0MfvMqZu6blbcLsmFhb5k3q1Fu0mbl3fZuWNqS",
+	"xWcQ5sMpyqMin8BWUlSNsI3aXVeHIfhPa+WoHloMYZIsIYmJLEctO3ZEWZzmiQtqGFEhlWmDygFTHA0J",
+	"UviGsC2nzUJIuRdtVQQuG9V1+T3SEtLXqpW99lIkeyZRzKdTzBJwskKHra51rdoxb3UaNzIhONGH8hKn",
+	"ruvBdshzdWDeldjuKAyCmS7xGNMyrAwWdkxviUR5trljd4rvDtfPH65zkN24MVGyMA0We0YcnM96sFpk",
+	"EyaxInLAWlG7rWu33WpHerOQube/nNBsqqdE7Wqae4dRno5omsIXG+0KHnzXxIBN8RxlWMKVA2XIo+WK",
+	"jeJtwAxTRdn4LRfN9ClIllIiUQscz0g3ICHKi+GpJkyGqI2Z3jbXllvlGmDduOwjEJZgasEFxRT5qzfi",
+	"YoZFglrRL4PgHM/17F5PsBiTZBCEqPjtDYk1oSSD4EO0dWCIa8B8/gyNDM5ZwpFUNE1RzoqXR37zF2SU",
+	"a+I37V8qHt9ckJRgaVs3a1WcucvcoM2eFs8Z79OSR+qVRV8uMuxB/tfzzDy6CfVNnBiPbb1vYLP5g2ii",
+	"E0vODZ7xh031a1PUoqv49Y+HFz8cBWFwcfT2+rRZ8XoI0WRm3o1O4YVdKIs2eHHxgy1mu+Jfw33rNu/z",
+	"PbdeiHpVbtfjxYnCNG3QS82H5iANeL9Wb/yMEUSYEnN4k2qDRc0FV8eXmqvm7l2pNXlimVT6GFxzW9Ng",
+	"rFCVkhUSex2xKHOtappZGav230uN/UNk7UIbULrK4v+G1vwFkUTcfr3bIH2QbU7rXu8n+gT8Qp+5IHof",
+	"yhNoUXGco9bF0U9Hr6+O3pTx00taIcmlcXTUVZ/Ln6/tO0r/QZYg9hnRZn0UE19yhVW/Qb04ujy6+A9Y",
+	"Fq4H+PPk6PDSWranl9fvGg3YBYKudh82uQ7NRq6Te4sbWCOhr+T9W+1JWTuyL5fKPp98vmS+JMpqlZ8T",
+	"C1l5x7PKTbZSuPwZPGFNUQDeKlkrp0EgYSHoklBFL/66/u3hguyhd3XT5WGNSuD4hrLxqVnm9dRdNuez",
+	"ppt8rcHQjwNfya5uZb8GRxS79AXsoHnhhNyStEFV9Yl91TiKI7cQq8vfQTbVeYDAKcfkdbV0Yl/Ddeut",
+	"0F/NcWtDq7+KVrEQBV7/TuF10cPatHVWGKyEQYm6uAXxXPrOCEsyTgvnC0nQXq+LuHmvae+fdbnZhKcW",
+	"ggkN82RMlKccDDlPCWZfIYh9Sdx6bXozH8NlPbiOTww+rkolNr26V1Wj1S3nCmqxbpEvi+laHnyeYniW",
+	"9W6JnSCtfz9Z8nLObO8zad35B6jrYL+IIODiZJwR1JKEmFdzjc7Nml8oqPTsj3LFSr0hKb0lzeFvpZvy",
+	"IfTj1r6Bgj6LZc34loV7WApq08SGxoclWgFnNjjDTqXipV12CAMBPpRVGLlTdt6Pphy42PH61dWbo5Pj",
+	"/xxd+LcGm4ZMm8X1A6bNL/a/Nl7a/PYWpBCESn8By3sbGlb43yz8ohFBFpi/oMoNaPprnJyLbPIXPT6P",
+	"HFUXcbR6lTsF+odb9445aop/xnBfkG4chG+7szE9ZeP+729dF5XCZUflqL/iBv5VN+68fP6y4FrDCjco",
+	"RZ7f9JEeIT7Mk7Lch4KRkVVawSmuOO39Idwd9pG9Qf345uj1yfHp0ZsQnV1ffTx7+/Hy6uz1zyG6/PH4",
+	"HAqYlkJ0dfzu6Oz6Kiwb7Ky+FShcyJtevG5K/O6Ov5kFzNdGRrAVK+wA58fGp8qjRIDpvprIFC5OFZ5m",
+	"K25YvT19wAsY61Ld/Bhe5m11AwwNz6xgtksSC9KgNWaC3FKeS/P9PzilyTVTNN18T2TR8hoD0ZQLl3e5",
+	"YvjvqZqUU8BpejYCbL/NxOPipMshV7d1NpEk/gg3zgC7giV5vgfgEpSN0Q2Z99ENIRmiCpkmHLIU48o9",
+	"mxtjyjprVQU7gvqMP9ybJc0FVfNLPRMzZAONcZib5yjmX2/d/vz0/iqoo8v89P4KtS4ud/afh+hI/0eL",
+	"o6PkzeXhFhoJPoU50oSAnY8ywW+pwdQzz+f0vGLORnScC3hch5TIpTL377/OVPvX2Y1s5yKNdLv+byOa",
+	"kih0P1EpcyLKf+M8oYTFJNrqoGMlUSTzYWTCLyA8zcKkWRzcLfM+D8rFPCMRaskMx6QtSYaF1p3gwWAk",
+	"4yxCLTj/tlCcYjpFY4GZkgNmHwT2BcFJhFqA6ccZeSaR3jAXisQS8+4U3rppG8VB30y3QvemsD8TVOkh",
+	"ZCmOyYBBaAKIs1qDZlQFVgVOppRFEAog5mpC2TgEm9co8W7SWx10hOPJgJUgXCk1CDTEALJBeAIjJJEH",
+	"XmwArA9OIZhAQfSEQXQjsoM05wyYA0bR1ldkwIYssqmuXowTJeQ22kKMW6g7TdqEFMEuwFlgiQP9lVQ+",
+	"USozPkzKRrzOWCDG2omgt8SF6thXk5SNO8jh6gKEkQVeQFi6ABhk41WMew8i012ghCYawfPxxB2oISoi",
+	"kqCaF8ehSbg4DAE+zZ7S2+WZutUZMLhdM8FpS+GjJGpFy0BETDiKi5qfTbgkA1a8J7UYTgXm2n5315Ba",
+	"FYGpZfF+tg4QRvtd8JXoojUYuxns73IYu86ADdgRkFlJVcPcAMzpYROzxxLhCv6OsdGjUu5EW/U3+4An",
+	"Z7EfKyTWL6EIw02QewpyK/1D3V44YNh+cU/Hm1EX97q7IRpyNbEjWUT56SMD3hPpjXHMNmDwYJezdA78",
+	"4wmDVh1UryTQve6eEUogBKSrA+2YZxSSpKODAVvYCUNRMGAjTQvMKdgibfH/jEc3GBk/kY/SJxG5iyeY",
+	"jQlqmVfLYeUBvn2WGiL7KhXZI3BLdzlghheHJeccyjmLD8+PC3JGWKFfthMey22sv+GMduZ4mn5oNfxo",
+	"g3xSGhMmQZGxUMLvjq+ss8tIBNnf3uYZYZLnIiYdLsbbtpLc1mXLe+cCTSkIg1sipJEa3U6v0wW9PCMM",
+	"ZzToB7udbmfXoJBM4FwEtD1yZ+OoStg9Y1iDhsONJ78gG0AR9iBTjmztoIrivkS7KItsL6C833/wQZCX",
+	"3udVcJJ9xN5gEZZ3p9tb3ogttwCYGAZ73e76Sh7gL1TZoJ8KLBhU2l1fqURqhRp762sUeJu6Qm+DLhah",
+	"EKHe/ibzaUCJ0pV3djap7CN2Qa1X62stAtzdh8H+JrtVhVaFWhssTAO4ITgdLZ752nUtAK5KfRSYwtdE",
+	"rUFlFSNt0DV/dxpQ8AEgs118XnCuRWgZvmtBEEnyTMIb8ANzpmGJFkA1DXdvaQUEj2XZTwDqMxTOFU2p",
+	"mm+nWuewzwPHpEESnLgCNe7rfjVUU/uQvAkEUo+vs7jKlUW6Mgc1YExQifLMm7adZcO8tZpLV078oijx",
+	"h8xcdz/veOT8yP2dcgV43vMDFJkH/BGSeC7RbELjiY/FaRyF6zfF6XSytBgBqNMqMSu36ba3DRyxnaS/",
+	"rSBNqUr4B1k/oOoBVAvwJg44wQbzyY4N/wZwlKiaQ6CxzJJkFA6Yo9yU5Q+aBgPd0L+abOK1R+y5gZdZ",
+	"Ww4SQJgD+JEIeQHUYwnuXxUihqcJkcq8Muj83Q7nf/aJt+xEOzS5UeyzbPc0uiEYDihRm0TgijF+gBr7",
+	"gpXKWeWkc902SZLtTzS537ZQPb7y2wA6a7ox2VtSKhUxuUc8tKXQGd5MD69E5G/5WZuMA2yv+yo0/hDP",
+	"l5D+5sq12zhNI5QSfAsujK0OsgBFlI3hkccYU4aMjQPutIn+ADBizlDWpczrDKlt4oV0ASWAFIoxs2tc",
+	"TKWvB2jMlqqEtaPwMHbWyFiL0KvnBjtk8Hj75tfMwRFVfuUASGSBe0PjFwJAKS0WbZk8p0lRArsN2UA+",
+	"97v9XnNiF7o6o8uiLP42srNJbr4pkaUiC9dFK3T4txOd3Q1EZ5HZ448zhJ4EfIOAN/BzFjevkrnE3gOY",
+	"R4Qe2tvmgttUWi23HQrjDSGZyRRlnpfRBB60mSYgrYzDzp5hWYhJe+o4STtgVtR20IL20nAwlBK2ZRxV",
+	"VtAmJCUAOKIXRm4dDFg5iEK0m2d/tHhqaJRuKnXLEyymKZGygw59tq+uq2t1hTA3QHh/aVnefSRZvvON",
+	"ZLnDIqyK8oJyniT5kyT/00jyS8KSBRE+xPGNFuBwH+BAV52tu0KOU6ZlsMXUWmrKHxelHupp/vOYwWXc",
+	"dgP3w0eUkluSyhAN5/AOqEUZGs6VjZXYerKD/16eX61XPNzxWzWTJdANH1kz+PLna0c9XgYakxMitu9O",
+	"HTOWnNfMkNuf5E1+v5Qtf7DPjYLHZhn7QqHZayRLvnlijyf2cIKUj0CJv/z5egnB146RUsF0GU4blEnz",
+	"Ume5Nvn1cKv0pCwcWJXtLn22q9yYbp4l1nv+tLPf3ThF6uIDw6b8qH8WYYAYn3WeLnWfNOBH04BNRE0x",
+	"hPIkxkZ3g4tWa8jTEWJktrX+8PVBgOVKjfi0UvKhWnElWfujar01AOIG3j17uux5OsUr7PXO3f4YjK0h",
+	"z1UR6+BxUZVdKpxkoxpWsdCZSBqvhktVYNOE6Q3XvFX8nY2zwYd+9/77g8aU+y4Q/wEJYks0+ZpPTx/g",
+	"Ud+E49nQPIsKd0s8WDisbX+hBV4e34RFksEMSxCJVFh4tgFz4FOIiwLNeGoAyzBDEU8TIq4mmEUIj3kH",
+	"XebxBGFw+kG4gY0MLB4LSEg2YlJwQlJsyhJyZy2h6VYIUchw36arGNwB0AS9uXj4c8U6WzyE5hXOQdUq",
+	"F7hgE1tr8YFtfV0hvXQELX0HSxyWYTvlqhb+ZrdQKWdjIvTKOARSCkEs0NCAkVsb20lNgk0LieeWvIMO",
+	"0Q8cJbnLSBy96sooRNH+VP//3mS3O422Qm87fieCLyxMsD9dQnnF1jWvjanYQNuLqD4lpS2iXcNsAZNH",
+	"Vf2/O71ut93ttbu9q263D//7v8t40LT5PTTZzIYrobX+Qs6lEs91iW6c4TF5OlufzlbfgWTKhVo3LfSv",
+	"tW6jWrigF1tYgNeOm94ImVB6c2jBiSGIPt5D99Kd8TJUHKRaBwEcrlaijZC0ssIcDu4AGLDC/QXfDTpl",
+	"EffngiAgWASb6RQgNvsuXzPiKQCbmu/S3LUNmCsHaAymj/0yxfOEz+C44SNVZA/D8sYdMAth07rhQuV4",
+	"XEFQ4N03p2uGr50nzv7LWZ3rUaA3ZNRaiP/iXSQ4dYDH6s9i0AXJrG2LiyTIlXTn6IbMi8hO+GHIk7m7",
+	"h5Y2O5WQDtTEPj4pelLti+LGGlSmg2rT9bTJLmuwzWhsSuzt7HRQ8X7khmQKnpns7KEJz4U0N/dGylH7",
+	"aiSfOs86ucOxGjDQX6GMRC0HCobuAPsdZYLGZCs06ZYhtUdMQjTB6QjhGZ4bmaMVq7B4tlJgyA9YCSJ/",
+	"UGqE8OipMYuzhTaWfEpMxy5somnaA3ZY3RqpJRVO0RBb3ERZeTNkRg4lrShl7o5hqkksMsiMUaNk8x5i",
+	"PD0EefIZPj0E+eMegmwm/z/Zx/z3S3U1Y7TOMFVvufhOETGlDKdRYYVisE9RxtPU5E6ygjzmUwKRSZJz",
+	"yIRaPvWn0iBng0cjbMR5aGGralGIjnWhV1Sa/PbFGWMadDGtoD0OWKTNOJ6rCMHLSoBt14UjYO/2e0xV",
+	"ZN/7ea8XzCGgJwotwZNJ+9Yv5tMpVWCZDxgEYRV9Wx0zTingkxvbHZ4ecnTD+Mzl/3SPH0eUUTmx70VB",
+	"aOuVaxKmPxD1eZLUunSDJseO275+cd5WURgKZH5YZqxQsZYOy7+oaXeoapO7DpbY4ZaMKha4w9goqn7Y",
+	"wGFQocoIFHBDh4qbLbT6eh/hBe/Hfrc7Bf/HblfW/R4m/top+9F+1x105RR7XbnsQYdZqiWekF2o9y1D",
+	"hu1B2Kz7GwCfoJLwuuSPNXIg6qOSllbQUMmJRRnYHYHZgPFcFbpfUhEPlqFnRmow7+F8M8WExdI30M79",
+	"k6vjydVRoCPAyaHFMQAuhdZYCpHNK4AMJBFQpMtK97CDdNuAWSw3qQ4dOENrp7uzpVVqbccxztqOnu2g",
+	"+mUqi5wlnMgFcI2WgEQS0iQnjyFpRYiESSUhy6CgrQX+ggOsREBCh6jo2B6n1lFiQoQP0U53x1kY4E2Z",
+	"UmnDostGZzRN0ZCgAhGsj8acJ9bZnpKR8t6UwJP9ZMCGOL7poGNWRZiYuFYQljfWRPRSjzhQCBsnLic0",
+	"M8gjGLLRGPQA9+TlQCsQsBIup4kfyT3FCQn9DmNtVyrOUYoVaVi2it5iVtxcg0CuQy3xrEEalSAZZqU/",
+	"Xp2dfTw5vDqKHF0ZGHttQ+PEbKHNv8NRSrBgcKbR8qJipSkeLoAi2FyWorDPvUnWDPQvMMdXWtVNFiIM",
+	"4cv1ms8xJh8pmNtMyXF103Fr0bqMBpIzYBc8h3dpmpG3Fk7hhtVeNgZbq5yvKmr87c69pzDxv6/p+trK",
+	"+8YcZILgeKLlLFo4INeczO59yMqr/3NX6M8bOONnfXmKmXlSdtdzEygmBlHB6Yh81OQZKlikwjhe3o7l",
+	"d3jvnf5XBLAVmtmEp3ApRlIAqXIuaYdPbnUTE6sAV4Atl3QkHLAirUmhplz+fG2nolXzELlcJOAxsslI",
+	"Sog7yChi4NCA2bl4JtEtJbO+VnPKidm3dojxAqGqSWHRXHfhr8efV04s5iJZZfg/k8hbDNSCawX7Tv5J",
+	"iPwjrhDLOGmfEprlxJIgVWdUrT5iL4tSf17eqaQsWcM4xayf2Obp7K2FgxfE0cxJniejyksW6341K713",
+	"hf66jx997PZlrzfyYfGTbA5DemK2fyASkGWRRfrwEaJQy6GcGnRo6T+1KFgMXn1Z52yM03SIY8N4MJoi",
+	"GcKnf9nwgs6QJ/P/2s5Fer8aWEKQmNBbIhD2kFPhLmNoAFIlHTOsckFCg2E0RxadtVPTPG0mjLNySGug",
+	"GAz6hElE8UwCmMXSXCd9lAieWf+gNKPruGst41Xybu2KJCoPQlAIlyC+U+lGYfJ1A3ptiChD14zeuaC6",
+	"taPxkdu/YFCXVSRsFN32QoNBYaHLf3x3+Lp9+eMhgH+PEE06Rc9AFyWQBSOQlNRQnp7PiAtzQbpyIgVN",
+	"PByf4iHP/h4onk1eic1f9i3gEbkEMaiF2Rzt3N25EHUQ5Oa2zqpMve4aZjIX6ozDXa0NAPNEAMBB2zRb",
+	"nQUZtdAqQF8bMJUUKyJCm9pcTaoJs4rAgdUAhsWtEsDHhOj87PKq9MH7Y3wmUS5Sexu5EAyL4wmaYhUD",
+	"XJcFopFeWxHgw2OJfro8Ow0d2nNmXzdcKswSLBLkdIMBkxmJi9cwqBWV/BuFKKrxj/9jQYtRHzghcpcg",
+	"A9bMDlGNHyLvggE44ZkE7AKJ8EgRgSKTISDagoALd1FjgcnttZXNFhCZBqLQJgYA2QFBB+hwCU1BcInM",
+	"45hIA+9uUNBIamDD9SZTFx5H7gz1U4iGi2/4aATT/ZUCkMWIC4RRgueoNZwPmKWqLYPo5i+qxflxwjYs",
+	"PB0FBStekbd6+Hu9romxGLDEoMDZK0gZOmqWNTLqWGKY5hIu0gAhGrVqmOJAvwPmMMXdWHGa8lmbMqBn",
+	"EhmnCbRl/KySp7cAi45RJugtViREKecZQHpwgVLKbtopj3E6YDhJhO7UdV7rxrbg8tk3RQq67BJf8IJ5",
+	"gcFJmtrrPp6V6eLWJzT6sIi5rRvo2H4g4Sjw1naBsb3xW+nKTB/0YLr3tYW6lwCkCXjE0NnQAA8ZxgNO",
+	"lAWyotEtFq6rTnhcJHZercuHKFq0drY/FTm+7gFKdfmBd/8Uj/l0PfVIb7gd6WuLvUizqbh/ustmQ6LB",
+	"gvdp2jCFFjl1g/4N/O7LwAr77zVqVURZJefJ+P27U6VmYkuXBwWcK4QraoXXKdhhcfNhf9JKFBZEKyFj",
+	"rhRhyyzgZWA+SynyqzuBNnEAPRH7P4LYz1izf6d06ID7BNSS5T6dB/lE3xfZRe8/rBHj2yVvbeKffVOW",
+	"/oJBhX89r24ltWpTpoaKP69c1Ccn7z/9IrLqK/Epo+FNcsWV+Vl6mcfQ25/KnMP3EPvAVsC+vzVOAVvD",
+	"BCoZGzK0F4Hl0VzGyC64sowHqkVViUA8YL5HAbKfFZ1IRdMUZSYLs3EaFA6vhZULvTeAKzB+9RwXUxd/",
+	"maSqZ9HwHNF6qrLiMtkK3ZMgT2sBvI8xNfD21Xclr/CLUS/eIe294W7S3ifPR+2X+NWw3Y17yQ7ZHe3h",
+	"/WEzUlslofRy9+o6OJbHjCCtJZGuC06bgttQjsuYCZA4csKFSudPqMBP9vSfDxXYCjCLV874rAiQZ2RW",
+	"8bh/nhQXXGFF2mUu2mahDalxUbQsaW6EWuDnBcBU5+Y1b+mLKRTu6RkfsMJL7isuekb26qd4OJBCllR4",
+	"I1g5BmLMkJxRFU8QvI6gMhekUVTDBKv5h79Ez318FXC5g/Gqskh1n/7Tg+sngfRIAukHekvq94ZGCrnL",
+	"piK3dpMcgs7F7fKLd3vvAhof/C0NZRfZQVvVBMEmowHTpA+3OP3t7d7Oi0630+30+rvdbg9ehZg7iW1g",
+	"XDusxc7h1XcISDih0aD8jMrQ5YH3isnG6HY8BC8TOt9wM+4hkdsA3DIO9qA59tdrt4wZrDfdEKFsGrQB",
+	"yQ3NFaHKDQN1MVcHyx6Lee34AVj1pqpwg6qMDbZt+ziDDY1XYQjrzV8VqXchLFlxnsrQ0AskljWGjYVD",
+	"8No1RN2AmwYZduVcKjKVz6qBMYv+69AdS1R4SvdG0yo4oT4Cl/nRRWibbIg2KfIByvJhSmOvKZfF7/7D",
+	"/f8FAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

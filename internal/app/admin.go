@@ -10,6 +10,7 @@ import (
 
 	"github.com/ordersys/ordersys/api"
 	"github.com/ordersys/ordersys/internal/errs"
+	"github.com/ordersys/ordersys/internal/httpx"
 	"github.com/ordersys/ordersys/internal/messaging"
 )
 
@@ -55,8 +56,12 @@ func (a admin) ListDeadLetters(ctx context.Context, req api.ListDeadLettersReque
 		letters = append(kafka, outbox...)
 		messaging.SortDeadLetters(letters)
 	}
-	out := api.ListDeadLetters200JSONResponse{Items: []api.DeadLetter{}}
-	for _, dl := range letters {
+	// Every letter is read to sort them (they come from several topics and databases); only
+	// the page asked for is sent.
+	page, size := httpx.Paging(req.Params.Page, req.Params.Size)
+	out := api.ListDeadLetters200JSONResponse{Items: []api.DeadLetter{}, Page: page, Size: size, Total: int64(len(letters))}
+	from := min((page-1)*size, len(letters))
+	for _, dl := range letters[from:min(from+size, len(letters))] {
 		out.Items = append(out.Items, deadLetterAPI(dl))
 	}
 	return out, nil

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"cmp"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -8,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordersys/ordersys/internal/asyncapitest"
 	"github.com/ordersys/ordersys/internal/events"
@@ -117,6 +120,14 @@ func TestValidation(t *testing.T) {
 		{"invalid UTF-8", "", replace(`"Austin"`, "\"Aus\xfftin\""), 400, nil},
 		{"a lone surrogate", "", replace(`"Austin"`, `"Aus\ud800tin"`), 400, nil},
 		{"too large", "", `{"customerId":"` + strings.Repeat("a", 1<<20) + `"}`, 413, nil},
+		// Every bad field in one answer: the schema's, and the service's own (a quantity's and a
+		// price's digits) that it checks only on a body the schema accepts.
+		{"every bad field at once", "", `{"customerId":"bob","currency":"USD",
+			"items":[{"sku":"SKU 1","quantity":0,"unitPrice":19.999},{"sku":"SKU-2","quantity":1.0005,"unitPrice":25}],
+			"shippingAddress":{"country":"USA","addressLine1":"Lincoln, 65"}}`, 400,
+			[]string{"customerId", "items[0].quantity", "items[0].sku", "items[0].unitPrice", "items[1].quantity", "shippingAddress.city"}},
+		{"an unknown currency and a bad customer", "", strings.Replace(replace(`"USD"`, `"STX"`), `"67993c38-8059-4d8b-8567-1542560584ee"`, `"bob"`, 1),
+			400, []string{"currency", "customerId"}},
 		{"101 items", "", strings.Replace(valid, `"items":[`, `"items":[`+strings.Repeat(`{"sku":"A","quantity":1,"unitPrice":1},`, 100), 1), 400, []string{"items"}},
 	}
 	for _, c := range cases {
@@ -194,5 +205,120 @@ func TestDocs(t *testing.T) {
 	live := do(t, http.MethodGet, base+"/api/utility/liveness", "", "", nil)
 	if live.status != http.StatusOK {
 		t.Errorf("liveness: %d", live.status)
+	}
+}
+
+// TestCreateAnswersLocation: both create paths answer 201 with the order's URL in Location, a
+// replay too, and the URL reads the order.
+func TestCreateAnswersLocation(t *testing.T) {
+	d := startDev(t)
+	base := "http://" + d.Addr
+	for _, path := range []string{"/api/v1/orders/create", "/api/external/v1/orders/create"} {
+		key := uuid.NewString()
+		body := []byte(orderBody(uuid.NewString(), "SKU-1"))
+		first := do(t, http.MethodPost, base+path, "application/json", key, body)
+		again := do(t, http.MethodPost, base+path, "application/json", key, body)
+		if first.status != http.StatusCreated || again.status != http.StatusCreated {
+			t.Fatalf("POST %s: %d %s, again %d %s", path, first.status, first.body, again.status, again.body)
+		}
+		id := first.json(t)["orderId"].(string)
+		want := "/api/v1/orders/" + id
+		if got := first.header.Get("Location"); got != want {
+			t.Errorf("POST %s: Location %q, want %q", path, got, want)
+		}
+		if got := again.header.Get("Location"); got != want {
+			t.Errorf("POST %s replayed: Location %q, want %q", path, got, want)
+		}
+		if o := do(t, http.MethodGet, base+first.header.Get("Location"), "", "", nil); o.status != http.StatusOK || o.json(t)["orderId"] != id {
+			t.Errorf("GET Location: %d %s", o.status, o.body)
+		}
+	}
+}
+
+// TestMethodNotAllowedSaysAllow: a method the path has no operation for is a 405 problem whose
+// Allow header lists the methods it has.
+func TestMethodNotAllowedSaysAllow(t *testing.T) {
+	d := startDev(t)
+	base := "http://" + d.Addr
+	for _, c := range []struct{ method, path, allow string }{
+		{http.MethodDelete, "/api/v1/orders", "GET"},
+		{http.MethodPut, "/api/v1/orders/create", "POST"},
+		{http.MethodGet, "/api/external/v1/orders/create", "POST"},
+		{http.MethodPatch, "/api/v1/inventory/SKU-1", "GET, PUT"},
+		{http.MethodDelete, "/api/v1/orders/" + uuid.NewString(), "GET"},
+		{http.MethodPost, "/api/v1/admin/dlq", "GET"},
+		{http.MethodPost, "/api/utility/liveness", "GET"},
+	} {
+		r := do(t, c.method, base+c.path, "", "", nil)
+		if r.status != http.StatusMethodNotAllowed || r.header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("%s %s: %d %s %s, want a 405 problem", c.method, c.path, r.status, r.header.Get("Content-Type"), r.body)
+			continue
+		}
+		if got := r.header.Get("Allow"); got != c.allow {
+			t.Errorf("%s %s: Allow %q, want %q", c.method, c.path, got, c.allow)
+		}
+	}
+}
+
+// TestListsPage: the inventory and the dead letters page as the orders do: page and size in,
+// {items, page, size, total} out, the sizes the orders take and no others.
+func TestListsPage(t *testing.T) {
+	d := startDev(t)
+	base := "http://" + d.Addr
+	cl, err := kgo.NewClient(kgo.SeedBrokers(d.KafkaAddr), kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for range 3 {
+		if err := cl.ProduceSync(t.Context(), &kgo.Record{Topic: events.TopicPaymentCommands, Key: []byte("junk"),
+			Value: []byte("{not json")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitDeadLetters(t, base, 3)
+
+	page := func(path string) (items []string, p, size, total float64) {
+		t.Helper()
+		r := do(t, http.MethodGet, base+path, "", "", nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, r.status, r.body)
+		}
+		body := r.json(t)
+		for _, it := range body["items"].([]any) {
+			m := it.(map[string]any)
+			items = append(items, fmt.Sprint(cmp.Or(m["sku"], m["id"])))
+		}
+		return items, body["page"].(float64), body["size"].(float64), body["total"].(float64)
+	}
+	// dev stocks SKU-1 to SKU-20, listed in byte order.
+	if items, p, size, total := page("/api/v1/inventory"); len(items) != 20 || p != 1 || size != 20 || total != 20 || items[1] != "SKU-10" {
+		t.Errorf("inventory, default page: %v page %v size %v total %v", items, p, size, total)
+	}
+	if items, p, size, total := page("/api/v1/inventory?page=2&size=15"); !slices.Equal(items, []string{"SKU-5", "SKU-6", "SKU-7", "SKU-8", "SKU-9"}) ||
+		p != 2 || size != 15 || total != 20 {
+		t.Errorf("inventory, page 2 of 15: %v page %v size %v total %v", items, p, size, total)
+	}
+	if items, _, _, total := page("/api/v1/inventory?page=3&size=15"); len(items) != 0 || total != 20 {
+		t.Errorf("inventory past the end: %v total %v", items, total)
+	}
+	var ids []string
+	for n := 1; n <= 3; n++ {
+		items, p, size, total := page(fmt.Sprintf("/api/v1/admin/dlq?topic=payments.commands.dlq&size=1&page=%d", n))
+		if len(items) != 1 || p != float64(n) || size != 1 || total != 3 {
+			t.Fatalf("dead letters, page %d of 1: %v page %v size %v total %v", n, items, p, size, total)
+		}
+		ids = append(ids, items[0])
+	}
+	if want := []string{"payments.commands.dlq:0:0", "payments.commands.dlq:0:1", "payments.commands.dlq:0:2"}; !slices.Equal(ids, want) {
+		t.Errorf("dead letters paged one at a time: %v, want %v", ids, want)
+	}
+	if items, _, _, total := page("/api/v1/admin/dlq?page=2&size=2"); len(items) != 1 || total != 3 {
+		t.Errorf("every dead letter, page 2 of 2: %v total %v", items, total)
+	}
+	for _, path := range []string{"/api/v1/inventory?size=101", "/api/v1/inventory?page=0", "/api/v1/admin/dlq?size=0", "/api/v1/admin/dlq?page=1000001"} {
+		if r := do(t, http.MethodGet, base+path, "", "", nil); r.status != http.StatusBadRequest {
+			t.Errorf("GET %s: %d %s, want 400", path, r.status, r.body)
+		}
 	}
 }

@@ -179,3 +179,32 @@ func (s *session) sendTo(method, service, base, path string, body any, header ht
 // maxAnswer bounds what the console reads of one API answer (a page of dead letters with their
 // payloads is the largest).
 const maxAnswer = 32 << 20
+
+// listPage is the most items the console asks a list operation for at once (the API's maximum
+// size), and maxListPages how many pages of one list it reads: a list longer than that shows its
+// first maxListPages x listPage items.
+const (
+	listPage     = 100
+	maxListPages = 100
+)
+
+// allPages reads the pages of the list operation at path, one call of fetch each, until a page
+// comes back short (an older server that does not page sends everything in one).
+func allPages[T any](path string, fetch func(path string, out any) error) ([]T, error) {
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	var all []T
+	for page := 1; page <= maxListPages; page++ {
+		var l list[T]
+		if err := fetch(fmt.Sprintf("%s%ssize=%d&page=%d", path, sep, listPage, page), &l); err != nil {
+			return nil, err
+		}
+		all = append(all, l.Items...)
+		if len(l.Items) < listPage {
+			break
+		}
+	}
+	return all, nil
+}

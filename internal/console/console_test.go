@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -91,7 +92,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "GET /api/v1/notifications":
 		problemAnswer(w, http.StatusServiceUnavailable, "Database unavailable")
 	case "GET /api/v1/inventory":
-		answer(`{"items":[{"sku":"SKU-1","available":100.5,"reserved":2},{"sku":"SKU-2","available":0,"reserved":0}]}`)
+		answer(inventoryPage(r.URL.Query()))
 	case "PUT /api/v1/inventory/SKU-2":
 		answer(`{"sku":"SKU-2","available":42,"reserved":0}`)
 	case "GET /api/v1/admin/dlq":
@@ -116,6 +117,25 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		problemAnswer(w, http.StatusNotFound, "Not found")
 	}
+}
+
+// inventoryPage pages, as the API does, 101 SKUs: SKU-1 and SKU-2, then SKU-X003 to SKU-X101, so
+// that the console must read two pages of 100 to show them all.
+func inventoryPage(q url.Values) string {
+	levels := []string{`{"sku":"SKU-1","available":100.5,"reserved":2}`, `{"sku":"SKU-2","available":0,"reserved":0}`}
+	for i := 3; i <= 101; i++ {
+		levels = append(levels, fmt.Sprintf(`{"sku":"SKU-X%03d","available":1,"reserved":0}`, i))
+	}
+	page, size := 1, 20
+	if n, err := strconv.Atoi(q.Get("page")); err == nil {
+		page = n
+	}
+	if n, err := strconv.Atoi(q.Get("size")); err == nil {
+		size = n
+	}
+	from := min((page-1)*size, len(levels))
+	return fmt.Sprintf(`{"items":[%s],"page":%d,"size":%d,"total":%d}`,
+		strings.Join(levels[from:min(from+size, len(levels))], ","), page, size, len(levels))
 }
 
 func problemAnswer(w http.ResponseWriter, status int, title string) {
@@ -201,7 +221,8 @@ var fragments = []struct {
 	{"GET", "/ui/fragments/dlq", nil, []string{`data-dlq-id="payments.commands.dlq:0:0"`, `data-state="replayed"`, "&#34;orderId&#34;: &#34;x&#34;", "plain text"}},
 	{"POST", "/ui/fragments/dlq/replay", url.Values{"id": {"payments.commands.dlq:0:0", "payments.commands.dlq:0:1"}}, []string{"Replayed 2 of 2 selected.", `data-dlq-id=`}},
 	{"POST", "/ui/fragments/dlq/discard", url.Values{"id": {"payments.commands.dlq:0:0"}}, []string{"Discarded 1 of 1 selected.", `data-dlq-id=`}},
-	{"GET", "/ui/fragments/inventory", nil, []string{`data-sku="SKU-1"`, "100.5", `id="stock-form"`}},
+	// The last SKU is on the API's second page of 100.
+	{"GET", "/ui/fragments/inventory", nil, []string{`data-sku="SKU-1"`, "100.5", `id="stock-form"`, `data-sku="SKU-X101"`}},
 	{"POST", "/ui/fragments/inventory", url.Values{"sku": {"SKU-2"}, "available": {"42"}}, []string{"SKU-2: available 42", `data-sku="SKU-1"`}},
 	{"GET", "/ui/fragments/system", nil, []string{`data-process=`, `data-status="ok"`, `id="system-charts"`, `data-service="order"`}},
 }

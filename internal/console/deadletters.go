@@ -63,14 +63,17 @@ func (c *Console) loadDeadLetters(s *session) (dlqView, error) {
 		first error
 		wg    sync.WaitGroup
 	)
-	var all list[deadLetter]
-	if err := s.get(svcOrder, "/api/v1/admin/dlq", &all); err != nil {
+	all, err := allPages[deadLetter]("/api/v1/admin/dlq", func(path string, out any) error {
+		return s.get(svcOrder, path, out)
+	})
+	if err != nil {
 		return v, err
 	}
 	for _, p := range procs[1:] {
 		wg.Go(func() {
-			var more list[deadLetter]
-			err := s.sendTo(http.MethodGet, strings.Join(p.Services, ", "), p.URL, "/api/v1/admin/dlq?topic="+outboxDLQ, nil, nil, &more)
+			more, err := allPages[deadLetter]("/api/v1/admin/dlq?topic="+outboxDLQ, func(path string, out any) error {
+				return s.sendTo(http.MethodGet, strings.Join(p.Services, ", "), p.URL, path, nil, nil, out)
+			})
 			mu.Lock()
 			defer mu.Unlock()
 			switch _, refusal := refused(err); {
@@ -80,7 +83,7 @@ func (c *Console) loadDeadLetters(s *session) (dlqView, error) {
 			case err != nil:
 				v.Unread = append(v.Unread, err.Error())
 			default:
-				all.Items = append(all.Items, more.Items...)
+				all = append(all, more...)
 			}
 		})
 	}
@@ -89,7 +92,7 @@ func (c *Console) loadDeadLetters(s *session) (dlqView, error) {
 		return dlqView{}, first
 	}
 	seen := map[string]bool{}
-	for _, dl := range all.Items {
+	for _, dl := range all {
 		if !seen[dl.ID] {
 			seen[dl.ID] = true
 			v.Letters = append(v.Letters, dl)

@@ -21,12 +21,19 @@ type inventoryView struct {
 }
 
 func (c *Console) inventoryFragment(w http.ResponseWriter, r *http.Request) {
-	var stock list[stockLevel]
-	if err := c.session(r).get(svcInventory, "/api/v1/inventory", &stock); err != nil {
+	stock, err := c.session(r).stock()
+	if err != nil {
 		c.fail(w, r, err, false)
 		return
 	}
-	c.render(w, http.StatusOK, "inventory", inventoryView{Stock: stock.Items})
+	c.render(w, http.StatusOK, "inventory", inventoryView{Stock: stock})
+}
+
+// stock is every SKU's level, read a page at a time.
+func (s *session) stock() ([]stockLevel, error) {
+	return allPages[stockLevel]("/api/v1/inventory", func(path string, out any) error {
+		return s.get(svcInventory, path, out)
+	})
 }
 
 // quantity is what a stock level may be: the API refuses more than 3 fraction digits itself,
@@ -54,11 +61,11 @@ func (c *Console) setStock(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err, true)
 		return
 	}
-	var stock list[stockLevel]
-	if err := s.get(svcInventory, "/api/v1/inventory", &stock); err != nil {
+	stock, err := s.stock()
+	if err != nil {
 		c.fail(w, r, err, true)
 		return
 	}
-	c.render(w, http.StatusOK, "inventory", inventoryView{Stock: stock.Items, SKU: now.SKU, Available: now.Available.String(),
+	c.render(w, http.StatusOK, "inventory", inventoryView{Stock: stock, SKU: now.SKU, Available: now.Available.String(),
 		Flash: now.SKU + ": available " + now.Available.String() + ", reserved " + now.Reserved.String() + "."})
 }

@@ -1,9 +1,11 @@
 package httpx
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"sort"
@@ -13,16 +15,29 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
 	middleware "github.com/oapi-codegen/nethttp-middleware"
 
 	"github.com/ordersys/ordersys/api"
+	"github.com/ordersys/ordersys/internal/errs"
 )
 
+// BodyChecks are what an operation's handler checks in a body beyond its schema (a currency's
+// minor unit, say), by operation ID as the generated code names it (CreateOrder). Each reads the
+// raw body leniently and names the bad fields it can see.
+type BodyChecks map[string]func(body []byte) []errs.FieldError
+
 // Validator checks every request against the OpenAPI document before a handler sees it, and
-// answers violations with a problem document that names each bad field.
-func Validator(spec *openapi3.T) func(http.Handler) http.Handler {
+// answers violations with a problem document that names each bad field. When the schema refuses
+// a body, the operation's BodyChecks run too and their fields join the schema's, so that one
+// answer names every bad field rather than the handler's only once the schema's are fixed.
+func Validator(spec *openapi3.T, checks BodyChecks) func(http.Handler) http.Handler {
 	defineFormats.Do(func() { openapi3.DefineStringFormatValidator("uuid", openapi3.NewRegexpFormatValidator(uuidPattern)) })
 	spec.Servers = nil // validate paths only, whatever host the API is reached on
+	router, err := gorillamux.NewRouter(spec)
+	if err != nil {
+		panic(err) // as the middleware below would: the embedded spec is broken
+	}
 	return middleware.OapiRequestValidatorWithOptions(spec, &middleware.Options{
 		Options: openapi3filter.Options{
 			MultiError:         true,
@@ -32,9 +47,28 @@ func Validator(spec *openapi3.T) func(http.Handler) http.Handler {
 		// exact decimals and must never pass through float64.
 		DiscardValidatedValue: true,
 		ErrorHandlerWithOpts: func(_ context.Context, err error, w http.ResponseWriter, r *http.Request, _ middleware.ErrorHandlerOpts) {
-			WriteProblem(w, problemFor(err, r))
+			p := problemFor(err, r, checks)
+			if p.Status == http.StatusMethodNotAllowed {
+				w.Header().Set("Allow", strings.Join(allowed(router, r), ", "))
+			}
+			WriteProblem(w, p)
 		},
 	})
+}
+
+// allowed lists the methods the spec has an operation for at r's path, as a 405's Allow header
+// must (RFC 9110): the router is asked about each method in turn.
+func allowed(router routers.Router, r *http.Request) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodOptions} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, _, err := router.FindRoute(probe); err == nil {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // uuidPattern accepts any UUID in its canonical text form, whatever its version, as the
@@ -44,7 +78,7 @@ const uuidPattern = `^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 // defineFormats registers formats in kin-openapi's process-wide table, once.
 var defineFormats sync.Once
 
-func problemFor(err error, r *http.Request) api.Problem {
+func problemFor(err error, r *http.Request, checks BodyChecks) api.Problem {
 	var routeErr *routers.RouteError
 	if errors.As(err, &routeErr) {
 		if errors.Is(routeErr, routers.ErrMethodNotAllowed) {
@@ -54,6 +88,7 @@ func problemFor(err error, r *http.Request) api.Problem {
 		return NewProblem(http.StatusNotFound, TypeNotFound, "Not found", fmt.Sprintf("no operation at %s", r.URL.Path))
 	}
 	var fields []api.FieldError
+	var input *openapi3filter.RequestValidationInput // the request refused, with its route
 	for _, e := range flatten(err) {
 		var reqErr *openapi3filter.RequestError
 		if !errors.As(e, &reqErr) {
@@ -64,12 +99,43 @@ func problemFor(err error, r *http.Request) api.Problem {
 		if reqErr.RequestBody != nil && errors.As(reqErr, &parseErr) {
 			return NewProblem(http.StatusBadRequest, TypeMalformed, "The body is not valid JSON", parseErr.Error())
 		}
+		input = cmp.Or(input, reqErr.Input)
 		fields = append(fields, fieldErrors(reqErr)...)
 	}
+	// After the schema's, so that a field both find wrong keeps the schema's message below.
+	fields = append(fields, checkBody(input, checks)...)
 	sort.SliceStable(fields, func(i, j int) bool { return fields[i].Field < fields[j].Field })
 	// One message per field: "more than 0" and "at least 0" about the same quantity say one thing.
 	fields = slices.CompactFunc(fields, func(a, b api.FieldError) bool { return a.Field == b.Field })
 	return ValidationProblem(fields)
+}
+
+// checkBody runs the BodyChecks of the operation of a refused request (input, nil if unknown) on
+// its body as it was sent: whether the schema refused the body or only a parameter, the handler
+// that would have checked the body will not run.
+func checkBody(input *openapi3filter.RequestValidationInput, checks BodyChecks) []api.FieldError {
+	if input == nil || input.Route == nil || input.Route.Operation == nil {
+		return nil
+	}
+	check := checks[input.Route.Operation.OperationID]
+	r := input.Request
+	if check == nil || r == nil || r.GetBody == nil {
+		return nil
+	}
+	rc, err := r.GetBody() // the validator keeps the body it read
+	if err != nil {
+		return nil
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return nil
+	}
+	var out []api.FieldError
+	for _, f := range check(b) {
+		out = append(out, api.FieldError{Field: f.Field, Message: f.Message})
+	}
+	return out
 }
 
 // flatten unwraps the validator's nested MultiErrors into a flat list. It looks at err itself,

@@ -23,17 +23,18 @@ func toAPI(l Level) api.StockLevel {
 	return api.StockLevel{Sku: l.SKU, Available: l.Available, Reserved: l.Reserved}
 }
 
-// ListInventory is GET /api/v1/inventory: every SKU's level, sorted by SKU.
-func (a *API) ListInventory(ctx context.Context, _ api.ListInventoryRequestObject) (api.ListInventoryResponseObject, error) {
-	levels, err := a.svc.Levels(ctx)
+// ListInventory is GET /api/v1/inventory: a page of the SKUs' levels, sorted by SKU.
+func (a *API) ListInventory(ctx context.Context, req api.ListInventoryRequestObject) (api.ListInventoryResponseObject, error) {
+	page, size := httpx.Paging(req.Params.Page, req.Params.Size)
+	levels, total, err := a.svc.Levels(ctx, page, size)
 	if err != nil {
 		return nil, err
 	}
-	items := make([]api.StockLevel, 0, len(levels))
+	out := api.ListInventory200JSONResponse{Items: make([]api.StockLevel, 0, len(levels)), Page: page, Size: size, Total: total}
 	for _, l := range levels {
-		items = append(items, toAPI(l))
+		out.Items = append(out.Items, toAPI(l))
 	}
-	return api.ListInventory200JSONResponse{Items: items}, nil
+	return out, nil
 }
 
 // GetStock is GET /api/v1/inventory/{sku}.

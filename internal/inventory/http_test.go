@@ -40,7 +40,7 @@ func testAPI(t *testing.T, e *env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if body := visit(t, list.VisitListInventoryResponse, http.StatusOK); body != `{"items":[]}` {
+	if body := visit(t, list.VisitListInventoryResponse, http.StatusOK); body != `{"items":[],"page":1,"size":20,"total":0}` {
 		t.Errorf("empty list = %s", body)
 	}
 
@@ -84,6 +84,16 @@ func testAPI(t *testing.T, e *env) {
 	}
 	if !items[0].Available.Equal(d("100.125")) {
 		t.Errorf("SKU-1 available %s, want 100.125", items[0].Available)
+	}
+	// A page of two: the page asked for, its size and the total of every page.
+	two, size := 2, 2
+	list, err = a.ListInventory(ctx, api.ListInventoryRequestObject{Params: api.ListInventoryParams{Page: &two, Size: &size}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := visit(t, list.VisitListInventoryResponse, http.StatusOK); body !=
+		`{"items":[{"available":7.25,"reserved":14.5,"sku":"SKU-2"}],"page":2,"size":2,"total":3}` {
+		t.Errorf("page 2 of size 2 = %s", body)
 	}
 
 	// Unknown SKU: 404 problem.

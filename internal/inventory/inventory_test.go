@@ -2,6 +2,7 @@ package inventory_test
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/google/uuid"
@@ -192,12 +193,33 @@ func testSeed(t *testing.T, e *env) {
 	e.level(t, "SKU-1", "999967", "33")
 	e.level(t, "SKU-2", "999985.5", "14.5")
 	e.level(t, "SKU-3", "7", "0")
-	levels, err := e.svc.Levels(ctx)
+	levels, total, err := e.svc.Levels(ctx, 1, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(levels) != 20 || len(inventory.DemoCatalog) != 20 {
-		t.Fatalf("%d SKUs after seeding the demo catalog of %d", len(levels), len(inventory.DemoCatalog))
+	if len(levels) != 20 || total != 20 || len(inventory.DemoCatalog) != 20 {
+		t.Fatalf("%d SKUs (total %d) after seeding the demo catalog of %d", len(levels), total, len(inventory.DemoCatalog))
+	}
+	// Pages of 7 split the same list, in byte order whatever the database's collation
+	// ("SKU-10" before "SKU-2"; "sku-a" after every "SKU-"), the last page short.
+	if _, err := e.svc.SetAvailable(ctx, "sku-a", d("1")); err != nil {
+		t.Fatal(err)
+	}
+	var paged []string
+	for page := 1; page <= 4; page++ {
+		levels, total, err := e.svc.Levels(ctx, page, 7)
+		if err != nil || total != 21 {
+			t.Fatalf("page %d: total %d, %v", page, total, err)
+		}
+		if want := min(7, 21-7*(page-1)); len(levels) != want {
+			t.Errorf("page %d has %d levels, want %d", page, len(levels), want)
+		}
+		for _, l := range levels {
+			paged = append(paged, l.SKU)
+		}
+	}
+	if !slices.IsSorted(paged) || len(paged) != 21 || paged[1] != "SKU-10" || paged[20] != "sku-a" {
+		t.Errorf("SKUs paged 7 at a time: %v, want all 21 in byte order", paged)
 	}
 	for i := 1; i <= 20; i++ {
 		if q := inventory.DemoCatalog[fmt.Sprintf("SKU-%d", i)]; !q.Equal(decimal.NewFromInt(1_000_000)) {

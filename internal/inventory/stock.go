@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -92,11 +91,17 @@ func (s *Service) Stock(ctx context.Context, sku string) (Level, error) {
 	return Level{SKU: sku, Available: fromMilli(avail), Reserved: fromMilli(reserved)}, nil
 }
 
-// Levels returns the level of every SKU, sorted by SKU.
-func (s *Service) Levels(ctx context.Context) ([]Level, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT sku, available_milli, reserved_milli FROM stock ORDER BY sku`)
+// Levels returns a page of the SKUs' levels, sorted by SKU in byte order (page is 1-based, of
+// size levels), and how many SKUs there are in all.
+func (s *Service) Levels(ctx context.Context, page, size int) ([]Level, int64, error) {
+	var total int64
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM stock`).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count stock: %w", err)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT sku, available_milli, reserved_milli FROM stock`+
+		s.db.InByteOrder("sku")+` LIMIT $1 OFFSET $2`, size, (page-1)*size)
 	if err != nil {
-		return nil, fmt.Errorf("stock: %w", err)
+		return nil, 0, fmt.Errorf("stock: %w", err)
 	}
 	defer rows.Close()
 	out := []Level{}
@@ -104,17 +109,15 @@ func (s *Service) Levels(ctx context.Context) ([]Level, error) {
 		var l Level
 		var avail, reserved int64
 		if err := rows.Scan(&l.SKU, &avail, &reserved); err != nil {
-			return nil, fmt.Errorf("stock: %w", err)
+			return nil, 0, fmt.Errorf("stock: %w", err)
 		}
 		l.Available, l.Reserved = fromMilli(avail), fromMilli(reserved)
 		out = append(out, l)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("stock: %w", err)
+		return nil, 0, fmt.Errorf("stock: %w", err)
 	}
-	// The database's collation may not order bytes; the API promises byte order.
-	slices.SortFunc(out, func(a, b Level) int { return strings.Compare(a.SKU, b.SKU) })
-	return out, nil
+	return out, total, nil
 }
 
 // SetAvailable sets how much of sku is available, creating the SKU (nothing reserved) if it is

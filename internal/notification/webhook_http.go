@@ -6,6 +6,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ordersys/ordersys/api"
+	"github.com/ordersys/ordersys/internal/httpx"
 )
 
 // CreateWebhook is POST /api/v1/webhooks: the subscription, with its secret shown this once.
@@ -31,12 +32,13 @@ func (a *API) CreateWebhook(ctx context.Context, req api.CreateWebhookRequestObj
 }
 
 // ListWebhooks is GET /api/v1/webhooks.
-func (a *API) ListWebhooks(ctx context.Context, _ api.ListWebhooksRequestObject) (api.ListWebhooksResponseObject, error) {
-	list, err := a.svc.Webhooks(ctx)
+func (a *API) ListWebhooks(ctx context.Context, req api.ListWebhooksRequestObject) (api.ListWebhooksResponseObject, error) {
+	page, size := httpx.Paging(req.Params.Page, req.Params.Size)
+	list, total, err := a.svc.Webhooks(ctx, page, size)
 	if err != nil {
 		return nil, err
 	}
-	out := api.ListWebhooks200JSONResponse{Items: make([]api.Webhook, 0, len(list))}
+	out := api.ListWebhooks200JSONResponse{Items: make([]api.Webhook, 0, len(list)), Page: page, Size: size, Total: total}
 	for _, w := range list {
 		out.Items = append(out.Items, webhookAPI(w))
 	}
@@ -71,15 +73,12 @@ func (a *API) RotateWebhookSecret(ctx context.Context, req api.RotateWebhookSecr
 
 // ListWebhookDeliveries is GET /api/v1/webhooks/{webhookId}/deliveries.
 func (a *API) ListWebhookDeliveries(ctx context.Context, req api.ListWebhookDeliveriesRequestObject) (api.ListWebhookDeliveriesResponseObject, error) {
-	limit := 50
-	if req.Params.Limit != nil {
-		limit = *req.Params.Limit
-	}
-	list, err := a.svc.Deliveries(ctx, req.WebhookId.String(), limit)
+	page, size := httpx.Paging(req.Params.Page, req.Params.Size)
+	list, total, err := a.svc.Deliveries(ctx, req.WebhookId.String(), page, size)
 	if err != nil {
 		return nil, err
 	}
-	out := api.ListWebhookDeliveries200JSONResponse{Items: make([]api.WebhookDelivery, 0, len(list))}
+	out := api.ListWebhookDeliveries200JSONResponse{Items: make([]api.WebhookDelivery, 0, len(list)), Page: page, Size: size, Total: total}
 	for _, d := range list {
 		out.Items = append(out.Items, deliveryAPI(d))
 	}

@@ -50,10 +50,16 @@ func scanWebhook(r sqlstore.Scanner) (Webhook, error) {
 	return sub, nil
 }
 
-// Webhooks lists every subscription, oldest first, without secrets.
-func (s *Service) Webhooks(ctx context.Context) ([]Webhook, error) {
-	return sqlstore.Collect(ctx, s.db, scanWebhook,
-		`SELECT `+subscriptionColumns+` FROM webhook_subscriptions ORDER BY created_at, id`)
+// Webhooks lists a page of the subscriptions (1-based), oldest first, without secrets, and how
+// many there are.
+func (s *Service) Webhooks(ctx context.Context, page, size int) ([]Webhook, int64, error) {
+	var total int64
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM webhook_subscriptions`).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count webhooks: %w", err)
+	}
+	list, err := sqlstore.Collect(ctx, s.db, scanWebhook, `SELECT `+subscriptionColumns+` FROM webhook_subscriptions
+		ORDER BY created_at, id LIMIT $1 OFFSET $2`, size, (page-1)*size)
+	return list, total, err
 }
 
 // Webhook is one subscription, without its secret.
@@ -98,15 +104,21 @@ func (s *Service) RotateSecret(ctx context.Context, id string) (secret string, o
 	return secret, oldValidUntil, nil
 }
 
-// Deliveries lists a subscription's most recent deliveries, newest first, with their attempts.
-func (s *Service) Deliveries(ctx context.Context, subscriptionID string, limit int) ([]Delivery, error) {
+// Deliveries lists a page (1-based) of a subscription's deliveries, newest first, with their
+// attempts, and how many it has.
+func (s *Service) Deliveries(ctx context.Context, subscriptionID string, page, size int) ([]Delivery, int64, error) {
 	if _, err := s.Webhook(ctx, subscriptionID); err != nil {
-		return nil, err
+		return nil, 0, err
+	}
+	var total int64
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM webhook_deliveries WHERE subscription_id = $1`,
+		subscriptionID).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count webhook deliveries: %w", err)
 	}
 	list, err := sqlstore.Collect(ctx, s.db, scanDelivery, `SELECT `+deliveryColumns+` FROM webhook_deliveries
-		WHERE subscription_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`, subscriptionID, limit)
+		WHERE subscription_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3`, subscriptionID, size, (page-1)*size)
 	if err != nil || len(list) == 0 {
-		return list, err
+		return list, total, err
 	}
 	byID := make(map[string]*Delivery, len(list))
 	ids := make([]string, len(list))
@@ -117,7 +129,7 @@ func (s *Service) Deliveries(ctx context.Context, subscriptionID string, limit i
 	rows, err := s.db.QueryContext(ctx, `SELECT delivery_id, at, status_code, latency_ms, error
 		FROM webhook_attempts WHERE delivery_id `+in+` ORDER BY delivery_id, attempt`, args...)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -125,12 +137,12 @@ func (s *Service) Deliveries(ctx context.Context, subscriptionID string, limit i
 		var a Attempt
 		var ms int64
 		if err := rows.Scan(&id, &a.At, &a.StatusCode, &ms, &a.Error); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		a.At, a.Latency = a.At.UTC(), time.Duration(ms)*time.Millisecond
 		byID[id].Attempts = append(byID[id].Attempts, a)
 	}
-	return list, rows.Err()
+	return list, total, rows.Err()
 }
 
 const deliveryColumns = `id, subscription_id, event, order_id, state, created_at, next_attempt_at`

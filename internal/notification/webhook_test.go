@@ -204,7 +204,7 @@ func TestWebhooksDeliverEveryEventOnce(t *testing.T) {
 			}
 		}
 
-		deliveries, err := svc.Deliveries(t.Context(), w.ID, 50)
+		deliveries, _, err := svc.Deliveries(t.Context(), w.ID, 1, 50)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -298,7 +298,7 @@ func TestWebhookGivesUp(t *testing.T) {
 			return err == nil && got.DisabledAt != nil
 		})
 		got, _ := svc.Webhook(t.Context(), w.ID)
-		ds, err := svc.Deliveries(t.Context(), w.ID, 10)
+		ds, _, err := svc.Deliveries(t.Context(), w.ID, 1, 10)
 		if err != nil || len(ds) != 1 || ds[0].State != notification.DeliveryFailed || len(ds[0].Attempts) < 2 ||
 			!strings.Contains(got.DisabledReason, "503") {
 			t.Fatalf("deliveries %+v (%v), disabled for %q", ds, err, got.DisabledReason)
@@ -310,7 +310,7 @@ func TestWebhookGivesUp(t *testing.T) {
 		second := uuid.NewString()
 		deliver(t, db, svc, second, completed(second))
 		waitFor(t, "the delivery", 10*time.Second, func() bool { a, _, _, _ := up.state(); return len(a) == 1 })
-		ds, err = svc.Deliveries(t.Context(), w2.ID, 10)
+		ds, _, err = svc.Deliveries(t.Context(), w2.ID, 1, 10)
 		if err != nil || len(ds) != 1 {
 			t.Fatalf("deliveries %v %v", ds, err)
 		}
@@ -366,7 +366,7 @@ func TestWebhookPrivateAddresses(t *testing.T) {
 				for _, w := range []notification.Webhook{byName, byAddr} {
 					var attempt notification.Attempt
 					waitFor(t, "an attempt", 10*time.Second, func() bool {
-						ds, err := svc.Deliveries(t.Context(), w.ID, 1)
+						ds, _, err := svc.Deliveries(t.Context(), w.ID, 1, 1)
 						if err != nil || len(ds) != 1 || len(ds[0].Attempts) == 0 {
 							return false
 						}
@@ -433,7 +433,7 @@ func TestWebhookPruning(t *testing.T) {
 			t.Fatalf("pruned %d rows (%v), want the delivered one and its attempt", n, err)
 		}
 		for w, want := range map[string]int{delivered.ID: 0, pending.ID: 1} {
-			if ds, err := svc.Deliveries(t.Context(), w, 10); err != nil || len(ds) != want {
+			if ds, _, err := svc.Deliveries(t.Context(), w, 1, 10); err != nil || len(ds) != want {
 				t.Errorf("%s: %d deliveries (%v), want %d", w, len(ds), err, want)
 			}
 		}

@@ -48,25 +48,37 @@ const maxQuantityDigits = 3
 // once.
 func validate(req Request) []errs.FieldError {
 	var fields []errs.FieldError
-	bad := func(field, format string, args ...any) {
-		fields = append(fields, errs.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
-	}
 	scale, err := events.MinorUnit(req.Currency)
 	if err != nil {
-		bad("currency", "%v", err)
+		fields = append(fields, errs.FieldError{Field: "currency", Message: err.Error()})
 	}
 	for i, it := range req.Items {
-		if !it.Quantity.IsPositive() {
-			bad(fmt.Sprintf("items[%d].quantity", i), "must be greater than 0")
-		} else if !withinDigits(it.Quantity, maxQuantityDigits) {
-			bad(fmt.Sprintf("items[%d].quantity", i), "must have at most %d fraction digits", maxQuantityDigits)
-		}
-		if it.UnitPrice.IsNegative() {
-			bad(fmt.Sprintf("items[%d].unitPrice", i), "must not be negative")
-		} else if err == nil && !withinDigits(it.UnitPrice, scale) {
-			bad(fmt.Sprintf("items[%d].unitPrice", i), "%s has %d fraction digits; %s allows %d",
-				it.UnitPrice, -it.UnitPrice.Exponent(), req.Currency, scale)
-		}
+		fields = append(fields, checkItem(i, &it.Quantity, &it.UnitPrice, req.Currency, scale, err == nil)...)
+	}
+	return fields
+}
+
+// checkItem checks line i's quantity and unit price, each only if known (nil: not readable, which
+// is the schema's to report), and the price's digits against the currency's minor unit, scale,
+// only if that is known (scaled).
+func checkItem(i int, quantity, unitPrice *decimal.Decimal, currency string, scale int32, scaled bool) []errs.FieldError {
+	var fields []errs.FieldError
+	bad := func(field, format string, args ...any) {
+		fields = append(fields, errs.FieldError{Field: fmt.Sprintf("items[%d].%s", i, field), Message: fmt.Sprintf(format, args...)})
+	}
+	switch {
+	case quantity == nil:
+	case !quantity.IsPositive():
+		bad("quantity", "must be greater than 0")
+	case !withinDigits(*quantity, maxQuantityDigits):
+		bad("quantity", "must have at most %d fraction digits", maxQuantityDigits)
+	}
+	switch {
+	case unitPrice == nil:
+	case unitPrice.IsNegative():
+		bad("unitPrice", "must not be negative")
+	case scaled && !withinDigits(*unitPrice, scale):
+		bad("unitPrice", "%s has %d fraction digits; %s allows %d", unitPrice, -unitPrice.Exponent(), currency, scale)
 	}
 	return fields
 }

@@ -2,6 +2,7 @@ package order
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,10 +11,13 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
 
 	"github.com/ordersys/ordersys/api"
 	"github.com/ordersys/ordersys/internal/auth"
 	"github.com/ordersys/ordersys/internal/errs"
+	"github.com/ordersys/ordersys/internal/events"
+	"github.com/ordersys/ordersys/internal/httpx"
 	"github.com/ordersys/ordersys/internal/tracing"
 )
 
@@ -69,6 +73,8 @@ func (a *API) create(ctx context.Context, key *string, body *api.CreateOrderRequ
 		OrderId: c.OrderID, Status: api.OrderStatus(c.Status), TotalAmount: c.TotalAmount, Currency: c.Currency,
 		CreatedAt: c.CreatedAt,
 	}}}
+	// Where the order is read, whichever of the two create paths placed it.
+	resp.Headers.Location = "/api/v1/orders/" + c.OrderID.String()
 	if placed.Replayed {
 		yes := "true"
 		resp.Headers.IdempotentReplayed = &yes
@@ -86,6 +92,50 @@ func requestFromAPI(body *api.CreateOrderRequest) Request {
 		req.Items[i] = Item{SKU: it.Sku, Quantity: it.Quantity, UnitPrice: it.UnitPrice}
 	}
 	return req
+}
+
+// CheckCreateBody runs the checks of validate on a create request's JSON body that its schema
+// refused, so that the refusal names these fields too (see httpx.BodyChecks). It reads leniently
+// what it can: a field that is missing or not of its type is the schema's to report.
+func CheckCreateBody(body []byte) []errs.FieldError {
+	var req map[string]json.RawMessage
+	if json.Unmarshal(body, &req) != nil {
+		return nil
+	}
+	var fields []errs.FieldError
+	var currency string
+	var scale int32
+	scaled := false
+	if json.Unmarshal(req["currency"], &currency) == nil {
+		var err error
+		if scale, err = events.MinorUnit(currency); err != nil {
+			fields = append(fields, errs.FieldError{Field: "currency", Message: err.Error()})
+		}
+		scaled = err == nil
+	}
+	var items []json.RawMessage
+	_ = json.Unmarshal(req["items"], &items)
+	for i, raw := range items {
+		var it map[string]json.RawMessage
+		if json.Unmarshal(raw, &it) != nil {
+			continue
+		}
+		fields = append(fields, checkItem(i, jsonNumber(it["quantity"]), jsonNumber(it["unitPrice"]), currency, scale, scaled)...)
+	}
+	return fields
+}
+
+// jsonNumber is the exact value of a JSON number, nil if raw is anything else.
+func jsonNumber(raw json.RawMessage) *decimal.Decimal {
+	var n json.Number
+	if json.Unmarshal(raw, &n) != nil {
+		return nil
+	}
+	d, err := decimal.NewFromString(n.String())
+	if err != nil {
+		return nil
+	}
+	return &d
 }
 
 // orderNotFound says which order err does not find: the service's ErrNotFound does not.
@@ -138,7 +188,8 @@ func waitTimeout(param *string) (time.Duration, error) {
 
 // ListOrders is GET /api/v1/orders.
 func (a *API) ListOrders(ctx context.Context, req api.ListOrdersRequestObject) (api.ListOrdersResponseObject, error) {
-	f := Filter{Page: 1, Size: 20}
+	var f Filter
+	f.Page, f.Size = httpx.Paging(req.Params.Page, req.Params.Size)
 	if p := req.Params; p.CustomerId != nil {
 		f.CustomerID = p.CustomerId.String()
 	}
@@ -151,12 +202,6 @@ func (a *API) ListOrders(ctx context.Context, req api.ListOrdersRequestObject) (
 	}
 	if req.Params.Status != nil {
 		f.Status = Status(*req.Params.Status)
-	}
-	if req.Params.Page != nil {
-		f.Page = *req.Params.Page
-	}
-	if req.Params.Size != nil {
-		f.Size = *req.Params.Size
 	}
 	if req.Params.CreatedBefore != nil {
 		f.CreatedBefore = *req.Params.CreatedBefore

@@ -61,6 +61,8 @@ type Dialect struct {
 	vacuum bool
 	// lockRows ends "ORDER BY column" so that the rows are locked in that order (see LockInOrder).
 	lockRows string
+	// byteOrder follows a text column in ORDER BY to sort it by its bytes (see InByteOrder).
+	byteOrder string
 	// in matches a column against values (see Tx.In).
 	in func(after int, values []string) (string, []any)
 	// run runs a transaction (tx.go, pgtx.go).
@@ -207,6 +209,10 @@ func (db *DB) In(after int, values []string) (string, []any) { return db.Dialect
 // byte order of column, so that transactions locking several rows cannot deadlock. Where writers
 // exclude each other anyway it only orders the rows.
 func (tx *Tx) LockInOrder(column string) string { return ` ORDER BY ` + column + tx.Dialect.lockRows }
+
+// InByteOrder is an ORDER BY clause that sorts by column's bytes, whatever the database's
+// collation: what a page of rows ends with must not depend on the database it came from.
+func (db *DB) InByteOrder(column string) string { return ` ORDER BY ` + column + db.Dialect.byteOrder }
 
 // DeleteIDs deletes the rows of table whose id is in ids.
 func (db *DB) DeleteIDs(ctx context.Context, table string, ids []int64) error {

@@ -46,6 +46,7 @@ var Postgres = &Dialect{
 	migrationLock: true,
 	vacuum:        true,
 	lockRows:      ` COLLATE "C" FOR UPDATE`,
+	byteOrder:     ` COLLATE "C"`,
 	in:            anyArray,
 	run:           (*Tx).runPostgres,
 	deleteIDsThen: pgDeleteIDsThen,
