@@ -15,7 +15,7 @@ type Config struct {
 	// AllowPrivate delivers to private, loopback, link-local and other non-public addresses
 	// (default: refused, after DNS resolution, at each delivery). Tests and dev need it.
 	AllowPrivate bool
-	// Timeout bounds one attempt, from dialling to the end of the answer's headers (default 10s).
+	// Timeout bounds one attempt, from dialling to the end of the answer read (default 10s).
 	Timeout time.Duration
 	// RetryFor is how long a delivery is retried before its subscription is disabled (default 24h).
 	RetryFor time.Duration

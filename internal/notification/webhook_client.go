@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // maxAnswer is how much of an endpoint's answer is read: its status is what counts, and a few
@@ -74,13 +75,14 @@ func newPoster(cfg Config) *poster {
 	return &poster{client: &http.Client{
 		Timeout: cfg.Timeout,
 		Transport: &http.Transport{
-			Proxy:                 nil,
-			DialContext:           dial,
-			ForceAttemptHTTP2:     true,
-			TLSHandshakeTimeout:   cfg.Timeout,
-			ResponseHeaderTimeout: cfg.Timeout,
-			MaxIdleConnsPerHost:   4,
-			IdleConnTimeout:       90 * time.Second,
+			Proxy:                  nil,
+			DialContext:            dial,
+			ForceAttemptHTTP2:      true,
+			TLSHandshakeTimeout:    cfg.Timeout,
+			ResponseHeaderTimeout:  cfg.Timeout,
+			MaxIdleConnsPerHost:    4,
+			MaxResponseHeaderBytes: 16 << 10,
+			IdleConnTimeout:        90 * time.Second,
 		},
 		// A redirect would take the delivery somewhere its subscription did not name.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -112,9 +114,20 @@ func (p *poster) post(ctx context.Context, url string, headers http.Header, body
 	text, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	a := answer{status: resp.StatusCode, took: time.Since(start)}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		a.err = strings.TrimSpace(resp.Status + ": " + strings.ToValidUTF8(string(text), "?"))
+		a.err = strings.TrimSpace(resp.Status + ": " + printable(string(text)))
 	}
 	return a
+}
+
+// printable is an endpoint's text as it is stored: valid UTF-8 without control characters
+// (PostgreSQL refuses a NUL in text).
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
 }
 
 // public reports whether ip is an address on the public internet: not private, loopback,
@@ -133,11 +146,13 @@ func public(ip netip.Addr) bool {
 
 // reserved are special-use ranges that IsGlobalUnicast and IsPrivate let through (RFC 6890 and
 // successors): shared address space (carrier NAT), IETF protocol assignments, benchmarking,
-// documentation, and the NAT64 prefixes, which would reach IPv4 addresses through a translator.
+// documentation, and the IPv6 prefixes that carry an IPv4 address (NAT64, 6to4, Teredo,
+// IPv4-compatible) or are deprecated (site-local), which could reach a private one.
 var reserved = func() []netip.Prefix {
 	var out []netip.Prefix
 	for _, s := range []string{"0.0.0.0/8", "100.64.0.0/10", "192.0.0.0/24", "192.0.2.0/24", "198.18.0.0/15",
-		"198.51.100.0/24", "203.0.113.0/24", "240.0.0.0/4", "64:ff9b::/96", "64:ff9b:1::/48", "2001:db8::/32"} {
+		"198.51.100.0/24", "203.0.113.0/24", "240.0.0.0/4", "64:ff9b::/96", "64:ff9b:1::/48", "2001:db8::/32",
+		"::/96", "2002::/16", "2001::/32", "fec0::/10"} {
 		out = append(out, netip.MustParsePrefix(s))
 	}
 	return out

@@ -137,6 +137,7 @@ func (s *Service) wakeDeliveries() {
 type due struct {
 	id, subscriptionID, url, body string
 	attempts                      int // after the claim
+	retryFrom                     int // attempts when the budget began
 	giveUpAt                      time.Time
 	secret, previous              string
 	previousUntil                 sql.NullTime
@@ -171,9 +172,9 @@ func (s *Service) RunDeliveries(ctx context.Context) {
 func (s *Service) deliverDue(ctx context.Context, slots chan struct{}, inFlight *sync.WaitGroup) (time.Time, error) {
 	now := time.Now().UTC()
 	list, err := sqlstore.Collect(ctx, s.db, func(r sqlstore.Scanner) (d due, err error) {
-		err = r.Scan(&d.id, &d.subscriptionID, &d.url, &d.body, &d.attempts, &d.giveUpAt, &d.secret, &d.previous, &d.previousUntil)
+		err = r.Scan(&d.id, &d.subscriptionID, &d.url, &d.body, &d.attempts, &d.retryFrom, &d.giveUpAt, &d.secret, &d.previous, &d.previousUntil)
 		return d, err
-	}, `SELECT d.id, d.subscription_id, s.url, d.body, d.attempts, d.give_up_at, s.secret, s.previous_secret, s.previous_until
+	}, `SELECT d.id, d.subscription_id, s.url, d.body, d.attempts, d.retry_from, d.give_up_at, s.secret, s.previous_secret, s.previous_until
 		FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id
 		WHERE d.state = $1 AND d.next_attempt_at <= $2 AND s.disabled_at IS NULL
 		ORDER BY d.next_attempt_at LIMIT $3`, DeliveryPending, now, dueBatch)
@@ -204,8 +205,9 @@ func (s *Service) deliverDue(ctx context.Context, slots chan struct{}, inFlight 
 	}
 	// ORDER BY and LIMIT rather than MIN: SQLite gives an aggregate's value as text, not a time.
 	var next time.Time
-	err = s.db.QueryRowContext(ctx, `SELECT next_attempt_at FROM webhook_deliveries WHERE state = $1
-		ORDER BY next_attempt_at LIMIT 1`, DeliveryPending).Scan(&next)
+	err = s.db.QueryRowContext(ctx, `SELECT d.next_attempt_at FROM webhook_deliveries d
+		JOIN webhook_subscriptions s ON s.id = d.subscription_id
+		WHERE d.state = $1 AND s.disabled_at IS NULL ORDER BY d.next_attempt_at LIMIT 1`, DeliveryPending).Scan(&next)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return now.Add(maxIdle), nil
@@ -237,15 +239,21 @@ func (s *Service) attempt(ctx context.Context, d due) {
 	at := time.Now().UTC()
 	headers, err := sign(d, at)
 	var a answer
-	if err != nil {
+	switch {
+	case err != nil:
 		a.err = "sign: " + err.Error()
-	} else {
+	case checkTarget(d.url, s.cfg.AllowInsecure) != nil: // made while http:// was allowed
+		a.err = "refused: " + checkTarget(d.url, s.cfg.AllowInsecure).Error()
+	default:
 		a = s.poster.post(ctx, d.url, headers, []byte(d.body))
 	}
-	if ctx.Err() != nil {
-		return // shutting down: the claim runs out and the delivery is tried again
+	if a.status == 0 && ctx.Err() != nil {
+		return // shutting down cut it short: the claim runs out and the delivery is tried again
 	}
-	outcome := s.record(ctx, d, at, a)
+	// An answer is recorded even while shutting down, or a delivered event would be sent again.
+	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	outcome := s.record(recordCtx, d, at, a)
 	s.metrics.WebhookAttempt(outcome, a.took)
 	s.wakeDeliveries() // the loop slept until this attempt's claim ran out; its retry may be sooner
 }
@@ -281,43 +289,54 @@ func sign(d due, at time.Time) (http.Header, error) {
 // budget, which disables the subscription too. It returns the outcome.
 func (s *Service) record(ctx context.Context, d due, at time.Time, a answer) string {
 	now := time.Now().UTC()
-	next := now.Add(s.backoff(d.attempts))
+	next := now.Add(s.backoff(d.attempts - d.retryFrom))
 	outcome := outcomeOf(a.status, next, d.giveUpAt)
+	disables := outcome == OutcomeGone || outcome == OutcomeGaveUp
 	reason := "the endpoint answered 410 Gone"
 	if outcome == OutcomeGaveUp {
 		reason = fmt.Sprintf("every attempt failed for %s; the last: %s", s.cfg.RetryFor, a.err)
 	}
-	disabled := false
 	err := s.db.InTx(ctx, func(tx *sqlstore.Tx) error {
+		// A disabling attempt locks its subscription before any delivery: two of them on
+		// PostgreSQL would otherwise each hold a delivery the other's fail-the-rest update needs.
+		if disables {
+			if _, err := tx.ExecContext(ctx, `UPDATE webhook_subscriptions SET disabled_at = $2, disabled_reason = $3
+				WHERE id = $1 AND disabled_at IS NULL`, d.subscriptionID, now, reason); err != nil {
+				return err
+			}
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET state = $3, next_attempt_at = $4, updated_at = $5
-			WHERE id = $1 AND attempts = $2`, d.id, d.attempts, stateAfter(outcome), next, now)
+			WHERE id = $1 AND attempts = $2 AND state = $6`, d.id, d.attempts, stateAfter(outcome), next, now, DeliveryPending)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return nil // deleted with its subscription, or taken over after the claim ran out
+			// Deleted with its subscription, failed with it, or taken over after the claim ran
+			// out: this attempt decides nothing.
+			return errStale
 		}
 		tx.ExecLater("webhook_attempts", `INSERT INTO webhook_attempts (delivery_id, attempt, at, status_code, latency_ms, error)
 			VALUES ($1, $2, $3, $4, $5, $6)`, d.id, d.attempts, at, a.status, a.took.Milliseconds(), a.err)
-		if outcome == OutcomeGone || outcome == OutcomeGaveUp {
-			disabled = true
-			tx.ExecLater("webhook_subscriptions", `UPDATE webhook_subscriptions SET disabled_at = $2, disabled_reason = $3
-				WHERE id = $1 AND disabled_at IS NULL`, d.subscriptionID, now, reason)
+		if disables {
 			tx.ExecLater("webhook_deliveries", `UPDATE webhook_deliveries SET state = $2, updated_at = $3
 				WHERE subscription_id = $1 AND state = $4`, d.subscriptionID, DeliveryFailed, now, DeliveryPending)
 		}
 		return nil
 	})
 	switch {
-	case err != nil && !errors.Is(err, context.Canceled):
+	case errors.Is(err, errStale):
+	case err != nil:
 		s.log.Warn("webhook delivery: cannot record an attempt", "delivery", d.id, "err", err)
-	case err == nil && disabled:
+	case disables:
 		s.log.Warn("webhook subscription disabled", "subscription", d.subscriptionID, "reason", reason)
 	}
 	return outcome
 }
 
-// backoff is the wait after the attempt-th failed attempt: the base doubled each time, up to the
+// errStale rolls back the record of an attempt whose delivery changed meanwhile.
+var errStale = errors.New("the delivery changed during the attempt")
+
+// backoff is the wait after the attempt-th failed attempt of a budget: the base doubled each time, up to the
 // cap, with ±20% jitter so that deliveries failing together do not retry together.
 func (s *Service) backoff(attempt int) time.Duration {
 	wait := s.cfg.RetryBase

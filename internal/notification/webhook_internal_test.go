@@ -56,3 +56,10 @@ func TestPublic(t *testing.T) {
 		}
 	}
 }
+
+func TestPrintable(t *testing.T) {
+	// PostgreSQL refuses a NUL in text, so an answer's start must lose it before it is stored.
+	if got := printable("gone\x00\x01 \xff\nbye"); got != "gone   ? bye" {
+		t.Errorf("printable: %q", got)
+	}
+}

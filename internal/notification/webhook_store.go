@@ -162,22 +162,31 @@ func scanDelivery(r sqlstore.Scanner) (Delivery, error) {
 }
 
 // Resend puts a delivery back to be sent now, with a new retry budget: one that failed, or one
-// delivered that the receiver wants again. A subscription that is disabled is refused.
+// delivered that the receiver wants again. A delivery fails only when its subscription is
+// disabled, so resending one enables the subscription again: the operator says the endpoint is
+// fixed. The other deliveries that failed with it stay failed until resent.
 func (s *Service) Resend(ctx context.Context, subscriptionID, deliveryID string) (Delivery, error) {
-	sub, err := s.Webhook(ctx, subscriptionID)
-	if err != nil {
+	if _, err := s.Webhook(ctx, subscriptionID); err != nil {
 		return Delivery{}, err
 	}
-	if sub.DisabledAt != nil {
-		return Delivery{}, errs.New(errs.ECONFLICT, "Webhook disabled",
-			"the subscription was disabled ("+sub.DisabledReason+"); make a new one to receive deliveries again")
-	}
 	now := time.Now().UTC()
-	res, err := s.db.ExecContext(ctx, `UPDATE webhook_deliveries SET state = $3, next_attempt_at = $4, give_up_at = $5,
-		updated_at = $4 WHERE id = $1 AND subscription_id = $2 AND state <> $3`,
-		deliveryID, subscriptionID, DeliveryPending, now, now.Add(s.cfg.RetryFor))
+	var resent int64
+	err := s.db.InTx(ctx, func(tx *sqlstore.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET state = $3, next_attempt_at = $4, give_up_at = $5,
+			retry_from = attempts, updated_at = $4 WHERE id = $1 AND subscription_id = $2 AND state <> $3`,
+			deliveryID, subscriptionID, DeliveryPending, now, now.Add(s.cfg.RetryFor))
+		if err != nil {
+			return fmt.Errorf("resend webhook delivery: %w", err)
+		}
+		if resent, err = res.RowsAffected(); err != nil || resent == 0 {
+			return err
+		}
+		tx.ExecLater("webhook_subscriptions", `UPDATE webhook_subscriptions SET disabled_at = NULL, disabled_reason = ''
+			WHERE id = $1`, subscriptionID)
+		return nil
+	})
 	if err != nil {
-		return Delivery{}, fmt.Errorf("resend webhook delivery: %w", err)
+		return Delivery{}, err
 	}
 	d, err := scanDelivery(s.db.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries
 		WHERE id = $1 AND subscription_id = $2`, deliveryID, subscriptionID))
@@ -186,34 +195,49 @@ func (s *Service) Resend(ctx context.Context, subscriptionID, deliveryID string)
 		return d, errs.New(errs.ENOTFOUND, "No such delivery", "this webhook has no delivery with this id")
 	case err != nil:
 		return d, err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	case resent == 0:
 		return d, errs.New(errs.ECONFLICT, "Delivery pending", "the delivery is still being tried; it needs no resend")
 	}
 	s.wakeDeliveries()
 	return d, nil
 }
 
-// Ended deliveries are pruned attempts first, then the deliveries, each a batch at a time through
-// the index of ended deliveries.
-const (
-	pruneAttemptsSQL = `DELETE FROM webhook_attempts WHERE delivery_id IN
-		(SELECT id FROM webhook_deliveries WHERE state <> 'PENDING' AND updated_at < $1 LIMIT $2)`
-	pruneDeliveriesSQL = `DELETE FROM webhook_deliveries WHERE id IN
-		(SELECT id FROM webhook_deliveries WHERE state <> 'PENDING' AND updated_at < $1 LIMIT $2)`
-)
+// prunable selects a batch of deliveries to prune: ended before the cutoff, through the index of
+// ended deliveries, or pending for a subscription that no longer takes them (a consumer on
+// PostgreSQL can write one while another transaction disables or deletes its subscription).
+const prunable = `SELECT id FROM webhook_deliveries WHERE state <> 'PENDING' AND updated_at < $1
+	UNION SELECT d.id FROM webhook_deliveries d LEFT JOIN webhook_subscriptions s ON s.id = d.subscription_id
+	WHERE d.state = 'PENDING' AND d.updated_at < $1 AND (s.id IS NULL OR s.disabled_at IS NOT NULL)
+	LIMIT $2`
 
 // PruneDeliveries deletes the deliveries that ended before now - KeepDeliveries, with their
-// attempts, at most batch deliveries per transaction. It returns how many rows it deleted.
+// attempts, at most batch deliveries per transaction. It returns how many deliveries it deleted.
 func (s *Service) PruneDeliveries(ctx context.Context, now time.Time, batch int) (int64, error) {
-	cutoff := now.Add(-s.cfg.KeepDeliveries)
-	attempts, err := messaging.DeleteBatched(ctx, s.db, pruneAttemptsSQL, cutoff, batch)
-	if err != nil {
-		return attempts, fmt.Errorf("prune webhook attempts: %w", err)
+	if batch <= 0 {
+		batch = messaging.DefaultRetentionBatch
 	}
-	deliveries, err := messaging.DeleteBatched(ctx, s.db, pruneDeliveriesSQL, cutoff, batch)
-	if err != nil {
-		return attempts + deliveries, fmt.Errorf("prune webhook deliveries: %w", err)
+	cutoff := now.Add(-s.cfg.KeepDeliveries).UTC()
+	var total int64
+	for {
+		var ids []string
+		err := s.db.InTx(ctx, func(tx *sqlstore.Tx) error {
+			var err error
+			if ids, err = sqlstore.Collect(ctx, tx, func(r sqlstore.Scanner) (id string, err error) {
+				return id, r.Scan(&id)
+			}, prunable, cutoff, batch); err != nil || len(ids) == 0 {
+				return err
+			}
+			in, args := tx.In(0, ids)
+			tx.ExecLater("webhook_attempts", `DELETE FROM webhook_attempts WHERE delivery_id `+in, args...)
+			tx.ExecLater("webhook_deliveries", `DELETE FROM webhook_deliveries WHERE id `+in, args...)
+			return nil
+		})
+		if err != nil {
+			return total, fmt.Errorf("prune webhook deliveries: %w", err)
+		}
+		total += int64(len(ids))
+		if len(ids) < batch {
+			return total, nil
+		}
 	}
-	return attempts + deliveries, nil
 }

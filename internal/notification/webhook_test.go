@@ -276,8 +276,8 @@ func TestWebhookGoneDisables(t *testing.T) {
 		if _, requests, _, _ := r.state(); requests != 1 {
 			t.Errorf("%d requests, want the one answered 410", requests)
 		}
-		if _, err := svc.Resend(t.Context(), w.ID, uuid.NewString()); !isCode(err, errs.ECONFLICT) {
-			t.Errorf("resend to a disabled subscription: %v, want a conflict", err)
+		if _, err := svc.Resend(t.Context(), w.ID, uuid.NewString()); !isCode(err, errs.ENOTFOUND) {
+			t.Errorf("resend of no delivery: %v, want not found", err)
 		}
 	})
 }
@@ -302,6 +302,23 @@ func TestWebhookGivesUp(t *testing.T) {
 		if err != nil || len(ds) != 1 || ds[0].State != notification.DeliveryFailed || len(ds[0].Attempts) < 2 ||
 			!strings.Contains(got.DisabledReason, "503") {
 			t.Fatalf("deliveries %+v (%v), disabled for %q", ds, err, got.DisabledReason)
+		}
+		// The endpoint is fixed: resending the failed delivery enables the subscription again.
+		down.mu.Lock()
+		down.fail, down.secrets = 0, []string{w.Secret}
+		down.mu.Unlock()
+		if _, err := svc.Resend(t.Context(), w.ID, ds[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the resent delivery", 10*time.Second, func() bool { a, _, _, _ := down.state(); return len(a) == 1 })
+		if got, err := svc.Webhook(t.Context(), w.ID); err != nil || got.DisabledAt != nil {
+			t.Errorf("after a resend: %+v (%v), want enabled", got, err)
+		}
+		if _, err := svc.Resend(t.Context(), w.ID, ds[0].ID); err != nil {
+			t.Fatalf("a delivered delivery can be resent: %v", err)
+		}
+		if _, err := svc.Resend(t.Context(), w.ID, ds[0].ID); !isCode(err, errs.ECONFLICT) {
+			t.Errorf("resend of a pending delivery: %v, want a conflict", err)
 		}
 
 		up := newReceiver(t, 0, 0)
@@ -429,13 +446,44 @@ func TestWebhookPruning(t *testing.T) {
 			t.Fatalf("pruned %d (%v) of deliveries that ended just now", n, err)
 		}
 		n, err := svc.PruneDeliveries(t.Context(), time.Now().Add(2*time.Hour), 10)
-		if err != nil || n != 2 {
-			t.Fatalf("pruned %d rows (%v), want the delivered one and its attempt", n, err)
+		if err != nil || n != 1 {
+			t.Fatalf("pruned %d deliveries (%v), want the delivered one", n, err)
+		}
+		var attempts int
+		if err := db.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM webhook_attempts`).Scan(&attempts); err != nil || attempts != 1 {
+			t.Errorf("%d attempts left (%v), want the pending delivery's one", attempts, err)
 		}
 		for w, want := range map[string]int{delivered.ID: 0, pending.ID: 1} {
 			if ds, _, err := svc.Deliveries(t.Context(), w, 1, 10); err != nil || len(ds) != want {
 				t.Errorf("%s: %d deliveries (%v), want %d", w, len(ds), err, want)
 			}
+		}
+	})
+}
+
+// TestWebhookPruningInBatches: batches smaller than what is due leave no attempt behind.
+func TestWebhookPruningInBatches(t *testing.T) {
+	cfg := fastRetries()
+	cfg.KeepDeliveries = time.Hour
+	withDeliveries(t, cfg, nil, func(t *testing.T, db *sqlstore.DB, svc *notification.Service) {
+		r := newReceiver(t, 0, 0)
+		w := subscribe(t, svc, r.URL, notification.EventOrderCompleted)
+		r.secrets = []string{w.Secret}
+		for range 3 {
+			id := uuid.NewString()
+			deliver(t, db, svc, id, completed(id))
+		}
+		waitFor(t, "the deliveries", 10*time.Second, func() bool {
+			ds, _, err := svc.Deliveries(t.Context(), w.ID, 1, 10)
+			return err == nil && len(ds) == 3 && ds[0].State == notification.DeliveryDelivered &&
+				ds[1].State == notification.DeliveryDelivered && ds[2].State == notification.DeliveryDelivered
+		})
+		if n, err := svc.PruneDeliveries(t.Context(), time.Now().Add(2*time.Hour), 1); err != nil || n != 3 {
+			t.Fatalf("pruned %d (%v), want 3", n, err)
+		}
+		var left int
+		if err := db.QueryRowContext(t.Context(), `SELECT (SELECT COUNT(*) FROM webhook_attempts) + (SELECT COUNT(*) FROM webhook_deliveries)`).Scan(&left); err != nil || left != 0 {
+			t.Errorf("%d rows left (%v)", left, err)
 		}
 	})
 }

@@ -25,6 +25,7 @@ CREATE TABLE webhook_deliveries (
     body            TEXT NOT NULL,
     state           TEXT NOT NULL, -- PENDING, DELIVERED, FAILED
     attempts        INTEGER NOT NULL DEFAULT 0,
+    retry_from      INTEGER NOT NULL DEFAULT 0, -- attempts when the budget began (a resend begins a new one)
     next_attempt_at TIMESTAMP NOT NULL,
     give_up_at      TIMESTAMP NOT NULL,
     created_at      TIMESTAMP NOT NULL,
