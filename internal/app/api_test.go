@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordersys/ordersys/internal/asyncapitest"
 	"github.com/ordersys/ordersys/internal/events"
@@ -265,17 +264,7 @@ func TestMethodNotAllowedSaysAllow(t *testing.T) {
 func TestListsPage(t *testing.T) {
 	d := startDev(t)
 	base := "http://" + d.Addr
-	cl, err := kgo.NewClient(kgo.SeedBrokers(d.KafkaAddr), kgo.ProducerLinger(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	for range 3 {
-		if err := cl.ProduceSync(t.Context(), &kgo.Record{Topic: events.TopicPaymentCommands, Key: []byte("junk"),
-			Value: []byte("{not json")}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sendMalformed(t, d.KafkaAddr, 3)
 	waitDeadLetters(t, base, 3)
 
 	page := func(path string) (items []string, p, size, total float64) {

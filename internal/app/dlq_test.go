@@ -31,10 +31,7 @@ func TestDeadLetters(t *testing.T) {
 	}
 	defer cl.Close()
 	ctx := t.Context()
-	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: events.TopicPaymentCommands, Key: []byte("junk"),
-		Value: []byte("{not json")}).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	sendMalformed(t, d.KafkaAddr, 1)
 	id := placeOrder(t, base, orderBody(uuid.NewString(), "SKU-1"))
 	waitStatus(t, base, id, "COMPLETED", 30*time.Second)
 
@@ -308,5 +305,22 @@ func TestOutboxDeadLetters(t *testing.T) {
 		"--kafka-brokers", d.KafkaAddr}, func(string) string { return "" }, &out, &out); err == nil ||
 		!strings.Contains(err.Error(), "/api/v1/admin/dlq?topic="+messaging.OutboxDLQ) {
 		t.Errorf("dlq list --topic %s: %v, want an error pointing at the HTTP API", messaging.OutboxDLQ, err)
+	}
+}
+
+// sendMalformed produces n records to payments.commands, keyed "junk", that are not CloudEvents:
+// the payment consumer dead-letters each at once.
+func sendMalformed(t *testing.T, kafkaAddr string, n int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kafkaAddr), kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for range n {
+		if err := cl.ProduceSync(t.Context(), &kgo.Record{Topic: events.TopicPaymentCommands, Key: []byte("junk"),
+			Value: []byte("{not json")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -18,10 +18,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordersys/ordersys/api"
-	"github.com/ordersys/ordersys/internal/events"
 	"github.com/ordersys/ordersys/internal/notification"
 )
 
@@ -51,17 +49,7 @@ func TestSpecExamplesSucceed(t *testing.T) {
 	webhookID, _ := subscribeHook(t, base, receiver.URL)
 	waiting := startDevWith(t, DevConfig{Services: []string{"order", "inventory", "fulfillment", "notification"}})
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(d.KafkaAddr), kgo.ProducerLinger(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	for range 2 {
-		if err := cl.ProduceSync(t.Context(), &kgo.Record{Topic: events.TopicPaymentCommands, Key: []byte("junk"),
-			Value: []byte("{not json")}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sendMalformed(t, d.KafkaAddr, 2)
 	waitDeadLetters(t, base, 2)
 
 	router, err := gorillamux.NewRouter(specWithoutServers(t, spec))

@@ -143,6 +143,18 @@ func completed(order string) events.Payload {
 	return &events.OrderCompleted{OrderID: order, CustomerID: uuid.NewString(), Total: decimal.RequireFromString("12.50"), Currency: "EUR"}
 }
 
+// waitDisabled waits for the subscription to be disabled and returns it.
+func waitDisabled(t *testing.T, svc *notification.Service, id string) notification.Webhook {
+	t.Helper()
+	var got notification.Webhook
+	waitFor(t, "the subscription disabled", 10*time.Second, func() bool {
+		var err error
+		got, err = svc.Webhook(t.Context(), id)
+		return err == nil && got.DisabledAt != nil
+	})
+	return got
+}
+
 func waitFor(t *testing.T, what string, timeout time.Duration, done func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -176,11 +188,19 @@ func TestWebhooksDeliverEveryEventOnce(t *testing.T) {
 		deliver(t, db, svc, failed, &events.OrderFailed{OrderID: failed, CustomerID: uuid.NewString(), Reason: "OUT_OF_STOCK"})
 		deliver(t, db, svc, uuid.NewString(), &events.OrderCancelled{OrderID: uuid.NewString(), CustomerID: uuid.NewString()})
 
+		// Every delivery delivered, so nothing more will come, and every attempt recorded.
 		waitFor(t, "every delivery", 10*time.Second, func() bool {
-			accepted, _, _, _ := r.state()
-			return len(accepted) == len(orders)
+			ds, _, err := svc.Deliveries(t.Context(), w.ID, 1, 50)
+			recorded := 0
+			for _, d := range ds {
+				if d.State != notification.DeliveryDelivered {
+					return false
+				}
+				recorded += len(d.Attempts)
+			}
+			_, requests, _, _ := r.state()
+			return err == nil && len(ds) == len(orders) && recorded == requests
 		})
-		time.Sleep(100 * time.Millisecond) // anything more that would come
 		accepted, requests, repeats, bad := r.state()
 		if len(bad) > 0 || repeats > 0 || requests != 3+len(orders) || len(accepted) != len(orders) {
 			t.Fatalf("%d requests, %d accepted, %d repeats, bad %v; want %d, %d, 0, none", requests, len(accepted), repeats, bad, 3+len(orders), len(orders))
@@ -262,11 +282,7 @@ func TestWebhookGoneDisables(t *testing.T) {
 		w := subscribe(t, svc, r.URL, notification.EventOrderCompleted)
 		id := uuid.NewString()
 		deliver(t, db, svc, id, completed(id))
-		waitFor(t, "the subscription disabled", 10*time.Second, func() bool {
-			got, err := svc.Webhook(t.Context(), w.ID)
-			return err == nil && got.DisabledAt != nil
-		})
-		got, _ := svc.Webhook(t.Context(), w.ID)
+		got := waitDisabled(t, svc, w.ID)
 		if !strings.Contains(got.DisabledReason, "410") {
 			t.Errorf("disabled for %q", got.DisabledReason)
 		}
@@ -293,11 +309,7 @@ func TestWebhookGivesUp(t *testing.T) {
 		w := subscribe(t, svc, down.URL, notification.EventOrderCompleted)
 		id := uuid.NewString()
 		deliver(t, db, svc, id, completed(id))
-		waitFor(t, "the subscription disabled", 10*time.Second, func() bool {
-			got, err := svc.Webhook(t.Context(), w.ID)
-			return err == nil && got.DisabledAt != nil
-		})
-		got, _ := svc.Webhook(t.Context(), w.ID)
+		got := waitDisabled(t, svc, w.ID)
 		ds, _, err := svc.Deliveries(t.Context(), w.ID, 1, 10)
 		if err != nil || len(ds) != 1 || ds[0].State != notification.DeliveryFailed || len(ds[0].Attempts) < 2 ||
 			!strings.Contains(got.DisabledReason, "503") {
@@ -316,9 +328,6 @@ func TestWebhookGivesUp(t *testing.T) {
 		}
 		if _, err := svc.Resend(t.Context(), w.ID, ds[0].ID); err != nil {
 			t.Fatalf("a delivered delivery can be resent: %v", err)
-		}
-		if _, err := svc.Resend(t.Context(), w.ID, ds[0].ID); !isCode(err, errs.ECONFLICT) {
-			t.Errorf("resend of a pending delivery: %v, want a conflict", err)
 		}
 
 		up := newReceiver(t, 0, 0)
@@ -436,12 +445,12 @@ func TestWebhookPruning(t *testing.T) {
 		up.secrets = []string{delivered.Secret}
 		id := uuid.NewString()
 		deliver(t, db, svc, id, completed(id))
-		waitFor(t, "both attempts", 10*time.Second, func() bool {
-			_, a, _, _ := up.state()
-			_, b, _, _ := down.state()
-			return a == 1 && b == 1
+		waitFor(t, "both attempts recorded", 10*time.Second, func() bool {
+			a, _, errA := svc.Deliveries(t.Context(), delivered.ID, 1, 10)
+			b, _, errB := svc.Deliveries(t.Context(), pending.ID, 1, 10)
+			return errA == nil && errB == nil && len(a) == 1 && len(b) == 1 &&
+				a[0].State == notification.DeliveryDelivered && len(b[0].Attempts) == 1
 		})
-		time.Sleep(100 * time.Millisecond) // the attempts recorded
 		if n, err := svc.PruneDeliveries(t.Context(), time.Now(), 10); err != nil || n != 0 {
 			t.Fatalf("pruned %d (%v) of deliveries that ended just now", n, err)
 		}
@@ -457,6 +466,13 @@ func TestWebhookPruning(t *testing.T) {
 			if ds, _, err := svc.Deliveries(t.Context(), w, 1, 10); err != nil || len(ds) != want {
 				t.Errorf("%s: %d deliveries (%v), want %d", w, len(ds), err, want)
 			}
+		}
+		ds, _, err := svc.Deliveries(t.Context(), pending.ID, 1, 10)
+		if err != nil || len(ds) != 1 {
+			t.Fatal(ds, err)
+		}
+		if _, err := svc.Resend(t.Context(), pending.ID, ds[0].ID); !isCode(err, errs.ECONFLICT) {
+			t.Errorf("resend of a pending delivery: %v, want a conflict", err)
 		}
 	})
 }
