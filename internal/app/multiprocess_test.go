@@ -40,7 +40,8 @@ func startCluster(t *testing.T, session time.Duration, replicas map[string]int) 
 		for i := range max(1, replicas[name]) {
 			p := startProcess(t, name, serveReady, "serve", name, "--addr", addr, "--database-url", c.dsn,
 				"--kafka-brokers", c.broker.addr, "--partitions", "4", "--session-timeout", session.String(),
-				"--instance-id", fmt.Sprintf("%s-%d", name, i+1), "--log-level", "warn", "--demo-catalog", "--auth", "none")
+				"--instance-id", fmt.Sprintf("%s-%d", name, i+1), "--log-level", "warn", "--demo-catalog", "--auth", "none",
+				"--webhook-allow-insecure", "--webhook-allow-private", "--webhook-timeout", "2s")
 			c.services[name] = append(c.services[name], p)
 		}
 	}
@@ -91,7 +92,8 @@ func placeOrders(t *testing.T, ctx context.Context, base string, n int) []string
 
 // TestMultiProcess runs the production topology: 500 orders complete; then 500 more complete
 // while one process of every service is killed with SIGKILL and restarted mid-load, and no order
-// is charged, reserved, shipped or notified twice.
+// is charged, reserved, shipped or notified twice. A webhook receiver gets every order's outcome,
+// verified, under one webhook-id each, the order and notification processes' kills included.
 func TestMultiProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts seven processes")
@@ -99,6 +101,11 @@ func TestMultiProcess(t *testing.T) {
 	c := startCluster(t, 6*time.Second, map[string]int{"payment": 2})
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
+	hooks := newHookReceiver(t, 20*time.Millisecond) // slow enough that deliveries are in flight at the kill
+	_, secret := subscribeHook(t, c.services["notification"][0].addr, hooks.URL)
+	hooks.mu.Lock()
+	hooks.secret = secret
+	hooks.mu.Unlock()
 
 	start := time.Now()
 	first := placeOrders(t, ctx, c.api, 500)
@@ -139,4 +146,30 @@ func TestMultiProcess(t *testing.T) {
 	if r := auditUntilOK(t, ctx, c.dsn, ids, 2*time.Minute); !r.OK() {
 		t.Errorf("audit of %d orders: %s\n%s", len(ids), r.Summary(), r.Details(20))
 	}
+	waitHooks(t, hooks, ids, time.Minute)
+}
+
+// waitHooks waits until the receiver has every order's outcome, and checks each came under one
+// webhook-id and verified.
+func waitHooks(t *testing.T, r *hookReceiver, ids []string, timeout time.Duration) {
+	t.Helper()
+	poll(t, timeout, 100*time.Millisecond, func() (bool, string) {
+		orders, _, _ := r.received()
+		for _, id := range ids {
+			if orders[id] == 0 {
+				return false, "order " + id + " not delivered"
+			}
+		}
+		return true, ""
+	})
+	orders, requests, bad := r.received()
+	for id, hooks := range orders {
+		if hooks != 1 {
+			t.Errorf("order %s delivered under %d webhook-ids, want one", id, hooks)
+		}
+	}
+	if len(bad) > 0 || len(orders) != len(ids) {
+		t.Errorf("%d orders delivered (%d requests), want %d; refused: %v", len(orders), requests, len(ids), bad)
+	}
+	t.Logf("%d orders' outcomes delivered in %d requests", len(orders), requests)
 }

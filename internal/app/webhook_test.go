@@ -164,24 +164,7 @@ func TestWebhooksSurviveSIGKILL(t *testing.T) {
 	for id := range ids {
 		want = append(want, id)
 	}
-	poll(t, 90*time.Second, 100*time.Millisecond, func() (bool, string) {
-		orders, _, _ := rec.received()
-		for _, id := range want {
-			if orders[id] == 0 {
-				return false, "order " + id + " not delivered"
-			}
-		}
-		return true, ""
-	})
-	orders, requests, bad := rec.received()
-	for id, hooks := range orders {
-		if hooks != 1 {
-			t.Errorf("order %s delivered under %d webhook-ids, want one", id, hooks)
-		}
-	}
-	if len(bad) > 0 || len(orders) != n {
-		t.Errorf("%d orders delivered (%d requests), want %d; refused: %v", len(orders), requests, n, bad)
-	}
+	waitHooks(t, rec, want, 90*time.Second)
 	p.stop(t)
 }
 
