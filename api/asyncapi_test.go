@@ -78,8 +78,9 @@ var examples = func() map[events.Type]events.Payload {
 	all := []events.Payload{
 		events.OrderCreated{OrderID: order, CustomerID: customer, Total: total, Currency: "USD"},
 		events.OrderCompleted{OrderID: order, CustomerID: customer, Total: total, Currency: "USD"},
-		events.OrderFailed{OrderID: order, CustomerID: customer, Reason: "PAYMENT_DECLINED", Detail: "over the limit"},
-		events.OrderCancelled{OrderID: order, CustomerID: customer},
+		events.OrderFailed{OrderID: order, CustomerID: customer, Reason: "PAYMENT_DECLINED", Detail: "over the limit",
+			Total: &total, Currency: "USD"},
+		events.OrderCancelled{OrderID: order, CustomerID: customer, Total: &total, Currency: "USD"},
 		events.ChargePayment{OrderID: order, CustomerID: customer, Amount: total, Currency: "USD"},
 		events.PaymentCharged{OrderID: order, PaymentID: id, Amount: total, Currency: "USD"},
 		events.PaymentDeclined{OrderID: order, Reason: "CREDIT_LIMIT_EXCEEDED"},

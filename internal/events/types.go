@@ -165,8 +165,8 @@ type OrderFailed struct {
 	Reason     string `json:"reason"`
 	Detail     string `json:"detail,omitempty"`
 	// Total and Currency were added later: events written before them carry neither.
-	Total    decimal.Decimal `json:"totalAmount,omitzero"`
-	Currency string          `json:"currency,omitempty"`
+	Total    *decimal.Decimal `json:"totalAmount,omitempty"`
+	Currency string           `json:"currency,omitempty"`
 }
 
 // OrderCancelled: the customer cancelled and every completed step was undone.
@@ -174,8 +174,8 @@ type OrderCancelled struct {
 	OrderID    string `json:"orderId"`
 	CustomerID string `json:"customerId"`
 	// Total and Currency were added later: events written before them carry neither.
-	Total    decimal.Decimal `json:"totalAmount,omitzero"`
-	Currency string          `json:"currency,omitempty"`
+	Total    *decimal.Decimal `json:"totalAmount,omitempty"`
+	Currency string           `json:"currency,omitempty"`
 }
 
 // PaymentDeclined: the charge was refused.

@@ -54,21 +54,13 @@ type webhookData struct {
 // payloadOf is the body delivered for an order event, and its webhook event name ("" for none).
 func payloadOf(ev messaging.Event) (string, []byte, error) {
 	d := webhookData{OrderID: ev.Envelope.Subject, Time: ev.Envelope.Time.UTC()}
-	total := func(amount decimal.Decimal, currency string) {
-		if !amount.IsZero() {
-			d.TotalAmount, d.Currency = &amount, currency
-		}
-	}
 	switch e := ev.Payload.(type) {
 	case *events.OrderCompleted:
-		d.CustomerID, d.Status = e.CustomerID, "COMPLETED"
-		total(e.Total, e.Currency)
+		d.CustomerID, d.Status, d.TotalAmount, d.Currency = e.CustomerID, "COMPLETED", &e.Total, e.Currency
 	case *events.OrderFailed:
-		d.CustomerID, d.Status, d.Reason = e.CustomerID, "FAILED", e.Reason
-		total(e.Total, e.Currency)
+		d.CustomerID, d.Status, d.Reason, d.TotalAmount, d.Currency = e.CustomerID, "FAILED", e.Reason, e.Total, e.Currency
 	case *events.OrderCancelled:
-		d.CustomerID, d.Status, d.Reason = e.CustomerID, "CANCELLED", "CANCELLED"
-		total(e.Total, e.Currency)
+		d.CustomerID, d.Status, d.Reason, d.TotalAmount, d.Currency = e.CustomerID, "CANCELLED", "CANCELLED", e.Total, e.Currency
 	default:
 		return "", nil, nil
 	}

@@ -330,9 +330,9 @@ func build(t events.Type, o *Order, s sagaState) events.Payload {
 	case events.OrderCompletedType:
 		return events.OrderCompleted{OrderID: o.ID, CustomerID: o.CustomerID, Total: o.Total, Currency: o.Currency}
 	case events.OrderCancelledType:
-		return events.OrderCancelled{OrderID: o.ID, CustomerID: o.CustomerID, Total: o.Total, Currency: o.Currency}
+		return events.OrderCancelled{OrderID: o.ID, CustomerID: o.CustomerID, Total: &o.Total, Currency: o.Currency}
 	case events.OrderFailedType:
-		return events.OrderFailed{OrderID: o.ID, CustomerID: o.CustomerID, Reason: s.OutcomeReason, Total: o.Total, Currency: o.Currency}
+		return events.OrderFailed{OrderID: o.ID, CustomerID: o.CustomerID, Reason: s.OutcomeReason, Total: &o.Total, Currency: o.Currency}
 	}
 	panic(fmt.Sprintf("saga sends no %s", t)) // the rules table and build disagree: a bug
 }
