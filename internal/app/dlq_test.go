@@ -213,7 +213,7 @@ func chargeCommand(t *testing.T, d *Dev, orderID string) *kgo.Record {
 
 func waitDeadLetters(t *testing.T, base string, want int) {
 	t.Helper()
-	pollGET(t, base+"/api/v1/admin/dlq?topic=payments.commands.dlq", 20*time.Second, func(body map[string]any) (bool, string) {
+	pollGET(t, base+"/api/v1/admin/dlq?topic=payments.commands.dlq&size=100", 20*time.Second, func(body map[string]any) (bool, string) {
 		malformed := 0
 		for _, item := range body["items"].([]any) {
 			if item.(map[string]any)["key"] == "junk" {

@@ -188,8 +188,9 @@ const (
 	maxListPages = 100
 )
 
-// allPages reads the pages of the list operation at path, one call of fetch each, until a page
-// comes back short (an older server that does not page sends everything in one).
+// allPages reads the pages of the list operation at path, one call of fetch each, until it has
+// the total the pages report, or a page comes back short (an older server that does not page
+// sends everything in one, with no total, and is asked once).
 func allPages[T any](path string, fetch func(path string, out any) error) ([]T, error) {
 	sep := "?"
 	if strings.Contains(path, "?") {
@@ -202,7 +203,7 @@ func allPages[T any](path string, fetch func(path string, out any) error) ([]T, 
 			return nil, err
 		}
 		all = append(all, l.Items...)
-		if len(l.Items) < listPage {
+		if l.Total == nil || int64(len(all)) >= *l.Total || len(l.Items) < listPage {
 			break
 		}
 	}

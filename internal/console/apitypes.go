@@ -113,7 +113,8 @@ type notification struct {
 
 // list is the API's {"items": [...]} envelope.
 type list[T any] struct {
-	Items []T `json:"items"`
+	Items []T    `json:"items"`
+	Total *int64 `json:"total"` // nil: the server sent everything, unpaged
 }
 
 type stockLevel struct {
