@@ -73,3 +73,23 @@ func TestNotServedHere(t *testing.T) {
 		}
 	}
 }
+
+// TestBodyChecksNameOperations: every key of bodyChecks is an operation id of the embedded
+// document, as the validator looks it up; a misspelt key would silently check nothing.
+func TestBodyChecksNameOperations(t *testing.T) {
+	spec, err := api.GetSpec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, item := range spec.Paths.Map() {
+		for _, op := range item.Operations() {
+			ids[op.OperationID] = true
+		}
+	}
+	for id := range bodyChecks {
+		if !ids[id] {
+			t.Errorf("bodyChecks names %q, which is no operation id of the document", id)
+		}
+	}
+}
