@@ -42,10 +42,20 @@ func TestEventContract(t *testing.T) {
 		placeOrder(t, base, testOrder{lines: map[string]string{"SKU-1": "3"}, country: "Atlantis"}.body()),
 	}
 	// Cancelled at once: the saga has at most just sent ChargePayment, so the order is compensated
-	// and ends CANCELLED (or, had the saga beaten the cancel, COMPLETED, and the cancel is 409).
-	cancelled := placeOrder(t, base, testOrder{lines: map[string]string{"SKU-4": "1"}}.body())
-	if r := do(t, http.MethodPost, base+"/api/v1/orders/"+cancelled+"/cancel", "", uuid.NewString(), nil); r.status != http.StatusAccepted && r.status != http.StatusConflict {
-		t.Fatalf("cancel: %d %s", r.status, r.body)
+	// and ends CANCELLED; had the saga beaten the cancel (COMPLETED, the cancel 409), another try.
+	var cancelled string
+	for try := 0; try < 5 && cancelled == ""; try++ {
+		id := placeOrder(t, base, testOrder{lines: map[string]string{"SKU-4": "1"}}.body())
+		r := do(t, http.MethodPost, base+"/api/v1/orders/"+id+"/cancel", "", uuid.NewString(), nil)
+		switch {
+		case r.status != http.StatusAccepted && r.status != http.StatusConflict:
+			t.Fatalf("cancel: %d %s", r.status, r.body)
+		case waitTerminal(t, base, id, 30*time.Second)["status"] == "CANCELLED":
+			cancelled = id
+		}
+	}
+	if cancelled == "" {
+		t.Fatal("no order cancelled in 5 tries: each completed before its cancel")
 	}
 	ids = append(ids, cancelled)
 	want := []string{"COMPLETED", "COMPLETED", "FAILED PAYMENT_DECLINED", "FAILED OUT_OF_STOCK", "FAILED SHIPMENT_FAILED"}
@@ -59,7 +69,6 @@ func TestEventContract(t *testing.T) {
 			t.Errorf("order %s ended %s, want %s", id, got, want[i])
 		}
 	}
-	cancelledEnd := waitTerminal(t, base, cancelled, 30*time.Second)["status"]
 
 	// A ReserveStock without its orderId: a CloudEvent of a known type whose payload the
 	// document refuses, and which inventory dead-letters.
@@ -83,10 +92,7 @@ func TestEventContract(t *testing.T) {
 		events.StockReservedType, events.CreateShipmentType, events.ShipmentCreatedType, events.OrderCompletedType,
 		events.PaymentDeclinedType, events.OrderFailedType,
 		events.StockRejectedType, events.RefundPaymentType, events.PaymentRefundedType,
-		events.ShipmentFailedType, events.ReleaseStockType, events.StockReleasedType,
-	}
-	if cancelledEnd == "CANCELLED" {
-		required = append(required, events.OrderCancelledType)
+		events.ShipmentFailedType, events.ReleaseStockType, events.StockReleasedType, events.OrderCancelledType,
 	}
 	var records []*kgo.Record
 	seen := map[events.Type]int{}
@@ -109,7 +115,7 @@ func TestEventContract(t *testing.T) {
 		}
 		return len(missing) == 0 && deadLetters > 0, fmt.Sprintf("no record of %v, %d dead letters", missing, deadLetters)
 	})
-	t.Logf("%d records; types seen: %v; the cancelled order ended %v", len(records), seen, cancelledEnd)
+	t.Logf("%d records; types seen: %v", len(records), seen)
 
 	traceHeaders, checked := 0, 0
 	for _, r := range records {
