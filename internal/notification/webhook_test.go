@@ -143,6 +143,22 @@ func completed(order string) events.Payload {
 	return &events.OrderCompleted{OrderID: order, CustomerID: uuid.NewString(), Total: decimal.RequireFromString("12.50"), Currency: "EUR"}
 }
 
+// waitDelivered waits for the subscription's one delivery to be recorded delivered (the receiver
+// has it a moment before) and returns its id.
+func waitDelivered(t *testing.T, svc *notification.Service, webhookID string) string {
+	t.Helper()
+	var id string
+	waitFor(t, "the delivery recorded", 10*time.Second, func() bool {
+		ds, _, err := svc.Deliveries(t.Context(), webhookID, 1, 10)
+		if err != nil || len(ds) != 1 || ds[0].State != notification.DeliveryDelivered {
+			return false
+		}
+		id = ds[0].ID
+		return true
+	})
+	return id
+}
+
 // waitDisabled waits for the subscription to be disabled and returns it.
 func waitDisabled(t *testing.T, svc *notification.Service, id string) notification.Webhook {
 	t.Helper()
@@ -323,6 +339,7 @@ func TestWebhookGivesUp(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitFor(t, "the resent delivery", 10*time.Second, func() bool { a, _, _, _ := down.state(); return len(a) == 1 })
+		waitDelivered(t, svc, w.ID)
 		if got, err := svc.Webhook(t.Context(), w.ID); err != nil || got.DisabledAt != nil {
 			t.Errorf("after a resend: %+v (%v), want enabled", got, err)
 		}
@@ -335,12 +352,7 @@ func TestWebhookGivesUp(t *testing.T) {
 		up.secrets = []string{w2.Secret}
 		second := uuid.NewString()
 		deliver(t, db, svc, second, completed(second))
-		waitFor(t, "the delivery", 10*time.Second, func() bool { a, _, _, _ := up.state(); return len(a) == 1 })
-		ds, _, err = svc.Deliveries(t.Context(), w2.ID, 1, 10)
-		if err != nil || len(ds) != 1 {
-			t.Fatalf("deliveries %v %v", ds, err)
-		}
-		if _, err := svc.Resend(t.Context(), w2.ID, ds[0].ID); err != nil {
+		if _, err := svc.Resend(t.Context(), w2.ID, waitDelivered(t, svc, w2.ID)); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, "the resend", 10*time.Second, func() bool { _, _, repeats, _ := up.state(); return repeats == 1 })
