@@ -105,7 +105,7 @@ func TestEventContract(t *testing.T) {
 				deadLetters++
 				continue
 			}
-			seen[events.Type(header(r, "ce_type"))]++
+			seen[events.Type(messaging.HeaderValue(r, "ce_type"))]++
 		}
 		var missing []events.Type
 		for _, typ := range required {
@@ -119,9 +119,9 @@ func TestEventContract(t *testing.T) {
 
 	traceHeaders, checked := 0, 0
 	for _, r := range records {
-		where := fmt.Sprintf("%s:%d:%d (%s)", r.Topic, r.Partition, r.Offset, header(r, "ce_type"))
+		where := fmt.Sprintf("%s:%d:%d (%s)", r.Topic, r.Partition, r.Offset, messaging.HeaderValue(r, "ce_type"))
 		m, err := contract.CheckRecord(r)
-		if header(r, "ce_id") == junk.Envelope.ID && r.Topic == junk.Topic {
+		if messaging.HeaderValue(r, "ce_id") == junk.Envelope.ID && r.Topic == junk.Topic {
 			if err == nil || !strings.Contains(err.Error(), "orderId") {
 				t.Errorf("%s: the ReserveStock without an orderId passed the contract check (%v)", where, err)
 			}
@@ -133,14 +133,14 @@ func TestEventContract(t *testing.T) {
 		}
 		checked++
 		if m == contract.DeadLetter {
-			if header(r, "ce_id") != junk.Envelope.ID || header(r, "x-ordersys-consumer") != "inventory" {
-				t.Errorf("%s: an unexpected dead letter, of %s by %s: %s", where, header(r, "ce_id"),
-					header(r, "x-ordersys-consumer"), header(r, "x-ordersys-error"))
+			if messaging.HeaderValue(r, "ce_id") != junk.Envelope.ID || messaging.HeaderValue(r, "x-ordersys-consumer") != "inventory" {
+				t.Errorf("%s: an unexpected dead letter, of %s by %s: %s", where, messaging.HeaderValue(r, "ce_id"),
+					messaging.HeaderValue(r, "x-ordersys-consumer"), messaging.HeaderValue(r, "x-ordersys-error"))
 			}
 			continue
 		}
-		if header(r, "ce_subject") == traced {
-			if header(r, "ce_traceparent") == "" || header(r, "ce_tracestate") != "vendor=contract" {
+		if messaging.HeaderValue(r, "ce_subject") == traced {
+			if messaging.HeaderValue(r, "ce_traceparent") == "" || messaging.HeaderValue(r, "ce_tracestate") != "vendor=contract" {
 				t.Errorf("%s: the traced order's record lacks its trace: %v", where, r.Headers)
 			}
 			traceHeaders++
@@ -207,14 +207,4 @@ func readEveryTopic(t *testing.T, broker string) []*kgo.Record {
 		})
 	}
 	return out
-}
-
-func header(r *kgo.Record, key string) string {
-	v := ""
-	for _, h := range r.Headers {
-		if h.Key == key {
-			v = string(h.Value)
-		}
-	}
-	return v
 }

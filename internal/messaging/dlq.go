@@ -244,7 +244,7 @@ func ReplayAll(ctx context.Context, cl *kgo.Client, topics []string) (replayed, 
 	var done []DeadLetter
 	at := time.Now().UTC()
 	for _, res := range cl.ProduceSync(ctx, replays...) {
-		id := headerValue(res.Record, HdrReplayedFrom)
+		id := HeaderValue(res.Record, HdrReplayedFrom)
 		if res.Err != nil {
 			errs = append(errs, fmt.Errorf("replay %s to %s: %w", id, res.Record.Topic, res.Err))
 			continue
@@ -333,8 +333,8 @@ func parseDeadLetter(r *kgo.Record) DeadLetter {
 	return dl
 }
 
-// headerValue is the value of the last header named key, or "".
-func headerValue(r *kgo.Record, key string) string {
+// HeaderValue is the value of the last header named key, or "".
+func HeaderValue(r *kgo.Record, key string) string {
 	v := ""
 	for _, h := range r.Headers {
 		if h.Key == key {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/ordersys/ordersys/internal/errs"
-	"github.com/ordersys/ordersys/internal/events"
 )
 
 // The webhook events a subscription can ask for: the ways an order ends.
@@ -25,19 +24,6 @@ const (
 // WebhookEvents lists every event a subscription can name.
 func WebhookEvents() []string {
 	return []string{EventOrderCompleted, EventOrderFailed, EventOrderCancelled}
-}
-
-// webhookEvent is the webhook event name of an order event type ("" for none).
-func webhookEvent(t events.Type) string {
-	switch t {
-	case events.OrderCompletedType:
-		return EventOrderCompleted
-	case events.OrderFailedType:
-		return EventOrderFailed
-	case events.OrderCancelledType:
-		return EventOrderCancelled
-	}
-	return ""
 }
 
 // Webhook is a subscription: an endpoint that receives the order events it names, signed with its secret.

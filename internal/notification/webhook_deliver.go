@@ -54,17 +54,20 @@ type webhookData struct {
 // payloadOf is the body delivered for an order event, and its webhook event name ("" for none).
 func payloadOf(ev messaging.Event) (string, []byte, error) {
 	d := webhookData{OrderID: ev.Envelope.Subject, Time: ev.Envelope.Time.UTC()}
+	var name string
 	switch e := ev.Payload.(type) {
 	case *events.OrderCompleted:
+		name = EventOrderCompleted
 		d.CustomerID, d.Status, d.TotalAmount, d.Currency = e.CustomerID, "COMPLETED", &e.Total, e.Currency
 	case *events.OrderFailed:
+		name = EventOrderFailed
 		d.CustomerID, d.Status, d.Reason, d.TotalAmount, d.Currency = e.CustomerID, "FAILED", e.Reason, e.Total, e.Currency
 	case *events.OrderCancelled:
+		name = EventOrderCancelled
 		d.CustomerID, d.Status, d.Reason, d.TotalAmount, d.Currency = e.CustomerID, "CANCELLED", "CANCELLED", e.Total, e.Currency
 	default:
 		return "", nil, nil
 	}
-	name := webhookEvent(ev.Envelope.Type)
 	body, err := json.Marshal(webhookPayload{Type: name, Timestamp: d.Time, Data: d})
 	return name, body, err
 }
